@@ -1,0 +1,43 @@
+# Thin wrapper over CMake. `make run` runs the demo, `make check` the whole test suite
+# under AddressSanitizer + UndefinedBehaviorSanitizer. Both install missing build
+# dependencies first (apt-get; needs root or sudo on a fresh Debian 12).
+BUILD ?= build
+JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build build-asan run check test clean fuzz bench format
+
+all: build
+
+deps:
+	@bash tools/install-deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j$(JOBS)
+
+build-asan: deps
+	cmake -S . -B $(BUILD)-asan -DSLUICE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD)-asan -j$(JOBS)
+
+run: build
+	./$(BUILD)/examples/sluice_demo
+
+check: build-asan
+	bash tools/run-tests.sh $(BUILD)-asan
+
+test: check
+
+bench: build
+	./$(BUILD)/bench/sluice_bench
+
+fuzz: deps
+	CC=clang cmake -S . -B $(BUILD)-fuzz -DSLUICE_FUZZ=ON -DSLUICE_SANITIZE=ON -DSLUICE_TESTS=OFF -DSLUICE_BENCH=OFF -DSLUICE_EXAMPLES=OFF >/dev/null
+	cmake --build $(BUILD)-fuzz -j$(JOBS)
+	bash tools/run-fuzz.sh $(BUILD)-fuzz 20
+
+format:
+	clang-format -i include/*.h src/*.c src/*.h src/sctp/*.c src/sctp/*.h tests/*.c 2>/dev/null || true
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz

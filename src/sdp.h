@@ -1,0 +1,82 @@
+/* SDP (RFC 8866) for WebRTC data channels: parse and write the subset of RFC 8841
+ * (SCTP over DTLS), RFC 8839 (ICE), RFC 8842 (DTLS setup/fingerprint), RFC 9429 (JSEP). */
+#ifndef SLUICE_SDP_H
+#define SLUICE_SDP_H
+
+#include "util.h"
+
+#define SLUICE_SDP_MAX_FINGERPRINTS 4
+#define SLUICE_SDP_MAX_CANDIDATES 32
+#define SLUICE_SDP_MAX_MEDIA 8
+
+typedef enum sluice_sdp_setup {
+    SLUICE_SDP_SETUP_NONE = 0, /**< absent */
+    SLUICE_SDP_SETUP_ACTPASS = 1,
+    SLUICE_SDP_SETUP_ACTIVE = 2,
+    SLUICE_SDP_SETUP_PASSIVE = 3,
+    SLUICE_SDP_SETUP_HOLDCONN = 4,
+} sluice_sdp_setup;
+
+typedef struct sluice_sdp_fingerprint {
+    char alg[16];  /**< lower-case: "sha-256", "sha-1", "sha-384", "sha-512" */
+    char hex[200]; /**< "AB:CD:..." as written */
+} sluice_sdp_fingerprint;
+
+/** One m= section. For data channels kind == "application" and is_datachannel. */
+typedef struct sluice_sdp_media {
+    char kind[16];           /**< "application", "audio", "video", ... */
+    uint16_t port;           /**< m= line port (0 = rejected) */
+    char proto[32];          /**< "UDP/DTLS/SCTP", "DTLS/SCTP", ... as written */
+    bool is_datachannel;     /**< a usable data channel section (new or old syntax) */
+    char mid[33];            /**< a=mid ("" when absent) */
+    char ice_ufrag[257], ice_pwd[257]; /**< media level, else copied from session level */
+    bool ice_trickle, ice_lite;        /**< a=ice-options contains "trickle"; a=ice-lite */
+    sluice_sdp_fingerprint fingerprints[SLUICE_SDP_MAX_FINGERPRINTS]; /**< media, else session */
+    size_t fingerprints_count;
+    sluice_sdp_setup setup;
+    uint16_t sctp_port;      /**< a=sctp-port, or the old m= format / a=sctpmap port; default 5000 */
+    bool has_max_message_size;
+    uint64_t max_message_size; /**< a=max-message-size (0 = unlimited); 65536 when absent */
+    char candidates[SLUICE_SDP_MAX_CANDIDATES][256]; /**< "candidate:..." lines, without "a=" */
+    size_t candidates_count;
+    bool end_of_candidates;
+} sluice_sdp_media;
+
+typedef struct sluice_sdp {
+    uint64_t session_id, session_version;
+    char origin_user[64];
+    sluice_sdp_media media[SLUICE_SDP_MAX_MEDIA];
+    size_t media_count;
+    int datachannel_index;   /**< index of the first data channel section, -1 when none */
+    char bundle[8][33];      /**< a=group:BUNDLE mids */
+    size_t bundle_count;
+} sluice_sdp;
+
+/**
+ * Parse an SDP (CRLF or LF). Unknown lines and attributes are skipped. On error returns
+ * SDP and writes a readable message naming the line ("line 7: bad m= line") into
+ * errbuf (may be NULL). A description with no data channel section parses fine
+ * (datachannel_index = -1); the peer layer decides.
+ */
+int sluice_sdp_parse(const char *text, size_t len, sluice_sdp *out, char *errbuf, size_t errcap);
+
+/** What we write into an offer or an answer. */
+typedef struct sluice_sdp_local {
+    uint64_t session_id, session_version;
+    const char *mid;        /**< "0" */
+    const char *ice_ufrag, *ice_pwd;
+    const char *fingerprint_alg;  /**< "sha-256" */
+    const char *fingerprint_hex;  /**< "AB:CD:..." */
+    sluice_sdp_setup setup; /**< ACTPASS in offers, ACTIVE/PASSIVE in answers */
+    uint16_t sctp_port;     /**< 5000 */
+    uint64_t max_message_size;
+    bool ice_lite;          /**< never for now */
+    const char *const *candidates; /**< candidate lines to include (may be 0) */
+    size_t candidates_count;
+    bool end_of_candidates;
+} sluice_sdp_local;
+
+/** Write the SDP (CRLF line endings) into `out` (appended). Errors: NOMEM, BUFFER_FULL, INVALID_ARGUMENT. */
+int sluice_sdp_write(const sluice_sdp_local *l, sluice_buf *out);
+
+#endif
