@@ -29,7 +29,7 @@ check: build-asan
 test: check
 
 bench: build
-	./$(BUILD)/bench/sluice_bench
+	for b in $(BUILD)/bench/bench_*; do [ -x "$$b" ] && "$$b"; done
 
 fuzz: deps
 	CC=clang cmake -S . -B $(BUILD)-fuzz -DSLUICE_FUZZ=ON -DSLUICE_SANITIZE=ON -DSLUICE_TESTS=OFF -DSLUICE_BENCH=OFF -DSLUICE_EXAMPLES=OFF >/dev/null
