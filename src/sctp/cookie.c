@@ -79,10 +79,10 @@ int sluice_sctp_cookie_read(const uint8_t secret[SLUICE_SCTP_COOKIE_SECRET_LEN],
     c.peer_feat.zero_checksum = (flags & 8) != 0;
     /* §5.1.5 step 3: compare the creation time plus lifetime with now. */
     sluice_time expires = c.created + (sluice_time)c.lifetime_ms * 1000u;
+    *out = c;
     if (now > expires) {
         if (stale_us) *stale_us = now - expires;
         return SLUICE_ERR_TIMEOUT;
     }
-    *out = c;
     return SLUICE_OK;
 }

@@ -29,8 +29,9 @@ typedef struct sluice_sctp_cookie {
 int sluice_sctp_cookie_write(const uint8_t secret[SLUICE_SCTP_COOKIE_SECRET_LEN],
                              const sluice_sctp_cookie *c, uint8_t *out, size_t cap);
 
-/** Verify and decode. Errors: INTEGRITY (wrong size, version or MAC), TIMEOUT (expired:
- *  *stale_us = how long past its life, for the Stale Cookie cause, §3.3.10.3), CRYPTO. */
+/** Verify and decode. Errors: INTEGRITY (wrong size, version or MAC), TIMEOUT (authentic
+ *  but expired: *out is filled and *stale_us = how long past its life, for the Stale Cookie
+ *  cause, §3.3.10.3), CRYPTO. */
 int sluice_sctp_cookie_read(const uint8_t secret[SLUICE_SCTP_COOKIE_SECRET_LEN], const uint8_t *data,
                             size_t len, sluice_time now, sluice_sctp_cookie *out, uint64_t *stale_us);
 
