@@ -11,7 +11,8 @@
  *     if (sluice_sctp_retx_fwd_tsn_pending(r)) sluice_sctp_retx_write_fwd_tsn(r, now, &w);
  *     n = sluice_sctp_retx_write_data(r, now, &w);   // retransmissions first, then new data
  * and on input: sluice_sctp_retx_handle_sack(); on deadline: sluice_sctp_retx_handle_timeout().
- * Sans-IO: one deadline (T3-rtx, or the next lifetime expiry of an outstanding message). */
+ * Sans-IO: one deadline (T3-rtx). Lifetime and max-retransmit limits of sent messages are
+ * checked when a chunk is about to be retransmitted (RFC 3758 §3.5 A3). */
 #ifndef SLUICE_SCTP_RETX_H
 #define SLUICE_SCTP_RETX_H
 
@@ -24,8 +25,7 @@ typedef struct sluice_sctp_retx_settings {
     uint32_t rto_initial_ms;    /**< RFC 9260 §16: 1000 */
     uint32_t rto_min_ms;        /**< default 200 (WebRTC practice; RFC says 1000) */
     uint32_t rto_max_ms;        /**< default 10000 (RFC says 60000) */
-    uint32_t max_burst;         /**< Max.Burst packets per write round (§7.2.4, §16): 4; 0 = off */
-    size_t max_outstanding;     /**< cap on chunks in flight (table size); default 16384 */
+    size_t max_outstanding;     /**< cap on chunks in flight (table size); default 32768 */
     bool idata;                 /**< send I-DATA / I-FORWARD-TSN; default false */
 } sluice_sctp_retx_settings;
 
@@ -64,10 +64,10 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
 /** An RTT measurement taken elsewhere (HEARTBEAT-ACK), in microseconds. */
 void sluice_sctp_retx_add_rtt_sample(sluice_sctp_retx *r, uint64_t rtt_us);
 
-/** T3-rtx or the next lifetime expiry of outstanding data (SLUICE_TIME_NEVER if none). */
+/** T3-rtx deadline (SLUICE_TIME_NEVER if not running). */
 sluice_time sluice_sctp_retx_next_deadline(const sluice_sctp_retx *r);
-/** Handle expired timers: T3-rtx marks everything outstanding for retransmission, sets
- *  cwnd to one MTU and doubles the RTO (§6.3.3); expired lifetimes abandon messages.
+/** Handle an expired T3-rtx: marks everything outstanding for retransmission, sets
+ *  cwnd to one MTU and doubles the RTO (§6.3.3).
  *  Returns 1 when T3-rtx expired (the association increments its error counter and aborts
  *  after Association.Max.Retrans, §8.1), else 0. */
 int sluice_sctp_retx_handle_timeout(sluice_sctp_retx *r, sluice_time now);
