@@ -170,18 +170,13 @@ static void retx_rtt_sample(sluice_sctp_retx *r, uint64_t rtt) {
 
 void sluice_sctp_retx_add_rtt_sample(sluice_sctp_retx *r, uint64_t rtt_us) { retx_rtt_sample(r, rtt_us); }
 
-/* RFC 3758 §3.5 C1: move the advanced peer ack point over abandoned (and gap-acked) chunks. */
+/* RFC 3758 §3.5 C1: move the advanced peer ack point over abandoned chunks only. (Moving
+ * it over gap-acked chunks too would make a DATA receiver drop a received fragment of a
+ * message that is not abandoned, RFC 3758 §3.6.) */
 static void retx_advance_adv_ack(sluice_sctp_retx *r) {
     if (sluice_sn32_lt(r->adv_ack, r->cum_ack)) r->adv_ack = r->cum_ack;
     size_t i = (size_t)(r->adv_ack - r->cum_ack);
-    while (i < r->count) {
-        const retx_item *it = retx_at(r, i);
-        if (it->state != RETX_ABANDONED && it->state != RETX_ACKED) break;
-        i++;
-    }
-    /* Do not stop on a trailing run of gap-acked chunks only: the point must sit on an
-     * abandoned chunk to be worth a FORWARD-TSN. */
-    while (i > (size_t)(r->adv_ack - r->cum_ack) && retx_at(r, i - 1)->state != RETX_ABANDONED) i--;
+    while (i < r->count && retx_at(r, i)->state == RETX_ABANDONED) i++;
     r->adv_ack = r->cum_ack + (uint32_t)i;
     if (sluice_sn32_gt(r->adv_ack, r->cum_ack)) r->fwd_pending = true;
 }
@@ -193,7 +188,7 @@ static void retx_abandon(sluice_sctp_retx *r, sluice_sctp_msg *m) {
     r->stats.messages_abandoned++;
     for (size_t i = 0; i < r->count; i++) {
         retx_item *it = retx_at(r, i);
-        if (it->msg == m && it->state != RETX_ACKED) retx_set_state(r, it, RETX_ABANDONED);
+        if (it->msg == m) retx_set_state(r, it, RETX_ABANDONED); /* gap-acked parts too: useless alone */
     }
     retx_advance_adv_ack(r);
 }
