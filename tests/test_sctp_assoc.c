@@ -56,6 +56,8 @@ typedef struct sent_msg {
     uint32_t k;        /* index within its stream */
     bool unordered;
     bool reliable;
+    sluice_time sent_at;
+    uint32_t lifetime_ms;
 } sent_msg;
 
 typedef struct node {
@@ -77,7 +79,8 @@ typedef struct node {
     bool reset_out[MAX_STREAMS_T];
     uint32_t stream_resets, reset_done;
     uint16_t last_reset_stream;
-    bool failed;
+    bool failed, paused;
+    sluice_time max_late_us; /* worst delivery time beyond a message's lifetime */
     char fail[160];
     struct test_run *run;
 } node;
@@ -131,6 +134,14 @@ static void check_message(node *nd, const sluice_sctp_message *m) {
         return;
     }
     if (nd->seen[gidx]++) { node_fail(nd, "message delivered twice"); return; }
+    if (s->lifetime_ms) {
+        sluice_time limit = s->sent_at + (sluice_time)s->lifetime_ms * 1000u;
+        sluice_time now = sluice_simnet_now(r->sn);
+        if (now > limit && now - limit > nd->max_late_us) nd->max_late_us = now - limit;
+        if (getenv("SLUICE_SCTP_TRACE") && now > limit + 110000)
+            printf("late: gidx %u sent %llu delivered %llu\n", gidx, (unsigned long long)s->sent_at,
+                   (unsigned long long)now);
+    }
     if (s->reliable) nd->reliable_msgs++;
     if (!s->unordered) {
         if (s->reliable && s->k != nd->next_k[s->stream]) {
@@ -146,6 +157,7 @@ static void check_message(node *nd, const sluice_sctp_message *m) {
 
 static void node_events(node *nd) {
     sluice_sctp_event ev;
+    if (nd->paused) return;
     while (sluice_sctp_poll_event(nd->a, &ev) == 1) {
         switch (ev.type) {
         case SLUICE_SCTP_EVENT_CONNECTED:
@@ -193,6 +205,21 @@ static size_t n_poll(void *obj, sluice_time now, sluice_addr *from, sluice_addr 
     node *nd = obj;
     int n = sluice_sctp_poll_packet(nd->a, now, buf, cap);
     if (n <= 0) return 0;
+    if (getenv("SLUICE_SCTP_TRACE") && nd == &nd->run->n[0]) {
+        sluice_sctp_chunk_iter it;
+        sluice_sctp_chunk c;
+        sluice_sctp_chunk_iter_init(&it, buf, (size_t)n);
+        while (sluice_sctp_chunk_next(&it, &c) == 1) {
+            if (c.type == SLUICE_SCTP_CHUNK_IDATA && c.value_len >= 20)
+                printf("t=%llu tx I-DATA tsn %u flags %x gidx %u\n", (unsigned long long)now, sluice_load_be32(c.value),
+                       c.flags, sluice_load_be32(c.value + 16));
+            else if (c.type == SLUICE_SCTP_CHUNK_DATA && c.value_len >= 16)
+                printf("t=%llu tx DATA tsn %u gidx %u\n", (unsigned long long)now, sluice_load_be32(c.value),
+                       sluice_load_be32(c.value + 12));
+            else
+                printf("t=%llu tx chunk %u\n", (unsigned long long)now, c.type);
+        }
+    }
     *from = nd->addr;
     *to = nd->peer;
     return (size_t)n;
@@ -286,6 +313,8 @@ static int send_msg(test_run *r, uint16_t stream, size_t len, const sluice_sctp_
         m->k = k;
         m->unordered = opt && opt->unordered;
         m->reliable = !(opt && (opt->has_max_retransmits || opt->has_lifetime));
+        m->sent_at = now_of(r);
+        m->lifetime_ms = opt && opt->has_lifetime ? opt->lifetime_ms : 0;
         if (m->reliable) r->expect_reliable++;
         node *rx = &r->n[1];
         rx->seen = realloc(rx->seen, r->cap);
@@ -689,6 +718,177 @@ static void test_sctp_assoc_stream_reset_with_data_in_flight(void **state) {
     run_free(&r);
 }
 
+static void test_sctp_assoc_many_streams_at_once(void **state) {
+    (void)state;
+    test_run r;
+    run_init(&r, 17, NULL, NULL);
+    sluice_sim_path p;
+    memset(&p, 0, sizeof p);
+    p.delay_us = 25000;
+    p.loss = 0.05;
+    p.reorder = 0.05;
+    p.reorder_delay_us = 10000;
+    set_paths(&r, &p);
+    connect_pair(&r, true);
+    /* 500 streams, 4 messages each, interleaved; indices tracked per stream id modulo the
+     * checker's table, so use unordered for the high ones */
+    sluice_sctp_send_options un;
+    memset(&un, 0, sizeof un);
+    un.unordered = true;
+    for (int k = 0; k < 4; k++)
+        for (uint16_t st = 0; st < 500; st++)
+            assert_int_equal(send_msg(&r, st, 20 + st % 50, st < MAX_STREAMS_T ? NULL : &un), 0);
+    assert_true(sluice_simnet_run(r.sn, now_of(&r) + 300000000ull, all_delivered, &r));
+    if (r.n[1].failed) fail_msg("%s", r.n[1].fail);
+    assert_int_equal(r.n[1].msgs, 2000);
+    run_free(&r);
+}
+
+static void test_sctp_assoc_pr_max_retransmits_zero_never_retransmits(void **state) {
+    (void)state;
+    test_run r;
+    run_init(&r, 18, NULL, NULL);
+    connect_pair(&r, false);
+    sluice_sim_path p;
+    memset(&p, 0, sizeof p);
+    p.delay_us = 50000;
+    p.loss = 0.25;
+    set_paths(&r, &p);
+    sluice_sctp_send_options o;
+    memset(&o, 0, sizeof o);
+    o.has_max_retransmits = true;
+    o.max_retransmits = 0;
+    for (int i = 0; i < 300; i++) {
+        o.unordered = i % 2;
+        assert_int_equal(send_msg(&r, (uint16_t)(i % 2), 100 + (size_t)i, &o), 0);
+    }
+    sluice_simnet_run(r.sn, now_of(&r) + 60000000ull, NULL, NULL);
+    if (r.n[1].failed) fail_msg("%s", r.n[1].fail);
+    sluice_sctp_stats st;
+    sluice_sctp_get_stats(r.n[0].a, &st);
+    assert_int_equal(st.retransmissions, 0);
+    assert_true(st.messages_abandoned > 0);
+    assert_true(r.n[1].msgs < 300 && r.n[1].msgs > 100);
+    /* a chunk given up after a T3 expiry may still have arrived: both may count it */
+    assert_true(r.n[1].msgs + st.messages_abandoned >= 300);
+    /* the association is fine afterwards: a reliable message still arrives */
+    p.loss = 0;
+    set_paths(&r, &p);
+    r.expect_reliable = 0;
+    assert_int_equal(send_msg(&r, 5, 10, NULL), 0);
+    uint64_t before = r.n[1].reliable_msgs;
+    r.expect_reliable = before + 1;
+    assert_true(sluice_simnet_run(r.sn, now_of(&r) + 30000000ull, all_delivered, &r));
+    run_free(&r);
+}
+
+static void test_sctp_assoc_pr_lifetime_is_respected(void **state) {
+    (void)state;
+    test_run r;
+    run_init(&r, 19, NULL, NULL);
+    connect_pair(&r, false);
+    sluice_sim_path p;
+    memset(&p, 0, sizeof p);
+    p.delay_us = 100000;
+    p.loss = 0.2;
+    set_paths(&r, &p);
+    sluice_sctp_send_options o;
+    memset(&o, 0, sizeof o);
+    o.has_lifetime = true;
+    o.lifetime_ms = 300;
+    /* unordered: delivery time is arrival time (no head-of-line wait for a FORWARD-TSN),
+     * so it shows when the last transmission happened */
+    o.unordered = true;
+    for (int i = 0; i < 200; i++) {
+        assert_int_equal(send_msg(&r, 1, 500, &o), 0);
+        sluice_simnet_run(r.sn, now_of(&r) + 20000, NULL, NULL);
+    }
+    sluice_simnet_run(r.sn, now_of(&r) + 30000000ull, NULL, NULL);
+    if (r.n[1].failed) fail_msg("%s", r.n[1].fail);
+    /* A transmission may start just before expiry and then needs one one-way delay. tx
+     * fills packets, so a message may be split; once its first fragment went out, the
+     * rest is still sent after expiry (tx.h: lifetime applies to unstarted messages), which
+     * can add a round of waiting for cwnd: allow two one-way delays. */
+    if (r.n[1].max_late_us > 2 * p.delay_us + 1000) fail_msg("delivered %llu us after its lifetime", (unsigned long long)r.n[1].max_late_us);
+    sluice_sctp_stats st;
+    sluice_sctp_get_stats(r.n[0].a, &st);
+    assert_true(st.messages_abandoned > 0);
+    run_free(&r);
+}
+
+static void test_sctp_assoc_heartbeat_measures_rtt(void **state) {
+    (void)state;
+    sluice_sctp_settings s;
+    sluice_sctp_settings_default(&s);
+    s.heartbeat_interval_ms = 1000;
+    test_run r;
+    run_init(&r, 20, &s, NULL);
+    sluice_sim_path p;
+    memset(&p, 0, sizeof p);
+    p.delay_us = 40000;
+    set_paths(&r, &p);
+    connect_pair(&r, false);
+    sluice_simnet_run(r.sn, now_of(&r) + 10000000ull, NULL, NULL);
+    sluice_sctp_stats st;
+    sluice_sctp_get_stats(r.n[0].a, &st);
+    assert_true(st.srtt_us >= 70000 && st.srtt_us <= 90000);
+    assert_int_equal(sluice_sctp_get_state(r.n[0].a), SLUICE_SCTP_ESTABLISHED);
+    /* peer silent: heartbeats run out Association.Max.Retrans */
+    p.down = true;
+    set_paths(&r, &p);
+    sluice_simnet_run(r.sn, now_of(&r) + 600000000ull, both_closed, &r);
+    assert_true(r.n[0].closed);
+    assert_int_equal(r.n[0].close_err, SLUICE_ERR_TIMEOUT);
+    run_free(&r);
+}
+
+static void test_sctp_assoc_peer_restart_is_detected(void **state) {
+    (void)state;
+    test_run r;
+    run_init(&r, 21, NULL, NULL);
+    connect_pair(&r, false);
+    uint32_t old_peer_tag = r.n[0].a->peer_tag;
+    /* n[1] loses everything and starts over with a new association object */
+    sluice_sctp_free(r.n[1].a);
+    assert_int_equal(r.n[1].mem.live, 0);
+    assert_int_equal(sluice_sctp_new(&r.n[1].a, NULL, &r.n[1].alloc, &r.n[1].rng, NULL), 0);
+    r.n[0].connected = r.n[1].connected = false;
+    assert_int_equal(sluice_sctp_connect(r.n[1].a, now_of(&r)), 0);
+    assert_true(sluice_simnet_run(r.sn, now_of(&r) + 30000000ull, both_connected, &r));
+    assert_int_not_equal(r.n[0].a->peer_tag, old_peer_tag);
+    assert_int_equal(r.n[0].a->peer_tag, r.n[1].a->my_tag);
+    assert_int_equal(send_msg(&r, 1, 100, NULL), 0);
+    assert_true(sluice_simnet_run(r.sn, now_of(&r) + 30000000ull, all_delivered, &r));
+    run_free(&r);
+}
+
+static void test_sctp_assoc_window_update_after_slow_reader(void **state) {
+    (void)state;
+    sluice_sctp_settings s;
+    sluice_sctp_settings_default(&s);
+    s.rwnd = 16000;
+    test_run r;
+    run_init(&r, 22, NULL, &s);
+    sluice_sim_path p;
+    memset(&p, 0, sizeof p);
+    p.delay_us = 10000;
+    set_paths(&r, &p);
+    connect_pair(&r, false);
+    r.n[1].paused = true;
+    for (int i = 0; i < 40; i++) assert_int_equal(send_msg(&r, 1, 1000, NULL), 0);
+    sluice_simnet_run(r.sn, now_of(&r) + 2000000ull, NULL, NULL);
+    assert_true(sluice_sctp_reasm_buffered(r.n[1].a->reasm) <= 16000 * 2);
+    assert_true(sluice_sctp_buffered_amount(r.n[0].a, 1) > 0);
+    r.n[1].paused = false;
+    node_events(&r.n[1]);
+    /* the window reopens without waiting for a zero-window probe cycle */
+    sluice_time t0 = now_of(&r);
+    assert_true(sluice_simnet_run(r.sn, now_of(&r) + 60000000ull, all_delivered, &r));
+    assert_int_equal(r.n[1].msgs, 40);
+    assert_true(now_of(&r) - t0 < 5000000);
+    run_free(&r);
+}
+
 /* One seeded run of the stress test: random path, random workload. */
 static void stress_one(uint64_t seed, bool idata) {
     if (getenv("SLUICE_SCTP_VERBOSE")) printf("stress seed %llu\n", (unsigned long long)seed);
@@ -797,6 +997,12 @@ int main(void) {
         cmocka_unit_test(test_sctp_assoc_one_byte_and_max_size_messages),
         cmocka_unit_test(test_sctp_assoc_oversized_message_aborts),
         cmocka_unit_test(test_sctp_assoc_stream_reset_with_data_in_flight),
+        cmocka_unit_test(test_sctp_assoc_many_streams_at_once),
+        cmocka_unit_test(test_sctp_assoc_pr_max_retransmits_zero_never_retransmits),
+        cmocka_unit_test(test_sctp_assoc_pr_lifetime_is_respected),
+        cmocka_unit_test(test_sctp_assoc_heartbeat_measures_rtt),
+        cmocka_unit_test(test_sctp_assoc_peer_restart_is_detected),
+        cmocka_unit_test(test_sctp_assoc_window_update_after_slow_reader),
         cmocka_unit_test(test_sctp_assoc_stress_seeded_impaired_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

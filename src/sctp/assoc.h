@@ -78,6 +78,7 @@ struct sluice_sctp {
     sluice_sctp_event *ev;
     size_t ev_head, ev_n, ev_cap;
 
+    uint32_t last_adv_rwnd;         /**< a_rwnd of our last SACK */
     sluice_sctp_stats st;
 };
 
