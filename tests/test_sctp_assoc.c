@@ -622,6 +622,24 @@ static void test_sctp_assoc_ootb_packets_get_t_bit_replies(void **state) {
     n = raw_packet(pkt, sizeof pkt, 0, SLUICE_SCTP_CHUNK_COOKIE_ECHO, 0, junk, sizeof junk - 40);
     sluice_sctp_handle_packet(a, 1, pkt, n);
     assert_int_equal(sluice_sctp_get_state(a), SLUICE_SCTP_CLOSED);
+    /* ... nor does an ABORT bundled behind it close the endpoint for good */
+    {
+        sluice_sctp_pkt pp;
+        uint8_t big[256];
+        sluice_sctp_pkt_begin(&pp, big, sizeof big, 5000, 5000, 0);
+        assert_int_equal(sluice_sctp_pkt_chunk(&pp, SLUICE_SCTP_CHUNK_COOKIE_ECHO, 0, junk, sizeof junk), 0);
+        assert_int_equal(sluice_sctp_pkt_chunk(&pp, SLUICE_SCTP_CHUNK_ABORT, 0, NULL, 0), 0);
+        n = sluice_sctp_pkt_end(&pp, false);
+        sluice_sctp_handle_packet(a, 1, big, n);
+        sluice_sctp_event ev;
+        assert_int_equal(sluice_sctp_poll_event(a, &ev), 0);
+        n = raw_init(big, sizeof big, 42);
+        sluice_sctp_handle_packet(a, 2, big, n);
+        k = sluice_sctp_poll_packet(a, 2, out, sizeof out);
+        assert_true(k > 16);
+        assert_int_equal(out[12], SLUICE_SCTP_CHUNK_INIT_ACK);
+        assert_int_equal(sluice_load_be32(out + 4), 42);
+    }
     sluice_sctp_free(a);
 }
 

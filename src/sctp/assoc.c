@@ -451,6 +451,9 @@ static void handle_shutdown(sluice_sctp *a, sluice_time now, const sluice_sctp_c
         a->send_shutdown_ack = true;
         ctrl_timer_start(a, now, current_rto(a));
         break;
+    case SLUICE_SCTP_SHUTDOWN_ACK_SENT:
+        a->send_shutdown_ack = true; /* our SHUTDOWN-ACK was lost */
+        break;
     default:
         break;
     }
@@ -476,6 +479,12 @@ static void unknown_chunk(sluice_sctp *a, const sluice_sctp_chunk *c, bool *keep
 
 bool sluice_sctp_assoc_chunk(sluice_sctp *a, sluice_time now, const sluice_sctp_header *h,
                              const sluice_sctp_chunk *c, size_t nchunks) {
+    /* No TCB: only a COOKIE-ECHO can create one (§5.1); an ABORT or anything else bundled
+     * behind a bogus cookie must not touch the endpoint. */
+    if (a->state == SLUICE_SCTP_CLOSED && c->type != SLUICE_SCTP_CHUNK_COOKIE_ECHO) {
+        a->st.packets_dropped++;
+        return false;
+    }
     switch (c->type) {
     case SLUICE_SCTP_CHUNK_INIT:
         handle_init(a, now, h, c, nchunks);

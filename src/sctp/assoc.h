@@ -15,7 +15,7 @@
 #include "sctp/tx.h"
 
 #define SLUICE_SCTP_OUTQ_LEN 8     /**< prebuilt packets waiting (stateless replies, ABORT) */
-#define SLUICE_SCTP_MAX_HB_INFO 256 /**< longest HEARTBEAT info we echo */
+#define SLUICE_SCTP_MAX_HB_INFO 1024 /**< longest HEARTBEAT info we echo */
 #define SLUICE_SCTP_MAX_ERROR_CAUSES 256 /**< bytes of ERROR causes waiting to be sent */
 
 typedef struct sluice_sctp_outpkt {

@@ -568,6 +568,14 @@ int sluice_sctp_send(sluice_sctp *a, sluice_time now, uint16_t stream, uint32_t 
         return SLUICE_ERR_INVALID_STATE;
     if (a->up && stream >= a->num_out) return SLUICE_ERR_INVALID_ARGUMENT;
     if (a->rc_init && sluice_sctp_reconfig_is_resetting(&a->rc, stream)) return SLUICE_ERR_CLOSED;
+    sluice_sctp_send_options o;
+    if (opt && a->up && !a->peer_feat.forward_tsn && (opt->has_max_retransmits || opt->has_lifetime)) {
+        /* RFC 3758 §3.3: without FORWARD-TSN support at the peer, nothing may be abandoned
+         * (the peer could never move its cumulative ack past it): send reliably. */
+        o = *opt;
+        o.has_max_retransmits = o.has_lifetime = false;
+        opt = &o;
+    }
     int rc = sluice_sctp_tx_push(a->tx, now, stream, ppid, data, len, opt);
     if (rc == SLUICE_OK) a->st.messages_sent++;
     return rc;
