@@ -68,6 +68,9 @@ typedef struct world {
     uint32_t their_next_k[64];
     bool their_ooo;
     uint32_t their_resets_in;
+    bool their_out_reset[1024], our_out_reset[1024];
+    bool answer_resets; /* we reset our side when the peer resets its (RFC 8831 §6.7) */
+    bool graceful_closed_them;
     uint8_t rbuf[300000];
     size_t rlen;
 } world;
@@ -172,11 +175,22 @@ static void their_read(world *w) {
             memcpy(&nt, w->rbuf + w->rlen, SLUICE_MIN((size_t)n, sizeof nt));
             if (nt.sn_header.sn_type == SCTP_ASSOC_CHANGE && nt.sn_assoc_change.sac_state == SCTP_COMM_UP)
                 w->them_up = true;
+            if (nt.sn_header.sn_type == SCTP_ASSOC_CHANGE && nt.sn_assoc_change.sac_state == SCTP_SHUTDOWN_COMP)
+                w->graceful_closed_them = true;
             if (nt.sn_header.sn_type == SCTP_STREAM_RESET_EVENT &&
                 (nt.sn_strreset_event.strreset_flags & SCTP_STREAM_RESET_INCOMING_SSN)) {
                 w->their_resets_in++;
                 /* RFC 8831 §6.7 as a browser does it: reset our outgoing side in turn. */
                 size_t ns = (nt.sn_strreset_event.strreset_length - sizeof(struct sctp_stream_reset_event)) / 2;
+                const uint16_t *l16 = (const uint16_t *)(const void *)(w->rbuf + w->rlen + sizeof(struct sctp_stream_reset_event));
+                bool all_done = true;
+                for (size_t i = 0; i < ns; i++) {
+                    uint16_t sid;
+                    memcpy(&sid, l16 + i, 2);
+                    if (sid < 1024 && !w->their_out_reset[sid]) all_done = false;
+                    if (sid < 1024) w->their_out_reset[sid] = true;
+                }
+                if (all_done) continue;
                 uint8_t raw[sizeof(struct sctp_reset_streams) + 2 * 16];
                 struct sctp_reset_streams *rs = (struct sctp_reset_streams *)raw;
                 memset(raw, 0, sizeof raw);
@@ -233,7 +247,14 @@ static void our_events(world *w) {
             w->closed = true;
             w->close_err = ev.error;
         }
-        if (ev.type == SLUICE_SCTP_EVENT_STREAM_RESET) w->resets_in++;
+        if (ev.type == SLUICE_SCTP_EVENT_STREAM_RESET) {
+            w->resets_in++;
+            if (w->answer_resets && ev.stream < 1024 && !w->our_out_reset[ev.stream]) {
+                uint16_t st = ev.stream;
+                w->our_out_reset[st] = true;
+                assert_int_equal(sluice_sctp_reset_streams(w->a, g_now, &st, 1), 0);
+            }
+        }
         if (ev.type == SLUICE_SCTP_EVENT_STREAM_RESET_DONE) w->resets_done++;
         if (ev.type == SLUICE_SCTP_EVENT_MESSAGE) {
             uint32_t k;
@@ -430,9 +451,11 @@ static void test_sctp_usrsctp_init_collision(void **state) {
 
 static void test_sctp_usrsctp_reliable_with_loss(void **state) {
     (void)state;
-    for (uint64_t seed = 10; seed < 14; seed++) {
+    for (uint64_t seed = 10; seed < 16; seed++) {
         world w;
-        world_init(&w, seed, 0.15, seed & 1, !(seed & 1), seed & 1);
+        /* 10-13: one side opens (alternating), 14-15: both at once (collision) */
+        bool both = seed >= 14;
+        world_init(&w, seed, 0.15, both || (seed & 1), both || !(seed & 1), !both && (seed & 1));
         assert_true(run_until(&w, 60000000, both_up));
         exchange(&w, false);
         assert_true(run_until(&w, 600000000, got_all));
@@ -485,6 +508,7 @@ static void test_sctp_usrsctp_stream_reset_both_ways(void **state) {
     assert_true(run_until(&w, 60000000, both_up));
     exchange(&w, false);
     uint16_t s = 1;
+    w.our_out_reset[1] = true;
     assert_int_equal(sluice_sctp_reset_streams(w.a, g_now, &s, 1), 0);
     assert_true(run_until(&w, 120000000, resets_done));
     assert_true(run_until(&w, 120000000, got_all));
@@ -511,6 +535,84 @@ static void test_sctp_usrsctp_they_abort_we_report(void **state) {
     w.s = NULL;
     assert_true(run_until(&w, 10000000, all_closed));
     assert_int_equal(w.close_err, SLUICE_ERR_ABORTED);
+    world_free(&w);
+}
+
+static bool their_reset_answered(world *w) { return w->resets_in >= 1 && w->resets_done >= 1 && w->their_resets_in >= 1; }
+
+static void test_sctp_usrsctp_they_reset_we_answer(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, 50, 0.05, false, true, false);
+    w.answer_resets = true;
+    assert_true(run_until(&w, 60000000, both_up));
+    exchange(&w, false);
+    assert_true(run_until(&w, 120000000, got_all));
+    uint8_t raw[sizeof(struct sctp_reset_streams) + 2];
+    struct sctp_reset_streams *rs = (struct sctp_reset_streams *)raw;
+    memset(raw, 0, sizeof raw);
+    rs->srs_assoc_id = SCTP_ALL_ASSOC;
+    rs->srs_flags = SCTP_STREAM_RESET_OUTGOING;
+    rs->srs_number_streams = 1;
+    uint16_t two = 2;
+    memcpy(raw + sizeof *rs, &two, 2);
+    w.their_out_reset[2] = true;
+    assert_int_equal(usrsctp_setsockopt(w.s, IPPROTO_SCTP, SCTP_RESET_STREAMS, rs, sizeof raw), 0);
+    assert_true(run_until(&w, 120000000, their_reset_answered));
+    /* both directions of stream 2 start again at SSN 0 */
+    uint8_t m[8];
+    fill(m, 8, 0, 2);
+    w.their_next_k[2] = 0;
+    w.next_k[2] = 0;
+    assert_int_equal(sluice_sctp_send(w.a, g_now, 2, 53, m, 8, NULL), 0);
+    assert_int_equal(their_send(&w, 2, 0, 8, false), 0);
+    uint64_t b1 = w.their_msgs, b2 = w.msgs;
+    for (int i = 0; i < 3000 && (w.their_msgs == b1 || w.msgs == b2); i++) step(&w);
+    assert_int_equal(w.their_msgs, b1 + 1);
+    assert_int_equal(w.msgs, b2 + 1);
+    assert_false(w.ooo);
+    assert_false(w.their_ooo);
+    world_free(&w);
+}
+
+static bool big_done(world *w) { return w->msgs >= 1 && w->their_msgs >= 1; }
+
+static void test_sctp_usrsctp_large_messages_both_ways(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, 60, 0.05, true, false, true);
+    assert_true(run_until(&w, 60000000, both_up));
+    size_t len = 100000;
+    uint8_t *buf = malloc(len);
+    fill(buf, len, 0, 7);
+    assert_int_equal(sluice_sctp_send(w.a, g_now, 7, 53, buf, len, NULL), 0);
+    free(buf);
+    assert_int_equal(their_send(&w, 7, 0, len, false), 0);
+    assert_true(run_until(&w, 300000000, big_done));
+    assert_int_equal(w.bytes, len);
+    world_free(&w);
+}
+
+static bool them_closed(world *w) { return w->graceful_closed_them && w->closed; }
+
+static void test_sctp_usrsctp_graceful_shutdown_both_ways(void **state) {
+    (void)state;
+    /* we shut down */
+    world w;
+    world_init(&w, 70, 0.05, true, false, true);
+    assert_true(run_until(&w, 60000000, both_up));
+    exchange(&w, false);
+    sluice_sctp_shutdown(w.a, g_now);
+    assert_true(run_until(&w, 300000000, them_closed));
+    assert_int_equal(w.close_err, 0);
+    assert_int_equal(w.their_msgs, 50);
+    world_free(&w);
+    /* they shut down (usrsctp_close without linger = SHUTDOWN) */
+    world_init(&w, 71, 0.05, false, true, false);
+    assert_true(run_until(&w, 60000000, both_up));
+    usrsctp_shutdown(w.s, SHUT_WR);
+    assert_true(run_until(&w, 300000000, all_closed));
+    assert_int_equal(w.close_err, 0);
     world_free(&w);
 }
 
@@ -542,6 +644,9 @@ int main(void) {
         cmocka_unit_test(test_sctp_usrsctp_partial_reliability_with_loss),
         cmocka_unit_test(test_sctp_usrsctp_stream_reset_both_ways),
         cmocka_unit_test(test_sctp_usrsctp_they_abort_we_report),
+        cmocka_unit_test(test_sctp_usrsctp_they_reset_we_answer),
+        cmocka_unit_test(test_sctp_usrsctp_large_messages_both_ways),
+        cmocka_unit_test(test_sctp_usrsctp_graceful_shutdown_both_ways),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
