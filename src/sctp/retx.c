@@ -38,6 +38,8 @@ struct sluice_sctp_retx {
     uint32_t next_tsn;
     uint32_t adv_ack;     /* RFC 3758 Advanced.Peer.Ack.Point */
     size_t n_to_send;     /* items in RETX_TO_SEND */
+    uint32_t rtx_hint;    /* no RETX_TO_SEND item has a lower TSN */
+    bool sweep;           /* some message was just abandoned: mark its chunks */
 
     uint32_t flight;      /* bytes in flight (wire sizes) */
     uint32_t cwnd, ssthresh, pba;
@@ -181,14 +183,29 @@ static void retx_advance_adv_ack(sluice_sctp_retx *r) {
     if (sluice_sn32_gt(r->adv_ack, r->cum_ack)) r->fwd_pending = true;
 }
 
-/* PR-SCTP: give up on every outstanding chunk of `m` (and tx drops its unsent rest). */
+static void retx_mark_to_send(sluice_sctp_retx *r, size_t idx) {
+    uint32_t tsn = r->cum_ack + 1 + (uint32_t)idx;
+    if (r->n_to_send == 0 || sluice_sn32_lt(tsn, r->rtx_hint)) r->rtx_hint = tsn;
+    retx_set_state(r, retx_at(r, idx), RETX_TO_SEND);
+}
+
+/* PR-SCTP: give up on message `m`; tx drops its unsent rest, retx_sweep() its chunks. */
 static void retx_abandon(sluice_sctp_retx *r, sluice_sctp_msg *m) {
-    if (m->abandoned) return;
-    m->abandoned = true;
-    r->stats.messages_abandoned++;
+    if (!m->abandoned) {
+        m->abandoned = true;
+        r->stats.messages_abandoned++;
+    }
+    r->sweep = true;
+}
+
+/* One pass for all messages abandoned since the last sweep (O(outstanding), not per message). */
+static void retx_sweep(sluice_sctp_retx *r) {
+    if (!r->sweep) return;
+    r->sweep = false;
     for (size_t i = 0; i < r->count; i++) {
         retx_item *it = retx_at(r, i);
-        if (it->msg == m) retx_set_state(r, it, RETX_ABANDONED); /* gap-acked parts too: useless alone */
+        /* gap-acked parts too: useless to the peer alone */
+        if (it->msg->abandoned) retx_set_state(r, it, RETX_ABANDONED);
     }
     retx_advance_adv_ack(r);
 }
@@ -241,11 +258,13 @@ int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr 
 
     /* Retransmissions first, lowest TSN first (§6.1, §7.2.4 (3)). */
     bool ignore_cwnd = r->fast_rtx_pending;
-    for (size_t i = 0; i < r->count && r->n_to_send > 0; i++) {
+    size_t i = sluice_sn32_gt(r->rtx_hint, r->cum_ack) ? (size_t)(r->rtx_hint - r->cum_ack - 1) : 0;
+    for (; i < r->count && r->n_to_send > 0; i++) {
         retx_item *it = retx_at(r, i);
         if (it->state != RETX_TO_SEND) continue;
         if (retx_should_abandon(it, now)) {
             retx_abandon(r, it->msg);
+            retx_set_state(r, it, RETX_ABANDONED);
             continue;
         }
         if (!ignore_cwnd && r->flight >= r->cwnd) break;
@@ -262,6 +281,8 @@ int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr 
         r->stats.retransmissions++;
         n++;
     }
+    if (r->n_to_send > 0) r->rtx_hint = r->cum_ack + 1 + (uint32_t)(i < r->count ? i : 0);
+    retx_sweep(r);
     if (n > 0) r->fast_rtx_pending = false;
     if (r->t3_pending && n > 0) {
         r->t3_pending = false;
@@ -421,7 +442,7 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
         if (it->nacks < 255) it->nacks++;
         if (it->nacks >= 3 && !it->fast_rtx_done) {
             it->fast_rtx_done = true;
-            retx_set_state(r, it, RETX_TO_SEND);
+            retx_mark_to_send(r, idx);
             r->stats.fast_retransmits++;
             marked = true;
         }
@@ -487,17 +508,18 @@ int sluice_sctp_retx_handle_timeout(sluice_sctp_retx *r, sluice_time now) {
     r->hold = false;
     for (size_t i = 0; i < r->count; i++) {
         retx_item *it = retx_at(r, i);
-        if (it->state == RETX_IN_FLIGHT) retx_set_state(r, it, RETX_TO_SEND);
+        if (it->state == RETX_IN_FLIGHT) retx_mark_to_send(r, i);
     }
     /* A gap-acked chunk at the cum ack point that the peer still lacks was reneged
      * (RFC 9260 §6.2.1): send it again. */
-    if (r->count > 0 && retx_at(r, 0)->state == RETX_ACKED) retx_set_state(r, retx_at(r, 0), RETX_TO_SEND);
-    r->t3_pending = r->n_to_send > 0;
+    if (r->count > 0 && retx_at(r, 0)->state == RETX_ACKED) retx_mark_to_send(r, 0);
     /* Abandon now what may not be retransmitted, so the FORWARD-TSN goes with it. */
     for (size_t i = 0; i < r->count; i++) {
         retx_item *it = retx_at(r, i);
         if (it->state == RETX_TO_SEND && retx_should_abandon(it, now)) retx_abandon(r, it->msg);
     }
+    retx_sweep(r);
+    r->t3_pending = r->n_to_send > 0;
     if (sluice_sn32_gt(r->adv_ack, r->cum_ack)) r->fwd_pending = true; /* RFC 3758 §3.5 C4 */
     /* Rearmed when the retransmission goes out; re-armed here when only a FORWARD-TSN does. */
     if (r->n_to_send == 0 && retx_needs_t3(r)) retx_arm_t3(r, now);
