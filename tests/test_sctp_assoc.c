@@ -379,6 +379,33 @@ static void test_sctp_assoc_init_collision_connects(void **state) {
     }
 }
 
+static void test_sctp_assoc_late_connect_after_stateless_init_ack(void **state) {
+    (void)state;
+    /* n[1] calls connect at every moment of n[0]'s handshake: before the INIT arrives,
+     * after its stateless INIT-ACK went out, after the COOKIE-ECHO, ... (§5.2 tables) */
+    for (uint32_t off_ms = 0; off_ms <= 200; off_ms += 10) {
+        test_run r;
+        run_init(&r, 30 + off_ms, NULL, NULL);
+        sluice_sim_path p;
+        memset(&p, 0, sizeof p);
+        p.delay_us = 30000;
+        set_paths(&r, &p);
+        assert_int_equal(sluice_sctp_connect(r.n[0].a, now_of(&r)), 0);
+        sluice_simnet_run(r.sn, now_of(&r) + (sluice_time)off_ms * 1000, NULL, NULL);
+        int rc = sluice_sctp_connect(r.n[1].a, now_of(&r));
+        assert_true(rc == 0 || rc == SLUICE_ERR_INVALID_STATE);
+        sluice_time t0 = now_of(&r);
+        assert_true(sluice_simnet_run(r.sn, now_of(&r) + 60000000ull, both_connected, &r));
+        if (getenv("SLUICE_SCTP_VERBOSE")) printf("offset %u ms: up after %.3f s\n", off_ms, (double)(now_of(&r) - t0) / 1e6);
+        assert_int_equal(r.n[0].a->peer_tag, r.n[1].a->my_tag);
+        assert_int_equal(r.n[1].a->peer_tag, r.n[0].a->my_tag);
+        assert_int_equal(send_msg(&r, 1, 100, NULL), 0);
+        assert_true(sluice_simnet_run(r.sn, now_of(&r) + 30000000ull, all_delivered, &r));
+        if (r.n[1].failed) fail_msg("%s", r.n[1].fail);
+        run_free(&r);
+    }
+}
+
 static void test_sctp_assoc_zero_checksum_when_both_announce(void **state) {
     (void)state;
     sluice_sctp_settings s;
@@ -1002,6 +1029,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sctp_assoc_handshake_connects_both_sides),
         cmocka_unit_test(test_sctp_assoc_init_collision_connects),
+        cmocka_unit_test(test_sctp_assoc_late_connect_after_stateless_init_ack),
         cmocka_unit_test(test_sctp_assoc_zero_checksum_when_both_announce),
         cmocka_unit_test(test_sctp_assoc_init_times_out_without_peer),
         cmocka_unit_test(test_sctp_assoc_shutdown_delivers_data_in_flight),
