@@ -4,7 +4,8 @@
  * Input: records of [flags:1][len:2 big-endian][packet bytes]. flags bit 0: overwrite the
  * verification tag with the victim's (so the packet passes the tag check), bit 1: write a
  * valid CRC32c, bits 2-7: advance virtual time by that many 50 ms steps first. Between
- * records both endpoints exchange whatever they want to send. */
+ * records both endpoints exchange whatever they want to send. The first byte also picks
+ * I-DATA (bit 7) and whether the handshake is done before the records (bit 6 clear). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,7 +98,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         return 0;
     }
     sluice_sctp_connect(p.a, p.now);
-    pump(&p, 20);
+    /* first byte bit 6: leave the handshake to the fuzzer (B is fresh, A waits for it) */
+    bool pre = size > 0 && (data[0] & 0x40);
+    if (!pre) pump(&p, 20);
     /* something in flight both ways, and a stream being reset */
     static const uint8_t msg[3000] = {1, 2, 3};
     sluice_sctp_send_options pr = {true, true, 1, false, 0};
