@@ -406,6 +406,25 @@ static void test_sctp_assoc_late_connect_after_stateless_init_ack(void **state) 
     }
 }
 
+static void test_sctp_assoc_messages_queued_before_connect_are_sent_once_up(void **state) {
+    (void)state;
+    sluice_sctp_settings s;
+    sluice_sctp_settings_default(&s);
+    s.num_streams = 16;
+    test_run r;
+    run_init(&r, 40, &s, NULL);
+    for (int i = 0; i < 10; i++) assert_int_equal(send_msg(&r, (uint16_t)(i % 4), 50, NULL), 0);
+    assert_int_equal(sluice_sctp_send(r.n[0].a, now_of(&r), 16, 51, (const uint8_t *)"x", 1, NULL),
+                     SLUICE_ERR_INVALID_ARGUMENT);
+    assert_int_equal(sluice_sctp_buffered_amount(r.n[0].a, 0), 150);
+    connect_pair(&r, false);
+    assert_true(sluice_simnet_run(r.sn, now_of(&r) + 30000000ull, all_delivered, &r));
+    if (r.n[1].failed) fail_msg("%s", r.n[1].fail);
+    assert_int_equal(r.n[1].msgs, 10);
+    assert_int_equal(sluice_sctp_buffered_amount(r.n[0].a, 0), 0);
+    run_free(&r);
+}
+
 static void test_sctp_assoc_zero_checksum_when_both_announce(void **state) {
     (void)state;
     sluice_sctp_settings s;
@@ -1030,6 +1049,7 @@ int main(void) {
         cmocka_unit_test(test_sctp_assoc_handshake_connects_both_sides),
         cmocka_unit_test(test_sctp_assoc_init_collision_connects),
         cmocka_unit_test(test_sctp_assoc_late_connect_after_stateless_init_ack),
+        cmocka_unit_test(test_sctp_assoc_messages_queued_before_connect_are_sent_once_up),
         cmocka_unit_test(test_sctp_assoc_zero_checksum_when_both_announce),
         cmocka_unit_test(test_sctp_assoc_init_times_out_without_peer),
         cmocka_unit_test(test_sctp_assoc_shutdown_delivers_data_in_flight),

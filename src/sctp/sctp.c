@@ -566,7 +566,7 @@ int sluice_sctp_send(sluice_sctp *a, sluice_time now, uint16_t stream, uint32_t 
     if (!a || !data || len == 0) return SLUICE_ERR_INVALID_ARGUMENT;
     if (a->terminated || a->shutdown_requested || a->state >= SLUICE_SCTP_SHUTDOWN_PENDING)
         return SLUICE_ERR_INVALID_STATE;
-    if (a->up && stream >= a->num_out) return SLUICE_ERR_INVALID_ARGUMENT;
+    if (stream >= a->s.num_streams || (a->up && stream >= a->num_out)) return SLUICE_ERR_INVALID_ARGUMENT;
     if (a->rc_init && sluice_sctp_reconfig_is_resetting(&a->rc, stream)) return SLUICE_ERR_CLOSED;
     sluice_sctp_send_options o;
     if (opt && a->up && !a->peer_feat.forward_tsn && (opt->has_max_retransmits || opt->has_lifetime)) {
