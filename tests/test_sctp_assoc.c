@@ -23,16 +23,21 @@
 typedef struct counting {
     long live;
     long total;
+    long fail_after; /* > 0: allocations after this many fail */
 } counting;
+
+static bool c_should_fail(counting *c) { return c->fail_after > 0 && c->total >= c->fail_after; }
 
 static void *c_malloc(size_t n, void *u) {
     counting *c = u;
+    if (c_should_fail(c)) return NULL;
     c->live++;
     c->total++;
     return malloc(n);
 }
 static void *c_realloc(void *p, size_t n, void *u) {
     counting *c = u;
+    if (c_should_fail(c)) return NULL;
     if (!p) {
         c->live++;
         c->total++;
@@ -547,7 +552,7 @@ static void test_sctp_assoc_init_flood_keeps_no_state(void **state) {
     sluice_prng pr;
     sluice_prng_seed(&pr, 9);
     sluice_rng rng = {sluice_prng_random_fn, &pr};
-    counting mem = {0, 0};
+    counting mem = {0, 0, 0};
     sluice_allocator al = {c_malloc, c_realloc, c_free, &mem};
     sluice_sctp *a;
     assert_int_equal(sluice_sctp_new(&a, NULL, &al, &rng, NULL), 0);
@@ -953,6 +958,57 @@ static void test_sctp_assoc_window_update_after_slow_reader(void **state) {
     run_free(&r);
 }
 
+static void test_sctp_assoc_allocation_failures_are_survived(void **state) {
+    (void)state;
+    /* The receiving side runs out of memory at every point of a short session in turn:
+     * nothing may crash or leak; the session either works or ends cleanly. */
+    for (long fail_at = 1; fail_at <= 100; fail_at++) { /* a whole session takes ~80 */
+        test_run r;
+        memset(&r, 0, sizeof r);
+        r.sn = sluice_simnet_new((uint64_t)fail_at, 1000000);
+        for (int i = 0; i < 2; i++) {
+            node *nd = &r.n[i];
+            nd->run = &r;
+            sluice_prng_seed(&nd->prng, (uint64_t)i + 7);
+            nd->rng.fn = sluice_prng_random_fn;
+            nd->rng.user = &nd->prng;
+            nd->alloc.malloc = c_malloc;
+            nd->alloc.realloc = c_realloc;
+            nd->alloc.free = c_free;
+            nd->alloc.user = &nd->mem;
+            nd->addr = sluice_sim_addr4(10, 0, 0, (uint8_t)(i + 1), 5000);
+            nd->peer = sluice_sim_addr4(10, 0, 0, (uint8_t)(2 - i), 5000);
+            if (i == 1) nd->mem.fail_after = fail_at;
+            int rc = sluice_sctp_new(&nd->a, NULL, &nd->alloc, &nd->rng, NULL);
+            if (rc < 0) {
+                assert_int_equal(rc, SLUICE_ERR_NOMEM);
+                assert_int_equal(nd->mem.live, 0);
+                break;
+            }
+            int id = sluice_simnet_add_node(r.sn, &node_ops, nd);
+            sluice_simnet_bind(r.sn, id, &nd->addr);
+        }
+        if (!r.n[1].a) {
+            sluice_sctp_free(r.n[0].a);
+            sluice_simnet_free(r.sn);
+            continue;
+        }
+        sluice_sctp_connect(r.n[0].a, now_of(&r));
+        for (int i = 0; i < 30; i++) send_msg(&r, (uint16_t)(i % 3), 100 + (size_t)i * 300, NULL);
+        const uint16_t st = 2;
+        sluice_simnet_run(r.sn, now_of(&r) + 2000000ull, all_delivered, &r);
+        (void)sluice_sctp_reset_streams(r.n[0].a, now_of(&r), &st, 1);
+        sluice_simnet_run(r.sn, now_of(&r) + 20000000ull, all_delivered, &r);
+        assert_false(r.n[1].failed && strstr(r.n[1].fail, "twice"));
+        sluice_sctp_shutdown(r.n[0].a, now_of(&r));
+        sluice_simnet_run(r.sn, now_of(&r) + 60000000ull, both_closed, &r);
+        if (getenv("SLUICE_SCTP_VERBOSE"))
+            printf("fail_at %ld: total allocs %ld, connected %d, delivered %llu\n", fail_at, r.n[1].mem.total,
+                   r.n[1].connected, (unsigned long long)r.n[1].msgs);
+        run_free(&r); /* asserts nothing leaked */
+    }
+}
+
 /* One seeded run of the stress test: random path, random workload. */
 static void stress_one(uint64_t seed, bool idata) {
     if (getenv("SLUICE_SCTP_VERBOSE")) printf("stress seed %llu\n", (unsigned long long)seed);
@@ -1069,6 +1125,7 @@ int main(void) {
         cmocka_unit_test(test_sctp_assoc_heartbeat_measures_rtt),
         cmocka_unit_test(test_sctp_assoc_peer_restart_is_detected),
         cmocka_unit_test(test_sctp_assoc_window_update_after_slow_reader),
+        cmocka_unit_test(test_sctp_assoc_allocation_failures_are_survived),
         cmocka_unit_test(test_sctp_assoc_stress_seeded_impaired_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
