@@ -104,7 +104,7 @@ int sluice_sctp_poll_event(sluice_sctp *a, sluice_sctp_event *ev) {
         return 1;
     }
     uint16_t stream;
-    if (a->tx && sluice_sctp_tx_poll_buffered_low(a->tx, &stream) == 1) {
+    if (a->tx && !a->terminated && sluice_sctp_tx_poll_buffered_low(a->tx, &stream) == 1) {
         ev->type = SLUICE_SCTP_EVENT_BUFFERED_LOW;
         ev->stream = stream;
         return 1;
