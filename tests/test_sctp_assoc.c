@@ -82,7 +82,7 @@ typedef struct node {
     size_t nseen;
     uint64_t msgs, bytes, reliable_msgs;
     bool reset_out[MAX_STREAMS_T];
-    uint32_t stream_resets, reset_done;
+    uint32_t stream_resets, reset_done, buffered_low;
     uint16_t last_reset_stream;
     bool failed, paused;
     sluice_time max_late_us; /* worst delivery time beyond a message's lifetime */
@@ -191,6 +191,9 @@ static void node_events(node *nd) {
             break;
         case SLUICE_SCTP_EVENT_STREAM_RESET_DONE:
             nd->reset_done++;
+            break;
+        case SLUICE_SCTP_EVENT_BUFFERED_LOW:
+            nd->buffered_low++;
             break;
         default:
             break;
@@ -427,6 +430,26 @@ static void test_sctp_assoc_messages_queued_before_connect_are_sent_once_up(void
     if (r.n[1].failed) fail_msg("%s", r.n[1].fail);
     assert_int_equal(r.n[1].msgs, 10);
     assert_int_equal(sluice_sctp_buffered_amount(r.n[0].a, 0), 0);
+    run_free(&r);
+}
+
+static void test_sctp_assoc_buffered_low_fires_when_queue_drains(void **state) {
+    (void)state;
+    test_run r;
+    run_init(&r, 41, NULL, NULL);
+    sluice_sim_path p;
+    memset(&p, 0, sizeof p);
+    p.delay_us = 20000;
+    p.bandwidth_bps = 2000000;
+    set_paths(&r, &p);
+    connect_pair(&r, false);
+    sluice_sctp_set_buffered_low_threshold(r.n[0].a, 3, 10000);
+    for (int i = 0; i < 40; i++) assert_int_equal(send_msg(&r, 3, 1000, NULL), 0);
+    assert_true(sluice_sctp_buffered_amount(r.n[0].a, 3) > 10000);
+    assert_true(sluice_simnet_run(r.sn, now_of(&r) + 30000000ull, all_delivered, &r));
+    node_events(&r.n[0]);
+    assert_int_equal(r.n[0].buffered_low, 1);
+    assert_int_equal(sluice_sctp_buffered_amount(r.n[0].a, 3), 0);
     run_free(&r);
 }
 
@@ -1106,6 +1129,7 @@ int main(void) {
         cmocka_unit_test(test_sctp_assoc_init_collision_connects),
         cmocka_unit_test(test_sctp_assoc_late_connect_after_stateless_init_ack),
         cmocka_unit_test(test_sctp_assoc_messages_queued_before_connect_are_sent_once_up),
+        cmocka_unit_test(test_sctp_assoc_buffered_low_fires_when_queue_drains),
         cmocka_unit_test(test_sctp_assoc_zero_checksum_when_both_announce),
         cmocka_unit_test(test_sctp_assoc_init_times_out_without_peer),
         cmocka_unit_test(test_sctp_assoc_shutdown_delivers_data_in_flight),
