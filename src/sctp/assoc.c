@@ -334,10 +334,10 @@ static void handle_cookie_echo(sluice_sctp *a, sluice_time now, const sluice_sct
         a->st.packets_dropped++;
         return;
     }
-    /* Action D (§5.2.4) on a live TCB: our COOKIE-ACK was lost and the peer keeps echoing
-     * the same cookie; its age does not matter (answering "stale" would make the peer start
-     * over against an association that already exists). */
-    bool same_tcb = a->state != SLUICE_SCTP_CLOSED && a->up && ck.local_tag == a->my_tag &&
+    /* §5.2.4 step 3: a stale cookie is refused only when its tags are not those of the
+     * current association; with matching tags (action D: our COOKIE-ACK was lost and the
+     * peer keeps echoing) its age does not matter. */
+    bool same_tcb = a->state != SLUICE_SCTP_CLOSED && ck.local_tag == a->my_tag &&
                     ck.peer_tag == a->peer_tag;
     if (rc == SLUICE_ERR_TIMEOUT && !same_tcb) {
         /* §5.1.5 step 3: Stale Cookie Error with the staleness in microseconds. */
