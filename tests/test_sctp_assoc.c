@@ -1082,10 +1082,19 @@ static void stress_one(uint64_t seed, bool idata) {
         assert_int_equal(send_msg(&r, st, len, &opts[st]), 0);
         total += len;
     }
+    /* Every third run: graceful shutdown right away, with everything still in flight (by
+     * either side); the others shut down once all arrived. Both must end with error 0. */
+    int mode = (int)(seed % 3);
+    if (mode == 1) sluice_sctp_shutdown(r.n[0].a, now_of(&r));
     bool ok = sluice_simnet_run(r.sn, now_of(&r) + 3600000000ull, all_delivered, &r);
     /* let PR-SCTP stragglers and duplicates settle */
     sluice_simnet_run(r.sn, now_of(&r) + 5000000ull, NULL, NULL);
-    if (r.n[1].failed || !ok || r.n[0].closed || r.n[1].closed)
+    if (mode != 1) sluice_sctp_shutdown(r.n[mode == 0 ? 0 : 1].a, now_of(&r));
+    bool closed = sluice_simnet_run(r.sn, now_of(&r) + 3600000000ull, both_closed, &r);
+    if (!closed || r.n[0].close_err || r.n[1].close_err)
+        fail_msg("seed %llu: shutdown (mode %d) did not end cleanly: %d/%d %s / %s", (unsigned long long)seed, mode,
+                 r.n[0].close_err, r.n[1].close_err, r.n[0].close_reason, r.n[1].close_reason);
+    if (r.n[1].failed || !ok)
         fail_msg("seed %llu idata %d: %s (delivered %llu of %zu reliable, loss %.2f delay %u bw %llu) %s",
                  (unsigned long long)seed, idata, r.n[1].failed ? r.n[1].fail : "stalled",
                  (unsigned long long)r.n[1].msgs, r.expect_reliable, p.loss, p.delay_us,

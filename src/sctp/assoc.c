@@ -503,6 +503,13 @@ bool sluice_sctp_assoc_chunk(sluice_sctp *a, sluice_time now, const sluice_sctp_
         }
         char why[96], reason[128];
         sluice_sctp_cause_describe(c->value, c->value_len, why, sizeof why);
+        if (a->state == SLUICE_SCTP_SHUTDOWN_ACK_SENT) {
+            /* Both sides had everything acknowledged (§9.2); the peer already finished and
+             * answered a late packet of ours out of the blue (§8.4): nothing was lost. */
+            snprintf(reason, sizeof reason, "shutdown complete (peer aborted the last step: %.60s)", why);
+            sluice_sctp_enter_closed(a, SLUICE_OK, reason);
+            return false;
+        }
         snprintf(reason, sizeof reason, "peer aborted: %s", why);
         sluice_sctp_enter_closed(a, SLUICE_ERR_ABORTED, reason);
         return false;
