@@ -717,6 +717,55 @@ static void test_sctp_assoc_ootb_packets_get_t_bit_replies(void **state) {
     sluice_sctp_free(a);
 }
 
+static bool has_param(const uint8_t *v, size_t len, uint16_t type, const uint8_t **pv, size_t *pl) {
+    size_t off = 16;
+    while (off + 4 <= len) {
+        uint16_t t = sluice_load_be16(v + off), l = sluice_load_be16(v + off + 2);
+        if (l < 4 || off + l > len) return false;
+        if (t == type) {
+            if (pv) *pv = v + off + 4;
+            if (pl) *pl = (size_t)l - 4;
+            return true;
+        }
+        off += sluice_sctp_pad4(l);
+    }
+    return false;
+}
+
+static void test_sctp_assoc_unrecognized_init_params_are_reported(void **state) {
+    (void)state;
+    sluice_prng pr;
+    sluice_prng_seed(&pr, 23);
+    sluice_rng rng = {sluice_prng_random_fn, &pr};
+    sluice_sctp *a;
+    assert_int_equal(sluice_sctp_new(&a, NULL, NULL, &rng, NULL), 0);
+    /* INIT with a skip-and-report (11) parameter and a zero-checksum one (0x8001) */
+    uint8_t v[64], pkt[128], out[1500];
+    memset(v, 0, sizeof v);
+    sluice_store_be32(v, 0x01020304);
+    sluice_store_be32(v + 4, 131072);
+    sluice_store_be16(v + 8, 100);
+    sluice_store_be16(v + 10, 100);
+    sluice_store_be32(v + 12, 1);
+    const uint8_t extra[] = {0xC1, 0x23, 0x00, 0x06, 0xAB, 0xCD, 0, 0, 0x80, 0x01, 0x00, 0x08, 0, 0, 0, 1};
+    memcpy(v + 16, extra, sizeof extra);
+    size_t n = raw_packet(pkt, sizeof pkt, 0, SLUICE_SCTP_CHUNK_INIT, 0, v, 16 + sizeof extra);
+    sluice_sctp_handle_packet(a, 1, pkt, n);
+    int k = sluice_sctp_poll_packet(a, 1, out, sizeof out);
+    assert_true(k > 16);
+    assert_int_equal(out[12], SLUICE_SCTP_CHUNK_INIT_ACK);
+    const uint8_t *pv;
+    size_t pl;
+    size_t vl = sluice_load_be16(out + 14) - 4;
+    assert_true(has_param(out + 16, vl, SLUICE_SCTP_PARAM_UNRECOGNIZED, &pv, &pl));
+    assert_int_equal(pl, 8);
+    assert_memory_equal(pv, extra, 6);
+    /* we did not announce zero checksum (setting off): no 0x8001 in the answer */
+    assert_false(has_param(out + 16, vl, SLUICE_SCTP_PARAM_ZERO_CHECKSUM, NULL, NULL));
+    assert_true(has_param(out + 16, vl, SLUICE_SCTP_PARAM_STATE_COOKIE, NULL, NULL));
+    sluice_sctp_free(a);
+}
+
 static void test_sctp_assoc_reconfig_for_unknown_streams_denied(void **state) {
     (void)state;
     sluice_sctp_settings s;
@@ -1148,6 +1197,7 @@ int main(void) {
         cmocka_unit_test(test_sctp_assoc_wrong_verification_tags_are_ignored),
         cmocka_unit_test(test_sctp_assoc_bad_chunk_lengths_and_checksums_dropped),
         cmocka_unit_test(test_sctp_assoc_ootb_packets_get_t_bit_replies),
+        cmocka_unit_test(test_sctp_assoc_unrecognized_init_params_are_reported),
         cmocka_unit_test(test_sctp_assoc_reconfig_for_unknown_streams_denied),
         cmocka_unit_test(test_sctp_assoc_one_byte_and_max_size_messages),
         cmocka_unit_test(test_sctp_assoc_oversized_message_aborts),
