@@ -78,6 +78,8 @@ typedef struct world {
 static world *g_w;
 /* Each test uses its own port: usrsctp may keep a closed endpoint around for a while. */
 static uint16_t g_port = 5000;
+/* Settings tweak for the next world_init (tests only). */
+static bool g_zero_checksum;
 
 static void link_push(link *l, const void *data, size_t len, sluice_time at) {
     if (l->n == QCAP || len > 1500) return;
@@ -366,6 +368,7 @@ static void world_init(world *w, uint64_t seed, double loss, bool we_connect, bo
     sluice_sctp_settings_default(&s);
     g_port++;
     s.local_port = s.remote_port = g_port;
+    s.zero_checksum = g_zero_checksum;
     static const sluice_logger lg = {sluice_log_stderr, NULL, SLUICE_LOG_TRACE};
     assert_int_equal(sluice_sctp_new(&w->a, &s, NULL, &w->arng, getenv("SLUICE_SCTP_LOG") ? &lg : NULL), 0);
     if (they_listen) {
@@ -616,6 +619,22 @@ static void test_sctp_usrsctp_graceful_shutdown_both_ways(void **state) {
     world_free(&w);
 }
 
+static void test_sctp_usrsctp_zero_checksum_offer_is_ignored_by_peer(void **state) {
+    (void)state;
+    /* usrsctp does not know 0x8001: it must skip it (upper bits 10) and we keep the CRC */
+    g_zero_checksum = true;
+    world w;
+    world_init(&w, 80, 0, true, false, true);
+    g_zero_checksum = false;
+    assert_true(run_until(&w, 30000000, both_up));
+    sluice_sctp_stats st;
+    sluice_sctp_get_stats(w.a, &st);
+    assert_false(st.zero_checksum);
+    exchange(&w, false);
+    assert_true(run_until(&w, 60000000, got_all));
+    world_free(&w);
+}
+
 static int setup(void **state) {
     (void)state;
     usrsctp_init_nothreads(0, conn_output, NULL);
@@ -647,6 +666,7 @@ int main(void) {
         cmocka_unit_test(test_sctp_usrsctp_they_reset_we_answer),
         cmocka_unit_test(test_sctp_usrsctp_large_messages_both_ways),
         cmocka_unit_test(test_sctp_usrsctp_graceful_shutdown_both_ways),
+        cmocka_unit_test(test_sctp_usrsctp_zero_checksum_offer_is_ignored_by_peer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
