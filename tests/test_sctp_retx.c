@@ -380,6 +380,21 @@ static void test_retx_congestion_avoidance_grows_by_mtu_per_cwnd(void **state) {
     done(x);
 }
 
+static void test_retx_sets_immediate_bit_on_last_chunk_before_waiting(void **state) {
+    (void)state;
+    h *x = mk(false, 1 << 20);
+    for (int i = 0; i < 2; i++) push(x, 1, FULL, NULL);
+    assert_int_equal(send_pkt(x, 0), 1);
+    assert_false(x->chunks[0].immediate); /* more to send, window open */
+    assert_int_equal(send_pkt(x, 0), 1);
+    assert_true(x->chunks[0].immediate);  /* nothing left queued */
+    for (int i = 0; i < 10; i++) push(x, 1, FULL, NULL);
+    int n = 0;
+    while (send_pkt(x, 0) > 0) n++;
+    assert_true(x->chunks[0].immediate);  /* the last one filled cwnd */
+    done(x);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retx_sends_new_data_within_initial_cwnd),
@@ -396,6 +411,7 @@ int main(void) {
         cmocka_unit_test(test_retx_abandoned_partial_message_stops_sending_its_rest),
         cmocka_unit_test(test_retx_idata_forward_carries_unordered_mid),
         cmocka_unit_test(test_retx_congestion_avoidance_grows_by_mtu_per_cwnd),
+        cmocka_unit_test(test_retx_sets_immediate_bit_on_last_chunk_before_waiting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -218,7 +218,7 @@ static bool retx_should_abandon(const retx_item *it, sluice_time now) {
     return m->expires != SLUICE_TIME_NEVER && now >= m->expires;
 }
 
-static void retx_write_item(sluice_sctp_retx *r, const retx_item *it, uint32_t tsn, sluice_wr *w) {
+static void retx_write_item(sluice_sctp_retx *r, const retx_item *it, uint32_t tsn, sluice_wr *w, bool immediate) {
     const sluice_sctp_msg *m = it->msg;
     sluice_sctp_data d = {
         .tsn = tsn,
@@ -229,6 +229,7 @@ static void retx_write_item(sluice_sctp_retx *r, const retx_item *it, uint32_t t
         .unordered = m->unordered,
         .beginning = it->beginning,
         .ending = it->ending,
+        .immediate = immediate,
         .idata = r->s.idata,
         .payload = m->data + it->offset,
         .len = it->len,
@@ -270,7 +271,7 @@ int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr 
         if (!ignore_cwnd && r->flight >= r->cwnd) break;
         if (it->wire > sluice_wr_left(w)) break;
         uint32_t tsn = r->cum_ack + 1 + (uint32_t)i;
-        retx_write_item(r, it, tsn, w);
+        retx_write_item(r, it, tsn, w, false);
         if (r->rtt_probe_active && r->rtt_probe_tsn == tsn) r->rtt_probe_active = false; /* Karn */
         retx_set_state(r, it, RETX_IN_FLIGHT);
         it->rtx_count++;
@@ -322,8 +323,12 @@ int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr 
             r->rtt_probe_active = true;
             r->rtt_probe_tsn = r->next_tsn;
         }
-        retx_write_item(r, it, r->next_tsn++, w);
         r->rwnd = r->rwnd > it->wire ? r->rwnd - it->wire : 0;
+        /* RFC 7053: ask for an immediate SACK when we will have to wait for one anyway (the
+         * end of what is queued, or the windows are full), rather than let the peer's
+         * delayed-ack timer hold us up. */
+        bool last = !sluice_sctp_tx_has_data(r->tx) || r->flight >= r->cwnd || r->rwnd == 0;
+        retx_write_item(r, it, r->next_tsn++, w, last);
         n++;
     }
 out:
