@@ -7,6 +7,8 @@
 
 #include "sctp/reasm.h"
 
+#define OV 64 /* bookkeeping charged per held message or partial run */
+
 static uint8_t pattern[300000];
 
 static void fill_pattern(void) {
@@ -52,7 +54,7 @@ static void test_reasm_ordered_waits_for_earlier_ssn(void **state) {
     sluice_sctp_data b = chunk(10, 1, 0, true, true, 0, 10);
     assert_int_equal(sluice_sctp_reasm_add(q, &a, false), SLUICE_OK);
     expect_none(q);
-    assert_int_equal(sluice_sctp_reasm_buffered(q), 10);
+    assert_int_equal(sluice_sctp_reasm_buffered(q), 10 + OV);
     assert_int_equal(sluice_sctp_reasm_add(q, &b, false), SLUICE_OK);
     expect_msg(q, 1, 0, 10);
     expect_msg(q, 1, 100, 10);
@@ -175,7 +177,7 @@ static void test_reasm_rejects_gigantic_fragmented_message(void **state) {
 
 static void test_reasm_caps_held_bytes_but_force_admits_next_tsn(void **state) {
     (void)state;
-    sluice_sctp_reasm *q = mk(false, 3000, 0);
+    sluice_sctp_reasm *q = mk(false, 3 * (1000 + OV), 0);
     /* ordered SSNs 1..3 wait for SSN 0 */
     for (uint32_t i = 1; i <= 3; i++) {
         sluice_sctp_data d = chunk(10 + i, 1, i, true, true, 0, 1000);
@@ -187,7 +189,7 @@ static void test_reasm_caps_held_bytes_but_force_admits_next_tsn(void **state) {
     assert_int_equal(sluice_sctp_reasm_add(q, &first, true), SLUICE_OK);
     for (int i = 0; i < 4; i++) expect_msg(q, 1, 0, 1000);
     /* the hard limit holds even when forced */
-    sluice_sctp_reasm *r = mk(false, 1000, 0);
+    sluice_sctp_reasm *r = mk(false, 1100, 0);
     for (uint32_t i = 1; i <= 2; i++) {
         sluice_sctp_data d = chunk(10 + i, 1, i, true, true, 0, 1000);
         assert_int_equal(sluice_sctp_reasm_add(r, &d, true), SLUICE_OK);
@@ -242,7 +244,7 @@ static void test_reasm_iforward_tsn_drops_unordered_partial_by_mid(void **state)
     sluice_sctp_fwd f;
     assert_int_equal(sluice_sctp_ifwd_parse(0, buf + 4, sluice_wr_len(&w) - 4, &f), SLUICE_OK);
     sluice_sctp_reasm_handle_forward_tsn(q, &f);
-    assert_int_equal(sluice_sctp_reasm_buffered(q), 100);
+    assert_int_equal(sluice_sctp_reasm_buffered(q), 100 + OV);
     sluice_sctp_data o2 = chunk(12, 2, 0, false, true, 100, 50);
     o2.idata = true;
     o2.fsn = 1;
@@ -265,6 +267,22 @@ static void test_reasm_stream_reset_restarts_ssn(void **state) {
     sluice_sctp_data c = chunk(3, 9, 0, true, true, 20, 10);
     assert_int_equal(sluice_sctp_reasm_add(q, &c, false), SLUICE_OK);
     expect_msg(q, 9, 20, 10);
+    sluice_sctp_reasm_free(q);
+}
+
+static void test_reasm_flood_of_tiny_messages_is_bounded_with_overhead(void **state) {
+    (void)state;
+    sluice_sctp_reasm *q = mk(false, 64 * 1024, 0);
+    /* 1-byte ordered messages that all wait for a missing SSN 0 */
+    uint32_t i;
+    int rc = SLUICE_OK;
+    for (i = 1; i < 60000 && rc == SLUICE_OK; i++) {
+        sluice_sctp_data d = chunk(i, 1, i, true, true, 0, 1);
+        rc = sluice_sctp_reasm_add(q, &d, false);
+    }
+    assert_int_equal(rc, SLUICE_ERR_BUFFER_FULL);
+    assert_true(i < 64 * 1024 / OV + 2);
+    assert_true(sluice_sctp_reasm_buffered(q) <= 64 * 1024);
     sluice_sctp_reasm_free(q);
 }
 
@@ -294,7 +312,7 @@ static void test_reasm_rejects_hostile_idata(void **state) {
     y.tsn = 4; /* same MID/FSN under another TSN */
     assert_int_equal(sluice_sctp_reasm_add(q, &x, false), SLUICE_OK);
     assert_int_equal(sluice_sctp_reasm_add(q, &y, false), SLUICE_OK); /* ignored */
-    assert_int_equal(sluice_sctp_reasm_buffered(q), 10);
+    assert_int_equal(sluice_sctp_reasm_buffered(q), 10 + OV);
     sluice_sctp_reasm_free(q);
 }
 
@@ -352,6 +370,7 @@ int main(void) {
         cmocka_unit_test(test_reasm_iforward_tsn_drops_unordered_partial_by_mid),
         cmocka_unit_test(test_reasm_stream_reset_restarts_ssn),
         cmocka_unit_test(test_reasm_ssn_wraps),
+        cmocka_unit_test(test_reasm_flood_of_tiny_messages_is_bounded_with_overhead),
         cmocka_unit_test(test_reasm_rejects_hostile_idata),
         cmocka_unit_test(test_reasm_random_mix_of_streams_delivers_each_in_order),
     };

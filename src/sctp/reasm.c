@@ -24,11 +24,16 @@ typedef struct reasm_ready {
     sluice_sctp_message m;
 } reasm_ready;
 
+/* Bookkeeping charged per held message or run on top of its payload, so that a flood of
+ * tiny messages cannot hold far more memory than max_bytes says. */
+#define REASM_OVERHEAD 64u
+
 typedef struct reasm_stream {
     uint16_t id;
     uint32_t next_mid;        /* next ordered SSN (DATA, 16 bit) or MID (I-DATA) to deliver */
     reasm_run *head, *tail;   /* partial messages */
     reasm_ready *ready;       /* sorted by SSN / MID */
+    size_t nready;
 } reasm_stream;
 
 struct sluice_sctp_reasm {
@@ -38,7 +43,8 @@ struct sluice_sctp_reasm {
     size_t nstreams, cap_streams;
     sluice_sctp_message *out; /* ring of deliverable messages */
     size_t out_head, out_len, out_cap;
-    size_t held;              /* payload bytes held (fragments, ready, out) */
+    size_t held;              /* bytes held (fragments, ready, out), REASM_OVERHEAD each */
+    reasm_ready *spare;       /* preallocated, so that completing a message cannot fail */
     sluice_sctp_reasm_stats stats;
 };
 
@@ -69,7 +75,7 @@ int sluice_sctp_reasm_new(sluice_sctp_reasm **out, const sluice_sctp_reasm_setti
 }
 
 static void reasm_run_free(sluice_sctp_reasm *q, reasm_run *r) {
-    q->held -= r->len;
+    q->held -= r->len + REASM_OVERHEAD;
     sluice_mem_free(q->alloc, r->buf);
     sluice_mem_free(q->alloc, r);
 }
@@ -88,12 +94,13 @@ static void reasm_free_ready(sluice_sctp_reasm *q, reasm_stream *st) {
     reasm_ready *r = st->ready;
     while (r) {
         reasm_ready *n = r->next;
-        q->held -= r->m.len;
+        q->held -= r->m.len + REASM_OVERHEAD;
         sluice_mem_free(q->alloc, r->m.data);
         sluice_mem_free(q->alloc, r);
         r = n;
     }
     st->ready = NULL;
+    st->nready = 0;
 }
 
 void sluice_sctp_reasm_free(sluice_sctp_reasm *q) {
@@ -104,6 +111,7 @@ void sluice_sctp_reasm_free(sluice_sctp_reasm *q) {
     }
     for (size_t i = 0; i < q->out_len; i++) sluice_mem_free(q->alloc, q->out[(q->out_head + i) % q->out_cap].data);
     sluice_mem_free(q->alloc, q->out);
+    sluice_mem_free(q->alloc, q->spare);
     sluice_mem_free(q->alloc, q->streams);
     sluice_mem_free(q->alloc, q);
 }
@@ -135,9 +143,11 @@ static reasm_stream *reasm_stream_get(sluice_sctp_reasm *q, uint16_t id, bool cr
     return &q->streams[lo];
 }
 
-static int reasm_out_push(sluice_sctp_reasm *q, const sluice_sctp_message *m) {
-    if (q->out_len == q->out_cap) {
+/* Room for `extra` more deliverable messages. */
+static int reasm_out_reserve(sluice_sctp_reasm *q, size_t extra) {
+    if (q->out_len + extra > q->out_cap) {
         size_t ncap = q->out_cap ? q->out_cap * 2 : 16;
+        while (ncap < q->out_len + extra) ncap *= 2;
         sluice_sctp_message *n = sluice_mem_alloc(q->alloc, ncap * sizeof *n);
         if (!n) return SLUICE_ERR_NOMEM;
         for (size_t i = 0; i < q->out_len; i++) n[i] = q->out[(q->out_head + i) % q->out_cap];
@@ -146,6 +156,11 @@ static int reasm_out_push(sluice_sctp_reasm *q, const sluice_sctp_message *m) {
         q->out_cap = ncap;
         q->out_head = 0;
     }
+    return SLUICE_OK;
+}
+
+static int reasm_out_push(sluice_sctp_reasm *q, const sluice_sctp_message *m) {
+    if (reasm_out_reserve(q, 1) < 0) return SLUICE_ERR_NOMEM; /* reserved by the callers */
     q->out[(q->out_head + q->out_len) % q->out_cap] = *m;
     q->out_len++;
     return SLUICE_OK;
@@ -156,7 +171,7 @@ int sluice_sctp_reasm_poll(sluice_sctp_reasm *q, sluice_sctp_message *out) {
     *out = q->out[q->out_head];
     q->out_head = (q->out_head + 1) % q->out_cap;
     q->out_len--;
-    q->held -= out->len;
+    q->held -= out->len + REASM_OVERHEAD;
     q->stats.messages_delivered++;
     return 1;
 }
@@ -175,6 +190,7 @@ static int reasm_drain_ready(sluice_sctp_reasm *q, reasm_stream *st) {
         reasm_ready *r = st->ready;
         if (reasm_out_push(q, &r->m) < 0) return SLUICE_ERR_NOMEM;
         st->ready = r->next;
+        st->nready--;
         st->next_mid = reasm_mid_next(q, st->next_mid);
         sluice_mem_free(q->alloc, r);
     }
@@ -198,28 +214,30 @@ static int reasm_deliver(sluice_sctp_reasm *q, reasm_stream *st, uint32_t mid, s
         /* Already delivered or skipped by a FORWARD-TSN: a repeat the TSN tracker could not
          * see (new TSN, old SSN). Drop it. */
         q->stats.chunks_discarded_by_fwd++;
-        q->held -= m->len;
+        q->held -= m->len + REASM_OVERHEAD;
         sluice_mem_free(q->alloc, m->data);
         return SLUICE_OK;
     }
-    reasm_ready *r = sluice_mem_alloc(q->alloc, sizeof *r);
+    reasm_ready *r = q->spare;
     if (!r) goto drop;
+    q->spare = NULL;
     r->mid = mid;
     r->m = *m;
     reasm_ready **pp = &st->ready;
     while (*pp && reasm_mid_lt(q, (*pp)->mid, mid)) pp = &(*pp)->next;
     if (*pp && (*pp)->mid == mid) {
         /* Same SSN twice under different TSNs: hostile or broken peer; keep the first. */
-        sluice_mem_free(q->alloc, r);
-        q->held -= m->len;
+        q->spare = r;
+        q->held -= m->len + REASM_OVERHEAD;
         sluice_mem_free(q->alloc, m->data);
         return SLUICE_ERR_MALFORMED;
     }
     r->next = *pp;
     *pp = r;
+    st->nready++;
     return SLUICE_OK;
 drop:
-    q->held -= m->len;
+    q->held -= m->len + REASM_OVERHEAD;
     sluice_mem_free(q->alloc, m->data);
     return SLUICE_ERR_NOMEM;
 }
@@ -309,7 +327,7 @@ static int reasm_join(sluice_sctp_reasm *q, reasm_stream *st, reasm_run *r) {
         r->last_fsn = b->last_fsn;
         r->ending = b->ending;
         r->nfrags += b->nfrags;
-        reasm_unlink(q, st, b); /* subtracts b->len from held again */
+        reasm_unlink(q, st, b); /* subtracts b's bytes and its overhead */
     }
     if (r->beginning && r->ending) return reasm_complete(q, st, r);
     return SLUICE_OK;
@@ -362,6 +380,7 @@ static int reasm_insert(sluice_sctp_reasm *q, reasm_stream *st, const sluice_sct
         else st->tail = r;
         if (at) at->next = r;
         else st->head = r;
+        q->held += REASM_OVERHEAD;
     }
     q->held += d->len;
     return reasm_join(q, st, r);
@@ -378,7 +397,7 @@ int sluice_sctp_reasm_add(sluice_sctp_reasm *q, const sluice_sctp_data *d, bool 
      * claiming FSN 0 would collide with it. */
     if (d->idata && !d->beginning && d->fsn == 0) return SLUICE_ERR_MALFORMED;
     size_t limit = force ? 2 * q->s.max_bytes : q->s.max_bytes;
-    if (d->len > limit || q->held > limit - d->len) {
+    if (d->len + REASM_OVERHEAD > limit || q->held > limit - d->len - REASM_OVERHEAD) {
         q->stats.chunks_refused_full++;
         return SLUICE_ERR_BUFFER_FULL;
     }
@@ -388,6 +407,10 @@ int sluice_sctp_reasm_add(sluice_sctp_reasm *q, const sluice_sctp_data *d, bool 
     }
     reasm_stream *st = reasm_stream_get(q, d->stream, true);
     if (!st) return SLUICE_ERR_NOMEM;
+    /* Completing a message must not fail half-way (its fragments would be gone): reserve
+     * what delivery may need first, so NOMEM leaves everything as it was. */
+    if (reasm_out_reserve(q, 1 + st->nready) < 0) return SLUICE_ERR_NOMEM;
+    if (!q->spare && !(q->spare = sluice_mem_alloc(q->alloc, sizeof *q->spare))) return SLUICE_ERR_NOMEM;
     /* Ordered data behind the delivery point: skipped by a FORWARD-TSN, or a repeat. */
     if (!d->unordered && reasm_mid_lt(q, d->mid, st->next_mid)) {
         q->stats.chunks_discarded_by_fwd++;
@@ -399,7 +422,7 @@ int sluice_sctp_reasm_add(sluice_sctp_reasm *q, const sluice_sctp_data *d, bool 
         m.data = sluice_mem_alloc(q->alloc, d->len);
         if (!m.data) return SLUICE_ERR_NOMEM;
         memcpy(m.data, d->payload, d->len);
-        q->held += d->len;
+        q->held += d->len + REASM_OVERHEAD;
         return reasm_deliver(q, st, d->mid, &m);
     }
     return reasm_insert(q, st, d);
@@ -408,11 +431,13 @@ int sluice_sctp_reasm_add(sluice_sctp_reasm *q, const sluice_sctp_data *d, bool 
 /* Deliver ready messages up to and including `upto`, then continue at upto + 1. */
 static void reasm_skip_to(sluice_sctp_reasm *q, reasm_stream *st, uint32_t upto) {
     if (reasm_mid_lt(q, upto, st->next_mid)) return;
+    (void)reasm_out_reserve(q, st->nready); /* best effort: without memory they are lost */
     while (st->ready && !reasm_mid_lt(q, upto, st->ready->mid)) {
         reasm_ready *r = st->ready;
         st->ready = r->next;
+        st->nready--;
         if (reasm_out_push(q, &r->m) < 0) {
-            q->held -= r->m.len;
+            q->held -= r->m.len + REASM_OVERHEAD;
             sluice_mem_free(q->alloc, r->m.data);
         }
         sluice_mem_free(q->alloc, r);
