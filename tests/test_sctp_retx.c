@@ -395,6 +395,37 @@ static void test_retx_sets_immediate_bit_on_last_chunk_before_waiting(void **sta
     done(x);
 }
 
+static void test_retx_cwnd_decays_after_idle_longer_than_rto(void **state) {
+    (void)state;
+    h *x = mk(false, 1 << 20);
+    sluice_time now = 1;
+    /* grow cwnd well above 4 MTU: keep it full, ack one packet at a time */
+    for (int i = 0; i < 60; i++) push(x, 1, FULL, NULL);
+    uint32_t cum = T0 - 1;
+    for (int round = 0; round < 20; round++) {
+        while (send_pkt(x, now) > 0) {}
+        now += 1 * MS;
+        assert_int_equal(sack(x, now, ++cum, NULL, 0, 1 << 20), 1);
+    }
+    uint32_t big = stats(x).cwnd;
+    assert_true(big >= 16 * 1191);
+    /* flush what is still queued, then stay silent for 3 RTOs */
+    while (sluice_sctp_tx_has_data(x->tx)) {
+        while (send_pkt(x, now) > 0) {}
+        now += 10 * MS;
+        assert_true(sack(x, now, sluice_sctp_retx_next_tsn(x->r) - 1, NULL, 0, 1 << 20) >= 0);
+    }
+    big = stats(x).cwnd;
+    now += 3 * sluice_sctp_retx_rto_us(x->r) + 1;
+    push(x, 1, 10, NULL);
+    assert_int_equal(send_pkt(x, now), 1);
+    uint32_t after = stats(x).cwnd;
+    assert_true(after < big);
+    assert_true(after >= 4 * 1191);
+    assert_true(after <= SLUICE_MAX(big / 8, 4u * 1191));
+    done(x);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retx_sends_new_data_within_initial_cwnd),
@@ -412,6 +443,7 @@ int main(void) {
         cmocka_unit_test(test_retx_idata_forward_carries_unordered_mid),
         cmocka_unit_test(test_retx_congestion_avoidance_grows_by_mtu_per_cwnd),
         cmocka_unit_test(test_retx_sets_immediate_bit_on_last_chunk_before_waiting),
+        cmocka_unit_test(test_retx_cwnd_decays_after_idle_longer_than_rto),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

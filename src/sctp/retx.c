@@ -54,6 +54,7 @@ struct sluice_sctp_retx {
     bool have_rtt;
     uint64_t srtt, rttvar, rto; /* microseconds */
     sluice_time t3;
+    sluice_time last_send; /* last DATA sent, for the idle cwnd decay (§7.2.1) */
     uint32_t sack_epoch;
     bool rtt_probe_active; /* one RTT measurement per round trip (RFC 9260 §6.3.1 C4) */
     uint32_t rtt_probe_tsn;
@@ -256,6 +257,14 @@ int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr 
     int n = 0;
     size_t hdr = r->s.idata ? SLUICE_SCTP_IDATA_HEADER_LEN : SLUICE_SCTP_DATA_HEADER_LEN;
     if (w->err || r->hold) return 0;
+    /* §7.2.1: after an idle period longer than the RTO, cwnd decays to max(cwnd / 2,
+     * 4 MTU) per RTO, so a long-silent sender does not burst a stale window. */
+    if (r->flight == 0 && r->last_send && now > r->last_send + r->rto) {
+        uint64_t periods = (now - r->last_send) / r->rto;
+        uint32_t floor = (uint32_t)(4 * r->s.mtu);
+        for (uint64_t k = 0; k < periods && r->cwnd > floor; k++) r->cwnd = SLUICE_MAX(r->cwnd / 2, floor);
+        r->last_send = now;
+    }
 
     /* Retransmissions first, lowest TSN first (§6.1, §7.2.4 (3)). */
     bool ignore_cwnd = r->fast_rtx_pending;
@@ -332,6 +341,7 @@ int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr 
         n++;
     }
 out:
+    if (n > 0) r->last_send = now;
     /* §6.3.2 R1: start T3-rtx when sending and it is not running. */
     if (n > 0 && r->t3 == SLUICE_TIME_NEVER) retx_arm_t3(r, now);
     return n;
