@@ -286,6 +286,41 @@ static void test_reasm_flood_of_tiny_messages_is_bounded_with_overhead(void **st
     sluice_sctp_reasm_free(q);
 }
 
+static void test_reasm_iforward_with_thousands_of_skips(void **state) {
+    (void)state;
+    sluice_sctp_reasm *q = mk(true, 0, 0);
+    for (uint32_t m = 0; m < 2000; m++) {
+        sluice_sctp_data d = chunk(m, 5, m, true, false, m, 10); /* first fragments only */
+        d.idata = true;
+        d.unordered = true;
+        assert_int_equal(sluice_sctp_reasm_add(q, &d, false), SLUICE_OK);
+    }
+    assert_int_equal(sluice_sctp_reasm_buffered(q), 2000 * (10 + OV));
+    /* 4000 entries for stream 5 (unordered, repeated) and 2000 for other streams */
+    static sluice_sctp_skip sk[6000];
+    for (uint32_t i = 0; i < 4000; i++) sk[i] = (sluice_sctp_skip){5, true, i % 2000};
+    for (uint32_t i = 0; i < 2000; i++) sk[4000 + i] = (sluice_sctp_skip){(uint16_t)(100 + i), false, 10};
+    static uint8_t buf[8 + 6000 * 8];
+    sluice_wr w = sluice_wr_make(buf, sizeof buf);
+    /* more than one chunk can carry: split in two */
+    assert_int_equal(sluice_sctp_fwd_write(&w, true, 5000, sk, 4000), SLUICE_OK);
+    sluice_sctp_fwd f;
+    assert_int_equal(sluice_sctp_ifwd_parse(0, buf + 4, sluice_wr_len(&w) - 4, &f), SLUICE_OK);
+    sluice_sctp_reasm_handle_forward_tsn(q, &f);
+    assert_int_equal(sluice_sctp_reasm_buffered(q), 0);
+    w = sluice_wr_make(buf, sizeof buf);
+    assert_int_equal(sluice_sctp_fwd_write(&w, true, 5000, sk + 4000, 2000), SLUICE_OK);
+    assert_int_equal(sluice_sctp_ifwd_parse(0, buf + 4, sluice_wr_len(&w) - 4, &f), SLUICE_OK);
+    sluice_sctp_reasm_handle_forward_tsn(q, &f);
+    sluice_sctp_data next = chunk(5001, 777, 11, true, true, 0, 4);
+    next.idata = true;
+    assert_int_equal(sluice_sctp_reasm_add(q, &next, false), SLUICE_OK);
+    expect_msg(q, 777, 0, 4);
+    uint16_t all[3] = {777, 5, 60000};
+    sluice_sctp_reasm_reset_streams(q, all, 3);
+    sluice_sctp_reasm_free(q);
+}
+
 static void test_reasm_ssn_wraps(void **state) {
     (void)state;
     sluice_sctp_reasm *q = mk(false, 0, 0);
@@ -370,6 +405,7 @@ int main(void) {
         cmocka_unit_test(test_reasm_iforward_tsn_drops_unordered_partial_by_mid),
         cmocka_unit_test(test_reasm_stream_reset_restarts_ssn),
         cmocka_unit_test(test_reasm_ssn_wraps),
+        cmocka_unit_test(test_reasm_iforward_with_thousands_of_skips),
         cmocka_unit_test(test_reasm_flood_of_tiny_messages_is_bounded_with_overhead),
         cmocka_unit_test(test_reasm_rejects_hostile_idata),
         cmocka_unit_test(test_reasm_random_mix_of_streams_delivers_each_in_order),

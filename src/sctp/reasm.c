@@ -34,17 +34,25 @@ typedef struct reasm_stream {
     reasm_run *head, *tail;   /* partial messages */
     reasm_ready *ready;       /* sorted by SSN / MID */
     size_t nready;
+    /* The (I-)FORWARD-TSN being applied: highest skipped ordered / unordered SSN or MID. */
+    uint32_t fwd_epoch;
+    bool fwd_o, fwd_u, fwd_done;
+    uint32_t fwd_o_mid, fwd_u_mid;
 } reasm_stream;
 
 struct sluice_sctp_reasm {
     const sluice_allocator *alloc;
     sluice_sctp_reasm_settings s;
-    reasm_stream *streams;    /* sorted by id */
+    /* Streams by id in a two-level table (O(1) lookup and creation, whatever ids a peer
+     * uses), plus a list of the existing ones for walks. */
+    reasm_stream **pages[256];
+    reasm_stream **all;
     size_t nstreams, cap_streams;
     sluice_sctp_message *out; /* ring of deliverable messages */
     size_t out_head, out_len, out_cap;
     size_t held;              /* bytes held (fragments, ready, out), REASM_OVERHEAD each */
     reasm_ready *spare;       /* preallocated, so that completing a message cannot fail */
+    uint32_t fwd_epoch;
     sluice_sctp_reasm_stats stats;
 };
 
@@ -106,13 +114,15 @@ static void reasm_free_ready(sluice_sctp_reasm *q, reasm_stream *st) {
 void sluice_sctp_reasm_free(sluice_sctp_reasm *q) {
     if (!q) return;
     for (size_t i = 0; i < q->nstreams; i++) {
-        reasm_free_frags(q, &q->streams[i]);
-        reasm_free_ready(q, &q->streams[i]);
+        reasm_free_frags(q, q->all[i]);
+        reasm_free_ready(q, q->all[i]);
+        sluice_mem_free(q->alloc, q->all[i]);
     }
+    for (size_t i = 0; i < 256; i++) sluice_mem_free(q->alloc, q->pages[i]);
+    sluice_mem_free(q->alloc, q->all);
     for (size_t i = 0; i < q->out_len; i++) sluice_mem_free(q->alloc, q->out[(q->out_head + i) % q->out_cap].data);
     sluice_mem_free(q->alloc, q->out);
     sluice_mem_free(q->alloc, q->spare);
-    sluice_mem_free(q->alloc, q->streams);
     sluice_mem_free(q->alloc, q);
 }
 
@@ -121,26 +131,27 @@ size_t sluice_sctp_reasm_buffered(const sluice_sctp_reasm *q) { return q->held; 
 void sluice_sctp_reasm_get_stats(const sluice_sctp_reasm *q, sluice_sctp_reasm_stats *out) { *out = q->stats; }
 
 static reasm_stream *reasm_stream_get(sluice_sctp_reasm *q, uint16_t id, bool create) {
-    size_t lo = 0, hi = q->nstreams;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (q->streams[mid].id < id) lo = mid + 1;
-        else hi = mid;
-    }
-    if (lo < q->nstreams && q->streams[lo].id == id) return &q->streams[lo];
+    reasm_stream **page = q->pages[id >> 8];
+    if (page && page[id & 0xff]) return page[id & 0xff];
     if (!create) return NULL;
     if (q->nstreams == q->cap_streams) {
         size_t ncap = q->cap_streams ? q->cap_streams * 2 : 8;
-        reasm_stream *n = sluice_mem_realloc(q->alloc, q->streams, ncap * sizeof *n);
+        reasm_stream **n = sluice_mem_realloc(q->alloc, q->all, ncap * sizeof *n);
         if (!n) return NULL;
-        q->streams = n;
+        q->all = n;
         q->cap_streams = ncap;
     }
-    memmove(&q->streams[lo + 1], &q->streams[lo], (q->nstreams - lo) * sizeof *q->streams);
-    memset(&q->streams[lo], 0, sizeof *q->streams);
-    q->streams[lo].id = id;
-    q->nstreams++;
-    return &q->streams[lo];
+    if (!page) {
+        page = sluice_mem_calloc(q->alloc, 256, sizeof *page);
+        if (!page) return NULL;
+        q->pages[id >> 8] = page;
+    }
+    reasm_stream *st = sluice_mem_calloc(q->alloc, 1, sizeof *st);
+    if (!st) return NULL;
+    st->id = id;
+    page[id & 0xff] = st;
+    q->all[q->nstreams++] = st;
+    return st;
 }
 
 /* Room for `extra` more deliverable messages. */
@@ -451,7 +462,7 @@ void sluice_sctp_reasm_handle_forward_tsn(sluice_sctp_reasm *q, const sluice_sct
         /* RFC 3758 §3.6: fragments at or below the new cumulative TSN belong to abandoned
          * messages (DATA fragments of one message have consecutive TSNs). */
         for (size_t i = 0; i < q->nstreams; i++) {
-            reasm_stream *st = &q->streams[i];
+            reasm_stream *st = q->all[i];
             reasm_run *x = st->head;
             while (x) {
                 reasm_run *n = x->next;
@@ -464,44 +475,62 @@ void sluice_sctp_reasm_handle_forward_tsn(sluice_sctp_reasm *q, const sluice_sct
         }
     }
     if (f->idata != q->s.idata) return; /* wrong kind for what was negotiated: skips meaningless */
+    /* Pass 1: the highest skip per stream (and U flag), so each stream is walked once
+     * however many entries a (hostile) FORWARD-TSN repeats. */
+    uint32_t epoch = ++q->fwd_epoch;
     for (size_t k = 0; k < f->num_skips; k++) {
         sluice_sctp_skip sk = sluice_sctp_fwd_skip(f, k);
         reasm_stream *st = reasm_stream_get(q, sk.stream, true);
         if (!st) continue;
-        if (q->s.idata) {
-            /* RFC 8260 §2.3.1: drop partial fragments of the skipped messages. */
-            reasm_run *x = st->head;
-            while (x) {
-                reasm_run *n = x->next;
-                if (x->unordered == sk.unordered && sluice_sn32_le(x->mid, sk.mid)) {
-                    q->stats.chunks_discarded_by_fwd += x->nfrags;
-                    reasm_unlink(q, st, x);
-                }
-                x = n;
-            }
+        if (st->fwd_epoch != epoch) {
+            st->fwd_epoch = epoch;
+            st->fwd_o = st->fwd_u = st->fwd_done = false;
+        }
+        uint32_t mid = q->s.idata ? sk.mid : (uint16_t)sk.mid;
+        if (sk.unordered) {
+            if (!st->fwd_u || sluice_sn32_gt(mid, st->fwd_u_mid)) st->fwd_u_mid = mid;
+            st->fwd_u = true;
         } else {
+            if (!st->fwd_o || reasm_mid_lt(q, st->fwd_o_mid, mid)) st->fwd_o_mid = mid;
+            st->fwd_o = true;
+        }
+    }
+    /* Pass 2: apply. */
+    for (size_t k = 0; k < f->num_skips; k++) {
+        reasm_stream *st = reasm_stream_get(q, sluice_sctp_fwd_skip(f, k).stream, false);
+        if (!st || st->fwd_epoch != epoch || st->fwd_done) continue;
+        st->fwd_done = true;
+        if (q->s.idata) {
+            /* RFC 8260 §2.3.1: drop partial fragments of the skipped messages. (With DATA
+             * the TSN rule above already removed them.) */
             reasm_run *x = st->head;
             while (x) {
                 reasm_run *n = x->next;
-                if (!x->unordered && !sluice_sn16_lt((uint16_t)sk.mid, (uint16_t)x->mid)) {
+                if ((x->unordered ? st->fwd_u : st->fwd_o) &&
+                    sluice_sn32_le(x->mid, x->unordered ? st->fwd_u_mid : st->fwd_o_mid)) {
                     q->stats.chunks_discarded_by_fwd += x->nfrags;
                     reasm_unlink(q, st, x);
                 }
                 x = n;
             }
         }
-        if (!sk.unordered) reasm_skip_to(q, st, q->s.idata ? sk.mid : (uint16_t)sk.mid);
+        if (st->fwd_o) reasm_skip_to(q, st, st->fwd_o_mid);
     }
 }
 
+static void reasm_reset_one(sluice_sctp_reasm *q, reasm_stream *st) {
+    reasm_free_frags(q, st);
+    reasm_free_ready(q, st);
+    st->next_mid = 0; /* RFC 6525 §5.2.2 */
+}
+
 void sluice_sctp_reasm_reset_streams(sluice_sctp_reasm *q, const uint16_t *streams, size_t n) {
-    for (size_t i = 0; i < q->nstreams; i++) {
-        reasm_stream *st = &q->streams[i];
-        bool hit = n == 0;
-        for (size_t k = 0; k < n && !hit; k++) hit = streams[k] == st->id;
-        if (!hit) continue;
-        reasm_free_frags(q, st);
-        reasm_free_ready(q, st);
-        st->next_mid = 0; /* RFC 6525 §5.2.2 */
+    if (n == 0) {
+        for (size_t i = 0; i < q->nstreams; i++) reasm_reset_one(q, q->all[i]);
+        return;
+    }
+    for (size_t k = 0; k < n; k++) {
+        reasm_stream *st = reasm_stream_get(q, streams[k], false);
+        if (st) reasm_reset_one(q, st);
     }
 }
