@@ -142,12 +142,26 @@ static void test_retx_rejects_sack_acking_unsent_tsns(void **state) {
     sluice_sctp_gap g = {1, 5};
     assert_int_equal(sack(x, 10, T0 - 1, &g, 1, 1 << 20), SLUICE_ERR_MALFORMED);
     assert_int_equal(sack(x, 10, T0 + 0x7fffffffu, NULL, 0, 1 << 20), SLUICE_ERR_MALFORMED);
+    /* exactly half the serial space away: neither before nor after, still refused */
+    assert_int_equal(sack(x, 10, T0 - 1 + 0x80000000u, NULL, 0, 1 << 20), SLUICE_ERR_MALFORMED);
     sluice_sctp_retx_stats after = stats(x);
     assert_int_equal(after.bytes_in_flight, before.bytes_in_flight);
     assert_int_equal(after.cwnd, before.cwnd);
-    assert_int_equal(after.bad_sacks, 3);
+    assert_int_equal(after.bad_sacks, 4);
     assert_false(sluice_sctp_retx_is_idle(x->r));
     assert_int_equal(sack(x, 10, T0, NULL, 0, 1 << 20), 1);
+    assert_true(sluice_sctp_retx_is_idle(x->r));
+    done(x);
+}
+
+static void test_retx_sack_half_serial_space_away_with_nothing_outstanding(void **state) {
+    (void)state;
+    h *x = mk(false, 1 << 20);
+    /* nothing sent yet: cum ack T0 - 1; a SACK 2^31 away must not walk the empty table */
+    assert_int_equal(sack(x, 10, T0 - 1 + 0x80000000u, NULL, 0, 1 << 20), SLUICE_ERR_MALFORMED);
+    sluice_sctp_gap g = {1, 1};
+    assert_int_equal(sack(x, 10, T0 - 1, &g, 1, 1 << 20), SLUICE_ERR_MALFORMED);
+    assert_int_equal(sack(x, 10, T0 - 1, NULL, 0, 1 << 20), 0);
     assert_true(sluice_sctp_retx_is_idle(x->r));
     done(x);
 }
@@ -432,6 +446,7 @@ int main(void) {
         cmocka_unit_test(test_retx_sack_releases_grows_cwnd_and_measures_rtt),
         cmocka_unit_test(test_retx_rejects_sack_acking_unsent_tsns),
         cmocka_unit_test(test_retx_ignores_stale_sack),
+        cmocka_unit_test(test_retx_sack_half_serial_space_away_with_nothing_outstanding),
         cmocka_unit_test(test_retx_fast_retransmit_on_third_miss_indication),
         cmocka_unit_test(test_retx_gap_blocks_out_of_order_and_overlapping_equal_sorted),
         cmocka_unit_test(test_retx_t3_expiry_backs_off_and_retransmits_one_packet),

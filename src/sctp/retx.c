@@ -361,12 +361,14 @@ static void retx_sort_gaps(sluice_sctp_gap *g, size_t n) {
 
 int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const sluice_sctp_sack *sack) {
     uint32_t cum = sack->cum_tsn;
-    uint32_t last_sent = r->next_tsn - 1;
-    /* §6.2.1 D i: an older SACK (reordered) is ignored. */
-    if (sluice_sn32_lt(cum, r->cum_ack)) return 0;
-    if (sluice_sn32_gt(cum, last_sent)) {
+    /* Offsets from our cum ack, checked against what is outstanding (count TSNs), so no
+     * serial-number corner (exactly 2^31 apart) can slip through. */
+    uint32_t adv = (uint32_t)(cum - r->cum_ack);
+    if (adv > r->count) {
+        /* §6.2.1 D i: an older SACK (reordered) is ignored. */
+        if (sluice_sn32_lt(cum, r->cum_ack)) return 0;
         r->stats.bad_sacks++;
-        return SLUICE_ERR_MALFORMED;
+        return SLUICE_ERR_MALFORMED; /* acks TSNs never sent */
     }
     /* Validate and collect gap blocks first, so a bad SACK changes nothing. */
     size_t ng = 0;
@@ -374,7 +376,7 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
     for (size_t i = 0; i < sack->num_gaps; i++) {
         sluice_sctp_gap g = sluice_sctp_sack_gap(sack, i);
         if (g.start == 0 || g.start > g.end) continue; /* meaningless block: ignore it */
-        if (sluice_sn32_gt(cum + g.end, last_sent)) {
+        if ((uint64_t)adv + g.end > r->count) {
             r->stats.bad_sacks++;
             return SLUICE_ERR_MALFORMED;
         }
@@ -394,7 +396,6 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
     sluice_time rtt_from = SLUICE_TIME_NEVER;
 
     /* Cumulative ack: release everything up to `cum`. */
-    uint32_t adv = (uint32_t)(cum - r->cum_ack);
     for (uint32_t k = 0; k < adv; k++) {
         retx_item *it = retx_at(r, 0);
         uint32_t tsn = r->cum_ack + 1;
