@@ -24,6 +24,7 @@ typedef struct scenario {
     bool idata;
     bool unordered_some;
     bool partial;          /* max_retransmits 0 on half of the messages */
+    uint32_t rwnd;         /* receiver window, 0 = 1 MiB */
     sluice_sim_path path;  /* both directions */
     uint64_t seed;
 } scenario;
@@ -232,7 +233,7 @@ static void run(const scenario *sc, world *w) {
     sluice_sctp_retx_settings rs;
     sluice_sctp_retx_settings_default(&rs);
     rs.idata = sc->idata;
-    w->rc.rwnd = 1024 * 1024;
+    w->rc.rwnd = sc->rwnd ? sc->rwnd : 1024 * 1024;
     assert_int_equal(sluice_sctp_retx_new(&w->s.r, &rs, NULL, w->s.tx, TSN0, w->rc.rwnd), SLUICE_OK);
 
     w->rc.sc = sc;
@@ -301,6 +302,15 @@ static void test_datapath_clean_link_large_messages(void **state) {
     (void)state;
     sluice_sim_path clean = {.delay_us = 10000, .bandwidth_bps = 100000000};
     scenario sc = {.messages = 40, .max_size = 250000, .path = clean, .seed = 3};
+    world w;
+    run(&sc, &w);
+}
+
+static void test_datapath_small_receive_window_larger_than_messages_never_stalls(void **state) {
+    (void)state;
+    /* 16 KiB window, messages up to 12 KB: reassembly fills most of it, the sender probes
+     * and waits for window updates carried by SACKs */
+    scenario sc = {.messages = 150, .max_size = 12000, .rwnd = 16384, .path = lossy, .seed = 6};
     world w;
     run(&sc, &w);
 }
@@ -502,6 +512,7 @@ int main(void) {
         cmocka_unit_test(test_datapath_reliable_ordered_over_lossy_reordering_link),
         cmocka_unit_test(test_datapath_reliable_mixed_unordered_idata),
         cmocka_unit_test(test_datapath_clean_link_large_messages),
+        cmocka_unit_test(test_datapath_small_receive_window_larger_than_messages_never_stalls),
         cmocka_unit_test(test_datapath_partial_reliability_never_stalls),
         cmocka_unit_test(test_datapath_partial_reliability_idata_never_stalls),
         cmocka_unit_test(test_datapath_each_single_allocation_failure_is_survived_without_leak),

@@ -242,8 +242,10 @@ static void retx_write_item(sluice_sctp_retx *r, const retx_item *it, uint32_t t
 static bool retx_window_open(const sluice_sctp_retx *r) {
     /* §6.1 B: new data only while less than cwnd is outstanding (one packet may overshoot). */
     if (r->flight >= r->cwnd) return false;
-    /* §6.1 A: zero window: one chunk may probe when nothing is in flight. */
-    return r->rwnd > 0 || r->flight == 0;
+    /* §6.1 A: zero window: one chunk may probe when nothing is in flight. Otherwise wait
+     * for room for a chunk worth sending (see write_data). */
+    size_t hdr = r->s.idata ? SLUICE_SCTP_IDATA_HEADER_LEN : SLUICE_SCTP_DATA_HEADER_LEN;
+    return r->flight == 0 || r->rwnd >= hdr + 512;
 }
 
 bool sluice_sctp_retx_wants_to_send(const sluice_sctp_retx *r) {
@@ -307,7 +309,9 @@ int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr 
         if (left < hdr + 4) break;
         size_t max_payload = (left - hdr) & ~(size_t)3;
         if (r->flight > 0 && r->rwnd < max_payload + hdr) {
-            if (r->rwnd <= hdr) break;
+            /* Cut the chunk to the peer's window, but not into slivers: below 512 bytes of
+             * room wait for the SACK that opens it (silly window avoidance). */
+            if (r->rwnd < hdr + 512) break;
             max_payload = r->rwnd - hdr;
         }
         if (max_payload > 65535 - hdr) max_payload = (65535 - hdr) & ~(size_t)3;
