@@ -154,9 +154,9 @@ static void test_tx_drops_expired_unsent_messages_without_ssn(void **state) {
     uint8_t b[10] = {0};
     assert_int_equal(sluice_sctp_tx_push(tx, 1000, 4, 51, b, 10, &ttl), SLUICE_OK);
     assert_int_equal(sluice_sctp_tx_push(tx, 1000, 4, 51, b, 10, NULL), SLUICE_OK);
-    assert_true(sluice_sctp_tx_next_expiry(tx) == 1000 + 100000);
+    assert_true(sluice_sctp_tx_next_expiry(tx) == 1000 + 100001);
     sluice_sctp_tx_chunk c;
-    assert_int_equal(sluice_sctp_tx_produce(tx, 1000 + 100000, 1000, &c), 1);
+    assert_int_equal(sluice_sctp_tx_produce(tx, 1000 + 100001, 1000, &c), 1);
     assert_int_equal(c.msg->mid, 0); /* the expired one took no SSN */
     assert_false(c.msg->expires != SLUICE_TIME_NEVER);
     sluice_sctp_msg_unref(NULL, c.msg);
@@ -164,6 +164,20 @@ static void test_tx_drops_expired_unsent_messages_without_ssn(void **state) {
     sluice_sctp_tx_get_stats(tx, &st);
     assert_int_equal(st.messages_abandoned_unsent, 1);
     assert_true(sluice_sctp_tx_next_expiry(tx) == SLUICE_TIME_NEVER);
+    sluice_sctp_tx_free(tx);
+}
+
+static void test_tx_lifetime_zero_still_sends_once_when_sent_at_once(void **state) {
+    (void)state;
+    sluice_sctp_tx *tx = mk(0, false);
+    sluice_sctp_send_options ttl = {.has_lifetime = true, .lifetime_ms = 0};
+    uint8_t b[10] = {0};
+    assert_int_equal(sluice_sctp_tx_push(tx, 500, 4, 51, b, 10, &ttl), SLUICE_OK);
+    assert_int_equal(sluice_sctp_tx_push(tx, 500, 4, 51, b, 10, &ttl), SLUICE_OK);
+    sluice_sctp_tx_chunk c;
+    assert_int_equal(sluice_sctp_tx_produce(tx, 500, 1000, &c), 1);
+    sluice_sctp_msg_unref(NULL, c.msg);
+    assert_int_equal(sluice_sctp_tx_produce(tx, 501, 1000, &c), 0); /* the second waited: gone */
     sluice_sctp_tx_free(tx);
 }
 
@@ -298,6 +312,7 @@ int main(void) {
         cmocka_unit_test(test_tx_refuses_push_beyond_buffer_cap),
         cmocka_unit_test(test_tx_drops_expired_unsent_messages_without_ssn),
         cmocka_unit_test(test_tx_expire_removes_queued_messages_mid_queue),
+        cmocka_unit_test(test_tx_lifetime_zero_still_sends_once_when_sent_at_once),
         cmocka_unit_test(test_tx_abandoned_message_rest_is_dropped),
         cmocka_unit_test(test_tx_buffered_low_fires_once_when_crossing),
         cmocka_unit_test(test_tx_closed_stream_refuses_then_reset_restarts_ssn),

@@ -216,7 +216,7 @@ static bool retx_should_abandon(const retx_item *it, sluice_time now) {
     const sluice_sctp_msg *m = it->msg;
     if (m->abandoned) return true;
     if (m->has_max_retransmits && it->rtx_count >= m->max_retransmits) return true;
-    return m->expires != SLUICE_TIME_NEVER && now >= m->expires;
+    return m->expires != SLUICE_TIME_NEVER && now > m->expires;
 }
 
 static void retx_write_item(sluice_sctp_retx *r, const retx_item *it, uint32_t tsn, sluice_wr *w, bool immediate) {

@@ -207,8 +207,10 @@ static void tx_pop_head(sluice_sctp_tx *tx, tx_stream *st) {
 static bool tx_should_drop(const sluice_sctp_msg *m, sluice_time now) {
     if (m->abandoned) return true;
     /* RFC 3758 §3.1 (timed reliability): a message not yet started simply goes. Started
-     * ones are abandoned by the retransmission queue, which also forwards the TSN. */
-    return !m->started && m->expires != SLUICE_TIME_NEVER && now >= m->expires;
+     * ones are abandoned by the retransmission queue, which also forwards the TSN. The
+     * lifetime is inclusive, so a lifetime of 0 still means "send once if sent now"
+     * (what WebRTC's maxPacketLifeTime 0 asks for). */
+    return !m->started && m->expires != SLUICE_TIME_NEVER && now > m->expires;
 }
 
 /* Drop the unsent remainder of `m` (which is st's head). */
@@ -252,7 +254,8 @@ sluice_time sluice_sctp_tx_next_expiry(const sluice_sctp_tx *tx) {
     if (tx->ntimed == 0) return t;
     for (size_t i = 0; i < tx->nstreams; i++)
         for (const sluice_sctp_msg *m = tx->streams[i]->head; m; m = m->next)
-            if (!m->started) t = sluice_time_min(t, m->expires);
+            if (!m->started && m->expires != SLUICE_TIME_NEVER)
+                t = sluice_time_min(t, m->expires + 1); /* expired after, not at */
     return t;
 }
 
