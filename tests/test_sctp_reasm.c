@@ -321,6 +321,22 @@ static void test_reasm_iforward_with_thousands_of_skips(void **state) {
     sluice_sctp_reasm_free(q);
 }
 
+static void test_reasm_many_messages_waiting_for_a_lost_one_stay_linear(void **state) {
+    (void)state;
+    sluice_sctp_reasm *q = mk(false, 0, 0);
+    /* SSN 0 lost; 30000 later ones queue up in order (appended at the tail), then it comes */
+    for (uint32_t i = 1; i <= 30000; i++) {
+        sluice_sctp_data d = chunk(i, 2, i, true, true, i % 1000, 2);
+        assert_int_equal(sluice_sctp_reasm_add(q, &d, false), SLUICE_OK);
+    }
+    expect_none(q);
+    sluice_sctp_data first = chunk(0, 2, 0, true, true, 0, 2);
+    assert_int_equal(sluice_sctp_reasm_add(q, &first, true), SLUICE_OK);
+    for (uint32_t i = 0; i <= 30000; i++) expect_msg(q, 2, i % 1000, 2);
+    expect_none(q);
+    sluice_sctp_reasm_free(q);
+}
+
 static void test_reasm_ssn_wraps(void **state) {
     (void)state;
     sluice_sctp_reasm *q = mk(false, 0, 0);
@@ -405,6 +421,7 @@ int main(void) {
         cmocka_unit_test(test_reasm_iforward_tsn_drops_unordered_partial_by_mid),
         cmocka_unit_test(test_reasm_stream_reset_restarts_ssn),
         cmocka_unit_test(test_reasm_ssn_wraps),
+        cmocka_unit_test(test_reasm_many_messages_waiting_for_a_lost_one_stay_linear),
         cmocka_unit_test(test_reasm_iforward_with_thousands_of_skips),
         cmocka_unit_test(test_reasm_flood_of_tiny_messages_is_bounded_with_overhead),
         cmocka_unit_test(test_reasm_rejects_hostile_idata),

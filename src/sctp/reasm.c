@@ -33,6 +33,7 @@ typedef struct reasm_stream {
     uint32_t next_mid;        /* next ordered SSN (DATA, 16 bit) or MID (I-DATA) to deliver */
     reasm_run *head, *tail;   /* partial messages */
     reasm_ready *ready;       /* sorted by SSN / MID */
+    reasm_ready *ready_tail;  /* messages after a loss usually arrive in order: append */
     size_t nready;
     /* The (I-)FORWARD-TSN being applied: highest skipped ordered / unordered SSN or MID. */
     uint32_t fwd_epoch;
@@ -107,7 +108,7 @@ static void reasm_free_ready(sluice_sctp_reasm *q, reasm_stream *st) {
         sluice_mem_free(q->alloc, r);
         r = n;
     }
-    st->ready = NULL;
+    st->ready = st->ready_tail = NULL;
     st->nready = 0;
 }
 
@@ -201,6 +202,7 @@ static int reasm_drain_ready(sluice_sctp_reasm *q, reasm_stream *st) {
         reasm_ready *r = st->ready;
         if (reasm_out_push(q, &r->m) < 0) return SLUICE_ERR_NOMEM;
         st->ready = r->next;
+        if (!st->ready) st->ready_tail = NULL;
         st->nready--;
         st->next_mid = reasm_mid_next(q, st->next_mid);
         sluice_mem_free(q->alloc, r);
@@ -235,7 +237,9 @@ static int reasm_deliver(sluice_sctp_reasm *q, reasm_stream *st, uint32_t mid, s
     r->mid = mid;
     r->m = *m;
     reasm_ready **pp = &st->ready;
-    while (*pp && reasm_mid_lt(q, (*pp)->mid, mid)) pp = &(*pp)->next;
+    if (st->ready_tail && reasm_mid_lt(q, st->ready_tail->mid, mid)) pp = &st->ready_tail->next;
+    else
+        while (*pp && reasm_mid_lt(q, (*pp)->mid, mid)) pp = &(*pp)->next;
     if (*pp && (*pp)->mid == mid) {
         /* Same SSN twice under different TSNs: hostile or broken peer; keep the first. */
         q->spare = r;
@@ -245,6 +249,7 @@ static int reasm_deliver(sluice_sctp_reasm *q, reasm_stream *st, uint32_t mid, s
     }
     r->next = *pp;
     *pp = r;
+    if (!r->next) st->ready_tail = r;
     st->nready++;
     return SLUICE_OK;
 drop:
@@ -446,6 +451,7 @@ static void reasm_skip_to(sluice_sctp_reasm *q, reasm_stream *st, uint32_t upto)
     while (st->ready && !reasm_mid_lt(q, upto, st->ready->mid)) {
         reasm_ready *r = st->ready;
         st->ready = r->next;
+        if (!st->ready) st->ready_tail = NULL;
         st->nready--;
         if (reasm_out_push(q, &r->m) < 0) {
             q->held -= r->m.len + REASM_OVERHEAD;
