@@ -19,7 +19,7 @@
 #include "sctp/sctp.h"
 
 typedef struct sluice_sctp_reasm_settings {
-    size_t max_bytes;         /**< payload bytes held; default 4 MiB */
+    size_t max_bytes;         /**< bytes held (see sluice_sctp_reasm_buffered); default 4 MiB */
     size_t max_message_size;  /**< default 256 KiB */
     bool idata;               /**< chunks are I-DATA; default false */
 } sluice_sctp_reasm_settings;
@@ -55,7 +55,8 @@ void sluice_sctp_reasm_handle_forward_tsn(sluice_sctp_reasm *q, const sluice_sct
  *  Partial data of those streams is dropped. */
 void sluice_sctp_reasm_reset_streams(sluice_sctp_reasm *q, const uint16_t *streams, size_t n);
 
-/** Payload bytes held (partial and complete-undelivered): subtract from the receive window. */
+/** Bytes held (partial and complete-undelivered messages, plus 64 bytes of bookkeeping
+ *  charged per message or partial run): subtract from the receive window. */
 size_t sluice_sctp_reasm_buffered(const sluice_sctp_reasm *q);
 
 typedef struct sluice_sctp_reasm_stats {
