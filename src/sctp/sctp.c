@@ -191,7 +191,11 @@ int sluice_sctp_datapath_start(sluice_sctp *a) {
     xs.delayed_ack_ms = a->s.delayed_ack_ms;
     sluice_sctp_reasm_settings qs;
     sluice_sctp_reasm_settings_default(&qs);
-    qs.max_bytes = a->s.max_reassembly_bytes ? a->s.max_reassembly_bytes : a->s.rwnd;
+    /* A message of max_message_size must always be able to complete, even when a full
+     * window of out-of-order data sits next to it, or the association deadlocks (the peer
+     * keeps retransmitting what we keep refusing). */
+    qs.max_bytes = a->s.max_reassembly_bytes ? a->s.max_reassembly_bytes : (size_t)a->s.rwnd + a->s.max_message_size;
+    if (qs.max_bytes < a->s.max_message_size + a->s.mtu) qs.max_bytes = a->s.max_message_size + a->s.mtu;
     qs.max_message_size = a->s.max_message_size;
     qs.idata = a->idata;
     sluice_sctp_tx_set_idata(a->tx, a->idata);
@@ -480,7 +484,7 @@ int sluice_sctp_poll_packet(sluice_sctp *a, sluice_time now, uint8_t *buf, size_
     }
     size_t size = SLUICE_MIN(cap, a->s.mtu);
     if (size < SLUICE_SCTP_HEADER_LEN + 16) return SLUICE_ERR_NOBUFS;
-    size_t n = sluice_sctp_assoc_handshake_packet(a, now, buf, size);
+    size_t n = sluice_sctp_assoc_handshake_packet(a, now, buf, SLUICE_MIN(cap, 65535));
     if (n) {
         a->st.packets_sent++;
         return (int)n;
