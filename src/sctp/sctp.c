@@ -489,6 +489,7 @@ int sluice_sctp_poll_packet(sluice_sctp *a, sluice_time now, uint8_t *buf, size_
         a->st.packets_sent++;
         return (int)n;
     }
+    if (a->state == SLUICE_SCTP_COOKIE_ECHOED && a->send_cookie_echo) return SLUICE_ERR_NOBUFS; /* big cookie */
     if (!a->up || a->state == SLUICE_SCTP_CLOSED) return 0;
 
     /* §9.2: in SHUTDOWN-SENT, answer data with SHUTDOWN (it carries the cum ack). */
