@@ -549,7 +549,7 @@ static void test_addr_parse_ipv6_plain_and_bracketed(void **state) {
 static void test_addr_parse_rejects_bad_input(void **state) {
     (void)state;
     static const char *const bad[] = {"", "1.2.3", "1.2.3.256", "1.2.3.4.5", "::g", "[::1", "::1]",
-                                      "[]", "[", "host.example", " 1.2.3.4", "1.2.3.4:80", "fe80::1%eth0",
+                                      "[]", "[", "[1.2.3.4]", "host.example", " 1.2.3.4", "1.2.3.4:80", "fe80::1%eth0",
                                       "0123456789012345678901234567890123456789012345678901234567890123456789"};
     sluice_addr a;
     a.family = 99;
