@@ -913,14 +913,14 @@ static void test_buf_survives_every_allocation_failure(void **state) {
     (void)state;
     char why[256];
     buf_ctx ctx = {0, false};
-    if (!testkit_alloc_sweep(buf_scenario, &ctx, false, why, sizeof why)) fail_msg("%s", why);
+    if (!testkit_alloc_sweep(buf_scenario, &ctx, 0, why, sizeof why)) fail_msg("%s", why);
     assert_false(ctx.corrupted);
     assert_true(atoi(why) >= 4); /* "N allocation points": the growth steps were all exercised */
-    if (!testkit_alloc_sweep(buf_scenario, &ctx, true, why, sizeof why)) fail_msg("%s", why);
+    if (!testkit_alloc_sweep(buf_scenario, &ctx, TESTKIT_SWEEP_STICKY, why, sizeof why)) fail_msg("%s", why);
     assert_false(ctx.corrupted);
     /* With a limit, growth is capped at the limit: other allocation sizes, same guarantees. */
     ctx.limit = 8000;
-    if (!testkit_alloc_sweep(buf_scenario, &ctx, false, why, sizeof why)) fail_msg("%s", why);
+    if (!testkit_alloc_sweep(buf_scenario, &ctx, 0, why, sizeof why)) fail_msg("%s", why);
     assert_false(ctx.corrupted);
 }
 
@@ -942,7 +942,7 @@ static int strdup_scenario(testkit_alloc *t, void *user) {
 static void test_mem_helpers_survive_every_allocation_failure(void **state) {
     (void)state;
     char why[256];
-    if (!testkit_alloc_sweep(strdup_scenario, NULL, false, why, sizeof why)) fail_msg("%s", why);
+    if (!testkit_alloc_sweep(strdup_scenario, NULL, 0, why, sizeof why)) fail_msg("%s", why);
 }
 
 static int leaky_scenario(testkit_alloc *t, void *user) {
@@ -965,11 +965,37 @@ static int ignoring_scenario(testkit_alloc *t, void *user) {
 static void test_testkit_sweep_catches_leaks_and_swallowed_failures(void **state) {
     (void)state;
     char why[256];
-    assert_false(testkit_alloc_sweep(leaky_scenario, NULL, false, why, sizeof why));
+    assert_false(testkit_alloc_sweep(leaky_scenario, NULL, 0, why, sizeof why));
     assert_non_null(strstr(why, "allocation #1 of 2"));
     assert_non_null(strstr(why, "leak"));
-    assert_false(testkit_alloc_sweep(ignoring_scenario, NULL, false, why, sizeof why));
+    assert_false(testkit_alloc_sweep(ignoring_scenario, NULL, 0, why, sizeof why));
     assert_non_null(strstr(why, "not reported"));
+    /* A scenario that absorbs the failure on purpose passes with ALLOW_OK. */
+    assert_true(testkit_alloc_sweep(ignoring_scenario, NULL, TESTKIT_SWEEP_ALLOW_OK, why, sizeof why));
+    assert_false(testkit_alloc_sweep(leaky_scenario, NULL, TESTKIT_SWEEP_ALLOW_OK, why, sizeof why));
+}
+
+static void test_testkit_alloc_random_failures_are_seeded(void **state) {
+    (void)state;
+    bool first[400];
+    size_t refused = 0;
+    for (int run = 0; run < 2; run++) {
+        testkit_alloc t;
+        testkit_alloc_init(&t);
+        testkit_alloc_fail_random(&t, 1234, 10);
+        for (int i = 0; i < 400; i++) {
+            void *p = sluice_mem_alloc(&t.a, 16);
+            if (run == 0) {
+                first[i] = p == NULL;
+                refused += p == NULL;
+            } else {
+                assert_int_equal(p == NULL, first[i]); /* same seed, same failures */
+            }
+            sluice_mem_free(&t.a, p);
+        }
+        assert_int_equal(testkit_alloc_live(&t), 0);
+    }
+    assert_true(refused > 20 && refused < 70); /* about 1 in 10 */
 }
 
 int main(void) {
@@ -1022,6 +1048,7 @@ int main(void) {
         cmocka_unit_test(test_buf_survives_every_allocation_failure),
         cmocka_unit_test(test_mem_helpers_survive_every_allocation_failure),
         cmocka_unit_test(test_testkit_sweep_catches_leaks_and_swallowed_failures),
+        cmocka_unit_test(test_testkit_alloc_random_failures_are_seeded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

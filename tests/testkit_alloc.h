@@ -10,7 +10,10 @@
  *     assert_int_equal(testkit_alloc_live(&t), 0);
  *
  *     char why[256];
- *     if (!testkit_alloc_sweep(scenario, &ctx, false, why, sizeof why)) fail_msg("%s", why);
+ *     if (!testkit_alloc_sweep(scenario, &ctx, 0, why, sizeof why)) fail_msg("%s", why);
+ *
+ * For long runs (a whole simulated connection), testkit_alloc_fail_random() refuses a
+ * seeded random share of the allocations instead.
  *
  * A testkit_alloc must not be copied or moved after testkit_alloc_init() (a.user points
  * at it). Not thread-safe, like everything in sluice. */
@@ -46,6 +49,8 @@ typedef struct testkit_alloc {
     uint64_t calls;      /**< allocation attempts so far (malloc + realloc), failed ones included */
     uint64_t fail_at;    /**< index of the attempt to refuse (TESTKIT_ALLOC_NEVER = none) */
     bool fail_sticky;    /**< refuse every attempt from fail_at on, not only that one */
+    uint32_t fail_one_in; /**< > 0: also refuse each attempt with probability 1/fail_one_in */
+    uint64_t rng;        /**< xorshift64 state for fail_one_in (seeded, never 0) */
     uint64_t failures;   /**< attempts refused */
     size_t max_size;     /**< requests above this are refused (keeps ASan away from huge sizes) */
     size_t live;         /**< blocks allocated and not freed */
@@ -82,6 +87,12 @@ static inline void testkit_unlink(testkit_alloc *t, testkit_block *b) {
 static inline bool testkit_refuse(testkit_alloc *t, size_t size) {
     uint64_t i = t->calls++;
     bool refuse = size > t->max_size || i == t->fail_at || (t->fail_sticky && i >= t->fail_at);
+    if (t->fail_one_in) {
+        t->rng ^= t->rng << 13;
+        t->rng ^= t->rng >> 7;
+        t->rng ^= t->rng << 17;
+        if (t->rng % t->fail_one_in == 0) refuse = true;
+    }
     if (refuse) t->failures++;
     return refuse;
 }
@@ -153,10 +164,17 @@ static inline void testkit_alloc_fail_nth(testkit_alloc *t, uint64_t n, bool sti
     t->fail_sticky = sticky;
 }
 
+/** Refuse each attempt with probability 1/one_in (0 = off), reproducibly from `seed`. */
+static inline void testkit_alloc_fail_random(testkit_alloc *t, uint64_t seed, uint32_t one_in) {
+    t->rng = seed ? seed : 0x9E3779B97F4A7C15ull;
+    t->fail_one_in = one_in;
+}
+
 /** Stop refusing (max_size still applies). */
 static inline void testkit_alloc_fail_never(testkit_alloc *t) {
     t->fail_at = TESTKIT_ALLOC_NEVER;
     t->fail_sticky = false;
+    t->fail_one_in = 0;
 }
 
 /** Live (leaked, at the end of a test) blocks. */
@@ -182,13 +200,19 @@ static inline void testkit_alloc_release_all(testkit_alloc *t) {
  */
 typedef int (*testkit_alloc_scenario)(testkit_alloc *t, void *user);
 
+/** Sweep flags. */
+#define TESTKIT_SWEEP_STICKY 1u   /**< refuse attempt N and every later one */
+#define TESTKIT_SWEEP_ALLOW_OK 2u /**< the scenario may absorb a failure and still return 0
+                                       (e.g. a datagram dropped and counted): only leaks fail */
+
 /**
  * Run `fn` once without failures (it must return 0 and leak nothing), then once per
- * allocation attempt N of that run with attempt N refused (and, if `sticky`, every later
- * one too). Each of those runs must return a negative code and leak nothing. Returns true
- * when all runs pass; otherwise false with a reason in `why` (leaks printed to stderr).
+ * allocation attempt N of that run with attempt N refused (with TESTKIT_SWEEP_STICKY,
+ * every later one too). Each of those runs must return a negative code (unless
+ * TESTKIT_SWEEP_ALLOW_OK) and leak nothing. Returns true when all runs pass; otherwise
+ * false with a reason in `why` (leaks printed to stderr).
  */
-static inline bool testkit_alloc_sweep(testkit_alloc_scenario fn, void *user, bool sticky, char *why,
+static inline bool testkit_alloc_sweep(testkit_alloc_scenario fn, void *user, unsigned flags, char *why,
                                        size_t cap) {
     testkit_alloc t;
     testkit_alloc_init(&t);
@@ -201,11 +225,12 @@ static inline bool testkit_alloc_sweep(testkit_alloc_scenario fn, void *user, bo
     }
     for (uint64_t i = 0; i < points; i++) {
         testkit_alloc_init(&t);
-        testkit_alloc_fail_nth(&t, i, sticky);
+        testkit_alloc_fail_nth(&t, i, (flags & TESTKIT_SWEEP_STICKY) != 0);
         rc = fn(&t, user);
         const char *problem = NULL;
         if (t.failures == 0) problem = "the refused allocation was never attempted (scenario not deterministic?)";
-        else if (rc >= 0) problem = "allocation failure not reported as an error";
+        else if (rc >= 0 && !(flags & TESTKIT_SWEEP_ALLOW_OK)) problem = "allocation failure not reported as an error";
+        else if (rc > 0) problem = "positive return code";
         else if (t.live) problem = "leak after allocation failure";
         if (problem) {
             snprintf(why, cap, "allocation #%llu of %llu refused: %s (rc %d, %zu leaked blocks)",
