@@ -476,6 +476,55 @@ static void test_simnet_rejects_bad_arguments(void **state) {
     sluice_simnet_free(NULL);
 }
 
+static void test_simnet_ipv6_paths_are_distinct_from_ipv4(void **state) {
+    (void)state;
+    sluice_simnet *sn = sluice_simnet_new(23, 0);
+    sink s6 = {0}, s4 = {0};
+    sluice_addr a6, b6, a4, b4;
+    assert_int_equal(sluice_addr_parse(&a6, "2001:db8::1", 1), SLUICE_OK);
+    assert_int_equal(sluice_addr_parse(&b6, "2001:db8::2", 2), SLUICE_OK);
+    /* IPv4 hosts whose bytes equal the start of the IPv6 ones. */
+    a4 = sluice_sim_addr4(0x20, 0x01, 0x0d, 0xb8, 1);
+    b4 = sluice_sim_addr4(0x20, 0x01, 0x0d, 0xb8, 2);
+    int n6 = sluice_simnet_add_node(sn, &sink_ops, &s6);
+    int n4 = sluice_simnet_add_node(sn, &sink_ops, &s4);
+    assert_int_equal(sluice_simnet_bind(sn, n6, &b6), SLUICE_OK);
+    assert_int_equal(sluice_simnet_bind(sn, n4, &b4), SLUICE_OK);
+    sluice_sim_path slow = {0};
+    slow.delay_us = 50000;
+    assert_int_equal(sluice_simnet_set_path(sn, &a6, &b6, &slow), SLUICE_OK);
+    send_id(sn, &a6, &b6, 6, 40);
+    send_id(sn, &a4, &b4, 4, 40);
+    drain(sn);
+    assert_int_equal(s6.n, 1);
+    assert_true(s6.r[0].at == 50000);
+    assert_true(sluice_addr_equal(&s6.r[0].from, &a6));
+    assert_int_equal(s4.n, 1);
+    assert_true(s4.r[0].at == 0); /* the IPv6 path does not apply to IPv4 */
+    sluice_simnet_free(sn);
+    sink_free(&s6);
+    sink_free(&s4);
+}
+
+static void test_simnet_largest_datagram_is_delivered_intact(void **state) {
+    (void)state;
+    two_hosts t;
+    two_hosts_init(&t, 24, NULL);
+    uint8_t *big = malloc(65507);
+    assert_non_null(big);
+    for (size_t i = 0; i < 65507; i++) big[i] = (uint8_t)(i * 7);
+    sluice_store_be32(big, 77);
+    assert_int_equal(sluice_simnet_send(t.sn, &t.a, &t.b, big, 65507), SLUICE_OK);
+    assert_int_equal(sluice_simnet_send(t.sn, &t.a, &t.b, NULL, 0), SLUICE_OK); /* empty is fine */
+    drain(t.sn);
+    assert_int_equal(t.sb.n, 2);
+    assert_int_equal(t.sb.r[0].len, 65507);
+    assert_int_equal(t.sb.r[0].id, 77);
+    assert_int_equal(t.sb.r[1].len, 0);
+    free(big);
+    two_hosts_free(&t);
+}
+
 /* ---- NAT ------------------------------------------------------------------------------- */
 
 typedef struct nat_world {
@@ -912,6 +961,8 @@ int main(void) {
         cmocka_unit_test(test_simnet_unbound_destination_is_unroutable),
         cmocka_unit_test(test_simnet_port_zero_binding_catches_every_port_exact_wins),
         cmocka_unit_test(test_simnet_rejects_bad_arguments),
+        cmocka_unit_test(test_simnet_ipv6_paths_are_distinct_from_ipv4),
+        cmocka_unit_test(test_simnet_largest_datagram_is_delivered_intact),
         cmocka_unit_test(test_simnet_full_cone_nat_maps_once_and_admits_anyone),
         cmocka_unit_test(test_simnet_symmetric_nat_maps_per_destination_and_filters),
         cmocka_unit_test(test_simnet_nat_hides_inside_host_until_outbound_traffic),
