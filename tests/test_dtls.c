@@ -1,0 +1,438 @@
+/* DTLS endpoint tests: two endpoints over the simulated network in virtual time, plus
+ * real ClientHellos from browsers and libraries (samples). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "dtls.h"
+#include "simnet.h"
+#include "util.h"
+
+#define MS 1000ULL
+#define SEC 1000000ULL
+
+/* ---- a pair of endpoints joined by the simulator ------------------------------------ */
+
+typedef struct ep {
+    sluice_dtls *d;
+    sluice_addr addr, peer;
+    uint64_t sent;
+} ep;
+
+typedef struct pair {
+    sluice_simnet *sn;
+    sluice_dtls_cert *cert_a, *cert_b;
+    ep a, b;
+} pair;
+
+static void ep_deliver(void *obj, sluice_time now, const sluice_addr *from, const sluice_addr *to,
+                       const uint8_t *data, size_t len) {
+    (void)from; (void)to;
+    ep *e = obj;
+    (void)sluice_dtls_handle_datagram(e->d, now, data, len);
+}
+
+static size_t ep_poll(void *obj, sluice_time now, sluice_addr *from, sluice_addr *to, uint8_t *buf, size_t cap) {
+    (void)now;
+    ep *e = obj;
+    int n = sluice_dtls_poll_datagram(e->d, buf, cap);
+    if (n <= 0) return 0;
+    *from = e->addr;
+    *to = e->peer;
+    e->sent++;
+    return (size_t)n;
+}
+
+static sluice_time ep_deadline(void *obj) { return sluice_dtls_next_deadline(((ep *)obj)->d); }
+static void ep_timeout(void *obj, sluice_time now) { sluice_dtls_handle_timeout(((ep *)obj)->d, now); }
+
+static const sluice_sim_node_ops ep_ops = {ep_deliver, ep_poll, ep_deadline, ep_timeout};
+
+static void add_fp(sluice_dtls *d, const sluice_dtls_cert *c) {
+    char fp[128];
+    assert_int_equal(sluice_dtls_cert_fingerprint(c, "sha-256", fp, sizeof fp), 95);
+    assert_int_equal(sluice_dtls_add_remote_fingerprint(d, "sha-256", fp), SLUICE_OK);
+}
+
+/* A is client when a_client; settings may be NULL (defaults). Fingerprints exchanged. */
+static void pair_init(pair *p, uint64_t seed, double loss, bool a_client, const sluice_dtls_settings *sa,
+                      const sluice_dtls_settings *sb) {
+    memset(p, 0, sizeof *p);
+    p->sn = sluice_simnet_new(seed, 0);
+    assert_non_null(p->sn);
+    assert_int_equal(sluice_dtls_cert_generate(&p->cert_a), SLUICE_OK);
+    assert_int_equal(sluice_dtls_cert_generate(&p->cert_b), SLUICE_OK);
+    sluice_dtls_settings s1, s2;
+    if (sa) s1 = *sa; else sluice_dtls_settings_default(&s1);
+    if (sb) s2 = *sb; else sluice_dtls_settings_default(&s2);
+    s1.is_client = a_client;
+    s2.is_client = !a_client;
+    assert_int_equal(sluice_dtls_new(&p->a.d, &s1, p->cert_a, NULL, NULL), SLUICE_OK);
+    assert_int_equal(sluice_dtls_new(&p->b.d, &s2, p->cert_b, NULL, NULL), SLUICE_OK);
+    add_fp(p->a.d, p->cert_b);
+    add_fp(p->b.d, p->cert_a);
+    p->a.addr = sluice_sim_addr4(10, 0, 0, 1, 5000);
+    p->b.addr = sluice_sim_addr4(10, 0, 0, 2, 5000);
+    p->a.peer = p->b.addr;
+    p->b.peer = p->a.addr;
+    int na = sluice_simnet_add_node(p->sn, &ep_ops, &p->a);
+    int nb = sluice_simnet_add_node(p->sn, &ep_ops, &p->b);
+    assert_true(na >= 0 && nb >= 0);
+    assert_int_equal(sluice_simnet_bind(p->sn, na, &p->a.addr), SLUICE_OK);
+    assert_int_equal(sluice_simnet_bind(p->sn, nb, &p->b.addr), SLUICE_OK);
+    sluice_sim_path path = {0};
+    path.loss = loss;
+    path.delay_us = 10 * MS;
+    path.mtu = 1200;
+    sluice_simnet_set_default_path(p->sn, &path);
+}
+
+static void pair_free(pair *p) {
+    sluice_dtls_free(p->a.d);
+    sluice_dtls_free(p->b.d);
+    sluice_dtls_cert_free(p->cert_a);
+    sluice_dtls_cert_free(p->cert_b);
+    sluice_simnet_free(p->sn);
+}
+
+static bool settled(sluice_dtls *d) {
+    sluice_dtls_state s = sluice_dtls_get_state(d);
+    return s != SLUICE_DTLS_NEW && s != SLUICE_DTLS_HANDSHAKING;
+}
+
+static bool both_settled(void *user) {
+    pair *p = user;
+    return settled(p->a.d) && settled(p->b.d);
+}
+
+static void pair_start(pair *p) {
+    sluice_time now = sluice_simnet_now(p->sn);
+    assert_int_equal(sluice_dtls_start(p->a.d, now), SLUICE_OK);
+    assert_int_equal(sluice_dtls_start(p->b.d, now), SLUICE_OK);
+}
+
+static bool pair_handshake(pair *p, sluice_time limit) {
+    pair_start(p);
+    sluice_simnet_run(p->sn, sluice_simnet_now(p->sn) + limit, both_settled, p);
+    return sluice_dtls_get_state(p->a.d) == SLUICE_DTLS_CONNECTED &&
+           sluice_dtls_get_state(p->b.d) == SLUICE_DTLS_CONNECTED;
+}
+
+/* Let the network drain for `t` of virtual time. */
+static void pair_run_for(pair *p, sluice_time t) {
+    sluice_time until = sluice_simnet_now(p->sn) + t;
+    while (sluice_simnet_now(p->sn) < until && sluice_simnet_step(p->sn, until)) {}
+}
+
+static void perfect_path(pair *p) {
+    sluice_sim_path path = {0};
+    path.delay_us = 10 * MS;
+    sluice_simnet_set_default_path(p->sn, &path);
+}
+
+/* Each side sends `n` distinct messages; each must arrive intact and in order (no loss). */
+static void exchange_app_data(pair *p, int n) {
+    perfect_path(p);
+    for (int i = 0; i < n; i++) {
+        char msg[64];
+        int len = snprintf(msg, sizeof msg, "a->b message %d", i);
+        assert_int_equal(sluice_dtls_write(p->a.d, (const uint8_t *)msg, (size_t)len), SLUICE_OK);
+        len = snprintf(msg, sizeof msg, "b->a message %d", i);
+        assert_int_equal(sluice_dtls_write(p->b.d, (const uint8_t *)msg, (size_t)len), SLUICE_OK);
+    }
+    /* one full-size record each way */
+    uint8_t big[1200];
+    size_t maxp = sluice_dtls_max_payload(p->a.d);
+    assert_true(maxp >= 1100 && maxp <= 1200 - 29);
+    for (size_t i = 0; i < maxp; i++) big[i] = (uint8_t)(i * 7);
+    assert_int_equal(sluice_dtls_write(p->a.d, big, maxp), SLUICE_OK);
+    assert_int_equal(sluice_dtls_write(p->b.d, big, maxp), SLUICE_OK);
+    pair_run_for(p, 200 * MS);
+    uint8_t buf[2048];
+    for (int side = 0; side < 2; side++) {
+        sluice_dtls *rx = side ? p->a.d : p->b.d;
+        const char *pfx = side ? "b->a" : "a->b";
+        for (int i = 0; i < n; i++) {
+            char want[64];
+            int wl = snprintf(want, sizeof want, "%s message %d", pfx, i);
+            int got = sluice_dtls_read(rx, buf, sizeof buf);
+            assert_int_equal(got, wl);
+            assert_memory_equal(buf, want, (size_t)wl);
+        }
+        assert_int_equal(sluice_dtls_read(rx, buf, sizeof buf), (int)maxp);
+        assert_memory_equal(buf, big, maxp);
+        assert_int_equal(sluice_dtls_read(rx, buf, sizeof buf), SLUICE_ERR_AGAIN);
+    }
+}
+
+static void check_connected_stats(pair *p) {
+    sluice_dtls_stats st;
+    sluice_dtls_get_stats(p->a.d, &st);
+    assert_string_equal(st.version, "DTLSv1.2");
+    assert_true(strstr(st.cipher, "ECDHE-ECDSA") != NULL);
+    sluice_dtls_get_stats(p->b.d, &st);
+    assert_string_equal(st.version, "DTLSv1.2");
+}
+
+static uint64_t retransmits(pair *p) {
+    sluice_dtls_stats sa, sb;
+    sluice_dtls_get_stats(p->a.d, &sa);
+    sluice_dtls_get_stats(p->b.d, &sb);
+    return sa.retransmitted_flights + sb.retransmitted_flights;
+}
+
+/* ---- handshakes ------------------------------------------------------------------------ */
+
+/* Returns the flights retransmitted; a handshake that lost a datagram must have some. */
+static uint64_t run_handshake_case(bool a_client, double loss, uint64_t seed) {
+    pair p;
+    sluice_dtls_settings s;
+    sluice_dtls_settings_default(&s);
+    s.handshake_timeout_ms = 120000; /* 40 % loss may need many rounds */
+    pair_init(&p, seed, loss, a_client, &s, &s);
+    bool ok = pair_handshake(&p, 130 * SEC);
+    if (!ok)
+        fprintf(stderr, "handshake failed (seed %llu loss %.2f): a=%d '%s' b=%d '%s'\n",
+                (unsigned long long)seed, loss, sluice_dtls_get_state(p.a.d), sluice_dtls_reason(p.a.d),
+                sluice_dtls_get_state(p.b.d), sluice_dtls_reason(p.b.d));
+    assert_true(ok);
+    check_connected_stats(&p);
+    uint64_t lost = sluice_simnet_counters(p.sn, NULL, NULL).lost;
+    uint64_t rtx = retransmits(&p);
+    if (lost > 0) assert_true(rtx > 0);
+    else assert_int_equal(rtx, 0);
+    exchange_app_data(&p, 20);
+    pair_free(&p);
+    return rtx;
+}
+
+static void test_dtls_handshake_no_loss_a_client(void **state) {
+    (void)state;
+    run_handshake_case(true, 0.0, 1);
+}
+
+static void test_dtls_handshake_no_loss_a_server(void **state) {
+    (void)state;
+    run_handshake_case(false, 0.0, 2);
+}
+
+static void test_dtls_handshake_20_percent_loss_both_roles(void **state) {
+    (void)state;
+    uint64_t rtx = 0;
+    for (uint64_t seed = 10; seed < 16; seed++) {
+        rtx += run_handshake_case(true, 0.2, seed);
+        rtx += run_handshake_case(false, 0.2, seed + 100);
+    }
+    assert_true(rtx > 0);
+}
+
+static void test_dtls_handshake_40_percent_loss_both_roles(void **state) {
+    (void)state;
+    uint64_t rtx = 0;
+    for (uint64_t seed = 20; seed < 26; seed++) {
+        rtx += run_handshake_case(true, 0.4, seed);
+        rtx += run_handshake_case(false, 0.4, seed + 100);
+    }
+    assert_true(rtx > 0);
+}
+
+/* Lossless handshake in virtual time: no real second spent, no retransmission, and the
+ * whole handshake takes about 2 round trips of the simulated 10 ms links. */
+static void test_dtls_handshake_takes_two_round_trips(void **state) {
+    (void)state;
+    pair p;
+    pair_init(&p, 3, 0.0, true, NULL, NULL);
+    assert_true(pair_handshake(&p, 10 * SEC));
+    assert_true(sluice_simnet_now(p.sn) <= 60 * MS);
+    pair_free(&p);
+}
+
+/* ---- the retransmission timer follows the caller's clock --------------------------------- */
+
+static void test_dtls_first_retransmission_at_initial_timeout_then_doubles(void **state) {
+    (void)state;
+    sluice_dtls_cert *c;
+    assert_int_equal(sluice_dtls_cert_generate(&c), SLUICE_OK);
+    sluice_dtls_settings s;
+    sluice_dtls_settings_default(&s);
+    s.is_client = true;
+    s.retransmit_initial_ms = 100;
+    s.retransmit_max_ms = 400;
+    s.handshake_timeout_ms = 2000;
+    sluice_dtls *d;
+    assert_int_equal(sluice_dtls_new(&d, &s, c, NULL, NULL), SLUICE_OK);
+    sluice_time t0 = 5 * SEC;
+    assert_int_equal(sluice_dtls_start(d, t0), SLUICE_OK);
+    uint8_t ch[1500], buf[1500];
+    int n = sluice_dtls_poll_datagram(d, ch, sizeof ch);
+    assert_true(n > 50);
+    assert_int_equal(ch[0], 22);  /* handshake */
+    assert_int_equal(ch[13], 1);  /* ClientHello */
+    assert_int_equal(sluice_dtls_poll_datagram(d, buf, sizeof buf), 0);
+    /* 100, 200, 400, 400 (capped) ms */
+    sluice_time expect = t0 + 100 * MS;
+    uint32_t steps[] = {100, 200, 400, 400, 400};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(sluice_dtls_next_deadline(d), expect);
+        sluice_dtls_handle_timeout(d, expect - 1);
+        assert_int_equal(sluice_dtls_poll_datagram(d, buf, sizeof buf), 0);
+        sluice_dtls_handle_timeout(d, expect);
+        int m = sluice_dtls_poll_datagram(d, buf, sizeof buf);
+        assert_true(m > 50);
+        assert_int_equal(buf[13], 1); /* the ClientHello again, new record number */
+        expect += steps[i + 1] * MS;
+    }
+    sluice_dtls_stats st;
+    sluice_dtls_get_stats(d, &st);
+    assert_int_equal(st.retransmitted_flights, 4);
+    /* the handshake timeout wins over the next retransmission */
+    sluice_dtls_handle_timeout(d, t0 + 2000 * MS);
+    assert_int_equal(sluice_dtls_get_state(d), SLUICE_DTLS_FAILED);
+    assert_int_equal(sluice_dtls_error(d), SLUICE_ERR_TIMEOUT);
+    assert_true(strstr(sluice_dtls_reason(d), "timed out") != NULL);
+    assert_int_equal(sluice_dtls_next_deadline(d), SLUICE_TIME_NEVER);
+    sluice_dtls_free(d);
+    sluice_dtls_cert_free(c);
+}
+
+static void test_dtls_handshake_timeout_when_peer_silent(void **state) {
+    (void)state;
+    pair p;
+    sluice_dtls_settings s;
+    sluice_dtls_settings_default(&s);
+    s.handshake_timeout_ms = 5000;
+    pair_init(&p, 4, 1.0, true, &s, &s);
+    assert_false(pair_handshake(&p, 20 * SEC));
+    assert_int_equal(sluice_dtls_get_state(p.a.d), SLUICE_DTLS_FAILED);
+    assert_int_equal(sluice_dtls_error(p.a.d), SLUICE_ERR_TIMEOUT);
+    assert_int_equal(sluice_dtls_get_state(p.b.d), SLUICE_DTLS_FAILED);
+    assert_true(sluice_simnet_now(p.sn) <= 5 * SEC + 10 * MS);
+    pair_free(&p);
+}
+
+/* ---- certificates and fingerprints ---------------------------------------------------------- */
+
+static void test_dtls_cert_fingerprint_formats(void **state) {
+    (void)state;
+    sluice_dtls_cert *c;
+    assert_int_equal(sluice_dtls_cert_generate(&c), SLUICE_OK);
+    char fp[200];
+    struct { const char *alg; int len; } algs[] = {
+        {"sha-256", 32 * 3 - 1}, {"sha-1", 20 * 3 - 1}, {"SHA-384", 48 * 3 - 1}, {"sha-512", 64 * 3 - 1}};
+    for (size_t i = 0; i < SLUICE_ARRAY_LEN(algs); i++) {
+        assert_int_equal(sluice_dtls_cert_fingerprint(c, algs[i].alg, fp, sizeof fp), algs[i].len);
+        for (int k = 0; k < algs[i].len; k++) {
+            if (k % 3 == 2) assert_int_equal(fp[k], ':');
+            else assert_true((fp[k] >= '0' && fp[k] <= '9') || (fp[k] >= 'A' && fp[k] <= 'F'));
+        }
+    }
+    assert_int_equal(sluice_dtls_cert_fingerprint(c, "md5", fp, sizeof fp), SLUICE_ERR_UNSUPPORTED);
+    assert_int_equal(sluice_dtls_cert_fingerprint(c, "sha-256", fp, 20), SLUICE_ERR_NOBUFS);
+    /* two generated certificates differ */
+    sluice_dtls_cert *c2;
+    char fp2[200];
+    assert_int_equal(sluice_dtls_cert_generate(&c2), SLUICE_OK);
+    sluice_dtls_cert_fingerprint(c, "sha-256", fp, sizeof fp);
+    sluice_dtls_cert_fingerprint(c2, "sha-256", fp2, sizeof fp2);
+    assert_string_not_equal(fp, fp2);
+    /* remote fingerprint parsing */
+    sluice_dtls *d;
+    assert_int_equal(sluice_dtls_new(&d, NULL, c, NULL, NULL), SLUICE_OK);
+    assert_int_equal(sluice_dtls_add_remote_fingerprint(d, "sha-256", fp2), SLUICE_OK);
+    assert_int_equal(sluice_dtls_add_remote_fingerprint(d, "sha-256", "AB:CD"), SLUICE_ERR_MALFORMED);
+    assert_int_equal(sluice_dtls_add_remote_fingerprint(d, "sha-256", "zz:zz"), SLUICE_ERR_MALFORMED);
+    assert_int_equal(sluice_dtls_add_remote_fingerprint(d, "md5", fp2), SLUICE_ERR_UNSUPPORTED);
+    sluice_dtls_free(d);
+    sluice_dtls_cert_free(c2);
+    sluice_dtls_cert_free(c);
+}
+
+/* PEM round trip through OpenSSL, with an RSA key: the ECDHE-RSA suites are negotiated. */
+static void test_dtls_user_pem_rsa_certificate_handshakes(void **state) {
+    (void)state;
+    EVP_PKEY *k = EVP_RSA_gen(2048);
+    assert_non_null(k);
+    X509 *x = X509_new();
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+    X509_set_pubkey(x, k);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC, (const unsigned char *)"rsa", -1, -1, 0);
+    X509_set_issuer_name(x, X509_get_subject_name(x));
+    assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+    BIO *bc = BIO_new(BIO_s_mem()), *bk = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(bc, x);
+    PEM_write_bio_PrivateKey(bk, k, NULL, NULL, 0, NULL, NULL);
+    BIO_write(bc, "", 1);
+    BIO_write(bk, "", 1);
+    char *cpem, *kpem;
+    BIO_get_mem_data(bc, &cpem);
+    BIO_get_mem_data(bk, &kpem);
+
+    sluice_dtls_cert *rsa;
+    assert_int_equal(sluice_dtls_cert_from_pem(&rsa, cpem, kpem), SLUICE_OK);
+    sluice_dtls_cert_free(rsa);
+    assert_int_equal(sluice_dtls_cert_from_pem(&rsa, "garbage", kpem), SLUICE_ERR_CRYPTO);
+    assert_null(rsa);
+    assert_int_equal(sluice_dtls_cert_from_pem(&rsa, cpem, kpem), SLUICE_OK);
+    /* a key that does not belong to the certificate is refused */
+    EVP_PKEY *k2 = EVP_EC_gen("P-256");
+    BIO *bk2 = BIO_new(BIO_s_mem());
+    PEM_write_bio_PrivateKey(bk2, k2, NULL, NULL, 0, NULL, NULL);
+    BIO_write(bk2, "", 1);
+    char *k2pem;
+    BIO_get_mem_data(bk2, &k2pem);
+    sluice_dtls_cert *bad = NULL;
+    assert_int_equal(sluice_dtls_cert_from_pem(&bad, cpem, k2pem), SLUICE_ERR_CRYPTO);
+    assert_null(bad);
+    BIO_free(bk2);
+    EVP_PKEY_free(k2);
+
+    pair p;
+    pair_init(&p, 5, 0.0, true, NULL, NULL);
+    /* B (server) uses the RSA certificate */
+    sluice_dtls_free(p.b.d);
+    sluice_dtls_cert_free(p.cert_b);
+    p.cert_b = rsa;
+    sluice_dtls_settings s;
+    sluice_dtls_settings_default(&s);
+    assert_int_equal(sluice_dtls_new(&p.b.d, &s, p.cert_b, NULL, NULL), SLUICE_OK);
+    add_fp(p.b.d, p.cert_a);
+    sluice_dtls_free(p.a.d);
+    s.is_client = true;
+    assert_int_equal(sluice_dtls_new(&p.a.d, &s, p.cert_a, NULL, NULL), SLUICE_OK);
+    add_fp(p.a.d, p.cert_b);
+    assert_true(pair_handshake(&p, 10 * SEC));
+    sluice_dtls_stats st;
+    sluice_dtls_get_stats(p.a.d, &st);
+    assert_true(strstr(st.cipher, "ECDHE-RSA") != NULL);
+    pair_free(&p);
+    BIO_free(bc);
+    BIO_free(bk);
+    X509_free(x);
+    EVP_PKEY_free(k);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dtls_handshake_no_loss_a_client),
+        cmocka_unit_test(test_dtls_handshake_no_loss_a_server),
+        cmocka_unit_test(test_dtls_handshake_takes_two_round_trips),
+        cmocka_unit_test(test_dtls_handshake_20_percent_loss_both_roles),
+        cmocka_unit_test(test_dtls_handshake_40_percent_loss_both_roles),
+        cmocka_unit_test(test_dtls_first_retransmission_at_initial_timeout_then_doubles),
+        cmocka_unit_test(test_dtls_handshake_timeout_when_peer_silent),
+        cmocka_unit_test(test_dtls_cert_fingerprint_formats),
+        cmocka_unit_test(test_dtls_user_pem_rsa_certificate_handshakes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
