@@ -313,6 +313,13 @@ static void dtls_fail_from_ssl(sluice_dtls *d, const char *what) {
         snprintf(lib, sizeof lib, "%s", rs ? rs : "unknown error");
     }
     ERR_clear_error();
+    if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_READ_TIMEOUT_EXPIRED) {
+        /* OpenSSL gives up after DTLS1_TMO_ALERT_COUNT (12) timeouts of one flight. */
+        dtls_set_final(d, SLUICE_DTLS_FAILED, SLUICE_ERR_TIMEOUT,
+                       "handshake gave up after %llu retransmitted flights",
+                       (unsigned long long)d->stats.retransmitted_flights);
+        return;
+    }
     if (d->fp_mismatch)
         dtls_set_final(d, SLUICE_DTLS_FAILED, SLUICE_ERR_FINGERPRINT,
                        d->nfps ? "peer certificate does not match the remote fingerprint"
@@ -824,9 +831,7 @@ void sluice_dtls_handle_timeout(sluice_dtls *d, sluice_time now) {
         dtls_close_datagram(d);
         ERR_clear_error();
     } else if (r < 0) {
-        if (!ERR_peek_error() && !d->alert_out[0])
-            dtls_set_final(d, SLUICE_DTLS_FAILED, SLUICE_ERR_TIMEOUT, "too many retransmissions");
-        else dtls_fail_from_ssl(d, "retransmission");
+        dtls_fail_from_ssl(d, "retransmission");
     } else {
         /* OpenSSL's own clock says "not yet" (fallback mode): follow it. */
         struct timeval tv;

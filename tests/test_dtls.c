@@ -238,7 +238,9 @@ static void test_dtls_handshake_20_percent_loss_both_roles(void **state) {
 static void test_dtls_handshake_40_percent_loss_both_roles(void **state) {
     (void)state;
     uint64_t rtx = 0;
-    for (uint64_t seed = 20; seed < 26; seed++) {
+    /* DTLS_SOAK=N runs N seeds instead of 6 (manual robustness runs). */
+    uint64_t seeds = getenv("DTLS_SOAK") ? strtoull(getenv("DTLS_SOAK"), NULL, 10) : 6;
+    for (uint64_t seed = 20; seed < 20 + seeds; seed++) {
         rtx += run_handshake_case(true, 0.4, seed);
         rtx += run_handshake_case(false, 0.4, seed + 100);
     }
@@ -300,6 +302,35 @@ static void test_dtls_first_retransmission_at_initial_timeout_then_doubles(void 
     assert_int_equal(sluice_dtls_error(d), SLUICE_ERR_TIMEOUT);
     assert_true(strstr(sluice_dtls_reason(d), "timed out") != NULL);
     assert_int_equal(sluice_dtls_next_deadline(d), SLUICE_TIME_NEVER);
+    sluice_dtls_free(d);
+    sluice_dtls_cert_free(c);
+}
+
+/* OpenSSL's own limit (12 timeouts of one flight) ends the handshake before ours. */
+static void test_dtls_gives_up_after_twelve_retransmissions(void **state) {
+    (void)state;
+    sluice_dtls_cert *c;
+    assert_int_equal(sluice_dtls_cert_generate(&c), SLUICE_OK);
+    sluice_dtls_settings s;
+    sluice_dtls_settings_default(&s);
+    s.is_client = true;
+    s.retransmit_max_ms = 200;
+    s.handshake_timeout_ms = 60000;
+    sluice_dtls *d;
+    assert_int_equal(sluice_dtls_new(&d, &s, c, NULL, NULL), SLUICE_OK);
+    assert_int_equal(sluice_dtls_start(d, 0), SLUICE_OK);
+    uint8_t buf[1500];
+    int sent = 0;
+    while (sluice_dtls_get_state(d) == SLUICE_DTLS_HANDSHAKING) {
+        while (sluice_dtls_poll_datagram(d, buf, sizeof buf) > 0) sent++;
+        sluice_time t = sluice_dtls_next_deadline(d);
+        assert_true(t < 60 * SEC);
+        sluice_dtls_handle_timeout(d, t);
+    }
+    assert_int_equal(sent, 13);
+    assert_int_equal(sluice_dtls_get_state(d), SLUICE_DTLS_FAILED);
+    assert_int_equal(sluice_dtls_error(d), SLUICE_ERR_TIMEOUT);
+    assert_true(strstr(sluice_dtls_reason(d), "gave up") != NULL);
     sluice_dtls_free(d);
     sluice_dtls_cert_free(c);
 }
@@ -422,6 +453,378 @@ static void test_dtls_user_pem_rsa_certificate_handshakes(void **state) {
     EVP_PKEY_free(k);
 }
 
+/* ---- failures: each ends in a defined state, with an error, without crash or leak -------- */
+
+static void inject(pair *p, const ep *from, const uint8_t *data, size_t len) {
+    assert_int_equal(sluice_simnet_send(p->sn, &from->addr, &from->peer, data, len), SLUICE_OK);
+}
+
+static void run_fingerprint_mismatch(bool a_client) {
+    pair p;
+    pair_init(&p, 30, 0.0, a_client, NULL, NULL);
+    /* A expects some other certificate than B's */
+    sluice_dtls_free(p.a.d);
+    sluice_dtls_settings s;
+    sluice_dtls_settings_default(&s);
+    s.is_client = a_client;
+    assert_int_equal(sluice_dtls_new(&p.a.d, &s, p.cert_a, NULL, NULL), SLUICE_OK);
+    sluice_dtls_cert *other;
+    assert_int_equal(sluice_dtls_cert_generate(&other), SLUICE_OK);
+    add_fp(p.a.d, other);
+    sluice_dtls_cert_free(other);
+    assert_false(pair_handshake(&p, 10 * SEC));
+    assert_int_equal(sluice_dtls_get_state(p.a.d), SLUICE_DTLS_FAILED);
+    assert_int_equal(sluice_dtls_error(p.a.d), SLUICE_ERR_FINGERPRINT);
+    assert_true(strstr(sluice_dtls_reason(p.a.d), "fingerprint") != NULL);
+    /* B learns it from A's alert, long before its handshake timeout */
+    assert_int_equal(sluice_dtls_get_state(p.b.d), SLUICE_DTLS_FAILED);
+    assert_int_equal(sluice_dtls_error(p.b.d), SLUICE_ERR_DTLS);
+    assert_true(strstr(sluice_dtls_reason(p.b.d), "alert") != NULL);
+    if (getenv("DTLS_TEST_VERBOSE")) fprintf(stderr, "A: %s\nB: %s\n", sluice_dtls_reason(p.a.d), sluice_dtls_reason(p.b.d));
+    assert_true(sluice_simnet_now(p.sn) < 1 * SEC);
+    uint8_t buf[64];
+    assert_int_equal(sluice_dtls_write(p.a.d, buf, 10), SLUICE_ERR_INVALID_STATE);
+    assert_int_equal(sluice_dtls_next_deadline(p.a.d), SLUICE_TIME_NEVER);
+    pair_free(&p);
+}
+
+static void test_dtls_fingerprint_mismatch_fails_client_side(void **state) {
+    (void)state;
+    run_fingerprint_mismatch(true);
+}
+
+static void test_dtls_fingerprint_mismatch_fails_server_side(void **state) {
+    (void)state;
+    run_fingerprint_mismatch(false);
+}
+
+static void test_dtls_missing_remote_fingerprint_fails(void **state) {
+    (void)state;
+    pair p;
+    pair_init(&p, 31, 0.0, true, NULL, NULL);
+    sluice_dtls_free(p.b.d); /* B (server) without any remote fingerprint */
+    sluice_dtls_settings s;
+    sluice_dtls_settings_default(&s);
+    assert_int_equal(sluice_dtls_new(&p.b.d, &s, p.cert_b, NULL, NULL), SLUICE_OK);
+    assert_false(pair_handshake(&p, 10 * SEC));
+    assert_int_equal(sluice_dtls_error(p.b.d), SLUICE_ERR_FINGERPRINT);
+    assert_int_equal(sluice_dtls_get_state(p.a.d), SLUICE_DTLS_FAILED);
+    pair_free(&p);
+}
+
+static void test_dtls_garbage_from_peer_is_dropped_and_handshake_completes(void **state) {
+    (void)state;
+    pair p;
+    pair_init(&p, 32, 0.0, true, NULL, NULL);
+    sluice_prng rng;
+    sluice_prng_seed(&rng, 99);
+    uint8_t junk[1300];
+    pair_start(&p);
+    for (int i = 0; i < 40; i++) {
+        size_t len = 1 + (size_t)(sluice_prng_next(&rng) % sizeof junk);
+        sluice_prng_random_fn(&rng, junk, len);
+        junk[0] = (uint8_t)(20 + sluice_prng_next(&rng) % 44); /* passes the RFC 7983 demux */
+        if (i % 4 == 0 && len > 13) {
+            /* a well-framed record of a valid type with a random body */
+            junk[0] = (uint8_t)(20 + i % 4);
+            junk[1] = 0xfe;
+            junk[2] = 0xfd;
+            sluice_store_be16(junk + 11, (uint16_t)(len - 13));
+        }
+        inject(&p, i % 2 ? &p.a : &p.b, junk, len);
+        if (i % 8 == 0) sluice_simnet_step(p.sn, SLUICE_TIME_NEVER);
+    }
+    sluice_simnet_run(p.sn, 20 * SEC, both_settled, &p);
+    assert_int_equal(sluice_dtls_get_state(p.a.d), SLUICE_DTLS_CONNECTED);
+    assert_int_equal(sluice_dtls_get_state(p.b.d), SLUICE_DTLS_CONNECTED);
+    sluice_dtls_stats sa, sb;
+    sluice_dtls_get_stats(p.a.d, &sa);
+    sluice_dtls_get_stats(p.b.d, &sb);
+    assert_true(sa.dropped > 0 && sb.dropped > 0);
+    /* garbage after the handshake: an epoch-1 record that fails authentication */
+    uint8_t rec[13 + 64];
+    memset(rec, 0x5a, sizeof rec);
+    rec[0] = 23; rec[1] = 0xfe; rec[2] = 0xfd; rec[3] = 0; rec[4] = 1;
+    sluice_store_be16(rec + 11, 64);
+    assert_int_equal(sluice_dtls_handle_datagram(p.a.d, sluice_simnet_now(p.sn), rec, sizeof rec), SLUICE_OK);
+    assert_int_equal(sluice_dtls_get_state(p.a.d), SLUICE_DTLS_CONNECTED);
+    uint8_t buf[64];
+    assert_int_equal(sluice_dtls_read(p.a.d, buf, sizeof buf), SLUICE_ERR_AGAIN);
+    exchange_app_data(&p, 3);
+    pair_free(&p);
+}
+
+/* Hex lines of a samples file (one datagram per non-comment line). */
+static int load_hex_datagrams(const char *name, uint8_t dg[][2048], size_t lens[], int max) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/dtls/%s", SLUICE_SAMPLES_DIR, name);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    static char line[8192];
+    int n = 0;
+    while (n < max && fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || line[0] == '\n') continue;
+        size_t l = strcspn(line, "\r\n");
+        int got = sluice_hex_decode(dg[n], 2048, line, l);
+        if (got <= 0) continue;
+        lens[n++] = (size_t)got;
+    }
+    fclose(f);
+    return n;
+}
+
+static sluice_dtls *new_server(sluice_dtls_cert **c) {
+    assert_int_equal(sluice_dtls_cert_generate(c), SLUICE_OK);
+    sluice_dtls_settings s;
+    sluice_dtls_settings_default(&s);
+    sluice_dtls *d;
+    assert_int_equal(sluice_dtls_new(&d, &s, *c, NULL, NULL), SLUICE_OK);
+    assert_int_equal(sluice_dtls_add_remote_fingerprint(d, "sha-256",
+        "00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF"), SLUICE_OK);
+    return d;
+}
+
+/* The server's answer must be a DTLS 1.2 ServerHello with one of our suites. */
+static void expect_dtls12_server_hello(sluice_dtls *d) {
+    uint8_t out[1500];
+    int n = sluice_dtls_poll_datagram(d, out, sizeof out);
+    assert_true(n > 13 + 12 + 38);
+    assert_true(n <= 1200);
+    assert_int_equal(out[0], 22);    /* handshake record */
+    assert_int_equal(out[1], 0xfe);
+    assert_int_equal(out[13], 2);    /* ServerHello */
+    assert_int_equal(sluice_load_be16(out + 25), 0xfefd); /* server_version DTLS 1.2 */
+    size_t sid = out[25 + 2 + 32];
+    uint16_t suite = sluice_load_be16(out + 25 + 2 + 32 + 1 + sid);
+    assert_true(suite == 0xc02b || suite == 0xc02c || suite == 0xcca9 || suite == 0xc02f || suite == 0xc030 ||
+                suite == 0xcca8);
+    /* the rest of the flight follows, every datagram within the MTU */
+    while ((n = sluice_dtls_poll_datagram(d, out, sizeof out)) > 0) assert_true(n <= 1200);
+    assert_int_equal(sluice_dtls_get_state(d), SLUICE_DTLS_HANDSHAKING);
+    assert_int_equal(sluice_dtls_error(d), 0);
+}
+
+static void test_dtls_real_client_hellos_negotiate_dtls12(void **state) {
+    (void)state;
+    const char *files[] = {"chromium-clienthello.hex", "aiortc-clienthello.hex", "ndc-clienthello.hex",
+                           "pion-clienthello.hex", "werift-clienthello.hex", "wrtc-clienthello.hex"};
+    static uint8_t dg[4][2048];
+    size_t lens[4];
+    for (size_t i = 0; i < SLUICE_ARRAY_LEN(files); i++) {
+        int n = load_hex_datagrams(files[i], dg, lens, 4);
+        if (n <= 0) fprintf(stderr, "cannot read sample %s\n", files[i]);
+        assert_true(n > 0);
+        sluice_dtls_cert *c;
+        sluice_dtls *d = new_server(&c);
+        /* not started: the first datagram starts the server */
+        for (int k = 0; k < n; k++)
+            assert_int_equal(sluice_dtls_handle_datagram(d, 1000, dg[k], lens[k]), SLUICE_OK);
+        expect_dtls12_server_hello(d);
+        sluice_dtls_free(d);
+        sluice_dtls_cert_free(c);
+    }
+}
+
+/* Chromium offers DTLS 1.3 + X25519MLKEM768 in a 1413-byte ClientHello over 2 datagrams. */
+static void test_dtls_chromium_dtls13_client_hello_needs_both_fragments(void **state) {
+    (void)state;
+    static uint8_t dg[4][2048];
+    size_t lens[4];
+    assert_int_equal(load_hex_datagrams("chromium-clienthello.hex", dg, lens, 4), 2);
+    sluice_dtls_cert *c;
+    sluice_dtls *d = new_server(&c);
+    assert_int_equal(sluice_dtls_start(d, 0), SLUICE_OK);
+    uint8_t out[1500];
+    assert_int_equal(sluice_dtls_handle_datagram(d, 10, dg[0], lens[0]), SLUICE_OK);
+    assert_int_equal(sluice_dtls_poll_datagram(d, out, sizeof out), 0); /* waits for the rest */
+    assert_int_equal(sluice_dtls_next_deadline(d), 30 * SEC);          /* handshake timeout only */
+    assert_int_equal(sluice_dtls_handle_datagram(d, 20, dg[1], lens[1]), SLUICE_OK);
+    expect_dtls12_server_hello(d);
+    sluice_dtls_free(d);
+    sluice_dtls_cert_free(c);
+}
+
+static void test_dtls_truncated_records_are_dropped(void **state) {
+    (void)state;
+    static uint8_t dg[4][2048];
+    size_t lens[4];
+    assert_int_equal(load_hex_datagrams("pion-clienthello.hex", dg, lens, 4), 1);
+    sluice_dtls_cert *c;
+    sluice_dtls *d = new_server(&c);
+    assert_int_equal(sluice_dtls_start(d, 0), SLUICE_OK);
+    uint8_t out[1500];
+    size_t cuts[] = {1, 5, 12, 13, 14, 40, lens[0] - 1};
+    for (size_t i = 0; i < SLUICE_ARRAY_LEN(cuts); i++) {
+        assert_int_equal(sluice_dtls_handle_datagram(d, 10, dg[0], cuts[i]), SLUICE_OK);
+        assert_int_equal(sluice_dtls_poll_datagram(d, out, sizeof out), 0);
+        assert_int_equal(sluice_dtls_get_state(d), SLUICE_DTLS_HANDSHAKING);
+    }
+    sluice_dtls_stats st;
+    sluice_dtls_get_stats(d, &st);
+    assert_int_equal(st.dropped, SLUICE_ARRAY_LEN(cuts));
+    /* a valid record followed by a truncated one: the valid one is processed */
+    uint8_t two[2048];
+    memcpy(two, dg[0], lens[0]);
+    memcpy(two + lens[0], dg[0], 20);
+    assert_int_equal(sluice_dtls_handle_datagram(d, 20, two, lens[0] + 20), SLUICE_OK);
+    expect_dtls12_server_hello(d);
+    sluice_dtls_free(d);
+    sluice_dtls_cert_free(c);
+}
+
+static void test_dtls_oversized_records(void **state) {
+    (void)state;
+    pair p;
+    sluice_dtls_settings sa, sb;
+    sluice_dtls_settings_default(&sa);
+    sluice_dtls_settings_default(&sb);
+    sb.mtu = 1400; /* B produces bigger datagrams than A would */
+    pair_init(&p, 33, 0.0, true, &sa, &sb);
+    perfect_path(&p);
+    assert_true(pair_handshake(&p, 10 * SEC));
+    /* our own write beyond the payload limit is refused, nothing changes */
+    uint8_t big[1500];
+    memset(big, 0xab, sizeof big);
+    size_t maxa = sluice_dtls_max_payload(p.a.d);
+    assert_int_equal(sluice_dtls_write(p.a.d, big, maxa + 1), SLUICE_ERR_TOO_LARGE);
+    assert_int_equal(sluice_dtls_get_state(p.a.d), SLUICE_DTLS_CONNECTED);
+    /* a record larger than our MTU from the peer is still accepted (its path, its MTU) */
+    size_t maxb = sluice_dtls_max_payload(p.b.d);
+    assert_true(maxb > 1200);
+    assert_int_equal(sluice_dtls_write(p.b.d, big, maxb), SLUICE_OK);
+    pair_run_for(&p, 100 * MS);
+    uint8_t buf[2048];
+    assert_int_equal(sluice_dtls_read(p.a.d, buf, sizeof buf), (int)maxb);
+    /* a record whose length exceeds 2^14 + 2048 is dropped before OpenSSL sees it */
+    static uint8_t huge[13 + 20000];
+    memset(huge, 0, sizeof huge);
+    huge[0] = 23; huge[1] = 0xfe; huge[2] = 0xfd; huge[4] = 1;
+    sluice_store_be16(huge + 11, 20000);
+    sluice_dtls_stats before, after;
+    sluice_dtls_get_stats(p.a.d, &before);
+    assert_int_equal(sluice_dtls_handle_datagram(p.a.d, sluice_simnet_now(p.sn), huge, sizeof huge), SLUICE_OK);
+    sluice_dtls_get_stats(p.a.d, &after);
+    assert_int_equal(after.dropped, before.dropped + 1);
+    assert_int_equal(sluice_dtls_get_state(p.a.d), SLUICE_DTLS_CONNECTED);
+    /* a too-small read buffer drops that record with NOBUFS */
+    assert_int_equal(sluice_dtls_write(p.b.d, big, 100), SLUICE_OK);
+    pair_run_for(&p, 100 * MS);
+    assert_int_equal(sluice_dtls_read(p.a.d, buf, 50), SLUICE_ERR_NOBUFS);
+    assert_int_equal(sluice_dtls_read(p.a.d, buf, sizeof buf), SLUICE_ERR_AGAIN);
+    pair_free(&p);
+}
+
+static void test_dtls_data_before_handshake_end(void **state) {
+    (void)state;
+    pair p;
+    pair_init(&p, 34, 0.0, true, NULL, NULL);
+    uint8_t msg[8] = "early";
+    assert_int_equal(sluice_dtls_write(p.a.d, msg, 5), SLUICE_ERR_INVALID_STATE);
+    pair_start(&p);
+    assert_int_equal(sluice_dtls_write(p.a.d, msg, 5), SLUICE_ERR_INVALID_STATE);
+    assert_int_equal(sluice_dtls_write(p.b.d, msg, 5), SLUICE_ERR_INVALID_STATE);
+    /* plaintext application data (epoch 0) injected towards both: dropped */
+    uint8_t rec[13 + 5] = {23, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 9, 0, 5, 'e', 'a', 'r', 'l', 'y'};
+    inject(&p, &p.a, rec, sizeof rec);
+    inject(&p, &p.b, rec, sizeof rec);
+    sluice_simnet_run(p.sn, 10 * SEC, both_settled, &p);
+    assert_int_equal(sluice_dtls_get_state(p.a.d), SLUICE_DTLS_CONNECTED);
+    assert_int_equal(sluice_dtls_get_state(p.b.d), SLUICE_DTLS_CONNECTED);
+    uint8_t buf[64];
+    assert_int_equal(sluice_dtls_read(p.a.d, buf, sizeof buf), SLUICE_ERR_AGAIN);
+    assert_int_equal(sluice_dtls_read(p.b.d, buf, sizeof buf), SLUICE_ERR_AGAIN);
+    sluice_dtls_stats sa, sb;
+    sluice_dtls_get_stats(p.a.d, &sa);
+    sluice_dtls_get_stats(p.b.d, &sb);
+    assert_int_equal(sa.dropped, 1);
+    assert_int_equal(sb.dropped, 1);
+    pair_free(&p);
+}
+
+static void test_dtls_fatal_alert_during_handshake_fails_with_its_description(void **state) {
+    (void)state;
+    pair p;
+    pair_init(&p, 35, 0.0, true, NULL, NULL);
+    sluice_sim_path down = {0};
+    down.down = true;
+    sluice_simnet_set_default_path(p.sn, &down); /* only the injected alert gets through */
+    pair_start(&p);
+    sluice_sim_path up = {0};
+    up.delay_us = 10 * MS;
+    sluice_simnet_set_path(p.sn, &p.b.addr, &p.a.addr, &up);
+    /* fatal (2) handshake_failure (40), epoch 0 */
+    uint8_t alert[15] = {21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 7, 0, 2, 2, 40};
+    inject(&p, &p.b, alert, sizeof alert);
+    sluice_simnet_run(p.sn, 5 * SEC, both_settled, &p);
+    assert_int_equal(sluice_dtls_get_state(p.a.d), SLUICE_DTLS_FAILED);
+    assert_int_equal(sluice_dtls_error(p.a.d), SLUICE_ERR_DTLS);
+    assert_true(strstr(sluice_dtls_reason(p.a.d), "handshake failure") != NULL);
+    assert_int_equal(sluice_dtls_next_deadline(p.a.d), SLUICE_TIME_NEVER);
+    /* further datagrams are refused with the same error */
+    assert_int_equal(sluice_dtls_handle_datagram(p.a.d, sluice_simnet_now(p.sn), alert, sizeof alert),
+                     SLUICE_ERR_DTLS);
+    pair_free(&p);
+}
+
+static void test_dtls_close_sends_close_notify(void **state) {
+    (void)state;
+    pair p;
+    pair_init(&p, 36, 0.0, false, NULL, NULL);
+    assert_true(pair_handshake(&p, 10 * SEC));
+    sluice_dtls_close(p.a.d);
+    sluice_dtls_close(p.a.d); /* idempotent */
+    assert_int_equal(sluice_dtls_get_state(p.a.d), SLUICE_DTLS_CLOSED);
+    assert_string_equal(sluice_dtls_reason(p.a.d), "closed locally");
+    uint8_t msg[4] = "x";
+    assert_int_equal(sluice_dtls_write(p.a.d, msg, 1), SLUICE_ERR_INVALID_STATE);
+    pair_run_for(&p, 100 * MS);
+    assert_int_equal(sluice_dtls_get_state(p.b.d), SLUICE_DTLS_CLOSED);
+    assert_int_equal(sluice_dtls_error(p.b.d), SLUICE_ERR_CLOSED);
+    assert_true(strstr(sluice_dtls_reason(p.b.d), "close_notify") != NULL);
+    assert_int_equal(sluice_dtls_next_deadline(p.b.d), SLUICE_TIME_NEVER);
+    pair_free(&p);
+}
+
+static void test_dtls_outgoing_queue_is_bounded(void **state) {
+    (void)state;
+    pair p;
+    sluice_dtls_settings s;
+    sluice_dtls_settings_default(&s);
+    s.max_queued_datagrams = 4;
+    pair_init(&p, 37, 0.0, true, &s, &s);
+    assert_true(pair_handshake(&p, 10 * SEC));
+    uint8_t msg[700];
+    memset(msg, 1, sizeof msg);
+    int ok = 0, rc;
+    while ((rc = sluice_dtls_write(p.a.d, msg, sizeof msg)) == SLUICE_OK) ok++;
+    assert_int_equal(rc, SLUICE_ERR_BUFFER_FULL);
+    assert_int_equal(ok, 4);
+    assert_int_equal(sluice_dtls_get_state(p.a.d), SLUICE_DTLS_CONNECTED);
+    /* small records share a datagram */
+    uint8_t out[1500];
+    assert_int_equal(sluice_dtls_poll_datagram(p.a.d, out, 100), SLUICE_ERR_NOBUFS);
+    while (sluice_dtls_poll_datagram(p.a.d, out, sizeof out) > 0) {}
+    for (int i = 0; i < 10; i++) assert_int_equal(sluice_dtls_write(p.a.d, msg, 50), SLUICE_OK);
+    int n = sluice_dtls_poll_datagram(p.a.d, out, sizeof out);
+    assert_true(n > 10 * 50 && n <= 1200);
+    assert_int_equal(sluice_dtls_poll_datagram(p.a.d, out, sizeof out), 0);
+    pair_free(&p);
+}
+
+/* No retransmission after the handshake: OpenSSL's timer is disarmed on both sides. */
+static void test_dtls_no_timer_after_handshake(void **state) {
+    (void)state;
+    pair p;
+    pair_init(&p, 38, 0.0, true, NULL, NULL);
+    assert_true(pair_handshake(&p, 10 * SEC));
+    pair_run_for(&p, 100 * MS);
+    assert_int_equal(sluice_dtls_next_deadline(p.a.d), SLUICE_TIME_NEVER);
+    assert_int_equal(sluice_dtls_next_deadline(p.b.d), SLUICE_TIME_NEVER);
+    pair_run_for(&p, 10 * SEC);
+    assert_int_equal(retransmits(&p), 0);
+    pair_free(&p);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dtls_handshake_no_loss_a_client),
@@ -431,8 +834,22 @@ int main(void) {
         cmocka_unit_test(test_dtls_handshake_40_percent_loss_both_roles),
         cmocka_unit_test(test_dtls_first_retransmission_at_initial_timeout_then_doubles),
         cmocka_unit_test(test_dtls_handshake_timeout_when_peer_silent),
+        cmocka_unit_test(test_dtls_gives_up_after_twelve_retransmissions),
         cmocka_unit_test(test_dtls_cert_fingerprint_formats),
         cmocka_unit_test(test_dtls_user_pem_rsa_certificate_handshakes),
+        cmocka_unit_test(test_dtls_no_timer_after_handshake),
+        cmocka_unit_test(test_dtls_fingerprint_mismatch_fails_client_side),
+        cmocka_unit_test(test_dtls_fingerprint_mismatch_fails_server_side),
+        cmocka_unit_test(test_dtls_missing_remote_fingerprint_fails),
+        cmocka_unit_test(test_dtls_garbage_from_peer_is_dropped_and_handshake_completes),
+        cmocka_unit_test(test_dtls_real_client_hellos_negotiate_dtls12),
+        cmocka_unit_test(test_dtls_chromium_dtls13_client_hello_needs_both_fragments),
+        cmocka_unit_test(test_dtls_truncated_records_are_dropped),
+        cmocka_unit_test(test_dtls_oversized_records),
+        cmocka_unit_test(test_dtls_data_before_handshake_end),
+        cmocka_unit_test(test_dtls_fatal_alert_during_handshake_fails_with_its_description),
+        cmocka_unit_test(test_dtls_close_sends_close_notify),
+        cmocka_unit_test(test_dtls_outgoing_queue_is_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
