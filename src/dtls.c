@@ -210,7 +210,7 @@ struct sluice_dtls {
     dtls_ring out; /* datagrams to send */
     bool out_open; /* the newest slot of `out` still takes records */
     dtls_ring rx;  /* decrypted application records */
-    uint8_t *scratch;
+    uint8_t *scratch; /* only to discard records when the receive queue is full */
 
     /* retransmission timer in the caller's time (see the top of the file) */
     bool timer_ptr_mode;
@@ -550,10 +550,6 @@ int sluice_dtls_new(sluice_dtls **out, const sluice_dtls_settings *s, sluice_dtl
 
     int rc = dtls_ring_init(d, &d->out, set.max_queued_datagrams);
     if (rc == SLUICE_OK) rc = dtls_ring_init(d, &d->rx, set.max_queued_datagrams);
-    if (rc == SLUICE_OK) {
-        d->scratch = sluice_mem_alloc(alloc, DTLS_MAX_PLAINTEXT);
-        if (!d->scratch) rc = SLUICE_ERR_NOMEM;
-    }
     if (rc == SLUICE_OK) rc = dtls_setup_ssl(d);
     if (rc != SLUICE_OK) {
         ERR_clear_error();
@@ -604,21 +600,68 @@ static void dtls_on_connected(sluice_dtls *d) {
                d->stats.version, d->stats.cipher, d->set.is_client ? "client" : "server");
 }
 
-/* Run the handshake and read application data until OpenSSL needs more input. */
+/* Grow a slot's buffer (kept for reuse). */
+static bool dtls_slot_reserve(sluice_dtls *d, dtls_slot *s, size_t need) {
+    if (s->cap >= need) return true;
+    uint8_t *nb = sluice_mem_realloc(d->alloc, s->buf, need);
+    if (!nb) return false;
+    s->buf = nb;
+    s->cap = need;
+    return true;
+}
+
+/* Decrypt the next application record straight into a receive slot (one record per
+ * slot, no intermediate copy). Returns SSL_read's result for the first part. A record
+ * longer than the slot leaves its rest pending in OpenSSL (SSL_pending): read it too. */
+static int dtls_read_record(sluice_dtls *d) {
+    dtls_slot *s = dtls_ring_push(d, &d->rx, d->set.mtu);
+    if (!s) {
+        /* Receive queue full (or no memory): consume and drop, like loss; SCTP recovers. */
+        if (!d->scratch && !(d->scratch = sluice_mem_alloc(d->alloc, DTLS_MAX_PLAINTEXT))) {
+            dtls_set_final(d, SLUICE_DTLS_FAILED, SLUICE_ERR_NOMEM, "out of memory reading a record");
+            return 0;
+        }
+        int n = SSL_read(d->ssl, d->scratch, DTLS_MAX_PLAINTEXT);
+        if (n > 0) d->stats.dropped++;
+        return n;
+    }
+    int n = SSL_read(d->ssl, s->buf, (int)s->cap);
+    if (n <= 0) {
+        d->rx.count--; /* give the slot back */
+        return n;
+    }
+    s->len = (size_t)n;
+    int more;
+    while ((more = SSL_pending(d->ssl)) > 0) {
+        if (!dtls_slot_reserve(d, s, s->len + (size_t)more)) {
+            /* No memory for the whole record: drop all of it, keep the framing. */
+            uint8_t sink[256];
+            while (SSL_pending(d->ssl) > 0 && SSL_read(d->ssl, sink, sizeof sink) > 0) {}
+            d->rx.count--;
+            d->stats.dropped++;
+            return n;
+        }
+        int m = SSL_read(d->ssl, s->buf + s->len, more);
+        if (m <= 0) break;
+        s->len += (size_t)m;
+    }
+    return n;
+}
+
+/* Run the handshake and read application data until OpenSSL needs more input. The
+ * error queue is cleared on entry and after each failure only (it is thread-local and
+ * costs a lookup per call). */
 static void dtls_drive(sluice_dtls *d) {
+    ERR_clear_error();
     for (;;) {
         if (d->state == SLUICE_DTLS_HANDSHAKING) {
-            ERR_clear_error();
             int r = SSL_do_handshake(d->ssl);
             if (r == 1) {
                 dtls_on_connected(d);
                 continue;
             }
             int e = SSL_get_error(d->ssl, r);
-            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-                ERR_clear_error();
-                return;
-            }
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
             if (d->close_notify_in) {
                 ERR_clear_error();
                 dtls_set_final(d, SLUICE_DTLS_CLOSED, SLUICE_ERR_CLOSED, "peer sent close_notify during the handshake");
@@ -628,23 +671,11 @@ static void dtls_drive(sluice_dtls *d) {
             return;
         }
         if (d->state != SLUICE_DTLS_CONNECTED) return;
-        ERR_clear_error();
-        int n = SSL_read(d->ssl, d->scratch, DTLS_MAX_PLAINTEXT);
-        if (n > 0) {
-            dtls_slot *s = dtls_ring_push(d, &d->rx, (size_t)n);
-            if (!s) {
-                d->stats.dropped++; /* receive queue full: like loss, SCTP recovers */
-                continue;
-            }
-            memcpy(s->buf, d->scratch, (size_t)n);
-            s->len = (size_t)n;
-            continue;
-        }
+        int n = dtls_read_record(d);
+        if (n > 0) continue;
+        if (d->state != SLUICE_DTLS_CONNECTED) return;
         int e = SSL_get_error(d->ssl, n);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            ERR_clear_error();
-            return;
-        }
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
         if (e == SSL_ERROR_ZERO_RETURN || d->close_notify_in) {
             ERR_clear_error();
             /* RFC 5246 §7.2.1: answer close_notify with our own. */
@@ -770,14 +801,10 @@ int sluice_dtls_write(sluice_dtls *d, const uint8_t *data, size_t len) {
     dtls_slot *open = d->out_open ? dtls_ring_tail(&d->out) : NULL;
     bool fits_open = open && open->len + len + 64 <= d->set.mtu;
     if (!fits_open && d->out.count == d->out.n) return SLUICE_ERR_BUFFER_FULL;
-    ERR_clear_error();
     int r = SSL_write(d->ssl, data, (int)len);
     if (r <= 0) {
         int e = SSL_get_error(d->ssl, r);
-        if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
-            ERR_clear_error();
-            return SLUICE_ERR_BUFFER_FULL;
-        }
+        if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) return SLUICE_ERR_BUFFER_FULL;
         dtls_fail_from_ssl(d, "write");
         return d->err;
     }
