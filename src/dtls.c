@@ -37,7 +37,6 @@
 #define DTLS_RECORD_HEADER 13
 /* RFC 6347 §4.1: a record's length must not exceed 2^14 + 2048. */
 #define DTLS_MAX_RECORD_BODY (16384 + 2048)
-#define DTLS_MAX_PLAINTEXT 16384
 /* OpenSSL's timer, seen from the real clock: never (one hour). */
 #define DTLS_FAR_TIMER_US 3600000000u
 
@@ -210,7 +209,6 @@ struct sluice_dtls {
     dtls_ring out; /* datagrams to send */
     bool out_open; /* the newest slot of `out` still takes records */
     dtls_ring rx;  /* decrypted application records */
-    uint8_t *scratch; /* only to discard records when the receive queue is full */
 
     /* retransmission timer in the caller's time (see the top of the file) */
     bool timer_ptr_mode;
@@ -569,7 +567,6 @@ void sluice_dtls_free(sluice_dtls *d) {
     sluice_dtls_cert_free(d->cert);
     dtls_ring_clear(d, &d->out);
     dtls_ring_clear(d, &d->rx);
-    sluice_mem_free(d->alloc, d->scratch);
     sluice_mem_free(d->alloc, d->filtered);
     sluice_mem_free(d->alloc, d);
 }
@@ -616,13 +613,14 @@ static bool dtls_slot_reserve(sluice_dtls *d, dtls_slot *s, size_t need) {
 static int dtls_read_record(sluice_dtls *d) {
     dtls_slot *s = dtls_ring_push(d, &d->rx, d->set.mtu);
     if (!s) {
-        /* Receive queue full (or no memory): consume and drop, like loss; SCTP recovers. */
-        if (!d->scratch && !(d->scratch = sluice_mem_alloc(d->alloc, DTLS_MAX_PLAINTEXT))) {
-            dtls_set_final(d, SLUICE_DTLS_FAILED, SLUICE_ERR_NOMEM, "out of memory reading a record");
-            return 0;
+        /* Receive queue full (or no memory): consume and drop the whole record, like
+         * loss; SCTP recovers. A small sink suffices: the rest stays pending. */
+        uint8_t sink[256];
+        int n = SSL_read(d->ssl, sink, sizeof sink);
+        if (n > 0) {
+            while (SSL_pending(d->ssl) > 0 && SSL_read(d->ssl, sink, sizeof sink) > 0) {}
+            d->stats.dropped++;
         }
-        int n = SSL_read(d->ssl, d->scratch, DTLS_MAX_PLAINTEXT);
-        if (n > 0) d->stats.dropped++;
         return n;
     }
     int n = SSL_read(d->ssl, s->buf, (int)s->cap);
@@ -673,7 +671,6 @@ static void dtls_drive(sluice_dtls *d) {
         if (d->state != SLUICE_DTLS_CONNECTED) return;
         int n = dtls_read_record(d);
         if (n > 0) continue;
-        if (d->state != SLUICE_DTLS_CONNECTED) return;
         int e = SSL_get_error(d->ssl, n);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
         if (e == SSL_ERROR_ZERO_RETURN || d->close_notify_in) {
