@@ -74,5 +74,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         abort();
     }
     sluice_buf_clear(&b);
+
+    /* Answer it (JSEP mirror mode): one m= section per offered one, data channel in place. */
+    if (sluice_sdp_check_remote(&s, true, NULL, err, sizeof err) != SLUICE_OK) return 0;
+    l.mid = NULL;
+    l.mirror = &s;
+    l.setup = sluice_sdp_answer_setup(m->setup);
+    if (l.setup == SLUICE_SDP_SETUP_NONE) return 0;
+    rc = sluice_sdp_write(&l, &b);
+    if (rc == SLUICE_OK) {
+        if (sluice_sdp_parse((const char *)b.data, b.len, &again, err, sizeof err) != SLUICE_OK) abort();
+        if (again.media_count != s.media_count || again.datachannel_index != s.datachannel_index) abort();
+        if (sluice_sdp_check_remote(&again, false, m->mid, err, sizeof err) != SLUICE_OK) abort();
+        /* Both views of the DTLS role agree: exactly one side is the client. */
+        int answerer = sluice_sdp_dtls_client(l.setup, m->setup);
+        if (answerer < 0) abort();
+        if (m->setup == SLUICE_SDP_SETUP_ACTPASS || m->setup == SLUICE_SDP_SETUP_NONE) {
+            int offerer = sluice_sdp_dtls_client(SLUICE_SDP_SETUP_ACTPASS, again.media[again.datachannel_index].setup);
+            if (offerer < 0 || offerer == answerer) abort();
+        }
+    } else if (rc != SLUICE_ERR_INVALID_ARGUMENT) {
+        abort();
+    }
+    sluice_buf_clear(&b);
     return 0;
 }

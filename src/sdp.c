@@ -839,7 +839,10 @@ sluice_sdp_setup sluice_sdp_answer_setup(sluice_sdp_setup offered) {
 }
 
 int sluice_sdp_dtls_client(sluice_sdp_setup local, sluice_sdp_setup remote) {
-    if (remote == SLUICE_SDP_SETUP_NONE) remote = SLUICE_SDP_SETUP_ACTIVE; /* RFC 4145 §4 */
+    /* A missing a=setup: in an answer (we sent actpass) it is active (RFC 4145 §4); in an
+     * offer (we answered active/passive) it was taken as actpass by sluice_sdp_answer_setup. */
+    if (remote == SLUICE_SDP_SETUP_NONE)
+        remote = local == SLUICE_SDP_SETUP_ACTPASS ? SLUICE_SDP_SETUP_ACTIVE : SLUICE_SDP_SETUP_ACTPASS;
     switch (local) {
     case SLUICE_SDP_SETUP_ACTIVE:
         return remote == SLUICE_SDP_SETUP_ACTIVE || remote == SLUICE_SDP_SETUP_HOLDCONN ? SLUICE_ERR_SDP : 1;

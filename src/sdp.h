@@ -119,7 +119,8 @@ sluice_sdp_setup sluice_sdp_answer_setup(sluice_sdp_setup offered);
 
 /**
  * Our DTLS role once both a=setup values are known: 1 = client (we are "active"),
- * 0 = server. `remote` NONE in an answer means active (RFC 4145 §4 default).
+ * 0 = server. A `remote` NONE means active when `local` is ACTPASS (it is an answer:
+ * RFC 4145 §4 default), else actpass (it was an offer, see sluice_sdp_answer_setup).
  * Errors: SDP (both active, both passive, remote actpass/holdconn when we sent actpass),
  * INVALID_ARGUMENT (local NONE or HOLDCONN).
  */

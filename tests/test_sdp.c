@@ -914,6 +914,9 @@ static void test_sdp_answer_setup_and_dtls_role(void **state) {
     /* Answerer, with the offer's value. */
     assert_int_equal(sluice_sdp_dtls_client(SLUICE_SDP_SETUP_ACTIVE, SLUICE_SDP_SETUP_ACTPASS), 1);
     assert_int_equal(sluice_sdp_dtls_client(SLUICE_SDP_SETUP_ACTIVE, SLUICE_SDP_SETUP_PASSIVE), 1);
+    /* An offer without a=setup is answered active (as actpass) and stays consistent. */
+    assert_int_equal(sluice_sdp_dtls_client(sluice_sdp_answer_setup(SLUICE_SDP_SETUP_NONE), SLUICE_SDP_SETUP_NONE), 1);
+    assert_int_equal(sluice_sdp_dtls_client(SLUICE_SDP_SETUP_PASSIVE, SLUICE_SDP_SETUP_NONE), 0);
     assert_int_equal(sluice_sdp_dtls_client(SLUICE_SDP_SETUP_PASSIVE, SLUICE_SDP_SETUP_ACTIVE), 0);
     assert_int_equal(sluice_sdp_dtls_client(SLUICE_SDP_SETUP_ACTIVE, SLUICE_SDP_SETUP_ACTIVE), SLUICE_ERR_SDP);
     assert_int_equal(sluice_sdp_dtls_client(SLUICE_SDP_SETUP_PASSIVE, SLUICE_SDP_SETUP_PASSIVE), SLUICE_ERR_SDP);
