@@ -71,6 +71,7 @@ struct sluice_peer {
     char local_type[8];       /* "offer" / "answer" / "" */
     bool have_local_offer_sdp;
     char *pending_offer_sdp;  /* created, not yet applied (kept only to check) */
+    char *remote_offer_sdp;   /* answerer: the offer, to mirror its m= sections again */
     bool have_remote;
     char data_mid[33];
     int data_mline_index;
@@ -293,7 +294,8 @@ static void peer_reset_transports(sluice_peer *pc) {
     pc->has_dtls_path = false;
     sluice_mem_free(pc->alloc, pc->local_sdp);
     sluice_mem_free(pc->alloc, pc->pending_offer_sdp);
-    pc->local_sdp = pc->pending_offer_sdp = NULL;
+    sluice_mem_free(pc->alloc, pc->remote_offer_sdp);
+    pc->local_sdp = pc->pending_offer_sdp = pc->remote_offer_sdp = NULL;
     pc->local_type[0] = '\0';
     pc->have_local_offer_sdp = false;
     pc->have_remote = false;
@@ -644,7 +646,8 @@ static int ensure_ice(sluice_peer *pc, bool controlling) {
 }
 
 /* Build our SDP (offer or answer) into a new string. */
-static int build_sdp(sluice_peer *pc, sluice_sdp_setup setup, bool with_candidates, char **out) {
+static int build_sdp(sluice_peer *pc, sluice_sdp_setup setup, bool with_candidates, const sluice_sdp *mirror,
+                     char **out) {
     sluice_sdp_local l;
     memset(&l, 0, sizeof l);
     l.session_id = pc->session_id;
@@ -657,6 +660,7 @@ static int build_sdp(sluice_peer *pc, sluice_sdp_setup setup, bool with_candidat
     l.setup = setup;
     l.sctp_port = 5000;
     l.max_message_size = pc->cfg.max_message_size;
+    l.mirror = mirror;
     if (with_candidates) {
         l.candidates = (const char *const *)pc->local_candidates;
         l.candidates_count = pc->local_candidates_count;
@@ -698,7 +702,7 @@ int sluice_peer_create_offer(sluice_peer *pc) {
     }
     pc->session_version++;
     char *sdp;
-    rc = build_sdp(pc, SLUICE_SDP_SETUP_ACTPASS, false, &sdp);
+    rc = build_sdp(pc, SLUICE_SDP_SETUP_ACTPASS, false, NULL, &sdp);
     if (rc) return rc;
     char *copy = sluice_mem_strdup(pc->alloc, sdp);
     if (!copy) {
@@ -894,25 +898,39 @@ int sluice_peer_set_remote_description(sluice_peer *pc, const char *type, const 
     sluice_sdp *parsed;
     int rc = parse_sdp_checked(pc, sdp, &parsed);
     if (rc) return rc;
-    if (offer && parsed->media_count > 1) {
-        /* JSEP needs every offered m-line answered (rejected ones with port 0); our writer
-         * produces the data section only. */
+    char why[160] = "";
+    if (sluice_sdp_check_remote(parsed, offer, offer ? NULL : pc->data_mid, why, sizeof why) != SLUICE_OK) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "bad session description: %s", why);
+        emit_error(pc, SLUICE_ERR_SDP, msg);
         sluice_mem_free(pc->alloc, parsed);
-        emit_error(pc, SLUICE_ERR_UNSUPPORTED, "offers with audio/video sections are not supported");
-        return SLUICE_ERR_UNSUPPORTED;
+        return SLUICE_ERR_SDP;
+    }
+    char *offer_copy = NULL;
+    if (offer && !(offer_copy = sluice_mem_strdup(pc->alloc, sdp))) {
+        sluice_mem_free(pc->alloc, parsed);
+        return SLUICE_ERR_NOMEM;
     }
     peer_now(pc);
     rc = apply_remote_media(pc, parsed, offer);
-    sluice_mem_free(pc->alloc, parsed);
-    if (rc) return rc;
+    if (rc) {
+        sluice_mem_free(pc->alloc, offer_copy);
+        sluice_mem_free(pc->alloc, parsed);
+        return rc;
+    }
     if (offer) {
+        sluice_mem_free(pc->alloc, pc->remote_offer_sdp);
+        pc->remote_offer_sdp = offer_copy;
         set_signaling_state(pc, SLUICE_SIGNALING_HAVE_REMOTE_OFFER);
         pc->session_version++;
         char *answer_sdp;
-        rc = build_sdp(pc, pc->dtls_client ? SLUICE_SDP_SETUP_ACTIVE : SLUICE_SDP_SETUP_PASSIVE, false, &answer_sdp);
+        rc = build_sdp(pc, pc->dtls_client ? SLUICE_SDP_SETUP_ACTIVE : SLUICE_SDP_SETUP_PASSIVE, false, parsed,
+                       &answer_sdp);
+        sluice_mem_free(pc->alloc, parsed);
         if (rc) return rc;
         emit_sdp(pc, "answer", answer_sdp);
     } else {
+        sluice_mem_free(pc->alloc, parsed);
         set_signaling_state(pc, SLUICE_SIGNALING_STABLE);
     }
     peer_process(pc, pc->now);
@@ -954,7 +972,18 @@ int sluice_peer_local_description(sluice_peer *pc, char *buf, size_t cap, const 
     if (!pc->local_sdp || !pc->ice) return SLUICE_ERR_NOT_FOUND;
     char *sdp;
     sluice_sdp_setup setup = pc->local_setup ? pc->local_setup : SLUICE_SDP_SETUP_ACTPASS;
-    int rc = build_sdp(pc, setup, true, &sdp);
+    sluice_sdp *mirror = NULL;
+    if (strcmp(pc->local_type, "answer") == 0 && pc->remote_offer_sdp) {
+        /* An answer mirrors the offer's m= sections: parse the kept offer again. */
+        mirror = sluice_mem_calloc(pc->alloc, 1, sizeof *mirror);
+        if (!mirror) return SLUICE_ERR_NOMEM;
+        if (sluice_sdp_parse(pc->remote_offer_sdp, strlen(pc->remote_offer_sdp), mirror, NULL, 0) != SLUICE_OK) {
+            sluice_mem_free(pc->alloc, mirror);
+            return SLUICE_ERR_SDP;
+        }
+    }
+    int rc = build_sdp(pc, setup, true, mirror, &sdp);
+    sluice_mem_free(pc->alloc, mirror);
     if (rc) return rc;
     size_t n = strlen(sdp);
     if (n + 1 > cap) {

@@ -474,6 +474,50 @@ static void test_api_answer_is_generated_from_real_chromium_offer(void **state) 
     sluice_peer_free(pc);
 }
 
+
+static void test_api_candidate_index_is_the_real_mline_index(void **state) {
+    (void)state;
+    /* An offer whose data channel is the second m= section (mid "1"), as a browser makes
+     * when audio was added first. The answer must reject audio (port 0) and every local
+     * candidate must name mid "1" and index 1 (Godot's plugin always said 0). */
+    const char *offer =
+        "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n"
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=rtpmap:111 opus/48000/2\r\n"
+        "a=ice-ufrag:abcd\r\na=ice-pwd:aaaaaaaaaaaaaaaaaaaaaaaa\r\na=setup:actpass\r\n"
+        "a=fingerprint:sha-256 FF:1B:AD:94:0A:7A:D9:CF:FA:81:12:69:1D:79:6B:9E:AA:E5:83:05:12:A7:94:85:84:86:6F:D8:A8:A7:DF:17\r\n"
+        "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\n"
+        "a=ice-ufrag:abcd\r\na=ice-pwd:aaaaaaaaaaaaaaaaaaaaaaaa\r\na=setup:actpass\r\n"
+        "a=fingerprint:sha-256 FF:1B:AD:94:0A:7A:D9:CF:FA:81:12:69:1D:79:6B:9E:AA:E5:83:05:12:A7:94:85:84:86:6F:D8:A8:A7:DF:17\r\n"
+        "a=sctp-port:5000\r\na=max-message-size:262144\r\n";
+    sluice_config cfg;
+    sluice_config_default(&cfg);
+    cfg.sans_io = true;
+    sluice_peer *pc;
+    assert_int_equal(sluice_peer_new(&pc, &cfg, NULL, NULL), SLUICE_OK);
+    sluice_addr local = sluice_sim_addr4(10, 0, 0, 9, 4000);
+    assert_int_equal(sluice_peer_add_local_address(pc, &local), SLUICE_OK);
+    assert_int_equal(sluice_peer_set_remote_description(pc, "offer", offer), SLUICE_OK);
+    sluice_event ev;
+    char answer[8192] = "";
+    while (sluice_peer_poll_event(pc, &ev) == 1)
+        if (ev.type == SLUICE_EVENT_SESSION_DESCRIPTION) snprintf(answer, sizeof answer, "%s", ev.sdp);
+    assert_non_null(strstr(answer, "m=audio 0 "));
+    assert_non_null(strstr(answer, "a=mid:1"));
+    assert_int_equal(sluice_peer_set_local_description(pc, "answer", answer), SLUICE_OK);
+    int candidates = 0;
+    while (sluice_peer_poll_event(pc, &ev) == 1) {
+        if (ev.type != SLUICE_EVENT_ICE_CANDIDATE) continue;
+        candidates++;
+        assert_string_equal(ev.mid, "1");
+        assert_int_equal(ev.mline_index, 1);
+        assert_non_null(strstr(ev.candidate, "10.0.0.9 4000 typ host"));
+    }
+    assert_int_equal(candidates, 1);
+    assert_int_equal(sluice_peer_signaling_state(pc), SLUICE_SIGNALING_STABLE);
+    assert_int_equal(sluice_peer_gathering_state(pc), SLUICE_GATHERING_COMPLETE);
+    sluice_peer_free(pc);
+}
+
 static void free_in_callback(sluice_peer *pc, const sluice_event *ev, void *user) {
     (void)ev;
     int *calls = user;
@@ -505,6 +549,7 @@ int main(void) {
         cmocka_unit_test(test_api_bad_remote_sdp_leaves_state_unchanged),
         cmocka_unit_test(test_api_answer_is_generated_from_real_chromium_offer),
         cmocka_unit_test(test_api_free_inside_callback_is_safe),
+        cmocka_unit_test(test_api_candidate_index_is_the_real_mline_index),
         cmocka_unit_test(test_peer_connects_and_exchanges_messages_trickle),
         cmocka_unit_test(test_peer_connects_without_trickle),
         cmocka_unit_test(test_peer_channel_close_reaches_closed_on_both_sides),
