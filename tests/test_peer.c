@@ -264,6 +264,105 @@ static void test_peer_channel_close_reaches_closed_on_both_sides(void **state) {
     world_free(&w);
 }
 
+
+static bool b_has_4_channels(world *w) { return w->b.nreceived >= 4 && w->a.nreceived >= 1; }
+
+static sluice_channel *find_received(side *s, const char *label) {
+    for (int i = 0; i < s->nreceived; i++)
+        if (strcmp(sluice_channel_label(s->received[i]), label) == 0) return s->received[i];
+    return NULL;
+}
+
+static void test_peer_inband_channels_carry_every_reliability_mode(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, 7, 0.02, 4000, true);
+    sluice_channel *c[4];
+    sluice_channel_options o;
+    sluice_channel_options_default(&o);
+    o.ordered = false;
+    assert_int_equal(sluice_peer_create_channel(w.a.pc, "unordered", &o, &c[0]), SLUICE_OK);
+    sluice_channel_options_default(&o);
+    o.ordered = false;
+    assert_int_equal(sluice_channel_options_set_int(&o, "maxRetransmits", 0), SLUICE_OK);
+    assert_int_equal(sluice_peer_create_channel(w.a.pc, "rexmit0", &o, &c[1]), SLUICE_OK);
+    sluice_channel_options_default(&o);
+    assert_int_equal(sluice_channel_options_set_int(&o, "maxPacketLifeTime", 150), SLUICE_OK);
+    o.protocol = "game-v1";
+    assert_int_equal(sluice_peer_create_channel(w.a.pc, "timed", &o, &c[2]), SLUICE_OK);
+    sluice_channel_options_default(&o);
+    assert_int_equal(sluice_peer_create_channel(w.a.pc, "reliable", &o, &c[3]), SLUICE_OK);
+    assert_int_equal(sluice_peer_create_offer(w.a.pc), SLUICE_OK);
+    assert_true(run_until(&w, 20 * SEC, both_connected));
+    /* The answerer opens one too, after the connection is up (W3C allows it). */
+    sluice_channel *from_b;
+    assert_int_equal(sluice_peer_create_channel(w.b.pc, "from-b", NULL, &from_b), SLUICE_OK);
+    assert_int_equal(sluice_channel_id(from_b) % 2, 0); /* B is the DTLS client: even ids */
+    assert_true(run_until(&w, 20 * SEC, b_has_4_channels));
+    sluice_channel *r;
+    assert_non_null(r = find_received(&w.b, "unordered"));
+    assert_false(sluice_channel_ordered(r));
+    assert_int_equal(sluice_channel_max_retransmits(r), SLUICE_UNSET);
+    assert_non_null(r = find_received(&w.b, "rexmit0"));
+    assert_false(sluice_channel_ordered(r));
+    assert_int_equal(sluice_channel_max_retransmits(r), 0);
+    assert_non_null(r = find_received(&w.b, "timed"));
+    assert_true(sluice_channel_ordered(r));
+    assert_int_equal(sluice_channel_max_packet_life_time(r), 150);
+    assert_string_equal(sluice_channel_protocol(r), "game-v1");
+    assert_non_null(r = find_received(&w.b, "reliable"));
+    assert_true(sluice_channel_ordered(r));
+    assert_int_equal(sluice_channel_max_packet_life_time(r), SLUICE_UNSET);
+    assert_non_null(r = find_received(&w.a, "from-b"));
+    assert_int_equal(sluice_channel_id(r), sluice_channel_id(from_b));
+
+    /* Unreliable traffic over 2 % loss: never duplicated, never corrupted. */
+    sluice_channel *rx = find_received(&w.b, "rexmit0");
+    for (int i = 0; i < 300; i++) {
+        uint8_t m[100];
+        memset(m, i & 0xff, sizeof m);
+        m[0] = (uint8_t)(i >> 8);
+        assert_int_equal(sluice_channel_send(c[1], m, sizeof m, false), SLUICE_OK);
+    }
+    run_until(&w, 5 * SEC, b_closed_and_a_closed); /* just let it drain */
+    bool seen[300];
+    memset(seen, 0, sizeof seen);
+    int got = 0;
+    uint8_t m[200];
+    int64_t n;
+    while ((n = sluice_channel_recv(rx, m, sizeof m, NULL)) >= 0) {
+        assert_int_equal(n, 100);
+        int i = (m[0] << 8) | m[1];
+        assert_true(i >= 0 && i < 300);
+        assert_false(seen[i]);
+        seen[i] = true;
+        for (int k = 1; k < 100; k++) assert_int_equal(m[k], i & 0xff);
+        got++;
+    }
+    assert_true(got > 200); /* 2 % loss, no retransmissions */
+    world_free(&w);
+}
+
+static void test_peer_channel_close_from_the_answerer(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, 8, 0.0, 3000, true);
+    sluice_channel *a_ch = connect_pair(&w);
+    sluice_channel *b_ch = w.b.received[0];
+    sluice_channel_close(b_ch);
+    assert_true(run_until(&w, 10 * SEC, b_closed_and_a_closed));
+    assert_int_equal(sluice_channel_ready_state(a_ch), SLUICE_CHANNEL_CLOSED);
+    assert_true(w.a.closing > 0);
+    assert_int_equal(sluice_channel_send(a_ch, "x", 1, true), SLUICE_ERR_INVALID_STATE);
+    /* The stream id can be used again by a new channel. */
+    sluice_channel *again;
+    assert_int_equal(sluice_peer_create_channel(w.a.pc, "again", NULL, &again), SLUICE_OK);
+    g_wait_ch = again;
+    assert_true(run_until(&w, 10 * SEC, channel_open));
+    assert_int_equal(sluice_channel_id(again), sluice_channel_id(a_ch));
+    world_free(&w);
+}
+
 static bool negotiated_open(world *w) {
     (void)w;
     return sluice_channel_ready_state(g_wait_ch) == SLUICE_CHANNEL_OPEN;
@@ -557,6 +656,8 @@ int main(void) {
         cmocka_unit_test(test_peer_max_message_size_enforced_at_send),
         cmocka_unit_test(test_peer_close_is_noticed_and_reinitialize_reconnects),
         cmocka_unit_test(test_peer_lossy_link_20_percent),
+        cmocka_unit_test(test_peer_inband_channels_carry_every_reliability_mode),
+        cmocka_unit_test(test_peer_channel_close_from_the_answerer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
