@@ -315,7 +315,7 @@ static void test_turn_tcp_framing(void **state) {
 
 /* ---- ICE through TURN: both agents behind symmetric NATs ------------------------------ */
 
-static void run_symmetric(bool with_turn, uint64_t seed) {
+static void run_symmetric(bool with_turn, bool tcp, uint64_t seed) {
     sluice_simnet *sn = sluice_simnet_new(seed, 1000000);
     sluice_sim_path p;
     memset(&p, 0, sizeof p);
@@ -330,7 +330,8 @@ static void run_symmetric(bool with_turn, uint64_t seed) {
     sim_turn_server *srv = calloc(1, sizeof *srv);
     sim_turn_server_init(srv, sn, &srv_addr, &relay_ip);
     sluice_ice_url url;
-    assert_int_equal(sluice_ice_url_parse("turn:198.51.100.5:3478", &url), SLUICE_OK);
+    assert_int_equal(sluice_ice_url_parse(tcp ? "turn:198.51.100.5:3478?transport=tcp" : "turn:198.51.100.5:3478", &url),
+                     SLUICE_OK);
     sluice_ice_settings s;
     sluice_ice_settings_default(&s);
     s.connect_timeout_ms = 10000;
@@ -370,6 +371,7 @@ static void run_symmetric(bool with_turn, uint64_t seed) {
         assert_true(relay_cand);
         sim_app_roundtrip(sn, A, B, &ctx);
         sim_app_roundtrip(sn, B, A, &ctx);
+        assert_int_equal(sluice_ice_is_tcp_path(A->ice, &a, &srv_addr), tcp);
         /* Stays up across allocation / permission / channel refreshes. */
         sluice_simnet_run(sn, sluice_simnet_now(sn) + SIM_S(700), sim_drain_only, &ctx);
         assert_true(sim_is_up(A) && sim_is_up(B));
@@ -387,13 +389,18 @@ static void run_symmetric(bool with_turn, uint64_t seed) {
 
 static void test_ice_symmetric_nats_fail_without_turn(void **state) {
     (void)state;
-    run_symmetric(false, 100);
+    run_symmetric(false, false, 100);
+}
+
+static void test_ice_symmetric_nats_connect_via_turn_over_tcp(void **state) {
+    (void)state;
+    run_symmetric(true, true, 103);
 }
 
 static void test_ice_symmetric_nats_connect_via_turn_relay(void **state) {
     (void)state;
-    run_symmetric(true, 101);
-    run_symmetric(true, 102);
+    run_symmetric(true, false, 101);
+    run_symmetric(true, false, 102);
 }
 
 /* ---- a real coturn on loopback ----------------------------------------------------------- */
@@ -511,12 +518,12 @@ static int coturn_teardown(void **state) {
     return 0;
 }
 
-static void test_turn_against_real_coturn(void **state) {
-    coturn_proc *proc = *state;
+/* Start coturn on 127.0.0.1 (UDP and TCP on the same free port); the teardown stops it. */
+static uint16_t start_coturn(coturn_proc *proc, const char *test) {
     const char *bin = find_turnserver();
     if (!bin) {
-        fprintf(stderr, "SKIP: test_turn_against_real_coturn: turnserver (Debian package coturn) not installed\n");
-        skip();
+        fprintf(stderr, "SKIP: %s: turnserver (Debian package coturn) not installed\n", test);
+        return 0;
     }
     uint16_t port = free_udp_port();
     char port_s[16];
@@ -537,6 +544,13 @@ static void test_turn_against_real_coturn(void **state) {
     posix_spawn_file_actions_destroy(&fa);
     assert_int_equal(spawn_rc, 0);
     proc->pid = pid;
+    return port;
+}
+
+static void test_turn_against_real_coturn(void **state) {
+    coturn_proc *proc = *state;
+    uint16_t port = start_coturn(proc, "test_turn_against_real_coturn");
+    if (!port) skip();
 
     sluice_prng prng;
     sluice_prng_seed(&prng, 200);
@@ -625,6 +639,131 @@ static void test_turn_against_real_coturn(void **state) {
     close(peer_fd);
 }
 
+
+/* ---- the same over TCP (RFC 8656 §3.1, framing RFC 8656 §12.5 / RFC 6062) ----------------- */
+
+typedef struct tcp_stream {
+    uint8_t buf[8192];
+    size_t len;
+} tcp_stream;
+
+static bool drive_tcp(sluice_turn_client *t, int fd, tcp_stream *st, int ms, bool (*cond)(sluice_turn_client *),
+                      int *rx, uint8_t *last, size_t *last_len, int *frames) {
+    sluice_time end = wall_us() + (sluice_time)ms * 1000;
+    while (wall_us() < end) {
+        sluice_time now = wall_us();
+        sluice_turn_handle_timeout(t, now);
+        uint8_t out[1500];
+        int n;
+        while ((n = sluice_turn_poll_transmit(t, now, out, sizeof out)) > 0)
+            assert_int_equal(send(fd, out, (size_t)n, MSG_NOSIGNAL), n);
+        if (cond && cond(t)) return true;
+        struct pollfd pfd = {fd, POLLIN, 0};
+        if (poll(&pfd, 1, 20) <= 0) continue;
+        ssize_t r = recv(fd, st->buf + st->len, sizeof st->buf - st->len, 0);
+        assert_true(r > 0);
+        st->len += (size_t)r;
+        int f;
+        while ((f = sluice_turn_tcp_frame(st->buf, st->len)) > 0) {
+            if (frames) (*frames)++;
+            sluice_addr peer;
+            const uint8_t *pl;
+            size_t pn;
+            if (sluice_turn_handle(t, wall_us(), st->buf, (size_t)f, &peer, &pl, &pn) == 1 && rx) {
+                (*rx)++;
+                *last_len = pn < 64 ? pn : 64;
+                memcpy(last, pl, *last_len);
+            }
+            memmove(st->buf, st->buf + f, st->len - (size_t)f);
+            st->len -= (size_t)f;
+        }
+        assert_true(f == 0);
+    }
+    return cond ? cond(t) : false;
+}
+
+static void test_turn_over_tcp_against_real_coturn(void **state) {
+    coturn_proc *proc = *state;
+    uint16_t port = start_coturn(proc, "test_turn_over_tcp_against_real_coturn");
+    if (!port) skip();
+    sluice_addr server, peer_addr;
+    sluice_addr_parse(&server, "127.0.0.1", port);
+    int peer_fd = udp_socket(&peer_addr);
+    /* Connect, retrying while coturn starts (real sockets: this test only). */
+    int fd = -1;
+    for (int i = 0; i < 50 && fd < 0; i++) {
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(fd >= 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+            close(fd);
+            fd = -1;
+            struct timespec ts = {0, 100 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    assert_true(fd >= 0);
+    struct sockaddr_in la;
+    socklen_t ll = sizeof la;
+    getsockname(fd, (struct sockaddr *)&la, &ll);
+    sluice_addr base;
+    memset(&base, 0, sizeof base);
+    base.family = 4;
+    memcpy(base.ip, &la.sin_addr, 4);
+    base.port = ntohs(la.sin_port);
+
+    sluice_prng prng;
+    sluice_prng_seed(&prng, 300);
+    sluice_rng rng = {sluice_prng_random_fn, &prng};
+    sluice_logger log = {getenv("SLUICE_TEST_LOG") ? sluice_log_stderr : NULL, NULL, SLUICE_LOG_DEBUG};
+    sluice_turn_settings ts;
+    sluice_turn_settings_default(&ts);
+    ts.tcp = true;
+    sluice_turn_client tc;
+    sluice_turn_client *t = &tc;
+    assert_int_equal(sluice_turn_init(t, &ts, &server, &base, "u", "p", &rng, &log), SLUICE_OK);
+    tcp_stream *st = calloc(1, sizeof *st);
+    sluice_turn_start(t, wall_us());
+    int frames = 0;
+    drive_tcp(t, fd, st, 5000, is_settled, NULL, NULL, NULL, &frames);
+    if (t->state != SLUICE_TURN_READY) {
+        close(fd);
+        close(peer_fd);
+        free(st);
+        fail_msg("coturn TCP allocation failed: state %d error %u", (int)t->state, (unsigned)t->error_code);
+    }
+    assert_true(frames >= 2); /* 401, then the allocation */
+    assert_int_equal(t->relayed.ip[0], 127);
+    sluice_turn_add_peer(t, wall_us(), &peer_addr);
+    assert_true(drive_tcp(t, fd, st, 3000, is_bound, NULL, NULL, NULL, NULL));
+
+    /* An odd-length payload: the ChannelData is padded on the stream. */
+    uint8_t buf[256];
+    int n = sluice_turn_wrap(t, &peer_addr, (const uint8_t *)"tcp ping", 7, buf, sizeof buf);
+    assert_int_equal(n, 12);
+    assert_int_equal(send(fd, buf, (size_t)n, MSG_NOSIGNAL), n);
+    uint8_t rbuf[256];
+    sluice_addr from;
+    ssize_t r = udp_recv(peer_fd, rbuf, sizeof rbuf, &from, 3000);
+    assert_int_equal(r, 7);
+    assert_memory_equal(rbuf, "tcp pin", 7);
+    assert_true(sluice_addr_equal(&from, &t->relayed));
+
+    /* Two datagrams from the peer arrive on the stream back to back. */
+    udp_sendto(peer_fd, &t->relayed, (const uint8_t *)"pong1", 5);
+    udp_sendto(peer_fd, &t->relayed, (const uint8_t *)"pong22", 6);
+    int rx = 0;
+    uint8_t last[64];
+    size_t last_len = 0;
+    drive_tcp(t, fd, st, 1000, NULL, &rx, last, &last_len, NULL);
+    assert_int_equal(rx, 2);
+    assert_int_equal(last_len, 6);
+    assert_memory_equal(last, "pong22", 6);
+    close(fd);
+    close(peer_fd);
+    free(st);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_turn_allocates_with_long_term_credentials),
@@ -639,7 +778,9 @@ int main(void) {
         cmocka_unit_test(test_turn_tcp_framing),
         cmocka_unit_test(test_ice_symmetric_nats_fail_without_turn),
         cmocka_unit_test(test_ice_symmetric_nats_connect_via_turn_relay),
+        cmocka_unit_test(test_ice_symmetric_nats_connect_via_turn_over_tcp),
         cmocka_unit_test_setup_teardown(test_turn_against_real_coturn, coturn_setup, coturn_teardown),
+        cmocka_unit_test_setup_teardown(test_turn_over_tcp_against_real_coturn, coturn_setup, coturn_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
