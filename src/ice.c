@@ -79,7 +79,7 @@ struct sluice_ice_agent {
     const sluice_rng *rng;
     const sluice_logger *log;
 
-    char ufrag[ICE_UFRAG_LEN + 1], pwd[ICE_PWD_LEN + 1];
+    char ufrag[257], pwd[257]; /* RFC 8839 §5.4: up to 256 chars */
     char rufrag[257], rpwd[257];
     bool have_remote, remote_lite, remote_done;
     uint64_t tiebreaker;
@@ -246,6 +246,26 @@ void sluice_ice_free(sluice_ice_agent *a) {
     sluice_mem_free(a->alloc, a->pairs);
     sluice_mem_free(a->alloc, a->trig);
     sluice_mem_free(a->alloc, a);
+}
+
+static bool ice_chars_ok(const char *s, size_t min, size_t max) {
+    size_t n = strlen(s);
+    if (n < min || n > max) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' || c == '/'))
+            return false;
+    }
+    return true;
+}
+
+int sluice_ice_set_local_credentials(sluice_ice_agent *a, const char *ufrag, const char *pwd) {
+    if (!a || !ufrag || !pwd || !ice_chars_ok(ufrag, 4, sizeof a->ufrag - 1) || !ice_chars_ok(pwd, 22, sizeof a->pwd - 1))
+        return SLUICE_ERR_INVALID_ARGUMENT;
+    memcpy(a->ufrag, ufrag, strlen(ufrag) + 1);
+    memcpy(a->pwd, pwd, strlen(pwd) + 1);
+    for (size_t i = 0; i < a->nlocals; i++) snprintf(a->locals[i].c.ufrag, sizeof a->locals[i].c.ufrag, "%s", a->ufrag);
+    return SLUICE_OK;
 }
 
 const char *sluice_ice_local_ufrag(const sluice_ice_agent *a) { return a->ufrag; }

@@ -76,6 +76,11 @@ int sluice_ice_new(sluice_ice_agent **out, const sluice_ice_settings *s, const s
                    const sluice_rng *rng, const sluice_logger *log);
 void sluice_ice_free(sluice_ice_agent *a);
 
+/** Replace the local credentials (tests, or an application that must reuse signalled ones).
+ *  RFC 8839 §5.4: ufrag 4..256 and pwd 22..256 ice-chars. Call before checks start.
+ *  Errors: INVALID_ARGUMENT. */
+int sluice_ice_set_local_credentials(sluice_ice_agent *a, const char *ufrag, const char *pwd);
+
 const char *sluice_ice_local_ufrag(const sluice_ice_agent *a);
 const char *sluice_ice_local_pwd(const sluice_ice_agent *a);
 bool sluice_ice_is_controlling(const sluice_ice_agent *a);
