@@ -11,6 +11,7 @@
 #include "dtls.h"
 #include "ice.h"
 #include "io.h"
+#include "mdns.h"
 #include "sctp/sctp.h"
 #include "sdp.h"
 
@@ -18,6 +19,15 @@
 #define PEER_MAX_LOCAL_CANDIDATES 32
 #define PEER_SCTP_MTU 1191
 #define PEER_MAX_SCTP_EVENTS_PER_TURN 4096
+#define PEER_MAX_MDNS 16
+#define PEER_MDNS_TRIES 3
+
+/* A remote ".local" candidate waiting for its mDNS answer. */
+typedef struct peer_mdns {
+    sluice_ice_candidate cand;
+    sluice_time next_query;
+    int tries;
+} peer_mdns;
 
 typedef struct peer_event {
     sluice_event_type type;
@@ -85,6 +95,9 @@ struct sluice_peer {
     sluice_ice_candidate pending_remote[PEER_MAX_PENDING_CANDIDATES];
     size_t pending_remote_count;
     bool pending_remote_eoc;
+
+    peer_mdns mdns[PEER_MAX_MDNS];
+    size_t mdns_count;
 
     /* sans-IO local addresses declared before the ICE agent exists */
     sluice_addr local_addrs[16];
@@ -304,6 +317,7 @@ static void peer_reset_transports(sluice_peer *pc) {
     pc->pending_remote_count = 0;
     pc->pending_remote_eoc = false;
     pc->remote_max_message_size = 65536;
+    pc->mdns_count = 0;
 }
 
 static void channels_close_all(sluice_peer *pc) {
@@ -786,7 +800,16 @@ static int setup_dtls(sluice_peer *pc, const sluice_sdp_media *remote) {
 
 static void add_remote_candidate_parsed(sluice_peer *pc, const sluice_ice_candidate *c) {
     if (c->addr.family == 0) {
-        SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "skipping unresolved candidate host %s", c->hostname);
+        /* An mDNS name (browsers hide host IPs this way): resolve it on the local link.
+         * The sans-IO caller owns no multicast socket of ours: there it is skipped. */
+        if (pc->cfg.sans_io || !sluice_mdns_is_local_name(c->hostname) || pc->mdns_count >= PEER_MAX_MDNS) {
+            SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "skipping unresolved candidate host %s", c->hostname);
+            return;
+        }
+        peer_mdns *m = &pc->mdns[pc->mdns_count++];
+        m->cand = *c;
+        m->next_query = pc->now;
+        m->tries = 0;
         return;
     }
     int rc = sluice_ice_add_remote_candidate(pc->ice, pc->now, c);
@@ -1381,6 +1404,8 @@ sluice_time sluice_peer_next_deadline(const sluice_peer *pc) {
     if (pc->ice) t = sluice_time_min(t, sluice_ice_next_deadline(pc->ice));
     if (pc->dtls) t = sluice_time_min(t, sluice_dtls_next_deadline(pc->dtls));
     if (pc->sctp) t = sluice_time_min(t, sluice_sctp_next_deadline(pc->sctp));
+    if (pc->io)
+        for (size_t i = 0; i < pc->mdns_count; i++) t = sluice_time_min(t, pc->mdns[i].next_query);
     return t;
 }
 
@@ -1397,6 +1422,63 @@ int sluice_peer_handle_timeout(sluice_peer *pc, sluice_time now) {
 }
 
 /* ------------------------------------------------------------------ socket mode --- */
+
+static void mdns_drop(sluice_peer *pc, size_t i) {
+    pc->mdns[i] = pc->mdns[--pc->mdns_count];
+}
+
+static void on_mdns_reply(void *user, const sluice_addr *local, const sluice_addr *remote, const uint8_t *data,
+                          size_t len) {
+    sluice_peer *pc = user;
+    (void)local;
+    (void)remote;
+    for (size_t i = 0; i < pc->mdns_count;) {
+        sluice_addr addrs[4];
+        int n = sluice_mdns_parse_response(data, len, pc->mdns[i].cand.hostname, addrs, 4, NULL);
+        if (n <= 0) {
+            i++;
+            continue;
+        }
+        sluice_ice_candidate c = pc->mdns[i].cand;
+        mdns_drop(pc, i);
+        for (int k = 0; k < n; k++) {
+            uint16_t port = c.addr.port;
+            c.addr = addrs[k];
+            c.addr.port = port;
+            char a[64];
+            sluice_addr_format(&c.addr, a, sizeof a);
+            SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "mDNS: %s is %s", c.hostname, a);
+            c.hostname[0] = '\0';
+            if (pc->ice) sluice_ice_add_remote_candidate(pc->ice, pc->now, &c);
+        }
+    }
+    peer_process(pc, pc->now);
+}
+
+/* Send due mDNS queries (250 ms, 500 ms, 1 s apart); give up after the last one. */
+static void mdns_service(sluice_peer *pc, sluice_time now) {
+    if (!pc->io) return;
+    sluice_io_set_mdns_handler(pc->io, on_mdns_reply, pc);
+    for (size_t i = 0; i < pc->mdns_count;) {
+        peer_mdns *m = &pc->mdns[i];
+        if (now < m->next_query) {
+            i++;
+            continue;
+        }
+        if (m->tries >= PEER_MDNS_TRIES) {
+            SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "mDNS: no answer for %s, candidate skipped", m->cand.hostname);
+            mdns_drop(pc, i);
+            continue;
+        }
+        uint8_t q[300];
+        int n = sluice_mdns_build_query(m->cand.hostname, true, false, true, 0, q, sizeof q);
+        if (n > 0 && sluice_io_mdns_query(pc->io, q, (size_t)n) != SLUICE_OK)
+            SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "mDNS: query for %s could not be sent", m->cand.hostname);
+        m->tries++;
+        m->next_query = now + (250000ull << (m->tries - 1));
+        i++;
+    }
+}
 
 static void on_io_datagram(void *user, const sluice_addr *local, const sluice_addr *remote, const uint8_t *data,
                            size_t len) {
@@ -1471,6 +1553,7 @@ int sluice_peer_poll(sluice_peer *pc) {
     if (pc->in_callback) return SLUICE_ERR_INVALID_STATE; /* no re-entrant poll */
     sluice_time now = peer_now(pc);
     if (pc->io && !pc->closed) {
+        mdns_service(pc, now);
         sluice_io_recv(pc->io, on_io_datagram, pc, 4096);
         if (sluice_peer_next_deadline(pc) <= now) sluice_peer_handle_timeout(pc, now);
         flush_io(pc);
