@@ -862,6 +862,13 @@ void sluice_dtls_handle_timeout(sluice_dtls *d, sluice_time now) {
     } else if (r < 0) {
         dtls_fail_from_ssl(d, "retransmission");
     } else {
+        if (d->timer_ptr_mode) {
+            /* The deadline we expired was not OpenSSL's (a patched build passing a copy):
+             * use the fallback from now on. */
+            d->timer_ptr_mode = false;
+            SLUICE_LOG(d->has_log ? &d->log : NULL, SLUICE_LOG_WARN, DTLS_MOD,
+                       "OpenSSL ignored the virtual-time expiry; following its clock");
+        }
         /* OpenSSL's own clock says "not yet" (fallback mode): follow it. */
         struct timeval tv;
         if (DTLSv1_get_timeout(d->ssl, &tv) == 1)
