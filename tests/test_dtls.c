@@ -897,6 +897,29 @@ static void test_dtls_receive_queue_is_bounded(void **state) {
     pair_free(&p);
 }
 
+/* Misconfigured roles (both a=setup:active): each client gets a ClientHello and fails
+ * with a reason instead of hanging until the handshake timeout. */
+static void test_dtls_two_clients_fail_fast_with_reason(void **state) {
+    (void)state;
+    pair p;
+    sluice_dtls_settings s;
+    sluice_dtls_settings_default(&s);
+    pair_init(&p, 58, 0.0, true, &s, &s);
+    sluice_dtls_free(p.b.d);
+    s.is_client = true;
+    assert_int_equal(sluice_dtls_new(&p.b.d, &s, p.cert_b, NULL, NULL), SLUICE_OK);
+    add_fp(p.b.d, p.cert_a);
+    assert_false(pair_handshake(&p, 60 * SEC));
+    assert_int_equal(sluice_dtls_get_state(p.a.d), SLUICE_DTLS_FAILED);
+    assert_int_equal(sluice_dtls_get_state(p.b.d), SLUICE_DTLS_FAILED);
+    assert_true(sluice_dtls_reason(p.a.d)[0] != 0);
+    if (getenv("DTLS_TEST_VERBOSE"))
+        fprintf(stderr, "two clients: A: %s / B: %s at %llu us\n", sluice_dtls_reason(p.a.d),
+                sluice_dtls_reason(p.b.d), (unsigned long long)sluice_simnet_now(p.sn));
+    assert_true(sluice_simnet_now(p.sn) < 1 * SEC);
+    pair_free(&p);
+}
+
 /* No retransmission after the handshake: OpenSSL's timer is disarmed on both sides. */
 static void test_dtls_no_timer_after_handshake(void **state) {
     (void)state;
@@ -1042,6 +1065,7 @@ int main(void) {
         cmocka_unit_test(test_dtls_close_sends_close_notify),
         cmocka_unit_test(test_dtls_outgoing_queue_is_bounded),
         cmocka_unit_test(test_dtls_receive_queue_is_bounded),
+        cmocka_unit_test(test_dtls_two_clients_fail_fast_with_reason),
         cmocka_unit_test(test_dtls_new_fails_cleanly_on_every_allocation_failure),
         cmocka_unit_test(test_dtls_random_allocation_failures_during_handshake),
     };
