@@ -1493,7 +1493,10 @@ static void flush_io(sluice_peer *pc) {
     for (int i = 0; i < 4096; i++) {
         int r = sluice_peer_poll_transmit(pc, pc->now, buf, sizeof buf, &tx);
         if (r != 1) break;
-        sluice_io_send(pc->io, &tx.local, &tx.remote, buf, tx.len);
+        if (pc->ice && sluice_ice_is_tcp_path(pc->ice, &tx.local, &tx.remote))
+            sluice_io_send_tcp(pc->io, &tx.local, &tx.remote, buf, tx.len);
+        else
+            sluice_io_send(pc->io, &tx.local, &tx.remote, buf, tx.len);
     }
     sluice_io_flush(pc->io);
 }
@@ -1584,6 +1587,7 @@ int sluice_peer_fds(const sluice_peer *pc, int *fds, size_t cap) {
 int sluice_peer_timeout_ms(const sluice_peer *pc) {
     if (!pc) return -1;
     if (pc->ev_count) return 0;
+    if (pc->io && sluice_io_tcp_pending(pc->io)) return 5; /* a TCP connect/write is in progress */
     sluice_time d = sluice_peer_next_deadline(pc);
     if (d == SLUICE_TIME_NEVER) return -1;
     sluice_time now = sluice_clock_monotonic_us();
