@@ -493,6 +493,33 @@ static void test_ice_full_cone_nat_connects_with_srflx(void **state) {
     run_nat(true, true, false, 73);
 }
 
+
+/* Dual stack: pairs form only within an address family; both families work. */
+static void test_ice_dual_stack_pairs_by_family(void **state) {
+    (void)state;
+    sluice_addr a4 = sluice_sim_addr4(10, 0, 0, 1, 5000), b4 = sluice_sim_addr4(10, 0, 0, 2, 6000);
+    scenario sc = {.seed = 95, .a_controlling = true};
+    world *w = world_new(&sc, &a4, &b4);
+    sluice_addr a6, b6;
+    sluice_addr_parse(&a6, "2001:db8::1", 5000);
+    sluice_addr_parse(&b6, "2001:db8::2", 6000);
+    /* The v6 addresses join the same nodes (node indexes 0 and 1). */
+    assert_int_equal(sluice_simnet_bind(w->sn, 0, &a6), SLUICE_OK);
+    assert_int_equal(sluice_simnet_bind(w->sn, 1, &b6), SLUICE_OK);
+    assert_int_equal(sluice_ice_add_local_address(w->a.ice, &a6), SLUICE_OK);
+    assert_int_equal(sluice_ice_add_local_address(w->b.ice, &b6), SLUICE_OK);
+    /* Break IPv4 between them: only IPv6 can work. */
+    cut(w, true);
+    world_signal(w, false);
+    assert_int_equal(w->a.ncands, 2);
+    assert_true(world_connect(w, SIM_S(30)));
+    sluice_addr l, r;
+    assert_true(sluice_ice_selected_pair(w->a.ice, &l, &r));
+    assert_int_equal(l.family, 6);
+    assert_true(sluice_addr_equal(&r, &b6));
+    world_free(w);
+}
+
 /* ---- an ICE-lite peer: answers checks, never sends its own ---------------------------- */
 
 typedef struct lite_peer {
@@ -836,6 +863,7 @@ int main(void) {
         cmocka_unit_test(test_ice_consent_loss_disconnects_then_fails),
         cmocka_unit_test(test_ice_consent_recovers_after_short_outage),
         cmocka_unit_test(test_ice_restart_reconnects_with_new_credentials),
+        cmocka_unit_test(test_ice_dual_stack_pairs_by_family),
         cmocka_unit_test(test_ice_full_cone_nat_connects_via_prflx),
         cmocka_unit_test(test_ice_full_cone_nat_connects_with_srflx),
         cmocka_unit_test(test_ice_symmetric_nat_gathers_srflx_and_connects_via_prflx),
