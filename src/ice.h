@@ -99,9 +99,17 @@ int sluice_ice_add_local_address(sluice_ice_agent *a, const sluice_addr *local);
 /** Start gathering: host candidates at once (events), srflx/relay as servers answer. */
 int sluice_ice_gather(sluice_ice_agent *a, sluice_time now);
 
-/** Add a remote candidate (already parsed). Ignored (OK) when component != 1 or TCP.
- *  Errors: EXHAUSTED (max_remote_candidates). */
+/** Add a remote candidate (already parsed). Ignored (OK) when component != 1 or TCP; kept
+ *  aside when it holds an mDNS name (see sluice_ice_resolve_hostname).
+ *  Errors: EXHAUSTED (max_remote_candidates, or too many unresolved names). */
 int sluice_ice_add_remote_candidate(sluice_ice_agent *a, sluice_time now, const sluice_ice_candidate *c);
+/** Remote candidates with an mDNS host name ("<uuid>.local") wait, bounded, until resolved.
+ *  Lists up to `max` distinct names still unresolved; returns how many were written. */
+size_t sluice_ice_unresolved_hostnames(const sluice_ice_agent *a, const char **names, size_t max);
+/** The name resolved (mDNS answer, see mdns.h) to `ip` (port ignored): the waiting candidates
+ *  with that name are added with this address. Returns how many; 0 when none waited. */
+int sluice_ice_resolve_hostname(sluice_ice_agent *a, sluice_time now, const char *name, const sluice_addr *ip);
+
 /** The remote side sent end-of-candidates. */
 void sluice_ice_remote_gathering_done(sluice_ice_agent *a);
 

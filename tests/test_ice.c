@@ -520,6 +520,42 @@ static void test_ice_dual_stack_pairs_by_family(void **state) {
     world_free(w);
 }
 
+
+/* A remote host candidate hidden behind an mDNS name connects once the name is resolved
+ * (the lead's I/O layer does the query with mdns.h). */
+static void test_ice_mdns_candidate_waits_for_resolution(void **state) {
+    (void)state;
+    sluice_addr a = sluice_sim_addr4(10, 0, 0, 1, 5000), b = sluice_sim_addr4(10, 0, 0, 2, 6000);
+    scenario sc = {.seed = 96, .a_controlling = true};
+    world *w = world_new(&sc, &a, &b);
+    sim_exchange_credentials(&w->a, &w->b);
+    sluice_time now = sluice_simnet_now(w->sn);
+    assert_int_equal(sluice_ice_gather(w->a.ice, now), SLUICE_OK);
+    assert_int_equal(sluice_ice_gather(w->b.ice, now), SLUICE_OK);
+    sim_agent_events(&w->a);
+    sim_agent_events(&w->b);
+    /* A learns B only as "<uuid>.local"; B learns A's address. A must not check yet. */
+    const char *name = "0f6e7a2b-1c3d-4e5f-8a9b-0c1d2e3f4a5b.local";
+    char line[256];
+    snprintf(line, sizeof line, "candidate:1 1 udp 2130706431 %s 6000 typ host", name);
+    sluice_ice_candidate c;
+    assert_int_equal(sluice_ice_candidate_parse(line, &c), SLUICE_OK);
+    assert_int_equal(sluice_ice_add_remote_candidate(w->a.ice, now, &c), SLUICE_OK);
+    assert_int_equal(sluice_ice_add_remote_candidate(w->a.ice, now, &c), SLUICE_OK); /* duplicate */
+    const char *names[4];
+    assert_int_equal(sluice_ice_unresolved_hostnames(w->a.ice, names, 4), 1);
+    assert_string_equal(names[0], name);
+    sluice_simnet_run(w->sn, now + SIM_S(1), sim_drain_only, &w->ctx);
+    assert_int_equal(sluice_simnet_counters(w->sn, &a, &b).sent, 0);
+    /* Resolved (e.g. from an mDNS answer): checks start and the pair comes up. */
+    assert_int_equal(sluice_ice_resolve_hostname(w->a.ice, sluice_simnet_now(w->sn), "0F6E7A2B-1C3D-4E5F-8A9B-0C1D2E3F4A5B.local", &b), 1);
+    assert_int_equal(sluice_ice_unresolved_hostnames(w->a.ice, names, 4), 0);
+    sim_agent_give_all(&w->a, &w->b);
+    assert_true(world_connect(w, SIM_S(30)));
+    sim_app_roundtrip(w->sn, &w->a, &w->b, &w->ctx);
+    world_free(w);
+}
+
 /* ---- an ICE-lite peer: answers checks, never sends its own ---------------------------- */
 
 typedef struct lite_peer {
@@ -864,6 +900,7 @@ int main(void) {
         cmocka_unit_test(test_ice_consent_recovers_after_short_outage),
         cmocka_unit_test(test_ice_restart_reconnects_with_new_credentials),
         cmocka_unit_test(test_ice_dual_stack_pairs_by_family),
+        cmocka_unit_test(test_ice_mdns_candidate_waits_for_resolution),
         cmocka_unit_test(test_ice_full_cone_nat_connects_via_prflx),
         cmocka_unit_test(test_ice_full_cone_nat_connects_with_srflx),
         cmocka_unit_test(test_ice_symmetric_nat_gathers_srflx_and_connects_via_prflx),
