@@ -4,6 +4,7 @@
  * Sanitizers catch memory errors; the agent must never loop or crash. */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ice.h"
@@ -127,11 +128,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (d != SLUICE_TIME_NEVER && d > now && d - now < 120000000) now = d;
             sluice_ice_handle_timeout(a, now);
         }
+        bool check_deadline = op == 3 || op == 5;
         /* Drain output; remember the last request to answer it later. */
+        int sent = 0;
         for (int i = 0; i < 64; i++) {
             sluice_addr l, r;
             int n = sluice_ice_poll_transmit(a, now, &l, &r, buf, sizeof buf);
             if (n <= 0) break;
+            sent++;
             sluice_stun_msg m;
             if (sluice_stun_parse(buf, (size_t)n, &m) == SLUICE_OK && m.cls == SLUICE_STUN_REQUEST) {
                 memcpy(last_tid, m.tid, 12);
@@ -141,6 +145,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         sluice_ice_event ev;
         while (sluice_ice_poll_event(a, &ev) == 1) {}
+        /* Invariant: once timeouts are handled and output drained, the next deadline lies in
+         * the future (else an event loop would spin). One more round may be needed when a
+         * timeout enabled new work. */
+        if (check_deadline && sent < 64) {
+            sluice_ice_handle_timeout(a, now);
+            while (sluice_ice_poll_transmit(a, now, &(sluice_addr){0}, &(sluice_addr){0}, buf, sizeof buf) > 0) {}
+            if (sluice_ice_next_deadline(a) <= now) abort();
+        }
     }
     sluice_ice_close(a);
     sluice_ice_free(a);

@@ -905,9 +905,13 @@ sluice_time sluice_ice_next_deadline(const sluice_ice_agent *a) {
     } else if (a->started && a->state == SLUICE_ICE_CHECKING) {
         d = sluice_time_min(d, a->checking_since + ms(a->set.connect_timeout_ms));
         if (a->controlling && !a->set.aggressive_nomination && a->first_valid != SLUICE_TIME_NEVER) {
-            bool nominating = false;
-            for (size_t i = 0; i < a->npairs; i++) nominating |= a->pairs[i].nominating;
-            if (!nominating) d = sluice_time_min(d, a->first_valid + ms(ICE_NOMINATION_WAIT_MS));
+            /* Only while maybe_nominate() can act: a valid pair and no nomination under way. */
+            bool nominating = false, valid = false;
+            for (size_t i = 0; i < a->npairs; i++) {
+                nominating |= a->pairs[i].nominating;
+                valid |= a->pairs[i].valid && a->pairs[i].state != PAIR_FAILED;
+            }
+            if (!nominating && valid) d = sluice_time_min(d, a->first_valid + ms(ICE_NOMINATION_WAIT_MS));
         }
     }
     return d;

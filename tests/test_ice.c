@@ -564,6 +564,7 @@ typedef struct lite_peer {
     sim_queue out;
     int requests;
     bool nominated;
+    int answer_limit; /* 0 = answer all */
 } lite_peer;
 
 static void lite_deliver(void *obj, sluice_time now, const sluice_addr *from, const sluice_addr *to,
@@ -575,6 +576,7 @@ static void lite_deliver(void *obj, sluice_time now, const sluice_addr *from, co
     assert_int_equal(sluice_stun_check_integrity(&m, (const uint8_t *)p->pwd, strlen(p->pwd)), SLUICE_OK);
     assert_true(m.has_controlling);
     p->requests++;
+    if (p->answer_limit && p->requests > p->answer_limit) return;
     if (m.use_candidate) p->nominated = true;
     uint8_t buf[200];
     sluice_wr w = sluice_wr_make(buf, sizeof buf);
@@ -738,6 +740,53 @@ static void test_ice_answers_real_peer_checks_from_samples(void **state) {
         fclose(f);
     }
     assert_true(count >= 12);
+}
+
+
+/* A valid pair whose nomination then fails must not leave a deadline in the past (an event
+ * loop would spin): the simulated clock keeps advancing with few steps. */
+static void test_ice_failed_nomination_leaves_no_stale_deadline(void **state) {
+    (void)state;
+    sluice_simnet *sn = sluice_simnet_new(82, 1000000);
+    sluice_sim_path path;
+    memset(&path, 0, sizeof path);
+    path.delay_us = 5000;
+    sluice_simnet_set_default_path(sn, &path);
+    lite_peer *lp = calloc(1, sizeof *lp);
+    lp->addr = sluice_sim_addr4(10, 0, 0, 9, 443);
+    lp->answer_limit = 1;
+    snprintf(lp->ufrag, sizeof lp->ufrag, "lite");
+    snprintf(lp->pwd, sizeof lp->pwd, "litepasswordlitepassword");
+    int node = sluice_simnet_add_node(sn, &LITE_OPS, lp);
+    assert_int_equal(sluice_simnet_bind(sn, node, &lp->addr), SLUICE_OK);
+    sluice_ice_settings s;
+    sluice_ice_settings_default(&s);
+    s.controlling = true;
+    sim_agent a;
+    sluice_addr aa = sluice_sim_addr4(10, 0, 0, 1, 5000);
+    sim_agent_init(&a, sn, "A", 83, &s, &aa);
+    sluice_ice_set_remote_lite(a.ice, true);
+    assert_int_equal(sluice_ice_set_remote_credentials(a.ice, lp->ufrag, lp->pwd), SLUICE_OK);
+    assert_int_equal(sluice_ice_gather(a.ice, sluice_simnet_now(sn)), SLUICE_OK);
+    sluice_ice_candidate c;
+    assert_int_equal(sluice_ice_candidate_parse("candidate:1 1 udp 2130706431 10.0.0.9 443 typ host", &c), SLUICE_OK);
+    assert_int_equal(sluice_ice_add_remote_candidate(a.ice, sluice_simnet_now(sn), &c), SLUICE_OK);
+    /* No end-of-candidates: the agent stays CHECKING after the nomination fails. */
+    sluice_time end = sluice_simnet_now(sn) + SIM_S(25);
+    int steps = 0;
+    while (sluice_simnet_now(sn) < end && steps < 5000) {
+        sluice_simnet_step(sn, end);
+        sim_agent_events(&a);
+        steps++;
+    }
+    assert_true(steps < 5000);
+    assert_true(sluice_simnet_now(sn) >= end);
+    assert_true(lp->requests >= 2); /* the nomination check went out */
+    assert_false(a.has_selected);
+    assert_true(sluice_ice_next_deadline(a.ice) > sluice_simnet_now(sn));
+    sluice_ice_free(a.ice);
+    sluice_simnet_free(sn);
+    free(lp);
 }
 
 /* ---- robustness ------------------------------------------------------------------------ */
@@ -905,6 +954,7 @@ int main(void) {
         cmocka_unit_test(test_ice_full_cone_nat_connects_with_srflx),
         cmocka_unit_test(test_ice_symmetric_nat_gathers_srflx_and_connects_via_prflx),
         cmocka_unit_test(test_ice_remote_lite_peer_is_nominated_by_full_agent),
+        cmocka_unit_test(test_ice_failed_nomination_leaves_no_stale_deadline),
         cmocka_unit_test(test_ice_answers_real_peer_checks_from_samples),
         cmocka_unit_test(test_ice_drops_garbage_and_answers_bad_credentials_with_401),
         cmocka_unit_test(test_ice_bounds_remote_candidates),
