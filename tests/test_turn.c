@@ -315,12 +315,13 @@ static void test_turn_tcp_framing(void **state) {
 
 /* ---- ICE through TURN: both agents behind symmetric NATs ------------------------------ */
 
-static void run_symmetric(bool with_turn, bool tcp, uint64_t seed) {
+static void run_symmetric(bool with_turn, bool tcp, double loss, uint64_t seed) {
     sluice_simnet *sn = sluice_simnet_new(seed, 1000000);
     sluice_sim_path p;
     memset(&p, 0, sizeof p);
     p.delay_us = 15000;
     p.jitter_us = 1000;
+    p.loss = loss;
     sluice_simnet_set_default_path(sn, &p);
     sluice_addr a = sluice_sim_addr4(192, 168, 1, 2, 5000), b = sluice_sim_addr4(192, 168, 2, 2, 6000);
     sluice_addr pa = sluice_sim_addr4(203, 0, 113, 1, 0), pb = sluice_sim_addr4(203, 0, 113, 2, 0);
@@ -369,13 +370,15 @@ static void run_symmetric(bool with_turn, bool tcp, uint64_t seed) {
         bool relay_cand = false;
         for (int i = 0; i < A->ncands; i++) relay_cand |= A->cands[i].type == SLUICE_ICE_CAND_RELAY;
         assert_true(relay_cand);
-        sim_app_roundtrip(sn, A, B, &ctx);
-        sim_app_roundtrip(sn, B, A, &ctx);
+        if (loss == 0) {
+            sim_app_roundtrip(sn, A, B, &ctx);
+            sim_app_roundtrip(sn, B, A, &ctx);
+        }
         assert_int_equal(sluice_ice_is_tcp_path(A->ice, &a, &srv_addr), tcp);
         /* Stays up across allocation / permission / channel refreshes. */
         sluice_simnet_run(sn, sluice_simnet_now(sn) + SIM_S(700), sim_drain_only, &ctx);
         assert_true(sim_is_up(A) && sim_is_up(B));
-        sim_app_roundtrip(sn, A, B, &ctx);
+        if (loss == 0) sim_app_roundtrip(sn, A, B, &ctx);
         assert_true(srv->channel_binds >= 2);
         assert_true(srv->refreshes >= 2);
     }
@@ -389,18 +392,23 @@ static void run_symmetric(bool with_turn, bool tcp, uint64_t seed) {
 
 static void test_ice_symmetric_nats_fail_without_turn(void **state) {
     (void)state;
-    run_symmetric(false, false, 100);
+    run_symmetric(false, false, 0, 100);
+}
+
+static void test_ice_symmetric_nats_connect_via_turn_with_10_percent_loss(void **state) {
+    (void)state;
+    for (uint64_t seed = 120; seed < 123; seed++) run_symmetric(true, false, 0.10, seed);
 }
 
 static void test_ice_symmetric_nats_connect_via_turn_over_tcp(void **state) {
     (void)state;
-    run_symmetric(true, true, 103);
+    run_symmetric(true, true, 0, 103);
 }
 
 static void test_ice_symmetric_nats_connect_via_turn_relay(void **state) {
     (void)state;
-    run_symmetric(true, false, 101);
-    run_symmetric(true, false, 102);
+    run_symmetric(true, false, 0, 101);
+    run_symmetric(true, false, 0, 102);
 }
 
 
@@ -844,6 +852,7 @@ int main(void) {
         cmocka_unit_test(test_turn_tcp_framing),
         cmocka_unit_test(test_ice_symmetric_nats_fail_without_turn),
         cmocka_unit_test(test_ice_symmetric_nats_connect_via_turn_relay),
+        cmocka_unit_test(test_ice_symmetric_nats_connect_via_turn_with_10_percent_loss),
         cmocka_unit_test(test_ice_symmetric_nats_connect_via_turn_over_tcp),
         cmocka_unit_test(test_ice_relay_only_policy_signals_and_uses_only_relay),
         cmocka_unit_test_setup_teardown(test_turn_against_real_coturn, coturn_setup, coturn_teardown),
