@@ -1,7 +1,18 @@
 /* ICE agent (RFC 8445, 8838 trickle, 7675 consent), sans-IO: `now` and datagrams in,
  * datagrams, events and one deadline out. The agent owns no sockets: it knows local
  * addresses given to it by the I/O layer (or the sans-IO caller) and says from which
- * local address each datagram goes. */
+ * local address each datagram goes.
+ *
+ * Typical use by the peer layer:
+ *   sluice_ice_settings_default(&s); s.controlling = offerer; ...; sluice_ice_new(&a, &s, ...);
+ *   sluice_ice_add_local_address() per bound socket; sluice_ice_gather(a, now);
+ *   signal sluice_ice_local_ufrag/pwd and the LOCAL_CANDIDATE events (format them);
+ *   sluice_ice_set_remote_credentials() + sluice_ice_add_remote_candidate() from the SDP/trickle;
+ *   loop: handle_datagram (first byte 0..3 and 64..79), poll_transmit until 0, poll_event,
+ *         handle_timeout at next_deadline; DTLS goes out through wrap_app_data and comes in
+ *         directly (20..63) or, over TURN, through handle_datagram's `app` output.
+ * STUN/TURN server URLs must hold IP literals (no DNS here; resolve before). After
+ * sluice_ice_close(), drain poll_transmit once more: it carries TURN deallocations. */
 #ifndef SLUICE_ICE_H
 #define SLUICE_ICE_H
 
