@@ -251,6 +251,11 @@ static void run_scenario(const scenario *sc) {
         sluice_simnet_run(w->sn, sluice_simnet_now(w->sn) + SIM_S(40), sim_drain_only, &w->ctx);
         assert_true(sim_is_up(&w->a));
         assert_true(sim_is_up(&w->b));
+        if (sc->loss == 0) {
+            /* Both sides know all candidates and nothing is left to check. */
+            assert_int_equal(w->a.state, SLUICE_ICE_COMPLETED);
+            assert_int_equal(w->b.state, SLUICE_ICE_COMPLETED);
+        }
     }
     world_free(w);
 }
@@ -414,6 +419,33 @@ static void test_ice_restart_reconnects_with_new_credentials(void **state) {
     assert_true(w->a.selected_events > sel_before);
     sim_app_roundtrip(w->sn, &w->a, &w->b, &w->ctx);
     sim_app_roundtrip(w->sn, &w->b, &w->a, &w->ctx);
+    world_free(w);
+}
+
+
+/* Only the remote side restarts (new ufrag/pwd, candidates again); ours stay. */
+static void test_ice_remote_only_restart_reconnects(void **state) {
+    (void)state;
+    sluice_addr a = sluice_sim_addr4(10, 0, 0, 1, 5000), b = sluice_sim_addr4(10, 0, 0, 2, 6000);
+    scenario sc = {.seed = 61, .b_controlling = true};
+    world *w = world_new(&sc, &a, &b);
+    world_signal(w, false);
+    assert_true(world_connect(w, SIM_S(30)));
+    char a_ufrag[32];
+    snprintf(a_ufrag, sizeof a_ufrag, "%s", sluice_ice_local_ufrag(w->a.ice));
+    int sel_before = w->a.selected_events;
+    w->b.ncands = 0;
+    assert_int_equal(sluice_ice_restart(w->b.ice, sluice_simnet_now(w->sn)), SLUICE_OK);
+    sim_agent_events(&w->b);
+    assert_true(w->b.ncands >= 1);
+    w->a.has_selected = w->b.has_selected = false;
+    assert_int_equal(sluice_ice_set_remote_credentials(w->a.ice, sluice_ice_local_ufrag(w->b.ice),
+                                                       sluice_ice_local_pwd(w->b.ice)), SLUICE_OK);
+    sim_agent_give_all(&w->b, &w->a);
+    assert_true(world_connect(w, SIM_S(30)));
+    assert_string_equal(a_ufrag, sluice_ice_local_ufrag(w->a.ice));
+    assert_true(w->a.selected_events > sel_before);
+    sim_app_roundtrip(w->sn, &w->a, &w->b, &w->ctx);
     world_free(w);
 }
 
@@ -948,6 +980,7 @@ int main(void) {
         cmocka_unit_test(test_ice_consent_loss_disconnects_then_fails),
         cmocka_unit_test(test_ice_consent_recovers_after_short_outage),
         cmocka_unit_test(test_ice_restart_reconnects_with_new_credentials),
+        cmocka_unit_test(test_ice_remote_only_restart_reconnects),
         cmocka_unit_test(test_ice_dual_stack_pairs_by_family),
         cmocka_unit_test(test_ice_mdns_candidate_waits_for_resolution),
         cmocka_unit_test(test_ice_full_cone_nat_connects_via_prflx),
