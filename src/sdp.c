@@ -354,7 +354,7 @@ static const struct {
 } k_sdp_attrs[] = {
     {"ice-ufrag", SDP_LVL_BOTH, true, sdp_attr_ice_ufrag},
     {"ice-pwd", SDP_LVL_BOTH, true, sdp_attr_ice_pwd},
-    {"ice-options", SDP_LVL_BOTH, true, sdp_attr_ice_options},
+    {"ice-options", SDP_LVL_BOTH, false, sdp_attr_ice_options}, /* empty: no options */
     {"fingerprint", SDP_LVL_BOTH, true, sdp_attr_fingerprint},
     {"setup", SDP_LVL_BOTH, true, sdp_attr_setup},
     {"mid", SDP_LVL_MEDIA, true, sdp_attr_mid},
