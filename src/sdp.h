@@ -65,7 +65,10 @@ typedef struct sluice_sdp {
  * Limits: lines <= SLUICE_SDP_MAX_LINE bytes, at most SLUICE_SDP_MAX_MEDIA m= sections
  * (more is an error), candidates beyond SLUICE_SDP_MAX_CANDIDATES per section are
  * ignored (counted in candidates_ignored), fingerprints beyond the array likewise.
- * Errors: INVALID_ARGUMENT (NULL text or out), SDP.
+ * Strict where it matters: NUL/control bytes, ufrag (4-256) / pwd (22-256) outside the
+ * RFC 8839 grammar, fingerprints that are not hex pairs of the hash's length, mid/sctp
+ * attributes before the first m=, duplicate mids, BUNDLE mids without a section.
+ * Errors: INVALID_ARGUMENT (NULL out, or NULL text with len > 0), SDP.
  */
 int sluice_sdp_parse(const char *text, size_t len, sluice_sdp *out, char *errbuf, size_t errcap);
 
