@@ -1160,8 +1160,15 @@ static void process_sctp(sluice_peer *pc, sluice_time now) {
             pc->sctp_up = false;
             if (!pc->closed) {
                 channels_close_all(pc);
-                if (ev.error) fail_connection(pc, ev.error, ev.reason[0] ? ev.reason : "SCTP association lost");
-                else set_conn_state(pc, SLUICE_CONNECTION_CLOSED);
+                /* A peer that closes its connection often just ABORTs the association
+                 * (aiortc, usrsctp stacks): that is a close, not a failure. */
+                if (ev.error && ev.error != SLUICE_ERR_ABORTED) {
+                    fail_connection(pc, ev.error, ev.reason[0] ? ev.reason : "SCTP association lost");
+                } else {
+                    SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "association closed by the peer (%s)",
+                               ev.reason[0] ? ev.reason : "shutdown");
+                    set_conn_state(pc, SLUICE_CONNECTION_CLOSED);
+                }
             }
             break;
         }
