@@ -476,6 +476,7 @@ static void channel_free(sluice_channel *ch) {
     while (m) {
         peer_msg *n = m->next;
         pc->rx_total_bytes -= m->len;
+        sluice_mem_free(pc->alloc, m->data);
         sluice_mem_free(pc->alloc, m);
         m = n;
     }
@@ -1084,7 +1085,7 @@ static void deliver_message(sluice_peer *pc, sluice_sctp_message *m) {
         return;
     }
     size_t len = empty ? 0 : m->len;
-    peer_msg *pm = sluice_mem_alloc(pc->alloc, sizeof *pm + len);
+    peer_msg *pm = sluice_mem_alloc(pc->alloc, sizeof *pm);
     if (!pm) {
         emit_error(pc, SLUICE_ERR_NOMEM, "no memory for a received message");
         return;
@@ -1092,7 +1093,11 @@ static void deliver_message(sluice_peer *pc, sluice_sctp_message *m) {
     pm->next = NULL;
     pm->len = len;
     pm->is_text = text;
-    if (len) memcpy(pm->data, m->data, len);
+    pm->data = NULL;
+    if (len) {
+        pm->data = m->data; /* take the reassembly buffer */
+        m->data = NULL;
+    }
     if (ch->rx_tail) ch->rx_tail->next = pm;
     else ch->rx_head = pm;
     ch->rx_tail = pm;
@@ -1700,6 +1705,7 @@ int64_t sluice_channel_recv(sluice_channel *ch, void *buf, size_t cap, bool *is_
     ch->rx_count--;
     ch->rx_bytes -= m->len;
     ch->pc->rx_total_bytes -= m->len;
+    sluice_mem_free(ch->pc->alloc, m->data);
     sluice_mem_free(ch->pc->alloc, m);
     if (ch->pc->rx_blocked && ch->pc->rx_total_bytes < ch->pc->cfg.max_receive_buffer)
         process_sctp(ch->pc, ch->pc->now);
