@@ -467,6 +467,38 @@ static void test_peer_lossy_link_20_percent(void **state) {
     }
 }
 
+static bool a_disconnected(world *w) { return w->a.conn_state == SLUICE_CONNECTION_DISCONNECTED; }
+static bool a_failed(world *w) { return w->a.conn_state == SLUICE_CONNECTION_FAILED; }
+static bool a_connected(world *w) { return w->a.conn_state == SLUICE_CONNECTION_CONNECTED; }
+
+static void test_peer_link_cut_goes_disconnected_then_failed_and_recovers(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, 9, 0.0, 5000, true);
+    sluice_channel *a_ch = connect_pair(&w);
+    sluice_sim_path down;
+    memset(&down, 0, sizeof down);
+    down.down = true;
+    sluice_sim_path up;
+    memset(&up, 0, sizeof up);
+    up.delay_us = 5000;
+    /* A short outage: DISCONNECTED (consent, RFC 7675), then back to CONNECTED. */
+    sluice_simnet_set_default_path(w.sn, &down);
+    sluice_time t0 = sluice_simnet_now(w.sn);
+    assert_true(run_until(&w, 15 * SEC, a_disconnected));
+    assert_true(sluice_simnet_now(w.sn) - t0 <= 11 * SEC);
+    sluice_simnet_set_default_path(w.sn, &up);
+    assert_true(run_until(&w, 15 * SEC, a_connected));
+    assert_int_equal(sluice_channel_ready_state(a_ch), SLUICE_CHANNEL_OPEN);
+    /* A long one: FAILED within the 30 s consent limit, channels closed. */
+    sluice_simnet_set_default_path(w.sn, &down);
+    t0 = sluice_simnet_now(w.sn);
+    assert_true(run_until(&w, 45 * SEC, a_failed));
+    assert_true(sluice_simnet_now(w.sn) - t0 <= 36 * SEC);
+    assert_int_equal(sluice_channel_ready_state(a_ch), SLUICE_CHANNEL_CLOSED);
+    world_free(&w);
+}
+
 /* ---- API rules (no network needed) ---- */
 
 static void test_api_create_offer_without_channel_fails(void **state) {
@@ -658,6 +690,7 @@ int main(void) {
         cmocka_unit_test(test_peer_lossy_link_20_percent),
         cmocka_unit_test(test_peer_inband_channels_carry_every_reliability_mode),
         cmocka_unit_test(test_peer_channel_close_from_the_answerer),
+        cmocka_unit_test(test_peer_link_cut_goes_disconnected_then_failed_and_recovers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
