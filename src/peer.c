@@ -693,14 +693,18 @@ static int build_sdp(sluice_peer *pc, sluice_sdp_setup setup, bool with_candidat
     return SLUICE_OK;
 }
 
-static void emit_sdp(sluice_peer *pc, const char *type, char *sdp_owned) {
-    peer_event *e = event_push(pc, SLUICE_EVENT_SESSION_DESCRIPTION);
+/* Queue SESSION_DESCRIPTION; the caller must learn when it could not (NOMEM). */
+static int emit_sdp(sluice_peer *pc, const char *type, char *sdp_owned) {
+    char *t = sluice_mem_strdup(pc->alloc, type);
+    peer_event *e = t ? event_push(pc, SLUICE_EVENT_SESSION_DESCRIPTION) : NULL;
     if (!e) {
+        sluice_mem_free(pc->alloc, t);
         sluice_mem_free(pc->alloc, sdp_owned);
-        return;
+        return SLUICE_ERR_NOMEM;
     }
     e->s1 = sdp_owned;
-    e->s2 = sluice_mem_strdup(pc->alloc, type);
+    e->s2 = t;
+    return SLUICE_OK;
 }
 
 int sluice_peer_create_offer(sluice_peer *pc) {
@@ -724,9 +728,13 @@ int sluice_peer_create_offer(sluice_peer *pc) {
         sluice_mem_free(pc->alloc, sdp);
         return SLUICE_ERR_NOMEM;
     }
+    rc = emit_sdp(pc, "offer", sdp);
+    if (rc) {
+        sluice_mem_free(pc->alloc, copy);
+        return rc;
+    }
     sluice_mem_free(pc->alloc, pc->pending_offer_sdp);
     pc->pending_offer_sdp = copy;
-    emit_sdp(pc, "offer", sdp);
     return SLUICE_OK;
 }
 
@@ -952,7 +960,8 @@ int sluice_peer_set_remote_description(sluice_peer *pc, const char *type, const 
                        &answer_sdp);
         sluice_mem_free(pc->alloc, parsed);
         if (rc) return rc;
-        emit_sdp(pc, "answer", answer_sdp);
+        rc = emit_sdp(pc, "answer", answer_sdp);
+        if (rc) return rc;
     } else {
         sluice_mem_free(pc->alloc, parsed);
         set_signaling_state(pc, SLUICE_SIGNALING_STABLE);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "simnet.h"
+#include "testkit_alloc.h"
 #include "sluice.h"
 #include "util.h"
 
@@ -649,6 +650,43 @@ static void test_api_candidate_index_is_the_real_mline_index(void **state) {
     sluice_peer_free(pc);
 }
 
+/* Every allocation of the offer path may fail: each failure is an error or absorbed, and
+ * nothing leaks (OpenSSL's own allocations are outside the hook). */
+static int offer_path_scenario(testkit_alloc *t, void *user) {
+    (void)user;
+    sluice_prng prng;
+    sluice_prng_seed(&prng, 99);
+    sluice_config cfg;
+    sluice_config_default(&cfg);
+    cfg.sans_io = true;
+    cfg.allocator = t->a;
+    cfg.random_fn = sluice_prng_random_fn;
+    cfg.random_user = &prng;
+    sluice_peer *pc;
+    int rc = sluice_peer_new(&pc, &cfg, NULL, NULL);
+    if (rc) return rc;
+    sluice_addr local = sluice_sim_addr4(10, 0, 0, 1, 1000);
+    sluice_channel *ch;
+    if (!(rc = sluice_peer_add_local_address(pc, &local)) && !(rc = sluice_peer_create_channel(pc, "x", NULL, &ch)) &&
+        !(rc = sluice_peer_create_offer(pc))) {
+        sluice_event ev;
+        char sdp[4096] = "";
+        while (sluice_peer_poll_event(pc, &ev) == 1)
+            if (ev.type == SLUICE_EVENT_SESSION_DESCRIPTION) snprintf(sdp, sizeof sdp, "%s", ev.sdp);
+        rc = sluice_peer_set_local_description(pc, "offer", sdp);
+        while (sluice_peer_poll_event(pc, &ev) == 1) {
+        }
+    }
+    sluice_peer_free(pc);
+    return rc;
+}
+
+static void test_api_every_allocation_failure_on_the_offer_path_is_handled(void **state) {
+    (void)state;
+    char why[256];
+    if (!testkit_alloc_sweep(offer_path_scenario, NULL, TESTKIT_SWEEP_ALLOW_OK, why, sizeof why)) fail_msg("%s", why);
+}
+
 static void free_in_callback(sluice_peer *pc, const sluice_event *ev, void *user) {
     (void)ev;
     int *calls = user;
@@ -680,6 +718,7 @@ int main(void) {
         cmocka_unit_test(test_api_bad_remote_sdp_leaves_state_unchanged),
         cmocka_unit_test(test_api_answer_is_generated_from_real_chromium_offer),
         cmocka_unit_test(test_api_free_inside_callback_is_safe),
+        cmocka_unit_test(test_api_every_allocation_failure_on_the_offer_path_is_handled),
         cmocka_unit_test(test_api_candidate_index_is_the_real_mline_index),
         cmocka_unit_test(test_peer_connects_and_exchanges_messages_trickle),
         cmocka_unit_test(test_peer_connects_without_trickle),
