@@ -94,7 +94,8 @@ bool sluice_sctp_tx_has_data(const sluice_sctp_tx *tx);
  *  messages. Called by produce; call it on a timer to update buffered amounts promptly. */
 void sluice_sctp_tx_expire(sluice_sctp_tx *tx, sluice_time now);
 
-/** Earliest lifetime expiry among queued messages (SLUICE_TIME_NEVER if none). */
+/** First instant at which a queued, unstarted message is expired (lifetimes are inclusive),
+ *  SLUICE_TIME_NEVER if none: call sluice_sctp_tx_expire() then. */
 sluice_time sluice_sctp_tx_next_expiry(const sluice_sctp_tx *tx);
 
 /** Bytes queued on `stream` not yet produced. */
