@@ -3,8 +3,10 @@
  * (sluice_peer_poll) drives the same entry points from src/io.c. */
 #include "peer.h"
 
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include "config.h"
 #include "dcep.h"
@@ -640,8 +642,49 @@ static bool has_any_channel(const sluice_peer *pc) {
     return false;
 }
 
+/* STUN/TURN servers given by name are resolved once, when the ICE agent is made (the agent
+ * works on addresses). getaddrinfo may block briefly; a name that does not resolve is
+ * skipped with a warning, as browsers do. */
+static void resolve_server_names(sluice_peer *pc, sluice_ice_url *urls, size_t *count) {
+    size_t kept = 0;
+    for (size_t i = 0; i < *count; i++) {
+        sluice_ice_url u = urls[i];
+        sluice_addr a;
+        if (sluice_addr_parse(&a, u.host, u.port) != SLUICE_OK) {
+            struct addrinfo hints, *res = NULL;
+            memset(&hints, 0, sizeof hints);
+            hints.ai_family = pc->cfg.ice_ipv6 ? AF_UNSPEC : AF_INET;
+            hints.ai_socktype = u.transport == SLUICE_ICE_TRANSPORT_TCP ? SOCK_STREAM : SOCK_DGRAM;
+            hints.ai_flags = AI_ADDRCONFIG;
+            int rc = getaddrinfo(u.host, NULL, &hints, &res);
+            bool ok = false;
+            for (struct addrinfo *r = res; rc == 0 && r && !ok; r = r->ai_next) {
+                char ip[64];
+                if (getnameinfo(r->ai_addr, r->ai_addrlen, ip, sizeof ip, NULL, 0, NI_NUMERICHOST) == 0 &&
+                    strlen(ip) < sizeof u.host) {
+                    SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "ICE server %s is %s", u.host, ip);
+                    snprintf(u.host, sizeof u.host, "%s", ip);
+                    u.host_is_ipv6 = r->ai_family == AF_INET6;
+                    ok = true;
+                }
+            }
+            if (res) freeaddrinfo(res);
+            if (!ok) {
+                SLUICE_LOG(&pc->log, SLUICE_LOG_WARN, "peer", "ICE server %s does not resolve: skipped", u.host);
+                continue;
+            }
+        }
+        urls[kept++] = u;
+    }
+    *count = kept;
+}
+
 static int ensure_ice(sluice_peer *pc, bool controlling) {
     if (pc->ice) return SLUICE_OK;
+    if (!pc->cfg.sans_io) {
+        resolve_server_names(pc, pc->stun_urls, &pc->stun_count);
+        resolve_server_names(pc, pc->turn_urls, &pc->turn_count);
+    }
     sluice_ice_settings s;
     sluice_ice_settings_default(&s);
     s.controlling = controlling;

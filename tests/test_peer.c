@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -687,6 +688,46 @@ static void test_api_every_allocation_failure_on_the_offer_path_is_handled(void 
     if (!testkit_alloc_sweep(offer_path_scenario, NULL, TESTKIT_SWEEP_ALLOW_OK, why, sizeof why)) fail_msg("%s", why);
 }
 
+static char g_log[4096];
+static void capture_log(void *user, sluice_log_level level, const char *module, const char *msg) {
+    (void)user;
+    (void)level;
+    (void)module;
+    size_t n = strlen(g_log);
+    snprintf(g_log + n, sizeof g_log - n, "%s\n", msg);
+}
+
+/* STUN/TURN servers may be given by name: resolved once; unresolvable ones are skipped. */
+static void test_api_ice_server_names_are_resolved_or_skipped(void **state) {
+    (void)state;
+    const char *urls1[] = {"stun:localhost:3478"};
+    const char *urls2[] = {"stun:no-such-host.invalid:3478"};
+    sluice_ice_server servers[2] = {{urls1, 1, NULL, NULL}, {urls2, 1, NULL, NULL}};
+    sluice_config cfg;
+    sluice_config_default(&cfg);
+    cfg.ice_servers = servers;
+    cfg.ice_servers_count = 2;
+    cfg.bind_address = "127.0.0.1";
+    cfg.ice_loopback = true;
+    cfg.log_fn = capture_log;
+    cfg.log_level = SLUICE_LOG_INFO;
+    g_log[0] = '\0';
+    sluice_peer *pc;
+    assert_int_equal(sluice_peer_new(&pc, &cfg, NULL, NULL), SLUICE_OK);
+    sluice_channel *ch;
+    assert_int_equal(sluice_peer_create_channel(pc, "x", NULL, &ch), SLUICE_OK);
+    assert_int_equal(sluice_peer_create_offer(pc), SLUICE_OK);
+    struct addrinfo *res = NULL;
+    if (getaddrinfo("localhost", NULL, NULL, &res) == 0) {
+        freeaddrinfo(res);
+        assert_true(strstr(g_log, "ICE server localhost is 127.0.0.1") || strstr(g_log, "ICE server localhost is ::1"));
+    } else {
+        print_message("this machine cannot resolve 'localhost': only the unresolvable case is checked\n");
+    }
+    assert_non_null(strstr(g_log, "no-such-host.invalid does not resolve: skipped"));
+    sluice_peer_free(pc);
+}
+
 static void free_in_callback(sluice_peer *pc, const sluice_event *ev, void *user) {
     (void)ev;
     int *calls = user;
@@ -718,6 +759,7 @@ int main(void) {
         cmocka_unit_test(test_api_bad_remote_sdp_leaves_state_unchanged),
         cmocka_unit_test(test_api_answer_is_generated_from_real_chromium_offer),
         cmocka_unit_test(test_api_free_inside_callback_is_safe),
+        cmocka_unit_test(test_api_ice_server_names_are_resolved_or_skipped),
         cmocka_unit_test(test_api_every_allocation_failure_on_the_offer_path_is_handled),
         cmocka_unit_test(test_api_candidate_index_is_the_real_mline_index),
         cmocka_unit_test(test_peer_connects_and_exchanges_messages_trickle),
