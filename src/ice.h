@@ -1,7 +1,18 @@
 /* ICE agent (RFC 8445, 8838 trickle, 7675 consent), sans-IO: `now` and datagrams in,
  * datagrams, events and one deadline out. The agent owns no sockets: it knows local
  * addresses given to it by the I/O layer (or the sans-IO caller) and says from which
- * local address each datagram goes. */
+ * local address each datagram goes.
+ *
+ * Typical use by the peer layer:
+ *   sluice_ice_settings_default(&s); s.controlling = offerer; ...; sluice_ice_new(&a, &s, ...);
+ *   sluice_ice_add_local_address() per bound socket; sluice_ice_gather(a, now);
+ *   signal sluice_ice_local_ufrag/pwd and the LOCAL_CANDIDATE events (format them);
+ *   sluice_ice_set_remote_credentials() + sluice_ice_add_remote_candidate() from the SDP/trickle;
+ *   loop: handle_datagram (first byte 0..3 and 64..79), poll_transmit until 0, poll_event,
+ *         handle_timeout at next_deadline; DTLS goes out through wrap_app_data and comes in
+ *         directly (20..63) or, over TURN, through handle_datagram's `app` output.
+ * STUN/TURN server URLs must hold IP literals (no DNS here; resolve before). After
+ * sluice_ice_close(), drain poll_transmit once more: it carries TURN deallocations. */
 #ifndef SLUICE_ICE_H
 #define SLUICE_ICE_H
 
@@ -76,6 +87,11 @@ int sluice_ice_new(sluice_ice_agent **out, const sluice_ice_settings *s, const s
                    const sluice_rng *rng, const sluice_logger *log);
 void sluice_ice_free(sluice_ice_agent *a);
 
+/** Replace the local credentials (tests, or an application that must reuse signalled ones).
+ *  RFC 8839 §5.4: ufrag 4..256 and pwd 22..256 ice-chars. Call before checks start.
+ *  Errors: INVALID_ARGUMENT. */
+int sluice_ice_set_local_credentials(sluice_ice_agent *a, const char *ufrag, const char *pwd);
+
 const char *sluice_ice_local_ufrag(const sluice_ice_agent *a);
 const char *sluice_ice_local_pwd(const sluice_ice_agent *a);
 bool sluice_ice_is_controlling(const sluice_ice_agent *a);
@@ -94,9 +110,17 @@ int sluice_ice_add_local_address(sluice_ice_agent *a, const sluice_addr *local);
 /** Start gathering: host candidates at once (events), srflx/relay as servers answer. */
 int sluice_ice_gather(sluice_ice_agent *a, sluice_time now);
 
-/** Add a remote candidate (already parsed). Ignored (OK) when component != 1 or TCP.
- *  Errors: EXHAUSTED (max_remote_candidates). */
+/** Add a remote candidate (already parsed). Ignored (OK) when component != 1 or TCP; kept
+ *  aside when it holds an mDNS name (see sluice_ice_resolve_hostname).
+ *  Errors: EXHAUSTED (max_remote_candidates, or too many unresolved names). */
 int sluice_ice_add_remote_candidate(sluice_ice_agent *a, sluice_time now, const sluice_ice_candidate *c);
+/** Remote candidates with an mDNS host name ("<uuid>.local") wait, bounded, until resolved.
+ *  Lists up to `max` distinct names still unresolved; returns how many were written. */
+size_t sluice_ice_unresolved_hostnames(const sluice_ice_agent *a, const char **names, size_t max);
+/** The name resolved (mDNS answer, see mdns.h) to `ip` (port ignored): the waiting candidates
+ *  with that name are added with this address. Returns how many; 0 when none waited. */
+int sluice_ice_resolve_hostname(sluice_ice_agent *a, sluice_time now, const char *name, const sluice_addr *ip);
+
 /** The remote side sent end-of-candidates. */
 void sluice_ice_remote_gathering_done(sluice_ice_agent *a);
 
@@ -125,6 +149,14 @@ int sluice_ice_poll_transmit(sluice_ice_agent *a, sluice_time now, sluice_addr *
  *  Returns the length; INVALID_STATE when there is no selected pair; NOBUFS. */
 int sluice_ice_wrap_app_data(sluice_ice_agent *a, const uint8_t *data, size_t len, sluice_addr *local,
                              sluice_addr *remote, uint8_t *buf, size_t cap);
+
+/** True when datagrams between `local` and `remote` travel over a TCP connection to a TURN
+ *  server (a turn: URL with ?transport=tcp). The I/O layer then connects from the IP of
+ *  `local` to `remote`, writes each datagram of poll_transmit/wrap_app_data for that pair to
+ *  the stream as is (STUN and padded ChannelData are self-delimiting, RFC 8656 §12.5), splits
+ *  the received stream with sluice_turn_tcp_frame() (turn.h) and hands each message to
+ *  sluice_ice_handle_datagram() with the same `local` / `remote`. */
+bool sluice_ice_is_tcp_path(const sluice_ice_agent *a, const sluice_addr *local, const sluice_addr *remote);
 
 sluice_time sluice_ice_next_deadline(const sluice_ice_agent *a);
 void sluice_ice_handle_timeout(sluice_ice_agent *a, sluice_time now);

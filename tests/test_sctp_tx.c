@@ -48,6 +48,31 @@ static void test_tx_fragments_message_to_max_payload(void **state) {
     for (int i = 0; i < 3; i++) sluice_sctp_msg_unref(NULL, c[i].msg);
 }
 
+static void test_tx_small_message_is_not_split_when_it_fits_a_fresh_packet(void **state) {
+    (void)state;
+    sluice_sctp_tx_settings s;
+    sluice_sctp_tx_settings_default(&s);
+    s.fresh_packet_payload = 1128;
+    sluice_sctp_tx *tx = NULL;
+    assert_int_equal(sluice_sctp_tx_new(&tx, &s, NULL), SLUICE_OK);
+    push(tx, 1, 100, NULL);
+    push(tx, 1, 3000, NULL);
+    sluice_sctp_tx_chunk c;
+    /* Only 60 bytes left in the current packet: the 100-byte message waits for the next. */
+    assert_int_equal(sluice_sctp_tx_produce(tx, 0, 60, &c), 0);
+    assert_int_equal(sluice_sctp_tx_buffered_amount(tx, 1), 3100);
+    assert_int_equal(sluice_sctp_tx_produce(tx, 0, 1128, &c), 1);
+    assert_true(c.beginning && c.ending);
+    assert_int_equal(c.len, 100);
+    sluice_sctp_msg_unref(NULL, c.msg);
+    /* A message larger than a fresh packet is still split wherever room is left. */
+    assert_int_equal(sluice_sctp_tx_produce(tx, 0, 60, &c), 1);
+    assert_true(c.beginning && !c.ending);
+    assert_int_equal(c.len, 60);
+    sluice_sctp_msg_unref(NULL, c.msg);
+    sluice_sctp_tx_free(tx);
+}
+
 static void test_tx_round_robin_across_streams_per_message_with_data(void **state) {
     (void)state;
     sluice_sctp_tx *tx = mk(0, false);
@@ -305,6 +330,7 @@ static void test_tx_many_idle_streams_do_not_slow_or_starve_busy_ones(void **sta
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tx_fragments_message_to_max_payload),
+        cmocka_unit_test(test_tx_small_message_is_not_split_when_it_fits_a_fresh_packet),
         cmocka_unit_test(test_tx_round_robin_across_streams_per_message_with_data),
         cmocka_unit_test(test_tx_idata_interleaves_fragments_across_streams),
         cmocka_unit_test(test_tx_assigns_ssn_per_stream_and_unordered_gets_none),

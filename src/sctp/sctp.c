@@ -283,6 +283,9 @@ int sluice_sctp_new(sluice_sctp **out, const sluice_sctp_settings *s, const slui
     sluice_sctp_tx_settings ts;
     sluice_sctp_tx_settings_default(&ts);
     ts.max_buffer = s->max_send_buffer;
+    /* Common header 12, I-DATA chunk header 20 (the larger of DATA's and I-DATA's), and the
+     * 4-byte rounding retx applies to the room it offers. */
+    ts.fresh_packet_payload = (s->mtu - 12 - 20) & ~(size_t)3;
     if (sluice_sctp_tx_new(&a->tx, &ts, alloc) < 0) goto nomem;
     /* §5.1.3: a secret of our own for the cookie MAC. */
     if (sluice_rng_bytes(rng, a->secret, sizeof a->secret) < 0) {

@@ -269,6 +269,7 @@ int sluice_sctp_tx_produce(sluice_sctp_tx *tx, sluice_time now, size_t max_paylo
             tx_drop_head(tx, st);
             continue;
         }
+        if (m->produced == 0 && m->len > max_payload && m->len <= tx->s.fresh_packet_payload) return 0;
         size_t n = SLUICE_MIN(max_payload, m->len - m->produced);
         if (!m->started) {
             m->started = true;

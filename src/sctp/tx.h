@@ -57,6 +57,11 @@ typedef struct sluice_sctp_tx_chunk {
 typedef struct sluice_sctp_tx_settings {
     size_t max_buffer;    /**< total bytes queued not yet produced, all streams; default 16 MiB */
     bool idata;           /**< I-DATA negotiated: MIDs and interleaving; default false */
+    /** User data that fits an otherwise empty packet. A message no larger than this is never
+     *  split across packets: produce returns 0 instead when it does not fit the room left,
+     *  and the message starts the next packet (splitting small messages doubles their loss
+     *  risk and has broken peers' reassembly). 0 = split anywhere (default). */
+    size_t fresh_packet_payload;
 } sluice_sctp_tx_settings;
 
 void sluice_sctp_tx_settings_default(sluice_sctp_tx_settings *s);

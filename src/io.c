@@ -1,0 +1,489 @@
+#include "io.h"
+
+#include "turn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+typedef struct io_socket {
+    int fd;
+    sluice_addr local;
+} io_socket;
+
+typedef struct io_pending {
+    int sock;
+    sluice_addr remote;
+    size_t len;
+    uint8_t data[SLUICE_IO_MAX_DATAGRAM];
+} io_pending;
+
+typedef struct io_tcp {
+    int fd; /* -1: free slot */
+    bool connected;
+    sluice_addr local, remote;
+    uint8_t *out;
+    size_t out_len;
+    uint8_t *in;
+    size_t in_len;
+} io_tcp;
+
+struct sluice_io {
+    const sluice_allocator *alloc;
+    const sluice_logger *log;
+    io_socket socks[SLUICE_IO_MAX_SOCKETS];
+    size_t nsocks;
+    io_pending out[SLUICE_IO_BATCH];
+    size_t nout;
+    uint64_t send_drops;
+    io_tcp tcp[SLUICE_IO_MAX_TCP];
+    int mdns_fd; /* -1 until the first query */
+    sluice_addr mdns_local;
+    sluice_io_recv_fn mdns_fn;
+    void *mdns_user;
+    uint8_t rxbuf[SLUICE_IO_BATCH][SLUICE_IO_MAX_DATAGRAM];
+};
+
+static void tcp_write(sluice_io *io, io_tcp *t);
+static void tcp_recv(sluice_io *io, io_tcp *t, sluice_io_recv_fn fn, void *user);
+
+static void addr_to_sockaddr(const sluice_addr *a, struct sockaddr_storage *ss, socklen_t *len) {
+    memset(ss, 0, sizeof *ss);
+    if (a->family == 4) {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons(a->port);
+        memcpy(&s4->sin_addr, a->ip, 4);
+        *len = sizeof *s4;
+    } else {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(a->port);
+        memcpy(&s6->sin6_addr, a->ip, 16);
+        *len = sizeof *s6;
+    }
+}
+
+static bool sockaddr_to_addr(const struct sockaddr *sa, sluice_addr *a) {
+    memset(a, 0, sizeof *a);
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+        a->family = 4;
+        a->port = ntohs(s4->sin_port);
+        memcpy(a->ip, &s4->sin_addr, 4);
+        return true;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+        /* IPv4-mapped addresses never occur: sockets are IPV6_V6ONLY. */
+        a->family = 6;
+        a->port = ntohs(s6->sin6_port);
+        memcpy(a->ip, &s6->sin6_addr, 16);
+        return true;
+    }
+    return false;
+}
+
+static bool is_loopback(const sluice_addr *a) {
+    static const uint8_t v6lo[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    return a->family == 4 ? a->ip[0] == 127 : memcmp(a->ip, v6lo, 16) == 0;
+}
+
+static bool is_link_local6(const sluice_addr *a) {
+    return a->family == 6 && a->ip[0] == 0xfe && (a->ip[1] & 0xc0) == 0x80;
+}
+
+static int open_socket(sluice_io *io, const sluice_addr *local, const sluice_io_settings *s) {
+    int fam = local->family == 4 ? AF_INET : AF_INET6;
+    int fd = socket(fam, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return SLUICE_ERR_IO;
+    if (fam == AF_INET6) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    }
+    /* Bigger kernel buffers absorb bursts at high rates (best effort, capped by rmem_max). */
+    int bufsz = 4 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof bufsz);
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof bufsz);
+    uint32_t lo = s->port_min, hi = s->port_max;
+    if (lo == 0) lo = hi = 0;
+    for (uint32_t port = lo; port <= hi; port++) {
+        sluice_addr a = *local;
+        a.port = (uint16_t)port;
+        struct sockaddr_storage ss;
+        socklen_t sl;
+        addr_to_sockaddr(&a, &ss, &sl);
+        if (bind(fd, (struct sockaddr *)&ss, sl) == 0) {
+            struct sockaddr_storage bound;
+            socklen_t bl = sizeof bound;
+            getsockname(fd, (struct sockaddr *)&bound, &bl);
+            sockaddr_to_addr((struct sockaddr *)&bound, &a);
+            io->socks[io->nsocks].fd = fd;
+            io->socks[io->nsocks].local = a;
+            io->nsocks++;
+            return SLUICE_OK;
+        }
+        if (errno != EADDRINUSE) break;
+    }
+    close(fd);
+    return lo ? SLUICE_ERR_EXHAUSTED : SLUICE_ERR_IO;
+}
+
+int sluice_io_open(sluice_io **out, const sluice_io_settings *s, const sluice_allocator *alloc,
+                   const sluice_logger *log) {
+    if (!out || !s) return SLUICE_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    sluice_io *io = sluice_mem_calloc(alloc, 1, sizeof *io);
+    if (!io) return SLUICE_ERR_NOMEM;
+    io->alloc = alloc;
+    io->log = log;
+    io->mdns_fd = -1;
+    for (size_t k = 0; k < SLUICE_IO_MAX_TCP; k++) io->tcp[k].fd = -1;
+    int last_err = SLUICE_ERR_IO;
+    if (s->bind_address) {
+        sluice_addr a;
+        if (sluice_addr_parse(&a, s->bind_address, 0) != SLUICE_OK) {
+            sluice_mem_free(alloc, io);
+            return SLUICE_ERR_CONFIG;
+        }
+        last_err = open_socket(io, &a, s);
+    } else {
+        struct ifaddrs *ifs = NULL;
+        if (getifaddrs(&ifs) == 0) {
+            for (struct ifaddrs *i = ifs; i && io->nsocks < SLUICE_IO_MAX_SOCKETS; i = i->ifa_next) {
+                if (!i->ifa_addr || !(i->ifa_flags & IFF_UP)) continue;
+                sluice_addr a;
+                if (!sockaddr_to_addr(i->ifa_addr, &a)) continue;
+                if (a.family == 6 && (!s->ipv6 || is_link_local6(&a))) continue;
+                if (is_loopback(&a) && !s->loopback) continue;
+                bool dup = false;
+                for (size_t k = 0; k < io->nsocks; k++) {
+                    sluice_addr b = io->socks[k].local;
+                    b.port = 0;
+                    if (sluice_addr_equal(&a, &b)) dup = true;
+                }
+                if (dup) continue;
+                int rc = open_socket(io, &a, s);
+                if (rc) last_err = rc;
+            }
+            freeifaddrs(ifs);
+        }
+    }
+    if (io->nsocks == 0) {
+        SLUICE_LOG(log, SLUICE_LOG_ERROR, "io", "no usable local address could be bound");
+        sluice_mem_free(alloc, io);
+        return last_err ? last_err : SLUICE_ERR_IO;
+    }
+    for (size_t k = 0; k < io->nsocks; k++) {
+        char buf[64];
+        sluice_addr_format(&io->socks[k].local, buf, sizeof buf);
+        SLUICE_LOG(log, SLUICE_LOG_DEBUG, "io", "bound %s", buf);
+    }
+    *out = io;
+    return SLUICE_OK;
+}
+
+void sluice_io_close(sluice_io *io) {
+    if (!io) return;
+    for (size_t k = 0; k < io->nsocks; k++) close(io->socks[k].fd);
+    if (io->mdns_fd >= 0) close(io->mdns_fd);
+    for (size_t k = 0; k < SLUICE_IO_MAX_TCP; k++) {
+        if (io->tcp[k].fd >= 0) close(io->tcp[k].fd);
+        sluice_mem_free(io->alloc, io->tcp[k].out);
+        sluice_mem_free(io->alloc, io->tcp[k].in);
+    }
+    sluice_mem_free(io->alloc, io);
+}
+
+size_t sluice_io_local_addresses(const sluice_io *io, sluice_addr *out, size_t cap) {
+    for (size_t k = 0; k < io->nsocks && k < cap; k++) out[k] = io->socks[k].local;
+    return io->nsocks;
+}
+
+static void recv_mdns(sluice_io *io) {
+    for (int i = 0; i < 16; i++) {
+        struct sockaddr_storage from;
+        socklen_t fl = sizeof from;
+        ssize_t n = recvfrom(io->mdns_fd, io->rxbuf[0], SLUICE_IO_MAX_DATAGRAM, MSG_DONTWAIT,
+                             (struct sockaddr *)&from, &fl);
+        if (n < 0) break;
+        sluice_addr remote;
+        if (io->mdns_fn && sockaddr_to_addr((struct sockaddr *)&from, &remote))
+            io->mdns_fn(io->mdns_user, &io->mdns_local, &remote, io->rxbuf[0], (size_t)n);
+    }
+}
+
+int sluice_io_mdns_query(sluice_io *io, const uint8_t *query, size_t len) {
+    if (io->mdns_fd < 0) {
+        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) return SLUICE_ERR_IO;
+        int ttl = 255, loop = 1;
+        setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl);
+        setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof loop);
+        struct sockaddr_in any;
+        memset(&any, 0, sizeof any);
+        any.sin_family = AF_INET;
+        if (bind(fd, (struct sockaddr *)&any, sizeof any) != 0) {
+            close(fd);
+            return SLUICE_ERR_IO;
+        }
+        struct sockaddr_storage bound;
+        socklen_t bl = sizeof bound;
+        getsockname(fd, (struct sockaddr *)&bound, &bl);
+        sockaddr_to_addr((struct sockaddr *)&bound, &io->mdns_local);
+        io->mdns_fd = fd;
+    }
+    struct sockaddr_in to;
+    memset(&to, 0, sizeof to);
+    to.sin_family = AF_INET;
+    to.sin_port = htons(5353);
+    to.sin_addr.s_addr = htonl(0xE00000FBu); /* 224.0.0.251 */
+    if (sendto(io->mdns_fd, query, len, MSG_DONTWAIT, (struct sockaddr *)&to, sizeof to) < 0) return SLUICE_ERR_IO;
+    return SLUICE_OK;
+}
+
+void sluice_io_set_mdns_handler(sluice_io *io, sluice_io_recv_fn fn, void *user) {
+    io->mdns_fn = fn;
+    io->mdns_user = user;
+}
+
+int sluice_io_recv(sluice_io *io, sluice_io_recv_fn fn, void *user, size_t max_datagrams) {
+    int total = 0;
+    if (io->mdns_fd >= 0) recv_mdns(io);
+    for (size_t k = 0; k < SLUICE_IO_MAX_TCP; k++)
+        if (io->tcp[k].fd >= 0) tcp_recv(io, &io->tcp[k], fn, user);
+    struct mmsghdr msgs[SLUICE_IO_BATCH];
+    struct iovec iov[SLUICE_IO_BATCH];
+    struct sockaddr_storage from[SLUICE_IO_BATCH];
+    for (size_t k = 0; k < io->nsocks; k++) {
+        while ((size_t)total < max_datagrams) {
+            size_t want = SLUICE_MIN((size_t)SLUICE_IO_BATCH, max_datagrams - (size_t)total);
+            memset(msgs, 0, sizeof(msgs[0]) * want);
+            for (size_t i = 0; i < want; i++) {
+                iov[i].iov_base = io->rxbuf[i];
+                iov[i].iov_len = SLUICE_IO_MAX_DATAGRAM;
+                msgs[i].msg_hdr.msg_iov = &iov[i];
+                msgs[i].msg_hdr.msg_iovlen = 1;
+                msgs[i].msg_hdr.msg_name = &from[i];
+                msgs[i].msg_hdr.msg_namelen = sizeof from[i];
+            }
+            int n = recvmmsg(io->socks[k].fd, msgs, (unsigned)want, MSG_DONTWAIT, NULL);
+            if (n <= 0) break;
+            for (int i = 0; i < n; i++) {
+                sluice_addr remote;
+                if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) continue; /* never ours: too big */
+                if (!sockaddr_to_addr((struct sockaddr *)&from[i], &remote)) continue;
+                fn(user, &io->socks[k].local, &remote, io->rxbuf[i], msgs[i].msg_len);
+            }
+            total += n;
+            if ((size_t)n < want) break;
+        }
+    }
+    return total;
+}
+
+static int find_socket(const sluice_io *io, const sluice_addr *local) {
+    for (size_t k = 0; k < io->nsocks; k++)
+        if (sluice_addr_equal(&io->socks[k].local, local)) return (int)k;
+    return -1;
+}
+
+int sluice_io_send(sluice_io *io, const sluice_addr *local, const sluice_addr *remote,
+                   const uint8_t *data, size_t len) {
+    if (!io || !local || !remote || len > SLUICE_IO_MAX_DATAGRAM) return SLUICE_ERR_INVALID_ARGUMENT;
+    int k = find_socket(io, local);
+    if (k < 0) return SLUICE_ERR_NOT_FOUND;
+    if (io->nout == SLUICE_IO_BATCH) sluice_io_flush(io);
+    io_pending *p = &io->out[io->nout++];
+    p->sock = k;
+    p->remote = *remote;
+    p->len = len;
+    memcpy(p->data, data, len);
+    return SLUICE_OK;
+}
+
+int sluice_io_flush(sluice_io *io) {
+    int sent = 0;
+    for (size_t k = 0; k < SLUICE_IO_MAX_TCP; k++)
+        if (io->tcp[k].fd >= 0 && io->tcp[k].out_len) tcp_write(io, &io->tcp[k]);
+    struct mmsghdr msgs[SLUICE_IO_BATCH];
+    struct iovec iov[SLUICE_IO_BATCH];
+    struct sockaddr_storage to[SLUICE_IO_BATCH];
+    size_t i = 0;
+    while (i < io->nout) {
+        /* Batch consecutive datagrams of the same socket. */
+        size_t j = i, n = 0;
+        while (j < io->nout && io->out[j].sock == io->out[i].sock) {
+            socklen_t sl;
+            addr_to_sockaddr(&io->out[j].remote, &to[n], &sl);
+            iov[n].iov_base = io->out[j].data;
+            iov[n].iov_len = io->out[j].len;
+            memset(&msgs[n], 0, sizeof msgs[n]);
+            msgs[n].msg_hdr.msg_name = &to[n];
+            msgs[n].msg_hdr.msg_namelen = sl;
+            msgs[n].msg_hdr.msg_iov = &iov[n];
+            msgs[n].msg_hdr.msg_iovlen = 1;
+            n++;
+            j++;
+        }
+        int fd = io->socks[io->out[i].sock].fd;
+        size_t done = 0;
+        while (done < n) {
+            int r = sendmmsg(fd, msgs + done, (unsigned)(n - done), MSG_DONTWAIT);
+            if (r <= 0) {
+                if (r < 0 && errno == EINTR) continue;
+                /* EAGAIN / ENOBUFS / unreachable: drop this one and go on. */
+                io->send_drops++;
+                done++;
+                continue;
+            }
+            done += (size_t)r;
+            sent += r;
+        }
+        i = j;
+    }
+    io->nout = 0;
+    return sent;
+}
+
+
+/* ---- TURN over TCP -------------------------------------------------------------------- */
+
+static void tcp_drop(sluice_io *io, io_tcp *t) {
+    if (t->fd >= 0) close(t->fd);
+    t->fd = -1;
+    t->connected = false;
+    t->out_len = t->in_len = 0;
+    SLUICE_LOG(io->log, SLUICE_LOG_INFO, "io", "TCP connection to TURN server closed");
+}
+
+static io_tcp *tcp_find(sluice_io *io, const sluice_addr *local, const sluice_addr *remote) {
+    for (size_t k = 0; k < SLUICE_IO_MAX_TCP; k++)
+        if (io->tcp[k].fd >= 0 && sluice_addr_equal(&io->tcp[k].local, local) &&
+            sluice_addr_equal(&io->tcp[k].remote, remote))
+            return &io->tcp[k];
+    return NULL;
+}
+
+static int tcp_open(sluice_io *io, const sluice_addr *local, const sluice_addr *remote, io_tcp **out) {
+    io_tcp *t = NULL;
+    for (size_t k = 0; k < SLUICE_IO_MAX_TCP && !t; k++)
+        if (io->tcp[k].fd < 0) t = &io->tcp[k];
+    if (!t) return SLUICE_ERR_EXHAUSTED;
+    if (!t->out && !(t->out = sluice_mem_alloc(io->alloc, SLUICE_IO_TCP_BUFFER))) return SLUICE_ERR_NOMEM;
+    if (!t->in && !(t->in = sluice_mem_alloc(io->alloc, SLUICE_IO_TCP_BUFFER))) return SLUICE_ERR_NOMEM;
+    int fd = socket(remote->family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return SLUICE_ERR_IO;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    sluice_addr bind_addr = *local;
+    bind_addr.port = 0;
+    addr_to_sockaddr(&bind_addr, &ss, &sl);
+    if (local->family == remote->family) (void)bind(fd, (struct sockaddr *)&ss, sl);
+    addr_to_sockaddr(remote, &ss, &sl);
+    if (connect(fd, (struct sockaddr *)&ss, sl) != 0 && errno != EINPROGRESS) {
+        close(fd);
+        return SLUICE_ERR_IO;
+    }
+    t->fd = fd;
+    t->connected = false;
+    t->local = *local;
+    t->remote = *remote;
+    t->out_len = t->in_len = 0;
+    *out = t;
+    return SLUICE_OK;
+}
+
+static void tcp_write(sluice_io *io, io_tcp *t) {
+    while (t->out_len) {
+        ssize_t n = send(t->fd, t->out, t->out_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINPROGRESS || errno == ENOTCONN) return;
+            tcp_drop(io, t);
+            return;
+        }
+        t->connected = true;
+        memmove(t->out, t->out + n, t->out_len - (size_t)n);
+        t->out_len -= (size_t)n;
+    }
+}
+
+int sluice_io_send_tcp(sluice_io *io, const sluice_addr *local, const sluice_addr *remote, const uint8_t *data,
+                       size_t len) {
+    if (!io || !local || !remote || (!data && len)) return SLUICE_ERR_INVALID_ARGUMENT;
+    if (find_socket(io, local) < 0) return SLUICE_ERR_NOT_FOUND;
+    io_tcp *t = tcp_find(io, local, remote);
+    if (!t) {
+        int rc = tcp_open(io, local, remote, &t);
+        if (rc) return rc;
+    }
+    if (len > SLUICE_IO_TCP_BUFFER - t->out_len) return SLUICE_ERR_BUFFER_FULL;
+    memcpy(t->out + t->out_len, data, len);
+    t->out_len += len;
+    tcp_write(io, t);
+    return SLUICE_OK;
+}
+
+bool sluice_io_tcp_pending(const sluice_io *io) {
+    for (size_t k = 0; k < SLUICE_IO_MAX_TCP; k++)
+        if (io->tcp[k].fd >= 0 && io->tcp[k].out_len) return true;
+    return false;
+}
+
+static void tcp_recv(sluice_io *io, io_tcp *t, sluice_io_recv_fn fn, void *user) {
+    for (;;) {
+        if (t->in_len == SLUICE_IO_TCP_BUFFER) {
+            tcp_drop(io, t); /* a message larger than the buffer: not TURN */
+            return;
+        }
+        ssize_t n = recv(t->fd, t->in + t->in_len, SLUICE_IO_TCP_BUFFER - t->in_len, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+            if (n < 0 && (errno == EINPROGRESS || errno == ENOTCONN)) return;
+            tcp_drop(io, t);
+            return;
+        }
+        if (n < 0) return;
+        t->connected = true;
+        t->in_len += (size_t)n;
+        size_t off = 0;
+        for (;;) {
+            int m = sluice_turn_tcp_frame(t->in + off, t->in_len - off);
+            if (m < 0) {
+                tcp_drop(io, t);
+                return;
+            }
+            if (m == 0) break;
+            sluice_addr local = t->local, remote = t->remote;
+            fn(user, &local, &remote, t->in + off, (size_t)m);
+            if (t->fd < 0) return; /* dropped meanwhile */
+            off += (size_t)m;
+        }
+        memmove(t->in, t->in + off, t->in_len - off);
+        t->in_len -= off;
+    }
+}
+
+int sluice_io_fds(const sluice_io *io, int *fds, size_t cap) {
+    for (size_t k = 0; k < io->nsocks && k < cap; k++) fds[k] = io->socks[k].fd;
+    size_t n = io->nsocks;
+    if (io->mdns_fd >= 0) {
+        if (n < cap) fds[n] = io->mdns_fd;
+        n++;
+    }
+    for (size_t k = 0; k < SLUICE_IO_MAX_TCP; k++) {
+        if (io->tcp[k].fd < 0) continue;
+        if (n < cap) fds[n] = io->tcp[k].fd;
+        n++;
+    }
+    return (int)n;
+}
+
+uint64_t sluice_io_send_drops(const sluice_io *io) { return io->send_drops; }
