@@ -372,11 +372,8 @@ static void handle_cookie_echo(sluice_sctp *a, sluice_time now, const sluice_sct
         /* Everything the old association had in flight is gone; queued messages too
          * (their stream sequence numbers restart at 0). */
         sluice_sctp_datapath_stop(a);
-        sluice_sctp_tx_settings ts;
-        sluice_sctp_tx_settings_default(&ts);
-        ts.max_buffer = a->s.max_send_buffer;
         sluice_sctp_tx *tx = NULL;
-        if (sluice_sctp_tx_new(&tx, &ts, a->alloc) < 0) {
+        if (sluice_sctp_new_send_queue(a, &tx) < 0) {
             sluice_sctp_enter_closed(a, SLUICE_ERR_NOMEM, "out of memory on restart");
             return;
         }

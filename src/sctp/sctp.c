@@ -253,6 +253,16 @@ void sluice_sctp_enter_closed(sluice_sctp *a, int err, const char *reason) {
 
 /* ---- lifecycle ------------------------------------------------------------------------ */
 
+int sluice_sctp_new_send_queue(const sluice_sctp *a, sluice_sctp_tx **out) {
+    sluice_sctp_tx_settings ts;
+    sluice_sctp_tx_settings_default(&ts);
+    ts.max_buffer = a->s.max_send_buffer;
+    /* Common header 12, I-DATA chunk header 20 (the larger of DATA's and I-DATA's), and the
+     * 4-byte rounding retx applies to the room it offers. */
+    ts.fresh_packet_payload = (a->s.mtu - 12 - 20) & ~(size_t)3;
+    return sluice_sctp_tx_new(out, &ts, a->alloc);
+}
+
 int sluice_sctp_new(sluice_sctp **out, const sluice_sctp_settings *s, const sluice_allocator *alloc,
                     const sluice_rng *rng, const sluice_logger *log) {
     if (!out) return SLUICE_ERR_INVALID_ARGUMENT;
@@ -280,13 +290,7 @@ int sluice_sctp_new(sluice_sctp **out, const sluice_sctp_settings *s, const slui
         a->outq[i].data = sluice_mem_alloc(alloc, s->mtu);
         if (!a->outq[i].data) goto nomem;
     }
-    sluice_sctp_tx_settings ts;
-    sluice_sctp_tx_settings_default(&ts);
-    ts.max_buffer = s->max_send_buffer;
-    /* Common header 12, I-DATA chunk header 20 (the larger of DATA's and I-DATA's), and the
-     * 4-byte rounding retx applies to the room it offers. */
-    ts.fresh_packet_payload = (s->mtu - 12 - 20) & ~(size_t)3;
-    if (sluice_sctp_tx_new(&a->tx, &ts, alloc) < 0) goto nomem;
+    if (sluice_sctp_new_send_queue(a, &a->tx) < 0) goto nomem;
     /* §5.1.3: a secret of our own for the cookie MAC. */
     if (sluice_rng_bytes(rng, a->secret, sizeof a->secret) < 0) {
         sluice_sctp_free(a);
