@@ -509,10 +509,15 @@ int sluice_sctp_poll_packet(sluice_sctp *a, sluice_time now, uint8_t *buf, size_
     if (sluice_sctp_reconfig_wants_to_send(&a->rc)) {
         size_t vl = sluice_sctp_reconfig_pending_size(&a->rc);
         if (vl && sluice_sctp_pkt_room(&p) >= 4 + vl) {
+            uint8_t *mark = p.w.p;
             uint8_t *v = sluice_sctp_pkt_chunk_begin(&p, SLUICE_SCTP_CHUNK_RECONFIG, 0, vl);
             sluice_wr w = sluice_wr_make(v, vl);
-            sluice_sctp_reconfig_write(&a->rc, now, &w, sluice_sctp_retx_next_tsn(a->retx) - 1,
-                                       sluice_sctp_retx_rto_us(a->retx));
+            int k = sluice_sctp_reconfig_write(&a->rc, now, &w, sluice_sctp_retx_next_tsn(a->retx) - 1,
+                                               sluice_sctp_retx_rto_us(a->retx));
+            if (k != (int)vl) { /* never expected: take the chunk back rather than send junk */
+                p.w.p = mark;
+                p.nchunks--;
+            }
         }
     }
     if (sluice_sctp_rx_sack_due(a->rx)) {
