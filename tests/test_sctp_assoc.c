@@ -769,6 +769,30 @@ static void test_sctp_assoc_unrecognized_init_params_are_reported(void **state) 
     sluice_sctp_free(a);
 }
 
+static void test_sctp_assoc_reset_request_flood_keeps_events_bounded(void **state) {
+    (void)state;
+    test_run r;
+    run_init(&r, 24, NULL, NULL);
+    connect_pair(&r, false);
+    sluice_sctp *b = r.n[1].a;
+    r.n[1].paused = true;
+    uint8_t v[64], pkt[128], out[1500];
+    const uint16_t st[2] = {3, 4};
+    for (uint32_t i = 0; i < 2000; i++) {
+        sluice_wr w = sluice_wr_make(v, sizeof v);
+        sluice_sctp_reconfig_write_out_reset(&w, r.n[0].a->my_tsn + i, 0, r.n[0].a->my_tsn - 1, st, 2);
+        size_t n = raw_packet(pkt, sizeof pkt, b->my_tag, SLUICE_SCTP_CHUNK_RECONFIG, 0, v, sluice_wr_len(&w));
+        sluice_sctp_handle_packet(b, now_of(&r), pkt, n);
+        while (sluice_sctp_poll_packet(b, now_of(&r), out, sizeof out) > 0) {}
+    }
+    assert_true(b->ev_n <= 4);
+    assert_int_equal(b->rc.peer_next_seq, r.n[0].a->my_tsn + 2000);
+    r.n[1].paused = false;
+    node_events(&r.n[1]);
+    assert_int_equal(r.n[1].stream_resets, 2);
+    run_free(&r);
+}
+
 static void test_sctp_assoc_reconfig_for_unknown_streams_denied(void **state) {
     (void)state;
     sluice_sctp_settings s;
@@ -1258,6 +1282,7 @@ int main(void) {
         cmocka_unit_test(test_sctp_assoc_bad_chunk_lengths_and_checksums_dropped),
         cmocka_unit_test(test_sctp_assoc_ootb_packets_get_t_bit_replies),
         cmocka_unit_test(test_sctp_assoc_unrecognized_init_params_are_reported),
+        cmocka_unit_test(test_sctp_assoc_reset_request_flood_keeps_events_bounded),
         cmocka_unit_test(test_sctp_assoc_reconfig_for_unknown_streams_denied),
         cmocka_unit_test(test_sctp_assoc_one_byte_and_max_size_messages),
         cmocka_unit_test(test_sctp_assoc_oversized_message_aborts),

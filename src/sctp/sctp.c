@@ -79,9 +79,33 @@ static void drain_reasm(sluice_sctp *a) {
     }
 }
 
+/* One pending STREAM_RESET / STREAM_RESET_DONE per stream at most: a peer repeating reset
+ * requests while the application does not poll cannot grow the queue without bound. A bit
+ * per (type, stream), allocated on the first reset. Returns the bit index or -1. */
+static long reset_mark(sluice_sctp *a, const sluice_sctp_event *ev, bool create) {
+    if (ev->type != SLUICE_SCTP_EVENT_STREAM_RESET && ev->type != SLUICE_SCTP_EVENT_STREAM_RESET_DONE) return -1;
+    if (!a->reset_marks) {
+        if (!create) return -1;
+        a->reset_marks = sluice_mem_calloc(a->alloc, 2u * 65536u / 8u, 1);
+        if (!a->reset_marks) return -1;
+    }
+    return (long)((ev->type == SLUICE_SCTP_EVENT_STREAM_RESET ? 0u : 65536u) + ev->stream);
+}
+static bool mark_get(const sluice_sctp *a, long i) { return (a->reset_marks[i >> 3] >> (i & 7)) & 1; }
+static void mark_set(sluice_sctp *a, long i, bool v) {
+    if (v) a->reset_marks[i >> 3] |= (uint8_t)(1u << (i & 7));
+    else a->reset_marks[i >> 3] &= (uint8_t)~(1u << (i & 7));
+}
+
 void sluice_sctp_push_event(sluice_sctp *a, const sluice_sctp_event *ev, bool drain) {
     if (drain) drain_reasm(a);
-    if (!ev_push_raw(a, ev)) SLUICE_LOG(a->log, SLUICE_LOG_ERROR, MODULE, "out of memory: event %d dropped", (int)ev->type);
+    long mark = reset_mark(a, ev, true);
+    if (mark >= 0 && mark_get(a, mark)) return;
+    if (!ev_push_raw(a, ev)) {
+        SLUICE_LOG(a->log, SLUICE_LOG_ERROR, MODULE, "out of memory: event %d dropped", (int)ev->type);
+        return;
+    }
+    if (mark >= 0) mark_set(a, mark, true);
 }
 
 int sluice_sctp_poll_event(sluice_sctp *a, sluice_sctp_event *ev) {
@@ -90,6 +114,8 @@ int sluice_sctp_poll_event(sluice_sctp *a, sluice_sctp_event *ev) {
         *ev = a->ev[a->ev_head];
         a->ev_head = (a->ev_head + 1) % a->ev_cap;
         a->ev_n--;
+        long mark = reset_mark(a, ev, false);
+        if (mark >= 0) mark_set(a, mark, false);
         return 1;
     }
     memset(ev, 0, sizeof *ev);
@@ -314,6 +340,7 @@ void sluice_sctp_free(sluice_sctp *a) {
         a->ev_n--;
     }
     sluice_mem_free(a->alloc, a->ev);
+    sluice_mem_free(a->alloc, a->reset_marks);
     sluice_mem_free(a->alloc, a->cookie_echo);
     sluice_mem_free(a->alloc, a);
 }
