@@ -101,11 +101,14 @@ void sluice_sctp_push_event(sluice_sctp *a, const sluice_sctp_event *ev, bool dr
     if (drain) drain_reasm(a);
     long mark = reset_mark(a, ev, true);
     if (mark >= 0 && mark_get(a, mark)) return;
+    /* restarts repeated by the peer: one CONNECTED waiting is enough */
+    if (ev->type == SLUICE_SCTP_EVENT_CONNECTED && a->connected_queued) return;
     if (!ev_push_raw(a, ev)) {
         SLUICE_LOG(a->log, SLUICE_LOG_ERROR, MODULE, "out of memory: event %d dropped", (int)ev->type);
         return;
     }
     if (mark >= 0) mark_set(a, mark, true);
+    if (ev->type == SLUICE_SCTP_EVENT_CONNECTED) a->connected_queued = true;
 }
 
 int sluice_sctp_poll_event(sluice_sctp *a, sluice_sctp_event *ev) {
@@ -116,6 +119,7 @@ int sluice_sctp_poll_event(sluice_sctp *a, sluice_sctp_event *ev) {
         a->ev_n--;
         long mark = reset_mark(a, ev, false);
         if (mark >= 0) mark_set(a, mark, false);
+        if (ev->type == SLUICE_SCTP_EVENT_CONNECTED) a->connected_queued = false;
         return 1;
     }
     memset(ev, 0, sizeof *ev);
