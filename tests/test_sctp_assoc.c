@@ -456,6 +456,42 @@ static void test_sctp_assoc_buffered_low_fires_when_queue_drains(void **state) {
     run_free(&r);
 }
 
+static bool both_reset_done(void *u) {
+    test_run *r = u;
+    return r->n[0].reset_done && r->n[1].reset_done && r->n[0].stream_resets && r->n[1].stream_resets;
+}
+
+static void test_sctp_assoc_both_sides_reset_the_same_stream_at_once(void **state) {
+    (void)state;
+    /* WebRTC: both applications close the channel at the same moment */
+    for (uint64_t seed = 60; seed < 66; seed++) {
+        test_run r;
+        run_init(&r, seed, NULL, NULL);
+        sluice_sim_path p;
+        memset(&p, 0, sizeof p);
+        p.delay_us = 20000;
+        p.loss = seed > 62 ? 0.2 : 0;
+        set_paths(&r, &p);
+        connect_pair(&r, false);
+        for (int i = 0; i < 5; i++) assert_int_equal(send_msg(&r, 6, 500, NULL), 0);
+        uint8_t m[4] = {1, 2, 3, 4};
+        assert_int_equal(sluice_sctp_send(r.n[1].a, now_of(&r), 6, 51, m, 4, NULL), 0);
+        uint16_t st = 6;
+        r.n[0].reset_out[6] = r.n[1].reset_out[6] = true;
+        assert_int_equal(sluice_sctp_reset_streams(r.n[0].a, now_of(&r), &st, 1), 0);
+        assert_int_equal(sluice_sctp_reset_streams(r.n[1].a, now_of(&r), &st, 1), 0);
+        assert_true(sluice_simnet_run(r.sn, now_of(&r) + 120000000ull, both_reset_done, &r));
+        if (r.n[1].failed) fail_msg("%s", r.n[1].fail);
+        assert_int_equal(r.n[1].msgs, 5);
+        assert_int_equal(r.n[0].msgs, 1);
+        assert_int_equal(r.n[0].stream_resets, 1);
+        assert_int_equal(r.n[1].stream_resets, 1);
+        assert_int_equal(r.n[0].reset_done, 1);
+        assert_int_equal(r.n[1].reset_done, 1);
+        run_free(&r);
+    }
+}
+
 static void test_sctp_assoc_zero_checksum_when_both_announce(void **state) {
     (void)state;
     sluice_sctp_settings s;
@@ -1295,6 +1331,7 @@ int main(void) {
         cmocka_unit_test(test_sctp_assoc_window_update_after_slow_reader),
         cmocka_unit_test(test_sctp_assoc_allocation_failures_are_survived),
         cmocka_unit_test(test_sctp_assoc_bulk_transfer_fills_long_fat_path),
+        cmocka_unit_test(test_sctp_assoc_both_sides_reset_the_same_stream_at_once),
         cmocka_unit_test(test_sctp_assoc_stress_seeded_impaired_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
