@@ -551,15 +551,18 @@ int sluice_sctp_poll_packet(sluice_sctp *a, sluice_time now, uint8_t *buf, size_
             }
         }
     }
-    if (sluice_sctp_rx_sack_due(a->rx)) {
+    /* §6.2: a SACK that is only being delayed rides along for free when DATA goes out. */
+    bool may_send_data = a->state == SLUICE_SCTP_ESTABLISHED || a->state == SLUICE_SCTP_SHUTDOWN_PENDING ||
+                         a->state == SLUICE_SCTP_SHUTDOWN_RECEIVED;
+    bool piggyback = may_send_data && sluice_sctp_rx_next_deadline(a->rx) != SLUICE_TIME_NEVER &&
+                     sluice_sctp_retx_wants_to_send(a->retx);
+    if (sluice_sctp_rx_sack_due(a->rx) || piggyback) {
         uint32_t rw = our_rwnd(a);
         if (sluice_sctp_rx_write_sack(a->rx, now, &p.w, rw) == SLUICE_OK) {
             p.nchunks++;
             a->last_adv_rwnd = rw;
         }
     }
-    bool may_send_data = a->state == SLUICE_SCTP_ESTABLISHED || a->state == SLUICE_SCTP_SHUTDOWN_PENDING ||
-                         a->state == SLUICE_SCTP_SHUTDOWN_RECEIVED;
     if (may_send_data && sluice_sctp_retx_fwd_tsn_pending(a->retx)) {
         if (sluice_sctp_retx_write_fwd_tsn(a->retx, now, &p.w) == SLUICE_OK) p.nchunks++;
     }
