@@ -365,8 +365,22 @@ static void test_sctp_assoc_handshake_connects_both_sides(void **state) {
     assert_int_equal(r.n[1].nout, 300);
     sluice_sctp_stats st;
     sluice_sctp_get_stats(r.n[0].a, &st);
-    assert_true(st.idata);
+    assert_false(st.idata); /* off by default */
     assert_false(st.zero_checksum);
+    run_free(&r);
+    /* I-DATA only when both offer it */
+    sluice_sctp_settings si;
+    sluice_sctp_settings_default(&si);
+    si.enable_idata = true;
+    run_init(&r, 2, &si, &si);
+    connect_pair(&r, false);
+    sluice_sctp_get_stats(r.n[1].a, &st);
+    assert_true(st.idata);
+    run_free(&r);
+    run_init(&r, 3, &si, NULL);
+    connect_pair(&r, true);
+    sluice_sctp_get_stats(r.n[0].a, &st);
+    assert_false(st.idata);
     run_free(&r);
 }
 

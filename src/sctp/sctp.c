@@ -28,7 +28,11 @@ void sluice_sctp_settings_default(sluice_sctp_settings *s) {
     s->delayed_ack_ms = 200;
     s->cookie_lifetime_ms = 60000;
     s->heartbeat_interval_ms = 0;
-    s->enable_idata = true;
+    /* Off by default: with I-DATA the send queue interleaves every started message, and many
+     * concurrent large messages can fill the peer's reassembly space with partial messages
+     * that never complete (seen with 60 x 256 KiB; DATA is immune). Enable once tx bounds
+     * the number of messages in progress. */
+    s->enable_idata = false;
     s->zero_checksum = false;
 }
 
