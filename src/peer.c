@@ -431,6 +431,7 @@ void sluice_peer_close(sluice_peer *pc) {
     if (pc->dtls) sluice_dtls_close(pc->dtls);
     if (!pc->cfg.sans_io) flush_io(pc);
     if (pc->ice) sluice_ice_close(pc->ice);
+    if (!pc->cfg.sans_io) flush_io(pc); /* TURN deallocations */
     set_conn_state(pc, SLUICE_CONNECTION_CLOSED);
     set_signaling_state(pc, SLUICE_SIGNALING_CLOSED);
 }
