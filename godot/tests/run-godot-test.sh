@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Runs one headless Godot 3 test scene against the sluice plugin.
+#   run-godot-test.sh PLUGIN.so NAME [C_PEER]
+# Installs godot3-server (Debian 12) when missing; exits 77 (CTest: skipped) with a visible
+# SKIP line only when it cannot be installed. The scene prints "N passed, N failed" and
+# exits non-zero on failure; everything runs under a timeout.
+set -uo pipefail
+plugin=$1 name=$2 cpeer=${3:-}
+here=$(cd "$(dirname "$0")" && pwd)
+addon=$here/../addons/sluice
+GODOT=${GODOT:-godot3-server}
+
+if ! command -v "$GODOT" >/dev/null 2>&1; then
+  SUDO=; [ "$(id -u)" -ne 0 ] && SUDO="sudo -n"
+  echo "godot test: installing godot3-server" >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+    --no-install-recommends godot3-server >/dev/null 2>&1 ||
+  { DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null 2>&1 &&
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+      --no-install-recommends godot3-server >/dev/null 2>&1; }
+  if ! command -v "$GODOT" >/dev/null 2>&1; then
+    echo "SKIP: godot_$name: godot3-server is not installed and could not be installed"
+    exit 77
+  fi
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-godot-$name.XXXXXX")
+cleanup() {
+  [ -n "${cpid:-}" ] && kill "$cpid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+cp -r "$here/project/." "$work/"
+mkdir -p "$work/addons/sluice" "$work/xdg"
+cp "$addon/sluice.gdnlib" "$work/addons/sluice/"
+cp "$plugin" "$work/addons/sluice/libsluice_godot.so"
+
+export LANG=en_US.UTF-8 XDG_DATA_HOME=$work/xdg XDG_CONFIG_HOME=$work/xdg XDG_CACHE_HOME=$work/xdg
+export SLUICE_GODOT_LOOPBACK=1
+unset ASAN_OPTIONS UBSAN_OPTIONS LD_PRELOAD
+
+if [ "$name" = c_peer ]; then
+  # The C peer listens on an ephemeral loopback port and prints it first.
+  "$cpeer" > "$work/cpeer.out" 2> "$work/cpeer.err" &
+  cpid=$!
+  for _ in $(seq 100); do grep -q '^PORT ' "$work/cpeer.out" 2>/dev/null && break; sleep 0.1; done
+  port=$(sed -n 's/^PORT //p' "$work/cpeer.out" | head -1)
+  [ -n "$port" ] || { echo "c_peer did not start"; cat "$work/cpeer.err"; exit 1; }
+  export SLUICE_TEST_PORT=$port
+fi
+
+timeout -k 5 120 "$GODOT" --path "$work" -s "res://tests/$name.gd" > "$work/godot.log" 2>&1
+rc=$?
+cat "$work/godot.log"
+if [ -n "${cpid:-}" ]; then
+  wait "$cpid"; crc=$?; cpid=
+  echo "--- c_peer (exit $crc) ---"; cat "$work/cpeer.out" "$work/cpeer.err"
+  [ $rc -eq 0 ] && [ $crc -ne 0 ] && rc=$crc
+fi
+[ $rc -eq 124 ] && echo "godot_$name: TIMEOUT"
+grep -Eq '^[0-9]+ passed, 0 failed$' "$work/godot.log" || { [ $rc -eq 0 ] && rc=1; }
+if grep -q 'SCRIPT ERROR' "$work/godot.log"; then echo "godot_$name: script error"; [ $rc -eq 0 ] && rc=1; fi
+exit $rc
