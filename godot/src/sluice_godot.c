@@ -182,11 +182,13 @@ static godot_error sg_fail(const char *what, int err) {
 
 static void sg_peer_unref(sg_peer *p) {
     if (--p->refs > 0) return;
+    sg_print(SLUICE_LOG_DEBUG, "peer connection %p freed", (void *)p);
     sluice_peer_free(p->pc);
     free(p);
 }
 
 static void sg_channel_destroy(sg_channel *c) {
+    sg_print(SLUICE_LOG_DEBUG, "channel %p freed", (void *)c);
     if (c->ch) sluice_channel_release(c->ch);
     sg_peer *p = c->peer;
     free(c->pkt);
