@@ -38,6 +38,7 @@ typedef struct sg_ctx {
     char bind_address[64];    /* "" = all interfaces */
     int log_level;
     bool registered;
+    int live_peers, live_channels; /* wrappers not yet freed (reported at exit) */
 } sg_ctx;
 
 static sg_ctx g_sg = {.binding_idx = -1, .log_level = SLUICE_LOG_WARN};
@@ -183,12 +184,14 @@ static godot_error sg_fail(const char *what, int err) {
 static void sg_peer_unref(sg_peer *p) {
     if (--p->refs > 0) return;
     sg_print(SLUICE_LOG_DEBUG, "peer connection %p freed", (void *)p);
+    g_sg.live_peers--;
     sluice_peer_free(p->pc);
     free(p);
 }
 
 static void sg_channel_destroy(sg_channel *c) {
     sg_print(SLUICE_LOG_DEBUG, "channel %p freed", (void *)c);
+    g_sg.live_channels--;
     if (c->ch) sluice_channel_release(c->ch);
     sg_peer *p = c->peer;
     free(c->pkt);
@@ -485,6 +488,7 @@ static godot_object *sg_channel_object(sg_peer *p, sluice_channel *ch) {
         sg_print(SLUICE_LOG_ERROR, "cannot create a WebRTCDataChannelGDNative object");
         return NULL;
     }
+    g_sg.live_channels++;
     c->kind = SG_KIND_CHANNEL;
     c->owner = obj;
     c->peer = p;
@@ -644,6 +648,7 @@ static godot_error sg_create_peer_connection(godot_object *obj) {
         free(p);
         return sg_fail("WebRTCPeerConnection.new", rc);
     }
+    g_sg.live_peers++;
     p->kind = SG_KIND_PEER;
     p->owner = obj;
     p->local_max_message = cfg.max_message_size;
@@ -724,6 +729,10 @@ void godot_gdnative_init(godot_gdnative_init_options *options) {
 
 void godot_gdnative_terminate(godot_gdnative_terminate_options *options) {
     (void)options;
+    /* Godot frees nothing after its script languages have finished: what is left here was
+     * still referenced at exit (Godot reports those objects as leaked too). */
+    sg_print(g_sg.live_peers || g_sg.live_channels ? SLUICE_LOG_WARN : SLUICE_LOG_DEBUG, "%d peer connection(s) and %d channel(s) still alive at exit",
+                 g_sg.live_peers, g_sg.live_channels);
     /* Godot must not keep a pointer into a library it is about to unload. */
     if (g_sg.registered && g_sg.net) g_sg.net->godot_net_set_webrtc_library(NULL);
     g_sg.registered = false;

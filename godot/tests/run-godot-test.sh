@@ -37,7 +37,14 @@ cp "$plugin" "$work/addons/sluice/libsluice_godot.so"
 
 export LANG=en_US.UTF-8 XDG_DATA_HOME=$work/xdg XDG_CONFIG_HOME=$work/xdg XDG_CACHE_HOME=$work/xdg
 export SLUICE_GODOT_LOOPBACK=1
-unset ASAN_OPTIONS UBSAN_OPTIONS LD_PRELOAD
+# Sanitizer builds: the plugin is instrumented and Godot runs with the ASan runtime
+# preloaded (Godot's own exit-time leaks are not ours: leak detection off there).
+genv=(env -u LD_PRELOAD)
+if [ -n "${SLUICE_GODOT_PRELOAD:-}" ]; then
+  genv=(env LD_PRELOAD="$SLUICE_GODOT_PRELOAD"
+    ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1)
+fi
 
 if [ "$name" = c_peer ]; then
   # The C peer listens on an ephemeral loopback port and prints it first.
@@ -49,7 +56,7 @@ if [ "$name" = c_peer ]; then
   export SLUICE_TEST_PORT=$port
 fi
 
-timeout -k 5 120 "$GODOT" --path "$work" -s "res://tests/$name.gd" > "$work/godot.log" 2>&1
+timeout -k 5 120 "${genv[@]}" "$GODOT" --path "$work" -s "res://tests/$name.gd" > "$work/godot.log" 2>&1
 rc=$?
 cat "$work/godot.log"
 if [ -n "${cpid:-}" ]; then
@@ -59,5 +66,11 @@ if [ -n "${cpid:-}" ]; then
 fi
 [ $rc -eq 124 ] && echo "godot_$name: TIMEOUT"
 grep -Eq '^[0-9]+ passed, 0 failed$' "$work/godot.log" || { [ $rc -eq 0 ] && rc=1; }
+if grep 'still alive at exit' "$work/godot.log" | grep -vq ' 0 peer connection(s) and 0 channel(s)'; then
+  echo "godot_$name: the plugin kept objects Godot had freed"; [ $rc -eq 0 ] && rc=1
+fi
+if grep -Eq 'ERROR: AddressSanitizer|runtime error:' "$work/godot.log"; then
+  echo "godot_$name: sanitizer report"; [ $rc -eq 0 ] && rc=1
+fi
 if grep -q 'SCRIPT ERROR' "$work/godot.log"; then echo "godot_$name: script error"; [ $rc -eq 0 ] && rc=1; fi
 exit $rc
