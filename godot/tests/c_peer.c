@@ -5,9 +5,9 @@
  * "PORT n"), one message per line, tab-separated fields with \\ \n \r \t escaped:
  *   sdp <type> <sdp>            cand <mid> <index> <candidate>            done
  * Godot offers. This peer echoes every message it receives on any channel (same channel,
- * same text/binary kind), opens its own in-band channel "from-c" once connected and sends
+ * same text/binary kind), opens its own in-band channel "from-peer" once connected and sends
  * a text and a binary message on it. Exit 0 when Godot said "done" after at least three
- * echoes and the "from-c" messages went out; 1 otherwise; 2 on timeout.
+ * echoes and the "from-peer" messages went out; 1 otherwise; 2 on timeout.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
@@ -144,7 +144,7 @@ static void on_event(sluice_peer *pc, const sluice_event *ev, void *user) {
         fprintf(stderr, "c_peer: connection state %d\n", ev->state);
         if (ev->state == SLUICE_CONNECTION_CONNECTED && !a->mine) {
             /* W3C allows channels after connecting; Godot will get data_channel_received. */
-            if (sluice_peer_create_channel(pc, "from-c", NULL, &a->mine) != SLUICE_OK) a->mine = NULL;
+            if (sluice_peer_create_channel(pc, "from-peer", NULL, &a->mine) != SLUICE_OK) a->mine = NULL;
         }
         break;
     case SLUICE_EVENT_DATA_CHANNEL:
@@ -153,7 +153,7 @@ static void on_event(sluice_peer *pc, const sluice_event *ev, void *user) {
     case SLUICE_EVENT_CHANNEL_OPEN:
         if (ev->channel == a->mine && !a->mine_sent) {
             static const uint8_t bin[3] = {0xC0, 0xFF, 0xEE};
-            a->mine_sent = sluice_channel_send(a->mine, "hello from C", 12, true) == SLUICE_OK &&
+            a->mine_sent = sluice_channel_send(a->mine, "hello from the peer", 19, true) == SLUICE_OK &&
                            sluice_channel_send(a->mine, bin, sizeof bin, false) == SLUICE_OK;
         }
         break;
@@ -233,7 +233,7 @@ int main(void) {
             break;
         }
     }
-    fprintf(stderr, "c_peer: echoed %d messages, from-c sent: %s, exit %d\n", a.echoed,
+    fprintf(stderr, "c_peer: echoed %d messages, from-peer sent: %s, exit %d\n", a.echoed,
             a.mine_sent ? "yes" : "no", rc);
     sluice_peer_free(a.pc);
     close(a.fd);

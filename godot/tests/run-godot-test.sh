@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Runs one headless Godot 3 test scene against the sluice plugin.
-#   run-godot-test.sh PLUGIN.so NAME [C_PEER]
+#   run-godot-test.sh PLUGIN.so SCENE [PEER_NAME PEER_COMMAND...]
+# With a peer, the peer program is started first; it prints "PORT n" (its loopback
+# signaling port, handed to the scene as SLUICE_TEST_PORT) and must exit 0 too.
 # Installs godot3-server (Debian 12) when missing; exits 77 (CTest: skipped) with a visible
 # SKIP line only when it cannot be installed. The scene prints "N passed, N failed" and
 # exits non-zero on failure; everything runs under a timeout.
 set -uo pipefail
-plugin=$1 name=$2 cpeer=${3:-}
+plugin=$1 scene=$2 peer=${3:-}
+shift 2; [ $# -gt 0 ] && shift
+name=$scene${peer:+_$peer}
 here=$(cd "$(dirname "$0")" && pwd)
 addon=$here/../addons/sluice
 GODOT=${GODOT:-godot3-server}
@@ -46,22 +50,31 @@ if [ -n "${SLUICE_GODOT_PRELOAD:-}" ]; then
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1)
 fi
 
-if [ "$name" = c_peer ]; then
-  # The C peer listens on an ephemeral loopback port and prints it first.
-  "$cpeer" > "$work/cpeer.out" 2> "$work/cpeer.err" &
+if [ "$peer" = aiortc ] && ! /usr/bin/python3 -c 'import aiortc' 2>/dev/null; then
+  SUDO=; [ "$(id -u)" -ne 0 ] && SUDO="sudo -n"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+    --no-install-recommends python3-aiortc >/dev/null 2>&1
+  if ! /usr/bin/python3 -c 'import aiortc' 2>/dev/null; then
+    echo "SKIP: godot_$name: python3-aiortc is not installed and could not be installed"
+    exit 77
+  fi
+fi
+if [ -n "$peer" ]; then
+  # The peer listens on an ephemeral loopback port and prints it first.
+  "$@" > "$work/peer.out" 2> "$work/peer.err" &
   cpid=$!
-  for _ in $(seq 100); do grep -q '^PORT ' "$work/cpeer.out" 2>/dev/null && break; sleep 0.1; done
-  port=$(sed -n 's/^PORT //p' "$work/cpeer.out" | head -1)
-  [ -n "$port" ] || { echo "c_peer did not start"; cat "$work/cpeer.err"; exit 1; }
-  export SLUICE_TEST_PORT=$port
+  for _ in $(seq 300); do grep -q '^PORT ' "$work/peer.out" 2>/dev/null && break; sleep 0.1; done
+  port=$(sed -n 's/^PORT //p' "$work/peer.out" | head -1)
+  [ -n "$port" ] || { echo "$peer peer did not start"; cat "$work/peer.err"; exit 1; }
+  export SLUICE_TEST_PORT=$port SLUICE_TEST_PEER=$peer
 fi
 
-timeout -k 5 120 "${genv[@]}" "$GODOT" --path "$work" -s "res://tests/$name.gd" > "$work/godot.log" 2>&1
+timeout -k 5 120 "${genv[@]}" "$GODOT" --path "$work" -s "res://tests/$scene.gd" > "$work/godot.log" 2>&1
 rc=$?
 cat "$work/godot.log"
 if [ -n "${cpid:-}" ]; then
   wait "$cpid"; crc=$?; cpid=
-  echo "--- c_peer (exit $crc) ---"; cat "$work/cpeer.out" "$work/cpeer.err"
+  echo "--- $peer peer (exit $crc) ---"; cat "$work/peer.out" "$work/peer.err"
   [ $rc -eq 0 ] && [ $crc -ne 0 ] && rc=$crc
 fi
 [ $rc -eq 124 ] && echo "godot_$name: TIMEOUT"

@@ -1,10 +1,11 @@
-# Godot (through the sluice plugin) connects to a sluice C program (godot/tests/c_peer.c)
-# over loopback: signaling on TCP, in-band and negotiated channels, echoes both ways, the
-# C side's own in-band channel, close.
+# Godot (through the sluice plugin) connects to another program over loopback: a sluice C
+# program (godot/tests/c_peer.c) or aiortc (godot/tests/aiortc_peer.py). Signaling on TCP,
+# in-band and negotiated channels, echoes both ways, the other side's own in-band channel,
+# close.
 extends SceneTree
 
 const Harness = preload("res://tests/harness.gd")
-var t = Harness.new("c_peer")
+var t = Harness.new("remote_peer " + OS.get_environment("SLUICE_TEST_PEER"))
 
 var tcp = StreamPeerTCP.new()
 var inbuf = PoolByteArray()
@@ -55,7 +56,7 @@ func _on_candidate(mid, index, name):
 	send_msg(["cand", mid, index, name])
 
 func _on_channel(ch):
-	if ch.get_label() == "from-c":
+	if ch.get_label() == "from-peer":
 		from_c = ch
 
 func read_signaling():
@@ -78,7 +79,7 @@ func read_signaling():
 		inbuf = inbuf.subarray(nl + 1, inbuf.size() - 1) if nl + 1 < inbuf.size() else PoolByteArray()
 		var f = split_fields(line)
 		if f[0] == "sdp" and f.size() >= 3:
-			t.eq(pc.set_remote_description(f[1], f[2]), OK, "set_remote_description(%s) from C" % f[1])
+			t.eq(pc.set_remote_description(f[1], f[2]), OK, "set_remote_description(%s) from the remote" % f[1])
 		elif f[0] == "cand" and f.size() >= 4:
 			pc.add_ice_candidate(f[1], int(f[2]), f[3])
 
@@ -117,7 +118,7 @@ func chat_closed():
 func run():
 	var port = int(OS.get_environment("SLUICE_TEST_PORT"))
 	t.check(port > 0, "SLUICE_TEST_PORT given")
-	t.eq(tcp.connect_to_host("127.0.0.1", port), OK, "connect to the C peer's signaling")
+	t.eq(tcp.connect_to_host("127.0.0.1", port), OK, "connect to the remote peer's signaling")
 	var ok = yield(wait_for("tcp_connected"), "completed")
 	t.check(ok, "signaling connected")
 	if not ok:
@@ -134,7 +135,7 @@ func run():
 	t.eq(pc.create_offer(), OK, "create_offer")
 
 	ok = yield(wait_for("open"), "completed")
-	t.check(ok, "connected to the C peer, channels open")
+	t.check(ok, "connected to the remote peer, channels open")
 	if not ok:
 		t.finish(self)
 		return
@@ -146,7 +147,7 @@ func run():
 	neg.write_mode = WebRTCDataChannel.WRITE_MODE_TEXT
 	neg.put_packet("negotiated hello".to_utf8())
 	ok = yield(wait_for("echoes"), "completed")
-	t.check(ok, "the C peer echoes")
+	t.check(ok, "the remote peer echoes")
 	if ok:
 		t.eq(chat.get_packet().get_string_from_utf8(), "hi C", "text echo")
 		t.eq(chat.was_string_packet(), true, "text echo is text")
@@ -155,17 +156,17 @@ func run():
 		t.eq(neg.get_packet().get_string_from_utf8(), "negotiated hello", "negotiated echo")
 
 	ok = yield(wait_for("from_c_messages"), "completed")
-	t.check(ok, "the C peer's own channel arrives with its messages")
+	t.check(ok, "the remote peer's own channel arrives with its messages")
 	if ok:
-		t.eq(from_c.get_label(), "from-c", "data_channel_received label")
-		t.eq(from_c.get_packet().get_string_from_utf8(), "hello from C", "text from C")
-		t.eq(from_c.was_string_packet(), true, "text from C is text")
-		t.eq(from_c.get_packet(), PoolByteArray([0xC0, 0xFF, 0xEE]), "binary from C")
-		t.eq(from_c.was_string_packet(), false, "binary from C is binary")
+		t.eq(from_c.get_label(), "from-peer", "data_channel_received label")
+		t.eq(from_c.get_packet().get_string_from_utf8(), "hello from the peer", "text from the peer")
+		t.eq(from_c.was_string_packet(), true, "text from the peer is text")
+		t.eq(from_c.get_packet(), PoolByteArray([0xC0, 0xFF, 0xEE]), "binary from the peer")
+		t.eq(from_c.was_string_packet(), false, "binary from the peer is binary")
 
 	chat.close()
 	ok = yield(wait_for("chat_closed"), "completed")
-	t.check(ok, "closed channel reaches CLOSED (the C side reset its stream too)")
+	t.check(ok, "closed channel reaches CLOSED (the remote reset its stream too)")
 
 	send_msg(["done"])
 	pc.close()
