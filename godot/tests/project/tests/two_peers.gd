@@ -132,6 +132,16 @@ func run():
 	t.check(p1.create_data_channel("bad", {"maxRetransmits": 1, "maxPacketLifeTime": 1}) == null, "both reliability limits fail")
 	t.check(p1.create_data_channel("bad", {"id": 70000, "negotiated": true}) == null, "id out of range fails")
 
+	# --- bad signaling input: an error, nothing changes ---
+	var spare = WebRTCPeerConnection.new()
+	t.check(spare.set_remote_description("offer", "v=0\r\nthis is not sdp\r\n") != OK, "malformed SDP refused")
+	t.check(spare.set_remote_description("bogus", "v=0\r\n") != OK, "unknown description type refused")
+	# Signaling races: sluice keeps early candidates until the remote description arrives.
+	t.eq(spare.add_ice_candidate("0", 0, "candidate:1 1 udp 1 127.0.0.1 9 typ host"), OK, "candidate before the remote description kept")
+	t.check(spare.add_ice_candidate("0", 0, "candidate:1 1 udp") != OK, "truncated candidate refused")
+	t.eq(spare.get_connection_state(), WebRTCPeerConnection.STATE_NEW, "still STATE_NEW after bad input")
+	spare = null
+
 	# --- offer / answer / candidates ---
 	t.eq(p1.create_offer(), OK, "create_offer")
 	var ok = yield(wait_for(self, "connected"), "completed")
@@ -150,6 +160,11 @@ func run():
 		t.finish(self)
 		return
 	t.check(not received.has("neg"), "no data_channel_received for a negotiated channel")
+	t.check(p1.add_ice_candidate("0", 0, "candidate:garbage") != OK, "malformed candidate refused")
+	t.eq(p1.add_ice_candidate("0", 0, ""), OK, "empty candidate (end of candidates) accepted")
+	if candidates.size() > 0:
+		t.eq(p2.add_ice_candidate(candidates[0][0], 0, "a=" + candidates[0][2]), OK, "candidate with a= prefix accepted")
+	t.eq(p1.get_connection_state(), WebRTCPeerConnection.STATE_CONNECTED, "bad candidate leaves the connection up")
 	var rchat = received["chat"]
 	t.eq(rchat.get_protocol(), "chat-v1", "received channel protocol (DCEP)")
 	t.eq(rchat.get_id(), chat.get_id(), "same stream id on both sides")
@@ -185,6 +200,7 @@ func run():
 	ok = yield(wait_for(self, "unrel_has_1"), "completed")
 	t.check(ok and received["unrel"].get_packet() == PoolByteArray([42]), "unreliable packet arrives on loopback")
 
+	t.eq(chat.put_packet(PoolByteArray()), OK, "empty put_packet is OK (Godot does not reach the plugin)")
 	var big = PoolByteArray()
 	big.resize(262144 + 1)  # sluice advertises a=max-message-size:262144
 	t.check(chat.put_packet(big) != OK, "packet above the remote max-message-size refused")
