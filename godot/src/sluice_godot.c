@@ -11,6 +11,7 @@
 
 #include <limits.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,17 +32,20 @@ typedef struct sg_ctx {
     const gdn_ext_nativescript_1_1 *ns;
     const gdn_ext_net_3_2 *net;
     int binding_idx;          /* -1: no destruction hook (NativeScript 1.1 missing) */
-    void *pending_binding;    /* the wrapper being attached to a Godot object */
     godot_method_bind *emit_signal;
     godot_class_constructor channel_ctor;
     bool loopback;            /* gather 127.0.0.1 only (tests, same-machine games) */
     char bind_address[64];    /* "" = all interfaces */
     int log_level;
     bool registered;
-    int live_peers, live_channels; /* wrappers not yet freed (reported at exit) */
+    atomic_int live_peers, live_channels; /* wrappers not yet freed (reported at exit) */
 } sg_ctx;
 
 static sg_ctx g_sg = {.binding_idx = -1, .log_level = SLUICE_LOG_WARN};
+
+/* The wrapper being attached to a Godot object, handed to sg_binding_alloc. Per thread:
+ * different peer connections may be created on different threads. */
+static _Thread_local void *sg_pending_binding;
 
 enum { SG_KIND_PEER = 0x5350, SG_KIND_CHANNEL = 0x5343 };
 
@@ -72,18 +76,14 @@ enum { SG_WRITE_MODE_TEXT = 0, SG_WRITE_MODE_BINARY = 1 };
 /* Godot helpers                                                             */
 /* ------------------------------------------------------------------------- */
 
-static void sg_print(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sg_print(int level, const char *fmt, ...) {
+static void sg_vprint(int level, const char *where, const char *fmt, va_list ap) {
     if (level > g_sg.log_level || !g_sg.core) return;
     char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     if (level <= SLUICE_LOG_ERROR) {
-        g_sg.core->godot_print_error(msg, "sluice", "sluice_godot.c", 0);
+        g_sg.core->godot_print_error(msg, "sluice", where, 0);
     } else if (level == SLUICE_LOG_WARN) {
-        g_sg.core->godot_print_warning(msg, "sluice", "sluice_godot.c", 0);
+        g_sg.core->godot_print_warning(msg, "sluice", where, 0);
     } else {
         godot_string s = g_sg.core->godot_string_chars_to_utf8(msg);
         g_sg.core->godot_print(&s);
@@ -91,9 +91,26 @@ static void sg_print(int level, const char *fmt, ...) {
     }
 }
 
+static void sg_print(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sg_print(int level, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    sg_vprint(level, "godot plugin", fmt, ap);
+    va_end(ap);
+}
+
+static void sg_print_from(int level, const char *where, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void sg_print_from(int level, const char *where, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    sg_vprint(level, where, fmt, ap);
+    va_end(ap);
+}
+
 static void sg_log(void *user, sluice_log_level level, const char *module, const char *msg) {
     (void)user;
-    sg_print((int)level, "sluice %s: %s", module, msg);
+    sg_print_from((int)level, module, "%s", msg);
 }
 
 /* A Godot string variant's text as a malloc'd UTF-8 copy (NULL on failure). */
@@ -141,9 +158,9 @@ static void sg_emit(godot_object *obj, const char *name, godot_variant *args, in
 /* Tie `wrapper` to `obj` so that Godot tells us when obj dies (see sg_binding_free). */
 static bool sg_attach(godot_object *obj, void *wrapper) {
     if (g_sg.binding_idx < 0 || !g_sg.ns) return false;
-    g_sg.pending_binding = wrapper;
+    sg_pending_binding = wrapper;
     void *got = g_sg.ns->godot_nativescript_get_instance_binding_data(g_sg.binding_idx, obj);
-    g_sg.pending_binding = NULL;
+    sg_pending_binding = NULL;
     return got == wrapper;
 }
 
@@ -679,7 +696,7 @@ static void *sg_binding_alloc(void *data, const void *type_tag, godot_object *ob
     (void)data;
     (void)type_tag;
     (void)obj;
-    return g_sg.pending_binding; /* NULL for objects we did not ask about */
+    return sg_pending_binding; /* NULL for objects we did not ask about */
 }
 
 /* Godot is deleting the object the binding belongs to. */

@@ -32,7 +32,7 @@ func _on_disconnected(peer, id):
 func _on_connected_to_server(id):
 	client_ok[id] = true
 
-func make_side(id):
+func make_side(id, server_compat = true):
 	var root = Node.new()
 	root.name = "Side%d" % id
 	var game = Node.new()
@@ -45,7 +45,7 @@ func make_side(id):
 	root.custom_multiplayer = api
 	game.custom_multiplayer = api
 	var mp = WebRTCMultiplayer.new()
-	t.eq(mp.initialize(id, true), OK, "WebRTCMultiplayer.initialize(%d, server_compat)" % id)
+	t.eq(mp.initialize(id, server_compat), OK, "WebRTCMultiplayer.initialize(%d, %s)" % [id, server_compat])
 	api.network_peer = mp
 	packets[id] = []
 	connected[id] = []
