@@ -62,6 +62,9 @@ func channels_open():
 		received.has("chat") and received.has("unrel") and \
 		received["chat"].get_ready_state() == WebRTCDataChannel.STATE_OPEN
 
+func burst_arrived():
+	return received["chat"].get_available_packet_count() >= 301
+
 func chat_has_2():
 	return received["chat"].get_available_packet_count() >= 2
 func n2_has_1():
@@ -199,6 +202,24 @@ func run():
 	t.eq(unrel.put_packet(PoolByteArray([42])), OK, "unreliable put_packet")
 	ok = yield(wait_for(self, "unrel_has_1"), "completed")
 	t.check(ok and received["unrel"].get_packet() == PoolByteArray([42]), "unreliable packet arrives on loopback")
+
+	# --- volume: the largest allowed message, then a burst of small ones, in order ---
+	var largest = PoolByteArray()
+	largest.resize(262144)
+	for i in range(0, 262144, 4096):
+		largest[i] = (i / 4096) % 256
+	t.eq(chat.put_packet(largest), OK, "put_packet of 256 KiB (the remote max-message-size)")
+	for i in range(300):
+		chat.put_packet(("m%d" % i).to_utf8())
+	ok = yield(wait_for(self, "burst_arrived"), "completed")
+	t.check(ok, "256 KiB message and 300 small ones arrive")
+	if ok:
+		t.eq(rchat.get_packet(), largest, "256 KiB payload intact")
+		var in_order = true
+		for i in range(300):
+			if rchat.get_packet().get_string_from_utf8() != "m%d" % i:
+				in_order = false
+		t.check(in_order, "300 messages in order on a reliable ordered channel")
 
 	t.eq(chat.put_packet(PoolByteArray()), OK, "empty put_packet is OK (Godot does not reach the plugin)")
 	var big = PoolByteArray()
