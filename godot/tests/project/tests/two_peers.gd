@@ -30,9 +30,12 @@ func _on_candidate(mid, index, cand, from, to):
 func _on_channel(ch):
 	received[ch.get_label()] = ch
 
+var states_seen = {}   # p1's connection states observed while polling
+
 func poll():
 	if p1:
 		p1.poll()
+		states_seen[p1.get_connection_state()] = true
 	if p2:
 		p2.poll()
 
@@ -149,6 +152,7 @@ func run():
 	t.eq(p1.create_offer(), OK, "create_offer")
 	var ok = yield(wait_for(self, "connected"), "completed")
 	t.check(ok, "both peers reach STATE_CONNECTED")
+	t.check(states_seen.has(WebRTCPeerConnection.STATE_CONNECTING), "STATE_CONNECTING seen on the way")
 	t.check(descriptions.has("offer") and descriptions.has("answer"), "offer and answer emitted")
 	t.check(candidates.size() > 0, "ice_candidate_created emitted")
 	if candidates.size() > 0:
