@@ -277,7 +277,10 @@ static int sg_add_url(sg_cfg_strings *s, const godot_variant *v) {
 static int sg_parse_server(sg_cfg_strings *s, sluice_ice_server *srv, const godot_dictionary *d) {
     const gdn_core_api *c = g_sg.core;
     godot_variant urls;
-    if (!sg_dict_get(d, "urls", &urls)) return SLUICE_ERR_CONFIG;
+    if (!sg_dict_get(d, "urls", &urls)) {
+        sg_print(SLUICE_LOG_ERROR, "initialize: an iceServers entry has no urls");
+        return SLUICE_ERR_CONFIG;
+    }
     size_t first = s->nurls;
     int rc = SLUICE_OK;
     godot_variant_type t = c->godot_variant_get_type(&urls);
@@ -295,6 +298,9 @@ static int sg_parse_server(sg_cfg_strings *s, sluice_ice_server *srv, const godo
     } else {
         rc = SLUICE_ERR_CONFIG;
     }
+    if (rc == SLUICE_ERR_CONFIG)
+        sg_print(SLUICE_LOG_ERROR, "initialize: urls must be a string or an array of strings (at most %d)",
+                 SG_MAX_URLS);
     c->godot_variant_destroy(&urls);
     if (rc != SLUICE_OK) return rc;
     srv->urls = (const char *const *)&s->urls[first];
@@ -305,6 +311,19 @@ static int sg_parse_server(sg_cfg_strings *s, sluice_ice_server *srv, const godo
     if (cred) s->creds[s->ncreds++] = cred;
     srv->username = user;
     srv->credential = cred;
+    /* Name the offending entry: the caller only gets an error code back. */
+    for (size_t i = 0; i < srv->urls_count; i++) {
+        sluice_ice_url u;
+        if (sluice_ice_url_parse(srv->urls[i], &u) != SLUICE_OK) {
+            sg_print(SLUICE_LOG_ERROR, "initialize: bad ICE server URL '%s'", srv->urls[i]);
+            return SLUICE_ERR_CONFIG;
+        }
+        if ((u.scheme == SLUICE_ICE_SCHEME_TURN || u.scheme == SLUICE_ICE_SCHEME_TURNS) &&
+            (!user || !cred)) {
+            sg_print(SLUICE_LOG_ERROR, "initialize: '%s' needs username and credential", srv->urls[i]);
+            return SLUICE_ERR_CONFIG;
+        }
+    }
     return SLUICE_OK;
 }
 
@@ -317,14 +336,19 @@ static int sg_parse_config(sluice_config *cfg, sg_cfg_strings *s, const godot_di
     if (sg_dict_get(d, "iceServers", &servers)) {
         int rc = SLUICE_OK;
         if (c->godot_variant_get_type(&servers) != GODOT_VARIANT_TYPE_ARRAY) {
+            sg_print(SLUICE_LOG_ERROR, "initialize: iceServers must be an array");
             rc = SLUICE_ERR_CONFIG;
         } else {
             godot_array a = c->godot_variant_as_array(&servers);
             godot_int n = c->godot_array_size(&a);
-            if (n > SG_MAX_SERVERS) rc = SLUICE_ERR_CONFIG;
+            if (n > SG_MAX_SERVERS) {
+                sg_print(SLUICE_LOG_ERROR, "initialize: at most %d iceServers", SG_MAX_SERVERS);
+                rc = SLUICE_ERR_CONFIG;
+            }
             for (godot_int i = 0; i < n && rc == SLUICE_OK; i++) {
                 godot_variant e = c->godot_array_get(&a, i);
                 if (c->godot_variant_get_type(&e) != GODOT_VARIANT_TYPE_DICTIONARY) {
+                    sg_print(SLUICE_LOG_ERROR, "initialize: iceServers entries must be dictionaries");
                     rc = SLUICE_ERR_CONFIG;
                 } else {
                     godot_dictionary sd = c->godot_variant_as_dictionary(&e);
@@ -347,6 +371,7 @@ static int sg_parse_config(sluice_config *cfg, sg_cfg_strings *s, const godot_di
         int rc = SLUICE_OK;
         if (strcmp(policy, "relay") == 0) cfg->ice_policy = SLUICE_ICE_POLICY_RELAY;
         else if (strcmp(policy, "all") != 0) rc = SLUICE_ERR_CONFIG;
+        if (rc != SLUICE_OK) sg_print(SLUICE_LOG_ERROR, "initialize: iceTransportPolicy must be \"all\" or \"relay\"");
         free(policy);
         if (rc != SLUICE_OK) return rc;
     }

@@ -91,6 +91,11 @@ func run():
 	t.eq(p2.initialize({"iceServers": [{"urls": "stun:127.0.0.1"}]}), OK, "initialize with a STUN url string")
 	t.check(p1.initialize({"iceServers": [{"urls": ["bogus:host"]}]}) != OK, "initialize rejects an unknown scheme")
 	t.check(p1.initialize({"iceServers": [{"urls": ["turn:127.0.0.1"]}]}) != OK, "initialize rejects turn: without credentials")
+	t.check(p1.initialize({"iceServers": "stun:127.0.0.1"}) != OK, "initialize rejects iceServers that is not an array")
+	t.check(p1.initialize({"iceServers": [{"urls": 5}]}) != OK, "initialize rejects urls that are not strings")
+	t.check(p1.initialize({"iceServers": [{"username": "u"}]}) != OK, "initialize rejects an entry without urls")
+	t.check(p1.initialize({"iceTransportPolicy": "some"}) != OK, "initialize rejects an unknown iceTransportPolicy")
+	t.eq(p1.initialize({"iceServers": [{"urls": PoolStringArray(["turn:127.0.0.1?transport=udp"]), "username": "u", "credential": "p"}], "iceTransportPolicy": "all"}), OK, "initialize with TURN credentials and a PoolStringArray")
 	t.eq(p1.get_connection_state(), WebRTCPeerConnection.STATE_NEW, "bad config leaves the peer usable")
 	t.eq(p1.initialize({}), OK, "initialize({})")
 
