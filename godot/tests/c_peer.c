@@ -3,11 +3,13 @@
  *
  * Signaling: one TCP connection on 127.0.0.1 (the port, ephemeral, is printed first as
  * "PORT n"), one message per line, tab-separated fields with \\ \n \r \t escaped:
- *   sdp <type> <sdp>            cand <mid> <index> <candidate>            done
+ *   sdp <type> <sdp>      cand <mid> <index> <candidate>      done      vanish
  * Godot offers. This peer echoes every message it receives on any channel (same channel,
  * same text/binary kind), opens its own in-band channel "from-peer" once connected and sends
  * a text and a binary message on it. Exit 0 when Godot said "done" after at least three
- * echoes and the "from-peer" messages went out; 1 otherwise; 2 on timeout.
+ * echoes and the "from-peer" messages went out; 1 otherwise; 2 on timeout. "vanish" ends
+ * the process at once with the same verdict, without closing anything: the peer simply
+ * goes silent, as a crashed or unplugged player does.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
@@ -30,6 +32,7 @@ typedef struct app {
     int echoed;
     bool mine_sent;
     bool done;
+    bool vanish;
     char in[1 << 17];
     size_t in_len;
 } app;
@@ -113,6 +116,8 @@ static void handle_line(app *a, char *line) {
         if (rc != SLUICE_OK) fprintf(stderr, "c_peer: add_ice_candidate: %s\n", sluice_strerror(rc));
     } else if (strcmp(f[0], "done") == 0) {
         a->done = true;
+    } else if (strcmp(f[0], "vanish") == 0) {
+        a->done = a->vanish = true;
     }
 }
 
@@ -233,8 +238,9 @@ int main(void) {
             break;
         }
     }
-    fprintf(stderr, "c_peer: echoed %d messages, from-peer sent: %s, exit %d\n", a.echoed,
-            a.mine_sent ? "yes" : "no", rc);
+    fprintf(stderr, "c_peer: echoed %d messages, own channel sent: %s, exit %d%s\n", a.echoed,
+            a.mine_sent ? "yes" : "no", rc, a.vanish ? " (vanished)" : "");
+    if (a.vanish) _exit(rc); /* no close, no free: silence on the wire */
     sluice_peer_free(a.pc);
     close(a.fd);
     return rc;

@@ -112,6 +112,10 @@ func echoes():
 func from_c_messages():
 	return from_c != null and from_c.get_available_packet_count() >= 2
 
+func disconnected():
+	var st = pc.get_connection_state()
+	return st == WebRTCPeerConnection.STATE_DISCONNECTED or st == WebRTCPeerConnection.STATE_FAILED
+
 func chat_closed():
 	return chat.get_ready_state() == WebRTCDataChannel.STATE_CLOSED
 
@@ -168,7 +172,13 @@ func run():
 	ok = yield(wait_for("chat_closed"), "completed")
 	t.check(ok, "closed channel reaches CLOSED (the remote reset its stream too)")
 
-	send_msg(["done"])
+	if OS.get_environment("SLUICE_TEST_PEER") == "c":
+		# The C peer vanishes without a word: consent freshness (RFC 7675) notices.
+		send_msg(["vanish"])
+		ok = yield(wait_for("disconnected", 20000), "completed")
+		t.check(ok, "a silent peer makes the connection STATE_DISCONNECTED")
+	else:
+		send_msg(["done"])
 	pc.close()
 	t.eq(pc.get_connection_state(), WebRTCPeerConnection.STATE_CLOSED, "close")
 	tcp.disconnect_from_host()
