@@ -22,6 +22,7 @@
 #define PEER_SCTP_MTU 1191
 #define PEER_MAX_SCTP_EVENTS_PER_TURN 4096
 #define PEER_MAX_MDNS 16
+#define PEER_DTLS_START_GRACE_US 500000
 #define PEER_MDNS_TRIES 3
 
 /* A remote ".local" candidate waiting for its mDNS answer. */
@@ -71,6 +72,7 @@ struct sluice_peer {
     sluice_sctp *sctp;
     sluice_io *io;
     bool dtls_started;
+    sluice_time dtls_wait_since; /* DTLS client: waiting for proof the peer has our answer */
     bool sctp_up;
     bool dtls_client;
     bool role_known;
@@ -305,6 +307,7 @@ static void peer_reset_transports(sluice_peer *pc) {
     pc->ice = NULL;
     pc->io = NULL;
     pc->dtls_started = pc->sctp_up = pc->role_known = pc->dtls_client = false;
+    pc->dtls_wait_since = 0;
     pc->ice_connected_once = false;
     pc->has_dtls_path = false;
     sluice_mem_free(pc->alloc, pc->local_sdp);
@@ -1282,6 +1285,15 @@ static void process_dtls(sluice_peer *pc, sluice_time now) {
 static void maybe_start_dtls(sluice_peer *pc, sluice_time now) {
     if (!pc->dtls || pc->dtls_started || !pc->dtls_client) return;
     if (!sluice_ice_selected_pair(pc->ice, NULL, NULL)) return;
+    /* Our checks can succeed before the DTLS server has our answer (it answers checks with
+     * its own password): its DTLS would then reject our certificate (libdatachannel sends
+     * "unknown CA"). Start once the peer proves it has our description (an authenticated
+     * request), or after PEER_DTLS_START_GRACE_US in case its requests never reach us. */
+    if (!sluice_ice_peer_knows_us(pc->ice)) {
+        if (!pc->dtls_wait_since) pc->dtls_wait_since = now ? now : 1;
+        if (now - pc->dtls_wait_since < PEER_DTLS_START_GRACE_US) return;
+        SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "no check from the peer yet: starting DTLS anyway");
+    }
     pc->dtls_started = true;
     set_conn_state(pc, SLUICE_CONNECTION_CONNECTING);
     int rc = sluice_dtls_start(pc->dtls, now);
@@ -1471,6 +1483,7 @@ sluice_time sluice_peer_next_deadline(const sluice_peer *pc) {
     if (pc->sctp) t = sluice_time_min(t, sluice_sctp_next_deadline(pc->sctp));
     if (pc->io)
         for (size_t i = 0; i < pc->mdns_count; i++) t = sluice_time_min(t, pc->mdns[i].next_query);
+    if (pc->dtls_wait_since && !pc->dtls_started) t = sluice_time_min(t, pc->dtls_wait_since + PEER_DTLS_START_GRACE_US);
     return t;
 }
 
