@@ -791,6 +791,9 @@ static void maybe_nominate(sluice_ice_agent *a, sluice_time now) {
     if (better_pending && now < a->first_valid + ms(ICE_NOMINATION_WAIT_MS)) return;
     a->pairs[best].nominating = true;
     trigger(a, best);
+    /* The nomination goes out at once rather than a Ta later: the pair is already valid,
+     * so it opens no new binding, and connection setup is one RTT shorter (50 ms here). */
+    a->next_check = now;
 }
 
 static void txn_failed(sluice_ice_agent *a, ice_pair *p, sluice_time now) {
