@@ -450,6 +450,21 @@ SLUICE_API sluice_connection_state sluice_peer_connection_state(const sluice_pee
 SLUICE_API sluice_gathering_state sluice_peer_gathering_state(const sluice_peer *pc);
 SLUICE_API sluice_signaling_state sluice_peer_signaling_state(const sluice_peer *pc);
 
+/**
+ * The current local description (W3C localDescription): the SDP last applied with
+ * sluice_peer_set_local_description(), with every local candidate gathered so far and
+ * a=end-of-candidates once gathering is complete. For non-trickle signaling: wait for
+ * GATHERING_STATE COMPLETE, then send this. Returns the length written (NUL-terminated),
+ * NOBUFS (cap too small), NOT_FOUND (no local description yet). `type` (may be NULL)
+ * receives "offer" or "answer".
+ */
+SLUICE_API int sluice_peer_local_description(sluice_peer *pc, char *buf, size_t cap,
+                                             const char **type);
+
+/** The remote max-message-size in bytes: 65536 when the SDP had none or before a remote
+ *  description is set (RFC 8841 default); 0 = no limit. */
+SLUICE_API uint64_t sluice_peer_remote_max_message_size(const sluice_peer *pc);
+
 /** Our DTLS certificate's fingerprint, "sha-256 AB:CD:...", into `buf`. Returns length or NOBUFS. */
 SLUICE_API int sluice_peer_local_fingerprint(const sluice_peer *pc, char *buf, size_t cap);
 

@@ -8,6 +8,7 @@
 #define SLUICE_SDP_MAX_FINGERPRINTS 4
 #define SLUICE_SDP_MAX_CANDIDATES 32
 #define SLUICE_SDP_MAX_MEDIA 8
+#define SLUICE_SDP_MAX_LINE 4096 /**< longest accepted line, without the line ending */
 
 typedef enum sluice_sdp_setup {
     SLUICE_SDP_SETUP_NONE = 0, /**< absent */
@@ -40,6 +41,8 @@ typedef struct sluice_sdp_media {
     char candidates[SLUICE_SDP_MAX_CANDIDATES][256]; /**< "candidate:..." lines, without "a=" */
     size_t candidates_count;
     bool end_of_candidates;
+    size_t candidates_ignored; /**< candidate lines beyond the array (dropped, no error) */
+    bool bundle_only;        /**< a=bundle-only (RFC 8843): usable even with port 0 */
 } sluice_sdp_media;
 
 typedef struct sluice_sdp {
@@ -56,7 +59,12 @@ typedef struct sluice_sdp {
  * Parse an SDP (CRLF or LF). Unknown lines and attributes are skipped. On error returns
  * SDP and writes a readable message naming the line ("line 7: bad m= line") into
  * errbuf (may be NULL). A description with no data channel section parses fine
- * (datachannel_index = -1); the peer layer decides.
+ * (datachannel_index = -1); the peer layer decides. On error *out is zeroed (with
+ * datachannel_index = -1), so parse into a scratch struct, not the one in use.
+ * Limits: lines <= SLUICE_SDP_MAX_LINE bytes, at most SLUICE_SDP_MAX_MEDIA m= sections
+ * (more is an error), candidates beyond SLUICE_SDP_MAX_CANDIDATES per section are
+ * ignored (counted in candidates_ignored), fingerprints beyond the array likewise.
+ * Errors: INVALID_ARGUMENT (NULL text or out), SDP.
  */
 int sluice_sdp_parse(const char *text, size_t len, sluice_sdp *out, char *errbuf, size_t errcap);
 

@@ -1,0 +1,279 @@
+#include "io.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+typedef struct io_socket {
+    int fd;
+    sluice_addr local;
+} io_socket;
+
+typedef struct io_pending {
+    int sock;
+    sluice_addr remote;
+    size_t len;
+    uint8_t data[SLUICE_IO_MAX_DATAGRAM];
+} io_pending;
+
+struct sluice_io {
+    const sluice_allocator *alloc;
+    const sluice_logger *log;
+    io_socket socks[SLUICE_IO_MAX_SOCKETS];
+    size_t nsocks;
+    io_pending out[SLUICE_IO_BATCH];
+    size_t nout;
+    uint64_t send_drops;
+    uint8_t rxbuf[SLUICE_IO_BATCH][SLUICE_IO_MAX_DATAGRAM];
+};
+
+static void addr_to_sockaddr(const sluice_addr *a, struct sockaddr_storage *ss, socklen_t *len) {
+    memset(ss, 0, sizeof *ss);
+    if (a->family == 4) {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons(a->port);
+        memcpy(&s4->sin_addr, a->ip, 4);
+        *len = sizeof *s4;
+    } else {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(a->port);
+        memcpy(&s6->sin6_addr, a->ip, 16);
+        *len = sizeof *s6;
+    }
+}
+
+static bool sockaddr_to_addr(const struct sockaddr *sa, sluice_addr *a) {
+    memset(a, 0, sizeof *a);
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+        a->family = 4;
+        a->port = ntohs(s4->sin_port);
+        memcpy(a->ip, &s4->sin_addr, 4);
+        return true;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+        /* IPv4-mapped addresses never occur: sockets are IPV6_V6ONLY. */
+        a->family = 6;
+        a->port = ntohs(s6->sin6_port);
+        memcpy(a->ip, &s6->sin6_addr, 16);
+        return true;
+    }
+    return false;
+}
+
+static bool is_loopback(const sluice_addr *a) {
+    static const uint8_t v6lo[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    return a->family == 4 ? a->ip[0] == 127 : memcmp(a->ip, v6lo, 16) == 0;
+}
+
+static bool is_link_local6(const sluice_addr *a) {
+    return a->family == 6 && a->ip[0] == 0xfe && (a->ip[1] & 0xc0) == 0x80;
+}
+
+static int open_socket(sluice_io *io, const sluice_addr *local, const sluice_io_settings *s) {
+    int fam = local->family == 4 ? AF_INET : AF_INET6;
+    int fd = socket(fam, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return SLUICE_ERR_IO;
+    if (fam == AF_INET6) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    }
+    /* Bigger kernel buffers absorb bursts at high rates (best effort, capped by rmem_max). */
+    int bufsz = 4 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof bufsz);
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof bufsz);
+    uint32_t lo = s->port_min, hi = s->port_max;
+    if (lo == 0) lo = hi = 0;
+    for (uint32_t port = lo; port <= hi; port++) {
+        sluice_addr a = *local;
+        a.port = (uint16_t)port;
+        struct sockaddr_storage ss;
+        socklen_t sl;
+        addr_to_sockaddr(&a, &ss, &sl);
+        if (bind(fd, (struct sockaddr *)&ss, sl) == 0) {
+            struct sockaddr_storage bound;
+            socklen_t bl = sizeof bound;
+            getsockname(fd, (struct sockaddr *)&bound, &bl);
+            sockaddr_to_addr((struct sockaddr *)&bound, &a);
+            io->socks[io->nsocks].fd = fd;
+            io->socks[io->nsocks].local = a;
+            io->nsocks++;
+            return SLUICE_OK;
+        }
+        if (errno != EADDRINUSE) break;
+    }
+    close(fd);
+    return lo ? SLUICE_ERR_EXHAUSTED : SLUICE_ERR_IO;
+}
+
+int sluice_io_open(sluice_io **out, const sluice_io_settings *s, const sluice_allocator *alloc,
+                   const sluice_logger *log) {
+    if (!out || !s) return SLUICE_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    sluice_io *io = sluice_mem_calloc(alloc, 1, sizeof *io);
+    if (!io) return SLUICE_ERR_NOMEM;
+    io->alloc = alloc;
+    io->log = log;
+    int last_err = SLUICE_ERR_IO;
+    if (s->bind_address) {
+        sluice_addr a;
+        if (sluice_addr_parse(&a, s->bind_address, 0) != SLUICE_OK) {
+            sluice_mem_free(alloc, io);
+            return SLUICE_ERR_CONFIG;
+        }
+        last_err = open_socket(io, &a, s);
+    } else {
+        struct ifaddrs *ifs = NULL;
+        if (getifaddrs(&ifs) == 0) {
+            for (struct ifaddrs *i = ifs; i && io->nsocks < SLUICE_IO_MAX_SOCKETS; i = i->ifa_next) {
+                if (!i->ifa_addr || !(i->ifa_flags & IFF_UP)) continue;
+                sluice_addr a;
+                if (!sockaddr_to_addr(i->ifa_addr, &a)) continue;
+                if (a.family == 6 && (!s->ipv6 || is_link_local6(&a))) continue;
+                if (is_loopback(&a) && !s->loopback) continue;
+                bool dup = false;
+                for (size_t k = 0; k < io->nsocks; k++) {
+                    sluice_addr b = io->socks[k].local;
+                    b.port = 0;
+                    if (sluice_addr_equal(&a, &b)) dup = true;
+                }
+                if (dup) continue;
+                int rc = open_socket(io, &a, s);
+                if (rc) last_err = rc;
+            }
+            freeifaddrs(ifs);
+        }
+    }
+    if (io->nsocks == 0) {
+        SLUICE_LOG(log, SLUICE_LOG_ERROR, "io", "no usable local address could be bound");
+        sluice_mem_free(alloc, io);
+        return last_err ? last_err : SLUICE_ERR_IO;
+    }
+    for (size_t k = 0; k < io->nsocks; k++) {
+        char buf[64];
+        sluice_addr_format(&io->socks[k].local, buf, sizeof buf);
+        SLUICE_LOG(log, SLUICE_LOG_DEBUG, "io", "bound %s", buf);
+    }
+    *out = io;
+    return SLUICE_OK;
+}
+
+void sluice_io_close(sluice_io *io) {
+    if (!io) return;
+    for (size_t k = 0; k < io->nsocks; k++) close(io->socks[k].fd);
+    sluice_mem_free(io->alloc, io);
+}
+
+size_t sluice_io_local_addresses(const sluice_io *io, sluice_addr *out, size_t cap) {
+    for (size_t k = 0; k < io->nsocks && k < cap; k++) out[k] = io->socks[k].local;
+    return io->nsocks;
+}
+
+int sluice_io_recv(sluice_io *io, sluice_io_recv_fn fn, void *user, size_t max_datagrams) {
+    int total = 0;
+    struct mmsghdr msgs[SLUICE_IO_BATCH];
+    struct iovec iov[SLUICE_IO_BATCH];
+    struct sockaddr_storage from[SLUICE_IO_BATCH];
+    for (size_t k = 0; k < io->nsocks; k++) {
+        while ((size_t)total < max_datagrams) {
+            size_t want = SLUICE_MIN((size_t)SLUICE_IO_BATCH, max_datagrams - (size_t)total);
+            memset(msgs, 0, sizeof(msgs[0]) * want);
+            for (size_t i = 0; i < want; i++) {
+                iov[i].iov_base = io->rxbuf[i];
+                iov[i].iov_len = SLUICE_IO_MAX_DATAGRAM;
+                msgs[i].msg_hdr.msg_iov = &iov[i];
+                msgs[i].msg_hdr.msg_iovlen = 1;
+                msgs[i].msg_hdr.msg_name = &from[i];
+                msgs[i].msg_hdr.msg_namelen = sizeof from[i];
+            }
+            int n = recvmmsg(io->socks[k].fd, msgs, (unsigned)want, MSG_DONTWAIT, NULL);
+            if (n <= 0) break;
+            for (int i = 0; i < n; i++) {
+                sluice_addr remote;
+                if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) continue; /* never ours: too big */
+                if (!sockaddr_to_addr((struct sockaddr *)&from[i], &remote)) continue;
+                fn(user, &io->socks[k].local, &remote, io->rxbuf[i], msgs[i].msg_len);
+            }
+            total += n;
+            if ((size_t)n < want) break;
+        }
+    }
+    return total;
+}
+
+static int find_socket(const sluice_io *io, const sluice_addr *local) {
+    for (size_t k = 0; k < io->nsocks; k++)
+        if (sluice_addr_equal(&io->socks[k].local, local)) return (int)k;
+    return -1;
+}
+
+int sluice_io_send(sluice_io *io, const sluice_addr *local, const sluice_addr *remote,
+                   const uint8_t *data, size_t len) {
+    if (!io || !local || !remote || len > SLUICE_IO_MAX_DATAGRAM) return SLUICE_ERR_INVALID_ARGUMENT;
+    int k = find_socket(io, local);
+    if (k < 0) return SLUICE_ERR_NOT_FOUND;
+    if (io->nout == SLUICE_IO_BATCH) sluice_io_flush(io);
+    io_pending *p = &io->out[io->nout++];
+    p->sock = k;
+    p->remote = *remote;
+    p->len = len;
+    memcpy(p->data, data, len);
+    return SLUICE_OK;
+}
+
+int sluice_io_flush(sluice_io *io) {
+    int sent = 0;
+    struct mmsghdr msgs[SLUICE_IO_BATCH];
+    struct iovec iov[SLUICE_IO_BATCH];
+    struct sockaddr_storage to[SLUICE_IO_BATCH];
+    size_t i = 0;
+    while (i < io->nout) {
+        /* Batch consecutive datagrams of the same socket. */
+        size_t j = i, n = 0;
+        while (j < io->nout && io->out[j].sock == io->out[i].sock) {
+            socklen_t sl;
+            addr_to_sockaddr(&io->out[j].remote, &to[n], &sl);
+            iov[n].iov_base = io->out[j].data;
+            iov[n].iov_len = io->out[j].len;
+            memset(&msgs[n], 0, sizeof msgs[n]);
+            msgs[n].msg_hdr.msg_name = &to[n];
+            msgs[n].msg_hdr.msg_namelen = sl;
+            msgs[n].msg_hdr.msg_iov = &iov[n];
+            msgs[n].msg_hdr.msg_iovlen = 1;
+            n++;
+            j++;
+        }
+        int fd = io->socks[io->out[i].sock].fd;
+        size_t done = 0;
+        while (done < n) {
+            int r = sendmmsg(fd, msgs + done, (unsigned)(n - done), MSG_DONTWAIT);
+            if (r <= 0) {
+                if (r < 0 && errno == EINTR) continue;
+                /* EAGAIN / ENOBUFS / unreachable: drop this one and go on. */
+                io->send_drops++;
+                done++;
+                continue;
+            }
+            done += (size_t)r;
+            sent += r;
+        }
+        i = j;
+    }
+    io->nout = 0;
+    return sent;
+}
+
+int sluice_io_fds(const sluice_io *io, int *fds, size_t cap) {
+    for (size_t k = 0; k < io->nsocks && k < cap; k++) fds[k] = io->socks[k].fd;
+    return (int)io->nsocks;
+}
+
+uint64_t sluice_io_send_drops(const sluice_io *io) { return io->send_drops; }

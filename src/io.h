@@ -1,0 +1,51 @@
+/* The thin I/O layer: non-blocking UDP sockets (IPv4 + IPv6), one per local address,
+ * batched with recvmmsg/sendmmsg. The only module that touches sockets. */
+#ifndef SLUICE_IO_H
+#define SLUICE_IO_H
+
+#include "util.h"
+
+#define SLUICE_IO_MAX_SOCKETS 16
+#define SLUICE_IO_BATCH 32
+#define SLUICE_IO_MAX_DATAGRAM 2048
+
+typedef struct sluice_io_settings {
+    const char *bind_address; /**< only this local IP (NULL: every usable interface address) */
+    uint16_t port_min, port_max; /**< 0,0: any port */
+    bool loopback;            /**< include 127.0.0.1 / ::1 (always when bind_address is loopback) */
+    bool ipv6;                /**< include IPv6 (global and unique-local; link-local is skipped) */
+} sluice_io_settings;
+
+typedef struct sluice_io sluice_io;
+
+/** Open one socket per selected local address. Errors: NOMEM, IO (no usable address or bind
+ *  failed for all), EXHAUSTED (no free port in the range). */
+int sluice_io_open(sluice_io **out, const sluice_io_settings *s, const sluice_allocator *alloc,
+                   const sluice_logger *log);
+void sluice_io_close(sluice_io *io);
+
+/** The bound local addresses (with their ports). */
+size_t sluice_io_local_addresses(const sluice_io *io, sluice_addr *out, size_t cap);
+
+typedef void (*sluice_io_recv_fn)(void *user, const sluice_addr *local, const sluice_addr *remote,
+                                  const uint8_t *data, size_t len);
+
+/** Read what is ready on every socket (bounded: at most `max_datagrams`), calling fn for
+ *  each. Returns the number read. Never blocks. */
+int sluice_io_recv(sluice_io *io, sluice_io_recv_fn fn, void *user, size_t max_datagrams);
+
+/** Queue a datagram for sending from `local` to `remote` (sent by sluice_io_flush or when the
+ *  batch is full). Errors: NOT_FOUND (no socket for local), INVALID_ARGUMENT. */
+int sluice_io_send(sluice_io *io, const sluice_addr *local, const sluice_addr *remote,
+                   const uint8_t *data, size_t len);
+/** Send every queued datagram (sendmmsg per socket). Datagrams the kernel refuses
+ *  (EAGAIN, ENOBUFS) are dropped: the protocols above retransmit. Returns datagrams sent. */
+int sluice_io_flush(sluice_io *io);
+
+/** Socket fds to watch for reading. Returns the count (may exceed cap). */
+int sluice_io_fds(const sluice_io *io, int *fds, size_t cap);
+
+/** Datagrams dropped by the kernel on send. */
+uint64_t sluice_io_send_drops(const sluice_io *io);
+
+#endif
