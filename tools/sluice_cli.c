@@ -236,6 +236,22 @@ static void flush_held_sdp(cli *c)
     if (!c->held_sdp) {
         return;
     }
+    /* Preferred: the library's local description with its gathered candidates. */
+    size_t cap = strlen(c->held_sdp) + c->held_cands.len + 4096;
+    char *full = malloc(cap);
+    const char *type = NULL;
+    int rc = full ? sluice_peer_local_description(c->pc, full, cap, &type) : SLUICE_ERR_NOMEM;
+    if (rc > 0 && strstr(full, "a=candidate:")) {
+        send_description(c, type ? type : c->held_type, full);
+        free(full);
+        free(c->held_sdp);
+        free(c->held_type);
+        c->held_sdp = c->held_type = NULL;
+        return;
+    }
+    logf_(c, "local_description: %s; adding the candidates to the SDP ourselves",
+          rc < 0 ? sluice_strerror(rc) : "no a=candidate in it");
+    free(full);
     cli_str s = {0};
     cli_str_puts(&s, c->held_sdp);
     if (!strstr(c->held_sdp, "a=candidate:")) {

@@ -70,7 +70,7 @@ function loadImpl(impl) {
   const ver = require(path.join(NM, 'werift', 'package.json')).version;
   return { name: 'werift', version: ver, RTCPeerConnection: w.RTCPeerConnection,
     config: { iceServers: [], iceInterfaceAddresses: { udp4: '127.0.0.1' },
-      iceAdditionalHostAddresses: ['127.0.0.1'], iceUseIpv6: false }, refusesTooLarge: false };
+      iceAdditionalHostAddresses: ['127.0.0.1'], iceUseIpv6: false }, refusesTooLarge: true };
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -200,13 +200,13 @@ class Peer {
     return ch;
   }
 
-  async channel(label, ms = 20000) {
+  async channel(label, ms = 20000, states = ['open']) {
     if (!this.channels[label]) {
       await withTimeout(new Promise((r) => (this.waiters[label] ||= []).push(r)), ms,
         `channel '${label}'`);
     }
     const ch = this.channels[label];
-    await this.waitState(ch, ['open'], ms);
+    await this.waitState(ch, states, ms);
     return ch;
   }
 
@@ -324,6 +324,7 @@ class Peer {
       let n = 0;
       while (n < ECHO_COUNT) {
         const m = await q.get();
+        if (this.a.verbose) this.log(`echo: got ${typeof m} ${m.length} bytes (#${n})`);
         await this.drain(ch, 1 << 20);
         ch.send(m);
         n++;
@@ -486,7 +487,9 @@ class Peer {
   }
 
   async sc_close() {
-    const a = await this.channel('close-a');
+    // The driver may close close-a before the validator sees it open.
+    const a = await this.channel('close-a', 20000,
+      this.driver ? ['open'] : ['open', 'closing', 'closed']);
     const b = await this.channel('close-b');
     const c = await this.channel('close-c');
     if (this.driver) {
