@@ -49,7 +49,8 @@ int sluice_dtls_new(sluice_dtls **out, const sluice_dtls_settings *s, sluice_dtl
 void sluice_dtls_free(sluice_dtls *d);
 
 /** Expected remote certificate fingerprint from the SDP ("sha-256", "AB:CD:..."); may be called
- *  several times (any match passes). Errors: UNSUPPORTED (hash), MALFORMED (hex). */
+ *  several times (any match passes; at most 8). Without any, the handshake fails with
+ *  FINGERPRINT. Errors: UNSUPPORTED (hash), MALFORMED (hex or length), EXHAUSTED. */
 int sluice_dtls_add_remote_fingerprint(sluice_dtls *d, const char *alg, const char *hex);
 
 /** Start the handshake (the client queues its ClientHello). Errors: INVALID_STATE. */
@@ -57,7 +58,9 @@ int sluice_dtls_start(sluice_dtls *d, sluice_time now);
 
 /** Feed one received datagram (may hold several records). Handshake progress, decrypted
  *  application data (read with sluice_dtls_read) and alerts follow. Bad records are
- *  dropped and counted; returns OK then. Errors: only fatal ones (state is FAILED). */
+ *  dropped and counted; returns OK then. Errors: only fatal ones (state is FAILED).
+ *  In state NEW the endpoint starts itself first (the peer's ClientHello may arrive before
+ *  the caller's start); in CLOSED datagrams are dropped. `data` is not kept. */
 int sluice_dtls_handle_datagram(sluice_dtls *d, sluice_time now, const uint8_t *data, size_t len);
 
 /** Take the next decrypted application record into buf: returns its length, AGAIN when
@@ -67,6 +70,10 @@ int sluice_dtls_read(sluice_dtls *d, uint8_t *buf, size_t cap);
 /** Encrypt one application message (one record, len <= mtu - overhead) into the outgoing
  *  queue. Errors: INVALID_STATE (not CONNECTED), TOO_LARGE, BUFFER_FULL (queue full). */
 int sluice_dtls_write(sluice_dtls *d, const uint8_t *data, size_t len);
+
+/** Largest `len` sluice_dtls_write accepts: mtu minus the record overhead of the
+ *  negotiated cipher (1163 for AES-GCM at mtu 1200; before CONNECTED the worst case). */
+size_t sluice_dtls_max_payload(const sluice_dtls *d);
 
 /** Take the next outgoing datagram: returns its length, 0 when none, NOBUFS when cap is too small. */
 int sluice_dtls_poll_datagram(sluice_dtls *d, uint8_t *buf, size_t cap);
@@ -88,6 +95,10 @@ typedef struct sluice_dtls_stats {
     char cipher[64];   /**< OpenSSL cipher name once connected */
 } sluice_dtls_stats;
 void sluice_dtls_get_stats(const sluice_dtls *d, sluice_dtls_stats *out);
+
+/** Fingerprint of the certificate the peer presented ("AB:CD:..."), once it has sent one.
+ *  Returns length, NOT_FOUND (none yet), UNSUPPORTED (alg) or NOBUFS. */
+int sluice_dtls_peer_fingerprint(const sluice_dtls *d, const char *alg, char *out, size_t cap);
 
 /** True when `data` looks like DTLS by its first byte (RFC 7983: 20..63). */
 static inline bool sluice_dtls_is_record(const uint8_t *data, size_t len) {

@@ -461,6 +461,7 @@ static int sdp_parse_media(sdp_ctx *c, sdp_str v) {
     if (!sdp_parse_u16(port_only, &m->port))
         return sdp_fail(c, c->line, "bad m= line: port is not a number 0-65535");
     if (!sdp_copy(m->proto, sizeof m->proto, proto)) return sdp_fail(c, c->line, "bad m= line: proto too long");
+    if (!sdp_copy(m->fmt, sizeof m->fmt, fmt)) return sdp_fail(c, c->line, "bad m= line: format too long");
     for (size_t i = 0; i < proto.n; i++)
         if (!sdp_is_token_char((unsigned char)proto.p[i]) && proto.p[i] != '/')
             return sdp_fail(c, c->line, "bad m= line: bad character in proto");
@@ -642,8 +643,49 @@ static const char *sdp_setup_name(sluice_sdp_setup s) {
     }
 }
 
-static int sdp_check_local(const sluice_sdp_local *l) {
-    if (!sdp_safe_text(l->mid, 32, false) || !sdp_cstr_is(l->mid, sdp_is_token)) return SLUICE_ERR_INVALID_ARGUMENT;
+/* The mid and the offer section the writer uses (mirror mode: taken from the offer). */
+typedef struct sdp_plan {
+    const char *mid;
+    const sluice_sdp_media *offer_dc; /* NULL unless mirroring */
+    bool old_syntax, bundle;
+} sdp_plan;
+
+static int sdp_check_local(const sluice_sdp_local *l, sdp_plan *plan) {
+    memset(plan, 0, sizeof *plan);
+    plan->mid = l->mid;
+    plan->bundle = true;
+    if (l->mirror) {
+        const sluice_sdp *o = l->mirror;
+        if (o->datachannel_index < 0 || (size_t)o->datachannel_index >= o->media_count ||
+            o->media_count > SLUICE_SDP_MAX_MEDIA || o->bundle_count > SLUICE_ARRAY_LEN(o->bundle))
+            return SLUICE_ERR_INVALID_ARGUMENT;
+        plan->offer_dc = &o->media[o->datachannel_index];
+        const char *omid = plan->offer_dc->mid;
+        if (!memchr(omid, 0, sizeof plan->offer_dc->mid)) return SLUICE_ERR_INVALID_ARGUMENT;
+        if (plan->mid && strcmp(plan->mid, omid) != 0) return SLUICE_ERR_INVALID_ARGUMENT;
+        plan->mid = omid;
+        plan->old_syntax = sluice_strcasecmp(plan->offer_dc->proto, "DTLS/SCTP") == 0;
+        /* RFC 8843 §7.3: answer with BUNDLE only if the offer bundled this section. */
+        plan->bundle = false;
+        for (size_t b = 0; b < o->bundle_count; b++)
+            if (omid[0] && strncmp(o->bundle[b], omid, sizeof o->bundle[b]) == 0) plan->bundle = true;
+        for (size_t i = 0; i < o->media_count; i++) {
+            const sluice_sdp_media *m = &o->media[i];
+            if (m == plan->offer_dc) continue;
+            if (!memchr(m->kind, 0, sizeof m->kind) || !memchr(m->proto, 0, sizeof m->proto) ||
+                !memchr(m->fmt, 0, sizeof m->fmt) || !memchr(m->mid, 0, sizeof m->mid))
+                return SLUICE_ERR_INVALID_ARGUMENT;
+            if (!sdp_safe_text(m->kind, 15, false) || !sdp_safe_text(m->proto, 31, false) ||
+                !sdp_safe_text(m->fmt, 32, false) || (m->mid[0] && !sdp_cstr_is(m->mid, sdp_is_token)))
+                return SLUICE_ERR_INVALID_ARGUMENT;
+        }
+        if (!plan->mid[0]) plan->mid = NULL; /* the offer had no a=mid: write none */
+    } else if (!plan->mid) {
+        return SLUICE_ERR_INVALID_ARGUMENT;
+    }
+    if (plan->mid && (!sdp_safe_text(plan->mid, 32, false) || !sdp_cstr_is(plan->mid, sdp_is_token)))
+        return SLUICE_ERR_INVALID_ARGUMENT;
+    if (!plan->mid) plan->bundle = false;
     if (!sdp_safe_text(l->ice_ufrag, 256, false) || strlen(l->ice_ufrag) < 4 ||
         !sdp_cstr_is(l->ice_ufrag, sdp_is_ice_chars))
         return SLUICE_ERR_INVALID_ARGUMENT;
@@ -668,35 +710,33 @@ static int sdp_check_local(const sluice_sdp_local *l) {
     return SLUICE_OK;
 }
 
-static int sdp_write_body(const sluice_sdp_local *l, sluice_buf *out) {
-    /* JSEP RFC 9429 §5.2.1: sess-id is a 63-bit value (top bit zero), version starts low. */
-    uint64_t sid = l->session_id & 0x7fffffffffffffffull;
-    int rc = sluice_buf_printf(out,
-                               "v=0\r\n"
-                               "o=- %llu %llu IN IP4 127.0.0.1\r\n"
-                               "s=-\r\n"
-                               "t=0 0\r\n"
-                               "a=group:BUNDLE %s\r\n"
-                               "a=msid-semantic: WMS\r\n",
-                               (unsigned long long)sid, (unsigned long long)l->session_version, l->mid);
+static int sdp_write_datachannel(const sluice_sdp_local *l, const sdp_plan *plan, sluice_buf *out) {
+    int rc;
+    /* RFC 8841 §4.1 / JSEP §5.2.1: port 9 and 0.0.0.0 until candidates are known. The old
+     * draft-05 form answers an old-form offer (libwebrtc does the same). */
+    if (plan->old_syntax)
+        rc = sluice_buf_printf(out, "m=application 9 DTLS/SCTP %u\r\n", (unsigned)l->sctp_port);
+    else
+        rc = sluice_buf_printf(out, "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n");
     if (rc) return rc;
-    if (l->ice_lite && (rc = sluice_buf_printf(out, "a=ice-lite\r\n"))) return rc;
-    /* RFC 8841 §4.1 / JSEP §5.2.1: port 9 and 0.0.0.0 until candidates are known. */
     rc = sluice_buf_printf(out,
-                           "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
                            "c=IN IP4 0.0.0.0\r\n"
                            "a=ice-ufrag:%s\r\n"
                            "a=ice-pwd:%s\r\n"
                            "a=ice-options:trickle\r\n"
                            "a=fingerprint:%s %s\r\n"
-                           "a=setup:%s\r\n"
-                           "a=mid:%s\r\n"
-                           "a=sctp-port:%u\r\n"
-                           "a=max-message-size:%llu\r\n",
+                           "a=setup:%s\r\n",
                            l->ice_ufrag, l->ice_pwd, l->fingerprint_alg, l->fingerprint_hex,
-                           sdp_setup_name(l->setup), l->mid, (unsigned)l->sctp_port,
-                           (unsigned long long)l->max_message_size);
+                           sdp_setup_name(l->setup));
     if (rc) return rc;
+    if (plan->mid && (rc = sluice_buf_printf(out, "a=mid:%s\r\n", plan->mid))) return rc;
+    if (plan->old_syntax)
+        rc = sluice_buf_printf(out, "a=sctpmap:%u webrtc-datachannel 65535\r\n", (unsigned)l->sctp_port);
+    else
+        rc = sluice_buf_printf(out, "a=sctp-port:%u\r\n", (unsigned)l->sctp_port);
+    if (rc) return rc;
+    if ((rc = sluice_buf_printf(out, "a=max-message-size:%llu\r\n", (unsigned long long)l->max_message_size)))
+        return rc;
     for (size_t i = 0; i < l->candidates_count; i++) {
         const char *cand = l->candidates[i];
         if (strncmp(cand, "a=", 2) == 0) cand += 2;
@@ -706,15 +746,113 @@ static int sdp_write_body(const sluice_sdp_local *l, sluice_buf *out) {
     return SLUICE_OK;
 }
 
+static int sdp_write_body(const sluice_sdp_local *l, const sdp_plan *plan, sluice_buf *out) {
+    /* JSEP RFC 9429 §5.2.1: sess-id is a 63-bit value (top bit zero), version starts low. */
+    uint64_t sid = l->session_id & 0x7fffffffffffffffull;
+    int rc = sluice_buf_printf(out,
+                               "v=0\r\n"
+                               "o=- %llu %llu IN IP4 127.0.0.1\r\n"
+                               "s=-\r\n"
+                               "t=0 0\r\n",
+                               (unsigned long long)sid, (unsigned long long)l->session_version);
+    if (rc) return rc;
+    if (plan->bundle && (rc = sluice_buf_printf(out, "a=group:BUNDLE %s\r\n", plan->mid))) return rc;
+    if ((rc = sluice_buf_printf(out, "a=msid-semantic: WMS\r\n"))) return rc;
+    if (l->ice_lite && (rc = sluice_buf_printf(out, "a=ice-lite\r\n"))) return rc;
+    if (!l->mirror) return sdp_write_datachannel(l, plan, out);
+    for (size_t i = 0; i < l->mirror->media_count; i++) {
+        const sluice_sdp_media *m = &l->mirror->media[i];
+        if (m == plan->offer_dc) {
+            rc = sdp_write_datachannel(l, plan, out);
+        } else {
+            /* JSEP §5.3.1 / RFC 3264 §6: reject with port 0, keep the section's identity. */
+            rc = sluice_buf_printf(out, "m=%s 0 %s %s\r\nc=IN IP4 0.0.0.0\r\n", m->kind, m->proto, m->fmt);
+            if (!rc && m->mid[0]) rc = sluice_buf_printf(out, "a=mid:%s\r\n", m->mid);
+        }
+        if (rc) return rc;
+    }
+    return SLUICE_OK;
+}
+
 int sluice_sdp_write(const sluice_sdp_local *l, sluice_buf *out) {
     if (!l || !out) return SLUICE_ERR_INVALID_ARGUMENT;
-    int rc = sdp_check_local(l);
+    sdp_plan plan;
+    int rc = sdp_check_local(l, &plan);
     if (rc) return rc;
     size_t mark = out->len;
-    rc = sdp_write_body(l, out);
+    rc = sdp_write_body(l, &plan, out);
     if (rc) {
         out->len = mark; /* all or nothing */
         if (out->data && out->cap > mark) out->data[mark] = 0;
     }
     return rc;
+}
+
+/* ---- offer/answer rules ----------------------------------------------------------------- */
+
+static int sdp_reason(char *err, size_t cap, const char *fmt, ...) SLUICE_PRINTF(3, 4);
+
+static int sdp_reason(char *err, size_t cap, const char *fmt, ...) {
+    if (err && cap) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, cap, fmt, ap);
+        va_end(ap);
+    }
+    return SLUICE_ERR_SDP;
+}
+
+int sluice_sdp_check_remote(const sluice_sdp *r, bool is_offer, const char *local_mid, char *err, size_t cap) {
+    if (err && cap) err[0] = '\0';
+    if (!r) return SLUICE_ERR_INVALID_ARGUMENT;
+    const char *what = is_offer ? "offer" : "answer";
+    if (r->datachannel_index < 0 || (size_t)r->datachannel_index >= r->media_count) {
+        for (size_t i = 0; i < r->media_count && !is_offer; i++)
+            if (local_mid && strcmp(r->media[i].mid, local_mid) == 0 && r->media[i].port == 0)
+                return sdp_reason(err, cap, "the answer rejected the data channel section (m= port 0)");
+        return sdp_reason(err, cap, "the %s has no data channel section "
+                                    "(m=application ... UDP/DTLS/SCTP webrtc-datachannel)", what);
+    }
+    const sluice_sdp_media *m = &r->media[r->datachannel_index];
+    /* JSEP §5.3.1: the answer's section answers ours, so it carries our mid. */
+    if (!is_offer && local_mid && m->mid[0] && strcmp(m->mid, local_mid) != 0)
+        return sdp_reason(err, cap, "the answer's data channel mid '%s' is not the offered '%s'", m->mid, local_mid);
+    if (!m->ice_ufrag[0]) return sdp_reason(err, cap, "the %s has no a=ice-ufrag for the data channel", what);
+    if (!m->ice_pwd[0]) return sdp_reason(err, cap, "the %s has no a=ice-pwd for the data channel", what);
+    /* RFC 8842 §5.1: a=fingerprint is required to authenticate the DTLS peer. */
+    if (!m->fingerprints_count) return sdp_reason(err, cap, "the %s has no a=fingerprint", what);
+    if (m->setup == SLUICE_SDP_SETUP_HOLDCONN)
+        return sdp_reason(err, cap, "a=setup:holdconn in the %s: no DTLS connection possible", what);
+    /* RFC 8842 §5.3: the answerer MUST NOT use actpass. */
+    if (!is_offer && m->setup == SLUICE_SDP_SETUP_ACTPASS)
+        return sdp_reason(err, cap, "a=setup:actpass in an answer (must be active or passive)");
+    return SLUICE_OK;
+}
+
+sluice_sdp_setup sluice_sdp_answer_setup(sluice_sdp_setup offered) {
+    switch (offered) {
+    case SLUICE_SDP_SETUP_ACTIVE: return SLUICE_SDP_SETUP_PASSIVE;
+    case SLUICE_SDP_SETUP_HOLDCONN: return SLUICE_SDP_SETUP_NONE;
+    /* An offer without a=setup is treated like actpass: peers that omit it accept either. */
+    default: return SLUICE_SDP_SETUP_ACTIVE;
+    }
+}
+
+int sluice_sdp_dtls_client(sluice_sdp_setup local, sluice_sdp_setup remote) {
+    /* A missing a=setup: in an answer (we sent actpass) it is active (RFC 4145 §4); in an
+     * offer (we answered active/passive) it was taken as actpass by sluice_sdp_answer_setup. */
+    if (remote == SLUICE_SDP_SETUP_NONE)
+        remote = local == SLUICE_SDP_SETUP_ACTPASS ? SLUICE_SDP_SETUP_ACTIVE : SLUICE_SDP_SETUP_ACTPASS;
+    switch (local) {
+    case SLUICE_SDP_SETUP_ACTIVE:
+        return remote == SLUICE_SDP_SETUP_ACTIVE || remote == SLUICE_SDP_SETUP_HOLDCONN ? SLUICE_ERR_SDP : 1;
+    case SLUICE_SDP_SETUP_PASSIVE:
+        return remote == SLUICE_SDP_SETUP_ACTIVE || remote == SLUICE_SDP_SETUP_ACTPASS ? 0 : SLUICE_ERR_SDP;
+    case SLUICE_SDP_SETUP_ACTPASS:
+        if (remote == SLUICE_SDP_SETUP_ACTIVE) return 0;
+        if (remote == SLUICE_SDP_SETUP_PASSIVE) return 1;
+        return SLUICE_ERR_SDP;
+    default:
+        return SLUICE_ERR_INVALID_ARGUMENT;
+    }
 }

@@ -28,6 +28,7 @@ typedef struct sluice_sdp_media {
     char kind[16];           /**< "application", "audio", "video", ... */
     uint16_t port;           /**< m= line port (0 = rejected) */
     char proto[32];          /**< "UDP/DTLS/SCTP", "DTLS/SCTP", ... as written */
+    char fmt[33];            /**< first <fmt> of the m= line (an answer's rejected section echoes it) */
     bool is_datachannel;     /**< a usable data channel section (new or old syntax) */
     char mid[33];            /**< a=mid ("" when absent) */
     char ice_ufrag[257], ice_pwd[257]; /**< media level, else copied from session level */
@@ -82,9 +83,47 @@ typedef struct sluice_sdp_local {
     const char *const *candidates; /**< candidate lines to include (may be 0) */
     size_t candidates_count;
     bool end_of_candidates;
+    /**
+     * Answers only: the parsed remote offer (NULL for offers). JSEP RFC 9429 §5.3.1: the
+     * answer has one m= section per offered one, in order; every section but the offer's
+     * data channel section is rejected (port 0, its mid kept, not in BUNDLE). The data
+     * channel section answers with the offer's mid (`mid` may be NULL, else must match)
+     * and, if the offer used the old "DTLS/SCTP <port>" form, with that form too. BUNDLE
+     * is written only when the offer bundled the data channel section (RFC 8843 §7.3).
+     */
+    const sluice_sdp *mirror;
 } sluice_sdp_local;
 
-/** Write the SDP (CRLF line endings) into `out` (appended). Errors: NOMEM, BUFFER_FULL, INVALID_ARGUMENT. */
+/** Write the SDP (CRLF line endings) into `out` (appended; nothing appended on error).
+ *  Strings are checked (no CR/LF/space injection, RFC grammar of ufrag/pwd/mid/fingerprint).
+ *  Errors: NOMEM, BUFFER_FULL, INVALID_ARGUMENT. */
 int sluice_sdp_write(const sluice_sdp_local *l, sluice_buf *out);
+
+/* ---- offer/answer rules the peer layer applies (JSEP RFC 9429, RFC 8842) ------------- */
+
+/**
+ * Check that a parsed remote description is usable for data channels: a data channel
+ * section (not rejected), ICE ufrag and pwd, at least one fingerprint, and an a=setup
+ * allowed for its role (offer: not holdconn; answer: active, passive or absent, never
+ * actpass — RFC 8842 §5.3). For an answer, `local_mid` (may be NULL) is the mid we
+ * offered for the data channel: the answer's data channel section must carry it.
+ * Errors: SDP with a readable reason in errbuf (may be NULL).
+ */
+int sluice_sdp_check_remote(const sluice_sdp *remote, bool is_offer, const char *local_mid,
+                            char *errbuf, size_t errcap);
+
+/** Our a=setup in an answer to `offered` (RFC 8842 §5.3, JSEP §5.3.1: prefer active).
+ *  Returns ACTIVE (offer actpass, passive or absent), PASSIVE (offer active) or NONE
+ *  (offer holdconn: cannot answer). */
+sluice_sdp_setup sluice_sdp_answer_setup(sluice_sdp_setup offered);
+
+/**
+ * Our DTLS role once both a=setup values are known: 1 = client (we are "active"),
+ * 0 = server. A `remote` NONE means active when `local` is ACTPASS (it is an answer:
+ * RFC 4145 §4 default), else actpass (it was an offer, see sluice_sdp_answer_setup).
+ * Errors: SDP (both active, both passive, remote actpass/holdconn when we sent actpass),
+ * INVALID_ARGUMENT (local NONE or HOLDCONN).
+ */
+int sluice_sdp_dtls_client(sluice_sdp_setup local, sluice_sdp_setup remote);
 
 #endif

@@ -18,6 +18,7 @@ typedef struct sim_binding {
 typedef struct sim_path {
     sluice_addr from, to; /* hosts (ports ignored) */
     sluice_sim_path p;
+    bool inherit; /* made for a pair without its own path: uses the default settings */
     sluice_sim_counters c;
     sluice_time busy_until;
 } sim_path;
@@ -42,6 +43,7 @@ typedef struct sim_packet {
     sluice_addr from, to;
     uint8_t *data;
     size_t len;
+    size_t path; /* index of the sender's path in sn->paths, for its counters */
 } sim_packet;
 
 struct sluice_simnet {
@@ -54,7 +56,7 @@ struct sluice_simnet {
     size_t nbinds, capbinds;
     sim_path *paths;
     size_t npaths, cappaths;
-    sim_path defpath; /* from/to unused; counters of unlisted pairs */
+    sim_path defpath; /* only p is used: the settings of pairs without their own path */
     sluice_sim_counters total;
     sim_nat *nats;
     size_t nnats, capnats;
@@ -132,18 +134,22 @@ static sim_path *find_path(sluice_simnet *sn, const sluice_addr *from, const slu
     return NULL;
 }
 
+static sim_path *add_path(sluice_simnet *sn, const sluice_addr *from, const sluice_addr *to) {
+    if (!grow((void **)&sn->paths, &sn->cappaths, sn->npaths, sizeof *sn->paths)) return NULL;
+    sim_path *sp = &sn->paths[sn->npaths++];
+    memset(sp, 0, sizeof *sp);
+    sp->from = *from;
+    sp->to = *to;
+    return sp;
+}
+
 int sluice_simnet_set_path(sluice_simnet *sn, const sluice_addr *from, const sluice_addr *to,
                            const sluice_sim_path *p) {
     if (!sn || !from || !to || !p) return SLUICE_ERR_INVALID_ARGUMENT;
     sim_path *sp = find_path(sn, from, to);
-    if (!sp) {
-        if (!grow((void **)&sn->paths, &sn->cappaths, sn->npaths, sizeof *sn->paths)) return SLUICE_ERR_NOMEM;
-        sp = &sn->paths[sn->npaths++];
-        memset(sp, 0, sizeof *sp);
-        sp->from = *from;
-        sp->to = *to;
-    }
+    if (!sp && !(sp = add_path(sn, from, to))) return SLUICE_ERR_NOMEM;
     sp->p = *p;
+    sp->inherit = false;
     return SLUICE_OK;
 }
 
@@ -208,14 +214,27 @@ static sim_nat *nat_for_inside(sluice_simnet *sn, const sluice_addr *a) {
     return NULL;
 }
 
-static sim_nat *nat_for_public(sluice_simnet *sn, const sluice_addr *a) {
+/* Hosts behind NATs with the same public address share a LAN and reach each other
+ * directly, without translation. */
+static bool same_lan(sluice_simnet *sn, const sluice_addr *a, const sluice_addr *b) {
+    if (same_host(a, b)) return true;
+    sim_nat *na = nat_for_inside(sn, a), *nb = nat_for_inside(sn, b);
+    return na && nb && same_host(&na->public_host, &nb->public_host);
+}
+
+/* A public port unused by every NAT sharing this public address: each NAT's next_port
+ * is one past its last mapping, so the maximum over them is free. */
+static uint16_t nat_alloc_port(sluice_simnet *sn, sim_nat *n) {
+    uint16_t port = n->next_port;
     for (size_t i = 0; i < sn->nnats; i++)
-        if (same_host(&sn->nats[i].public_host, a)) return &sn->nats[i];
-    return NULL;
+        if (same_host(&sn->nats[i].public_host, &n->public_host) && sn->nats[i].next_port > port)
+            port = sn->nats[i].next_port;
+    n->next_port = (uint16_t)(port + 1);
+    return port;
 }
 
 /* Outbound translation; false on allocation failure. */
-static bool nat_out(sim_nat *n, sluice_addr *from, const sluice_addr *to) {
+static bool nat_out(sluice_simnet *sn, sim_nat *n, sluice_addr *from, const sluice_addr *to) {
     for (size_t i = 0; i < n->nmaps; i++) {
         sim_mapping *m = &n->maps[i];
         if (sluice_addr_equal(&m->inside, from) && (!n->symmetric || sluice_addr_equal(&m->dest, to))) {
@@ -229,7 +248,7 @@ static bool nat_out(sim_nat *n, sluice_addr *from, const sluice_addr *to) {
     sim_mapping *m = &n->maps[n->nmaps++];
     m->inside = *from;
     m->dest = *to;
-    m->public_port = n->next_port++;
+    m->public_port = nat_alloc_port(sn, n);
     *from = n->public_host;
     from->port = m->public_port;
     return true;
@@ -253,14 +272,21 @@ int sluice_simnet_send(sluice_simnet *sn, const sluice_addr *from_in, const slui
                        const uint8_t *data, size_t len) {
     if (!sn || !from_in || !to || (!data && len)) return SLUICE_ERR_INVALID_ARGUMENT;
     sim_path *sp = find_path(sn, from_in, to);
-    const sluice_sim_path *p = sp ? &sp->p : &sn->defpath.p;
-    sluice_sim_counters *c = sp ? &sp->c : &sn->defpath.c;
+    if (!sp) {
+        /* A pair without its own path gets an entry inheriting the default settings, so
+         * that it has its own bandwidth queue and counters: opposite directions and
+         * unrelated flows must not share one bottleneck. */
+        if (!(sp = add_path(sn, from_in, to))) return SLUICE_ERR_NOMEM;
+        sp->inherit = true;
+    }
+    const sluice_sim_path *p = sp->inherit ? &sn->defpath.p : &sp->p;
+    sluice_sim_counters *c = &sp->c;
     c->sent++;
     sn->total.sent++;
 
     sluice_addr from = *from_in;
     sim_nat *nat = nat_for_inside(sn, &from);
-    if (nat && !same_host(&nat->inside_host, to) && !nat_out(nat, &from, to)) return SLUICE_ERR_NOMEM;
+    if (nat && !same_lan(sn, &from, to) && !nat_out(sn, nat, &from, to)) return SLUICE_ERR_NOMEM;
 
     if (p->down || (p->mtu && len > p->mtu)) {
         if (p->down) { c->lost++; sn->total.lost++; }
@@ -274,7 +300,7 @@ int sluice_simnet_send(sluice_simnet *sn, const sluice_addr *from_in, const slui
     }
     sluice_time depart = sn->now;
     if (p->bandwidth_bps) {
-        sluice_time busy = sp ? sp->busy_until : sn->defpath.busy_until;
+        sluice_time busy = sp->busy_until;
         if (busy < sn->now) busy = sn->now;
         size_t qlimit = p->queue_bytes ? p->queue_bytes : 256 * 1024;
         double backlog_bytes = (double)(busy - sn->now) * (double)p->bandwidth_bps / 8e6;
@@ -285,8 +311,7 @@ int sluice_simnet_send(sluice_simnet *sn, const sluice_addr *from_in, const slui
         }
         sluice_time ser = (sluice_time)((double)len * 8e6 / (double)p->bandwidth_bps);
         depart = busy + ser;
-        if (sp) sp->busy_until = depart;
-        else sn->defpath.busy_until = depart;
+        sp->busy_until = depart;
     }
     int copies = 1;
     if (p->duplicate > 0 && sluice_prng_unit(&sn->rng) < p->duplicate) {
@@ -302,7 +327,7 @@ int sluice_simnet_send(sluice_simnet *sn, const sluice_addr *from_in, const slui
             c->reordered++;
             sn->total.reordered++;
         }
-        sim_packet pk = {at, sn->seq++, from, *to, NULL, len};
+        sim_packet pk = {at, sn->seq++, from, *to, NULL, len, (size_t)(sp - sn->paths)};
         pk.data = malloc(len ? len : 1);
         if (!pk.data) return SLUICE_ERR_NOMEM;
         if (len) memcpy(pk.data, data, len);
@@ -323,13 +348,18 @@ static int route(sluice_simnet *sn, const sluice_addr *to) {
 }
 
 static void deliver(sluice_simnet *sn, sim_packet *pk) {
-    /* Counters belong to the path of the pre-NAT hosts as the sender saw them; for
-     * simplicity deliveries are counted on the (from, to) pair as they travel. */
+    /* Counters belong to the path of the pre-NAT hosts as the sender saw them. */
     sluice_addr to = pk->to;
-    sim_nat *nat = nat_for_public(sn, &to);
-    sim_path *sp = find_path(sn, &pk->from, &to);
-    sluice_sim_counters *c = sp ? &sp->c : &sn->defpath.c;
-    if (nat && !nat_in(nat, &pk->from, &to)) {
+    sluice_sim_counters *c = &sn->paths[pk->path].c;
+    /* Several inside hosts may share one public address: try each of their NATs. */
+    bool behind_nat = false, admitted = false;
+    for (size_t i = 0; i < sn->nnats && !admitted; i++) {
+        if (!same_host(&sn->nats[i].public_host, &to)) continue;
+        behind_nat = true;
+        admitted = nat_in(&sn->nats[i], &pk->from, &to);
+    }
+    /* A host behind a NAT is reachable through a mapping or from its own LAN only. */
+    if (behind_nat ? !admitted : (nat_for_inside(sn, &to) && !same_lan(sn, &pk->from, &to))) {
         c->unroutable++;
         sn->total.unroutable++;
         return;

@@ -63,7 +63,8 @@ int sluice_simnet_bind(sluice_simnet *sn, int node, const sluice_addr *addr);
 /** Impairments for packets sent from host `from` to host `to` (ports ignored). */
 int sluice_simnet_set_path(sluice_simnet *sn, const sluice_addr *from, const sluice_addr *to,
                            const sluice_sim_path *p);
-/** Impairments used for every pair without its own path. */
+/** Impairments used for every pair without its own path (each such pair still has its own
+ * bandwidth queue and counters). */
 void sluice_simnet_set_default_path(sluice_simnet *sn, const sluice_sim_path *p);
 
 /**
@@ -71,6 +72,8 @@ void sluice_simnet_set_default_path(sluice_simnet *sn, const sluice_sim_path *p)
  * their source rewritten to `public_host` with a mapped port; replies are mapped back.
  * `symmetric`: one mapping per (inside addr, destination) (endpoint-dependent); otherwise one
  * per inside addr (full cone: anyone may send to the mapping once it exists).
+ * The inside host is reachable only through a mapping, or directly from hosts behind a NAT
+ * with the same public address (one LAN; several add_nat calls may share `public_host`).
  */
 int sluice_simnet_add_nat(sluice_simnet *sn, const sluice_addr *inside_host,
                           const sluice_addr *public_host, bool symmetric);
@@ -90,7 +93,8 @@ bool sluice_simnet_step(sluice_simnet *sn, sluice_time limit);
 /** Step until `done(user)` is true (checked after each step) or the clock reaches `until`. Returns done(). */
 bool sluice_simnet_run(sluice_simnet *sn, sluice_time until, bool (*done)(void *user), void *user);
 
-/** Counters of one direction (from→to hosts), or of the whole network when both are NULL. */
+/** Counters of one direction (from→to hosts, as the sender addressed them, before NAT), or
+ * of the whole network when both are NULL. */
 sluice_sim_counters sluice_simnet_counters(const sluice_simnet *sn, const sluice_addr *from,
                                            const sluice_addr *to);
 

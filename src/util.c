@@ -326,7 +326,8 @@ int sluice_addr_parse(sluice_addr *out, const char *ip, uint16_t port) {
     char tmp[64];
     size_t n = strlen(ip);
     if (n >= sizeof tmp) return SLUICE_ERR_MALFORMED;
-    if (n >= 2 && ip[0] == '[' && ip[n - 1] == ']') {
+    bool bracketed = n >= 2 && ip[0] == '[' && ip[n - 1] == ']';
+    if (bracketed) {
         memcpy(tmp, ip + 1, n - 2);
         tmp[n - 2] = '\0';
     } else {
@@ -334,7 +335,8 @@ int sluice_addr_parse(sluice_addr *out, const char *ip, uint16_t port) {
     }
     sluice_addr a;
     memset(&a, 0, sizeof a);
-    if (inet_pton(AF_INET, tmp, a.ip) == 1) a.family = 4;
+    /* RFC 3986 §3.2.2: brackets enclose IPv6 literals only. */
+    if (!bracketed && inet_pton(AF_INET, tmp, a.ip) == 1) a.family = 4;
     else if (inet_pton(AF_INET6, tmp, a.ip) == 1) a.family = 6;
     else return SLUICE_ERR_MALFORMED;
     a.port = port;

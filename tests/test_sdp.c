@@ -128,6 +128,7 @@ static void check_sample(const sample_expect *e, const sluice_sdp *s) {
     assert_false(m->ice_lite);
     assert_int_equal(m->end_of_candidates, e->eoc);
     assert_string_equal(m->proto, e->proto);
+    assert_string_equal(m->fmt, strcmp(e->proto, "DTLS/SCTP") == 0 ? "5000" : "webrtc-datachannel");
     assert_int_equal(m->port, e->port);
     assert_string_equal(s->origin_user, e->origin_user);
     assert_int_equal(s->bundle_count, 1);
@@ -460,6 +461,8 @@ static const bad_case k_bad[] = {
      "line 5: bad m= line: media type too long"},
     {"m= proto too long", HEAD "m=application 9 UDP/DTLS/SCTP/AAAAAAAAAAAAAAAAAAAAAAAAAAAAA x\n",
      "line 5: bad m= line: proto too long"},
+    {"m= format too long", HEAD "m=application 9 UDP/DTLS/SCTP webrtc-datachannel-but-longer-than-32\n",
+     "line 5: bad m= line: format too long"},
     {"old syntax with bad port", HEAD "m=application 9 DTLS/SCTP 99999\n",
      "line 5: bad m= line: DTLS/SCTP format must be an SCTP port"},
     {"mid at session level", HEAD "a=mid:0\n" MLINE, "line 5: a=mid is only allowed in a media section"},
@@ -835,6 +838,208 @@ static void test_sdp_write_handles_allocation_failure(void **state) {
     assert_true(succeeded);
 }
 
+
+/* ---- JSEP offer/answer rules ---------------------------------------------------------------- */
+
+static sluice_sdp *parse_sample(const char *name) {
+    sluice_sdp *s = sdp_new();
+    size_t len;
+    char *text = read_sample(name, &len);
+    assert_int_equal(sluice_sdp_parse(text, len, s, NULL, 0), SLUICE_OK);
+    free(text);
+    return s;
+}
+
+static void test_sdp_check_remote_accepts_every_sample(void **state) {
+    (void)state;
+    for (size_t i = 0; i < SLUICE_ARRAY_LEN(k_samples); i++) {
+        sluice_sdp *s = parse_sample(k_samples[i].file);
+        bool offer = strstr(k_samples[i].file, "offer") != NULL;
+        char err[200];
+        if (sluice_sdp_check_remote(s, offer, offer ? NULL : "0", err, sizeof err) != SLUICE_OK)
+            fail_msg("%s: %s", k_samples[i].file, err);
+        /* Every real answerer chose active: as the offerer we are the DTLS server. */
+        if (!offer) assert_int_equal(sluice_sdp_dtls_client(SLUICE_SDP_SETUP_ACTPASS, dc(s)->setup), 0);
+        else assert_int_equal(sluice_sdp_answer_setup(dc(s)->setup), SLUICE_SDP_SETUP_ACTIVE);
+        free(s);
+    }
+}
+
+static void test_sdp_check_remote_rejects_unusable_descriptions(void **state) {
+    (void)state;
+    static const struct {
+        const char *text;
+        bool offer;
+        const char *msg;
+    } cases[] = {
+        {HEAD "m=audio 9 UDP/TLS/RTP/SAVPF 111\n" ICE FPL "a=mid:0\n", true, "the offer has no data channel section"},
+        {HEAD "m=application 0 UDP/DTLS/SCTP webrtc-datachannel\na=mid:0\n", false,
+         "the answer rejected the data channel section (m= port 0)"},
+        {HEAD MLINE ICE FPL "a=setup:active\na=mid:1\n", false, "the answer's data channel mid '1' is not the offered '0'"},
+        {HEAD MLINE "a=ice-pwd:abcdefghijklmnopqrstuv\n" FPL, true, "the offer has no a=ice-ufrag"},
+        {HEAD MLINE "a=ice-ufrag:abcd\n" FPL, false, "the answer has no a=ice-pwd"},
+        {HEAD MLINE ICE "a=setup:actpass\n", true, "the offer has no a=fingerprint"},
+        {HEAD MLINE ICE FPL "a=setup:holdconn\n", true, "a=setup:holdconn in the offer"},
+        {HEAD MLINE ICE FPL "a=setup:actpass\n", false, "a=setup:actpass in an answer"},
+    };
+    sluice_sdp *s = sdp_new();
+    for (size_t i = 0; i < SLUICE_ARRAY_LEN(cases); i++) {
+        char err[200];
+        assert_int_equal(parse_str(cases[i].text, s, NULL, 0), SLUICE_OK);
+        assert_int_equal(sluice_sdp_check_remote(s, cases[i].offer, "0", err, sizeof err), SLUICE_ERR_SDP);
+        if (strncmp(err, cases[i].msg, strlen(cases[i].msg)) != 0)
+            fail_msg("case %zu: '%s' does not start with '%s'", i, err, cases[i].msg);
+    }
+    /* An answer without a=setup is active by default (RFC 4145 §4); passive is fine too. */
+    assert_int_equal(parse_str(HEAD MLINE ICE FPL "a=mid:0\n", s, NULL, 0), SLUICE_OK);
+    assert_int_equal(sluice_sdp_check_remote(s, false, "0", NULL, 0), SLUICE_OK);
+    assert_int_equal(sluice_sdp_dtls_client(SLUICE_SDP_SETUP_ACTPASS, dc(s)->setup), 0);
+    assert_int_equal(sluice_sdp_check_remote(NULL, false, "0", NULL, 0), SLUICE_ERR_INVALID_ARGUMENT);
+    free(s);
+}
+
+static void test_sdp_answer_setup_and_dtls_role(void **state) {
+    (void)state;
+    assert_int_equal(sluice_sdp_answer_setup(SLUICE_SDP_SETUP_ACTPASS), SLUICE_SDP_SETUP_ACTIVE);
+    assert_int_equal(sluice_sdp_answer_setup(SLUICE_SDP_SETUP_NONE), SLUICE_SDP_SETUP_ACTIVE);
+    assert_int_equal(sluice_sdp_answer_setup(SLUICE_SDP_SETUP_PASSIVE), SLUICE_SDP_SETUP_ACTIVE);
+    assert_int_equal(sluice_sdp_answer_setup(SLUICE_SDP_SETUP_ACTIVE), SLUICE_SDP_SETUP_PASSIVE);
+    assert_int_equal(sluice_sdp_answer_setup(SLUICE_SDP_SETUP_HOLDCONN), SLUICE_SDP_SETUP_NONE);
+    /* Offerer (actpass) learning the answer. */
+    assert_int_equal(sluice_sdp_dtls_client(SLUICE_SDP_SETUP_ACTPASS, SLUICE_SDP_SETUP_ACTIVE), 0);
+    assert_int_equal(sluice_sdp_dtls_client(SLUICE_SDP_SETUP_ACTPASS, SLUICE_SDP_SETUP_PASSIVE), 1);
+    assert_int_equal(sluice_sdp_dtls_client(SLUICE_SDP_SETUP_ACTPASS, SLUICE_SDP_SETUP_NONE), 0);
+    assert_int_equal(sluice_sdp_dtls_client(SLUICE_SDP_SETUP_ACTPASS, SLUICE_SDP_SETUP_ACTPASS), SLUICE_ERR_SDP);
+    assert_int_equal(sluice_sdp_dtls_client(SLUICE_SDP_SETUP_ACTPASS, SLUICE_SDP_SETUP_HOLDCONN), SLUICE_ERR_SDP);
+    /* Answerer, with the offer's value. */
+    assert_int_equal(sluice_sdp_dtls_client(SLUICE_SDP_SETUP_ACTIVE, SLUICE_SDP_SETUP_ACTPASS), 1);
+    assert_int_equal(sluice_sdp_dtls_client(SLUICE_SDP_SETUP_ACTIVE, SLUICE_SDP_SETUP_PASSIVE), 1);
+    /* An offer without a=setup is answered active (as actpass) and stays consistent. */
+    assert_int_equal(sluice_sdp_dtls_client(sluice_sdp_answer_setup(SLUICE_SDP_SETUP_NONE), SLUICE_SDP_SETUP_NONE), 1);
+    assert_int_equal(sluice_sdp_dtls_client(SLUICE_SDP_SETUP_PASSIVE, SLUICE_SDP_SETUP_NONE), 0);
+    assert_int_equal(sluice_sdp_dtls_client(SLUICE_SDP_SETUP_PASSIVE, SLUICE_SDP_SETUP_ACTIVE), 0);
+    assert_int_equal(sluice_sdp_dtls_client(SLUICE_SDP_SETUP_ACTIVE, SLUICE_SDP_SETUP_ACTIVE), SLUICE_ERR_SDP);
+    assert_int_equal(sluice_sdp_dtls_client(SLUICE_SDP_SETUP_PASSIVE, SLUICE_SDP_SETUP_PASSIVE), SLUICE_ERR_SDP);
+    assert_int_equal(sluice_sdp_dtls_client(SLUICE_SDP_SETUP_NONE, SLUICE_SDP_SETUP_ACTIVE),
+                     SLUICE_ERR_INVALID_ARGUMENT);
+    assert_int_equal(sluice_sdp_dtls_client(SLUICE_SDP_SETUP_HOLDCONN, SLUICE_SDP_SETUP_ACTIVE),
+                     SLUICE_ERR_INVALID_ARGUMENT);
+}
+
+/* Write an answer mirroring `offer`; parse it back into `answer`. */
+static void write_answer(const sluice_sdp *offer, const char *mid, sluice_sdp *answer, sluice_buf *b) {
+    sluice_sdp_local l = local_example();
+    l.setup = sluice_sdp_answer_setup(offer->media[offer->datachannel_index].setup);
+    l.mid = mid;
+    l.mirror = offer;
+    sluice_buf_init(b, NULL, 0);
+    assert_int_equal(sluice_sdp_write(&l, b), SLUICE_OK);
+    char err[200];
+    if (sluice_sdp_parse((const char *)b->data, b->len, answer, err, sizeof err) != SLUICE_OK)
+        fail_msg("answer does not parse: %s\n%.*s", err, (int)b->len, (const char *)b->data);
+    assert_int_equal(answer->media_count, offer->media_count);
+    assert_int_equal(answer->datachannel_index, offer->datachannel_index);
+    assert_int_equal(sluice_sdp_check_remote(answer, false, offer->media[offer->datachannel_index].mid, err,
+                                             sizeof err), SLUICE_OK);
+}
+
+static void test_sdp_answer_to_every_sample_offer(void **state) {
+    (void)state;
+    sluice_sdp *answer = sdp_new();
+    for (size_t i = 0; i < SLUICE_ARRAY_LEN(k_samples); i++) {
+        if (!strstr(k_samples[i].file, "offer")) continue;
+        sluice_sdp *offer = parse_sample(k_samples[i].file);
+        sluice_buf b;
+        write_answer(offer, NULL, answer, &b);
+        assert_string_equal(dc(answer)->mid, "0");
+        assert_int_equal(dc(answer)->setup, SLUICE_SDP_SETUP_ACTIVE);
+        assert_int_equal(answer->bundle_count, 1);
+        /* aiortc 1.4 offers the old syntax: answered in kind. */
+        bool old = strcmp(dc(offer)->proto, "DTLS/SCTP") == 0;
+        assert_string_equal(dc(answer)->proto, old ? "DTLS/SCTP" : "UDP/DTLS/SCTP");
+        assert_int_equal(dc(answer)->sctp_port, 5000);
+        if (old) assert_non_null(strstr((const char *)b.data, "a=sctpmap:5000 webrtc-datachannel 65535\r\n"));
+        else assert_non_null(strstr((const char *)b.data, "a=sctp-port:5000\r\n"));
+        assert_int_equal(dc(answer)->sctp_port, 5000);
+        sluice_buf_clear(&b);
+        free(offer);
+    }
+    free(answer);
+}
+
+static void test_sdp_answer_rejects_media_sections_in_order(void **state) {
+    (void)state;
+    sluice_sdp *offer = sdp_new(), *answer = sdp_new();
+    const char *t = HEAD "a=group:BUNDLE a v data\n"
+                         "m=audio 9 UDP/TLS/RTP/SAVPF 111 0\n" ICE FPL "a=setup:actpass\na=mid:a\n"
+                         "m=video 9 UDP/TLS/RTP/SAVPF 96 97\na=mid:v\n"
+                         "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\na=mid:data\n";
+    assert_int_equal(parse_str(t, offer, NULL, 0), SLUICE_OK);
+    assert_int_equal(offer->datachannel_index, 2);
+    sluice_buf b;
+    write_answer(offer, "data", answer, &b);
+    assert_int_equal(answer->media_count, 3);
+    assert_string_equal(answer->media[0].kind, "audio");
+    assert_int_equal(answer->media[0].port, 0);
+    assert_string_equal(answer->media[0].mid, "a");
+    assert_string_equal(answer->media[0].fmt, "111");
+    assert_string_equal(answer->media[1].kind, "video");
+    assert_int_equal(answer->media[1].port, 0);
+    assert_string_equal(answer->media[1].mid, "v");
+    assert_string_equal(answer->media[2].mid, "data");
+    assert_int_equal(answer->media[2].port, 9);
+    /* RFC 8843 §7.3.3: rejected sections leave the BUNDLE group. */
+    assert_int_equal(answer->bundle_count, 1);
+    assert_string_equal(answer->bundle[0], "data");
+    assert_non_null(strstr((const char *)b.data, "a=group:BUNDLE data\r\n"
+                                                 "a=msid-semantic: WMS\r\n"
+                                                 "m=audio 0 UDP/TLS/RTP/SAVPF 111\r\n"
+                                                 "c=IN IP4 0.0.0.0\r\n"
+                                                 "a=mid:a\r\n"
+                                                 "m=video 0 UDP/TLS/RTP/SAVPF 96\r\n"));
+    sluice_buf_clear(&b);
+    free(offer);
+    free(answer);
+}
+
+static void test_sdp_answer_without_bundle_when_offer_has_none(void **state) {
+    (void)state;
+    sluice_sdp *offer = sdp_new(), *answer = sdp_new();
+    assert_int_equal(parse_str(HEAD MLINE ICE FPL "a=setup:actpass\na=mid:x\n", offer, NULL, 0), SLUICE_OK);
+    sluice_buf b;
+    write_answer(offer, "x", answer, &b);
+    assert_int_equal(answer->bundle_count, 0);
+    assert_null(strstr((const char *)b.data, "a=group"));
+    assert_string_equal(dc(answer)->mid, "x");
+    sluice_buf_clear(&b);
+    /* No a=mid in the offer (pre-BUNDLE peers): none in the answer either. */
+    assert_int_equal(parse_str(HEAD MLINE ICE FPL "a=setup:active\n", offer, NULL, 0), SLUICE_OK);
+    write_answer(offer, NULL, answer, &b);
+    assert_null(strstr((const char *)b.data, "a=mid"));
+    assert_int_equal(dc(answer)->setup, SLUICE_SDP_SETUP_PASSIVE);
+    sluice_buf_clear(&b);
+    free(offer);
+    free(answer);
+}
+
+static void test_sdp_answer_rejects_bad_mirror_use(void **state) {
+    (void)state;
+    sluice_sdp *offer = parse_sample("chromium-offer.sdp");
+    sluice_sdp_local l = local_example();
+    l.setup = SLUICE_SDP_SETUP_ACTIVE;
+    l.mirror = offer;
+    l.mid = "1"; /* not the offered mid */
+    sluice_buf b;
+    sluice_buf_init(&b, NULL, 0);
+    assert_int_equal(sluice_sdp_write(&l, &b), SLUICE_ERR_INVALID_ARGUMENT);
+    l.mid = NULL;
+    offer->datachannel_index = -1; /* nothing to answer */
+    assert_int_equal(sluice_sdp_write(&l, &b), SLUICE_ERR_INVALID_ARGUMENT);
+    assert_int_equal(b.len, 0);
+    sluice_buf_clear(&b);
+    free(offer);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sdp_parses_every_real_sample),
@@ -865,6 +1070,13 @@ int main(void) {
         cmocka_unit_test(test_sdp_write_rejects_bad_local_values),
         cmocka_unit_test(test_sdp_write_is_all_or_nothing_when_buffer_full),
         cmocka_unit_test(test_sdp_write_handles_allocation_failure),
+        cmocka_unit_test(test_sdp_check_remote_accepts_every_sample),
+        cmocka_unit_test(test_sdp_check_remote_rejects_unusable_descriptions),
+        cmocka_unit_test(test_sdp_answer_setup_and_dtls_role),
+        cmocka_unit_test(test_sdp_answer_to_every_sample_offer),
+        cmocka_unit_test(test_sdp_answer_rejects_media_sections_in_order),
+        cmocka_unit_test(test_sdp_answer_without_bundle_when_offer_has_none),
+        cmocka_unit_test(test_sdp_answer_rejects_bad_mirror_use),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

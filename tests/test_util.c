@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "testkit_alloc.h"
 #include "util.h"
 
 /* ---- sluice_buf ---------------------------------------------------------------- */
@@ -548,7 +549,7 @@ static void test_addr_parse_ipv6_plain_and_bracketed(void **state) {
 static void test_addr_parse_rejects_bad_input(void **state) {
     (void)state;
     static const char *const bad[] = {"", "1.2.3", "1.2.3.256", "1.2.3.4.5", "::g", "[::1", "::1]",
-                                      "[]", "[", "host.example", " 1.2.3.4", "1.2.3.4:80", "fe80::1%eth0",
+                                      "[]", "[", "[1.2.3.4]", "host.example", " 1.2.3.4", "1.2.3.4:80", "fe80::1%eth0",
                                       "0123456789012345678901234567890123456789012345678901234567890123456789"};
     sluice_addr a;
     a.family = 99;
@@ -817,6 +818,186 @@ static void test_clock_is_replaceable_and_time_min(void **state) {
     assert_true(sluice_time_min(SLUICE_TIME_NEVER, SLUICE_TIME_NEVER) == SLUICE_TIME_NEVER);
 }
 
+/* ---- failing allocator (tests/testkit_alloc.h) ----------------------------------------- */
+
+static void test_testkit_alloc_counts_live_blocks_and_reports_leaks(void **state) {
+    (void)state;
+    testkit_alloc t;
+    testkit_alloc_init(&t);
+    void *a = sluice_mem_alloc(&t.a, 10);
+    void *b = sluice_mem_alloc(&t.a, 20);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal((uintptr_t)a % _Alignof(max_align_t), 0);
+    assert_int_equal(testkit_alloc_live(&t), 2);
+    assert_int_equal(t.live_bytes, 30);
+    b = sluice_mem_realloc(&t.a, b, 100);
+    assert_non_null(b);
+    assert_int_equal(testkit_alloc_live(&t), 2);
+    assert_int_equal(t.live_bytes, 110);
+    sluice_mem_free(&t.a, a);
+    assert_int_equal(testkit_alloc_live(&t), 1);
+    assert_int_equal(testkit_alloc_report(&t, NULL), 1); /* b is "leaked" */
+    assert_int_equal(t.peak_bytes, 110);
+    testkit_alloc_release_all(&t);
+    assert_int_equal(testkit_alloc_live(&t), 0);
+    assert_int_equal(t.live_bytes, 0);
+    assert_int_equal(t.calls, 3);
+}
+
+static void test_testkit_alloc_fails_the_nth_allocation_once_or_sticky(void **state) {
+    (void)state;
+    testkit_alloc t;
+    testkit_alloc_init(&t);
+    testkit_alloc_fail_nth(&t, 1, false);
+    void *p0 = sluice_mem_alloc(&t.a, 8);
+    void *p1 = sluice_mem_alloc(&t.a, 8);
+    void *p2 = sluice_mem_alloc(&t.a, 8);
+    assert_non_null(p0);
+    assert_null(p1);
+    assert_non_null(p2);
+    assert_int_equal(t.failures, 1);
+    /* A refused realloc leaves the old block valid and counted. */
+    testkit_alloc_fail_nth(&t, 0, true);
+    memcpy(p0, "1234567", 8);
+    assert_null(sluice_mem_realloc(&t.a, p0, 64));
+    assert_null(sluice_mem_alloc(&t.a, 1));
+    assert_string_equal(p0, "1234567");
+    assert_int_equal(testkit_alloc_live(&t), 2);
+    testkit_alloc_fail_never(&t);
+    void *p3 = sluice_mem_alloc(&t.a, 8);
+    assert_non_null(p3);
+    /* Huge requests are refused instead of reaching the real allocator. */
+    assert_null(sluice_mem_alloc(&t.a, SIZE_MAX - 4096));
+    sluice_mem_free(&t.a, p0);
+    sluice_mem_free(&t.a, p2);
+    sluice_mem_free(&t.a, p3);
+    assert_int_equal(testkit_alloc_live(&t), 0);
+}
+
+/* A scenario exercising every sluice_buf operation that allocates. After any failure
+ * the buffer must be exactly as before the failed call. */
+typedef struct buf_ctx {
+    size_t limit;
+    bool corrupted;
+} buf_ctx;
+
+static int buf_scenario(testkit_alloc *t, void *user) {
+    buf_ctx *ctx = user;
+    sluice_buf b;
+    sluice_buf_init(&b, &t->a, ctx->limit);
+    uint8_t big[3000];
+    for (size_t i = 0; i < sizeof big; i++) big[i] = (uint8_t)(i * 31);
+    uint8_t shadow[8192]; /* what the buffer must contain */
+    size_t slen = 0;
+    int rc = 0;
+    for (int step = 0; step < 7 && rc == 0; step++) {
+        size_t before = b.len;
+        switch (step) {
+        case 0: rc = sluice_buf_append(&b, "0123456789", 10); if (!rc) { memcpy(shadow + slen, "0123456789", 10); slen += 10; } break;
+        case 1: rc = sluice_buf_printf(&b, "%s=%d;", "key", 12345); if (!rc) { memcpy(shadow + slen, "key=12345;", 10); slen += 10; } break;
+        case 2: rc = sluice_buf_append(&b, big, 200); if (!rc) { memcpy(shadow + slen, big, 200); slen += 200; } break;
+        case 3: rc = sluice_buf_reserve(&b, 2000); break;
+        case 4: sluice_buf_consume(&b, 15); memmove(shadow, shadow + 15, slen - 15); slen -= 15; break;
+        case 5: rc = sluice_buf_append(&b, big, sizeof big); if (!rc) { memcpy(shadow + slen, big, sizeof big); slen += sizeof big; } break;
+        case 6: rc = sluice_buf_printf(&b, "%0*d", 4000, 7); if (!rc) { memset(shadow + slen, '0', 3999); shadow[slen + 3999] = '7'; slen += 4000; } break;
+        }
+        if (rc && (rc != SLUICE_ERR_NOMEM || b.len != before)) ctx->corrupted = true;
+        if (b.len != slen || (slen && memcmp(b.data, shadow, slen) != 0)) ctx->corrupted = true;
+    }
+    sluice_buf_clear(&b);
+    return rc;
+}
+
+static void test_buf_survives_every_allocation_failure(void **state) {
+    (void)state;
+    char why[256];
+    buf_ctx ctx = {0, false};
+    if (!testkit_alloc_sweep(buf_scenario, &ctx, 0, why, sizeof why)) fail_msg("%s", why);
+    assert_false(ctx.corrupted);
+    assert_true(atoi(why) >= 4); /* "N allocation points": the growth steps were all exercised */
+    if (!testkit_alloc_sweep(buf_scenario, &ctx, TESTKIT_SWEEP_STICKY, why, sizeof why)) fail_msg("%s", why);
+    assert_false(ctx.corrupted);
+    /* With a limit, growth is capped at the limit: other allocation sizes, same guarantees. */
+    ctx.limit = 8000;
+    if (!testkit_alloc_sweep(buf_scenario, &ctx, 0, why, sizeof why)) fail_msg("%s", why);
+    assert_false(ctx.corrupted);
+}
+
+static int strdup_scenario(testkit_alloc *t, void *user) {
+    (void)user;
+    char *a = sluice_mem_strdup(&t->a, "alpha");
+    char *b = sluice_mem_strndup(&t->a, "betagamma", 4);
+    char *c = sluice_mem_strdup(&t->a, NULL);
+    void *d = sluice_mem_calloc(&t->a, 3, 5);
+    int rc = a && b && c && d ? 0 : SLUICE_ERR_NOMEM;
+    if (!rc && (strcmp(a, "alpha") || strcmp(b, "beta") || strcmp(c, ""))) rc = SLUICE_ERR_INVALID_STATE;
+    sluice_mem_free(&t->a, a);
+    sluice_mem_free(&t->a, b);
+    sluice_mem_free(&t->a, c);
+    sluice_mem_free(&t->a, d);
+    return rc;
+}
+
+static void test_mem_helpers_survive_every_allocation_failure(void **state) {
+    (void)state;
+    char why[256];
+    if (!testkit_alloc_sweep(strdup_scenario, NULL, 0, why, sizeof why)) fail_msg("%s", why);
+}
+
+static int leaky_scenario(testkit_alloc *t, void *user) {
+    (void)user;
+    void *a = sluice_mem_alloc(&t->a, 8);
+    void *b = sluice_mem_alloc(&t->a, 8);
+    if (!b) return SLUICE_ERR_NOMEM; /* bug on purpose: `a` leaks */
+    sluice_mem_free(&t->a, a);
+    sluice_mem_free(&t->a, b);
+    return a ? 0 : SLUICE_ERR_NOMEM;
+}
+
+static int ignoring_scenario(testkit_alloc *t, void *user) {
+    (void)user;
+    void *a = sluice_mem_alloc(&t->a, 8);
+    sluice_mem_free(&t->a, a);
+    return 0; /* bug on purpose: failure not reported */
+}
+
+static void test_testkit_sweep_catches_leaks_and_swallowed_failures(void **state) {
+    (void)state;
+    char why[256];
+    assert_false(testkit_alloc_sweep(leaky_scenario, NULL, 0, why, sizeof why));
+    assert_non_null(strstr(why, "allocation #1 of 2"));
+    assert_non_null(strstr(why, "leak"));
+    assert_false(testkit_alloc_sweep(ignoring_scenario, NULL, 0, why, sizeof why));
+    assert_non_null(strstr(why, "not reported"));
+    /* A scenario that absorbs the failure on purpose passes with ALLOW_OK. */
+    assert_true(testkit_alloc_sweep(ignoring_scenario, NULL, TESTKIT_SWEEP_ALLOW_OK, why, sizeof why));
+    assert_false(testkit_alloc_sweep(leaky_scenario, NULL, TESTKIT_SWEEP_ALLOW_OK, why, sizeof why));
+}
+
+static void test_testkit_alloc_random_failures_are_seeded(void **state) {
+    (void)state;
+    bool first[400];
+    size_t refused = 0;
+    for (int run = 0; run < 2; run++) {
+        testkit_alloc t;
+        testkit_alloc_init(&t);
+        testkit_alloc_fail_random(&t, 1234, 10);
+        for (int i = 0; i < 400; i++) {
+            void *p = sluice_mem_alloc(&t.a, 16);
+            if (run == 0) {
+                first[i] = p == NULL;
+                refused += p == NULL;
+            } else {
+                assert_int_equal(p == NULL, first[i]); /* same seed, same failures */
+            }
+            sluice_mem_free(&t.a, p);
+        }
+        assert_int_equal(testkit_alloc_live(&t), 0);
+    }
+    assert_true(refused > 20 && refused < 70); /* about 1 in 10 */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_grows_and_keeps_content),
@@ -862,6 +1043,12 @@ int main(void) {
         cmocka_unit_test(test_log_filters_by_level_without_evaluating_arguments),
         cmocka_unit_test(test_log_truncates_long_lines),
         cmocka_unit_test(test_clock_is_replaceable_and_time_min),
+        cmocka_unit_test(test_testkit_alloc_counts_live_blocks_and_reports_leaks),
+        cmocka_unit_test(test_testkit_alloc_fails_the_nth_allocation_once_or_sticky),
+        cmocka_unit_test(test_buf_survives_every_allocation_failure),
+        cmocka_unit_test(test_mem_helpers_survive_every_allocation_failure),
+        cmocka_unit_test(test_testkit_sweep_catches_leaks_and_swallowed_failures),
+        cmocka_unit_test(test_testkit_alloc_random_failures_are_seeded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
