@@ -35,6 +35,10 @@ def peers(build, cli=None):
                 "node-datachannel not installed (interop/install.sh)"),
         "wrtc": (node + " --impl wrtc", os.path.isdir(os.path.join(NODE_MODULES, "@roamhq", "wrtc")),
                  "@roamhq/wrtc not installed (interop/install.sh)"),
+        "chromium": ("node " + shlex.quote(os.path.join(HERE, "peers", "chromium_peer.js")),
+                     os.access("/usr/bin/chromium", os.X_OK) and
+                     os.path.isdir(os.path.join(NODE_MODULES, "playwright-core")),
+                     "chromium or playwright-core not installed (interop/install.sh)"),
         "werift": (node + " --impl werift", os.path.isdir(os.path.join(NODE_MODULES, "werift")),
                    "werift not installed (interop/install.sh)"),
     }
@@ -43,6 +47,7 @@ def peers(build, cli=None):
 # Per-peer limits on the shared scenario parameters (slow or quirky stacks).
 LIMITS = {
     "werift": {"bytes": 16 << 20},
+    "chromium": {"bytes": 32 << 20},
     "aiortc": {"bytes": 32 << 20},
 }
 
@@ -150,7 +155,8 @@ def main():
         if a.netns == "on":
             cmd = NETNS + cmd
         t = time.monotonic()
-        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = dict(os.environ, SLUICE_INTEROP_NETNS="1" if a.netns == "on" else "0")
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         dt = time.monotonic() - t
         try:
             with open(os.path.join(logdir, "summary.json"), encoding="utf-8") as f:

@@ -77,6 +77,7 @@ class Peer:
         self.channel_waiters = {}
         self.details = {}
         self.stdin_eof = False
+        self.held = None
 
         @self.pc.on("datachannel")
         def on_dc(ch):
@@ -153,26 +154,70 @@ class Peer:
                 return
             msg = json.loads(line)
             t = msg.get("type")
-            if t == "offer":
-                await self.pc.setRemoteDescription(RTCSessionDescription(msg["sdp"], "offer"))
-                self.remote_sdp = msg["sdp"]
+            if t in ("offer", "answer") and "a=candidate:" not in msg.get("sdp", ""):
+                # aioice fails at once when the remote description has no candidates and
+                # cannot wait for trickled ones: hold the description until the partner's
+                # end-of-candidates (or 5 s) and apply it with the candidates inside.
+                self.held = msg
+                self.held_cands = []
+                early, self.pending_cands = self.pending_cands, []  # trickled before the SDP
+                if not any(self.hold_candidate(m) for m in early):
+                    self.held_task = asyncio.ensure_future(self.release_held(5.0))
+                    continue
+                msg = self.take_held()
+            elif t == "candidate" and self.held is not None:
+                if not self.hold_candidate(msg):
+                    continue
+                self.held_task.cancel()
+                msg = self.take_held()
+            await self.handle(msg)
+
+    def hold_candidate(self, msg):
+        """Keep a candidate for the held description; True at end-of-candidates."""
+        cand = msg.get("candidate") or ""
+        if cand.startswith("a="):
+            cand = cand[2:]
+        if cand and cand != "end-of-candidates":
+            self.held_cands.append(cand)
+            return False
+        return True
+
+    async def handle(self, msg):
+        t = msg.get("type")
+        if t == "offer":
+            await self.pc.setRemoteDescription(RTCSessionDescription(msg["sdp"], "offer"))
+            self.remote_sdp = msg["sdp"]
+            await self.flush_candidates()
+            await self.pc.setLocalDescription(await self.pc.createAnswer())
+            self.send_description()
+        elif t == "answer":
+            await self.pc.setRemoteDescription(RTCSessionDescription(msg["sdp"], "answer"))
+            self.remote_sdp = msg["sdp"]
+            await self.flush_candidates()
+        elif t == "candidate":
+            self.pending_cands.append(msg)
+            if self.remote_set:
                 await self.flush_candidates()
-                await self.pc.setLocalDescription(await self.pc.createAnswer())
-                self.send_description()
-            elif t == "answer":
-                await self.pc.setRemoteDescription(RTCSessionDescription(msg["sdp"], "answer"))
-                self.remote_sdp = msg["sdp"]
-                await self.flush_candidates()
-            elif t == "candidate":
-                self.pending_cands.append(msg)
-                if self.remote_set:
-                    await self.flush_candidates()
-            elif t == "bye":
-                self.log("peer bye: %s" % json.dumps(msg))
-                if not self.peer_bye.done():
-                    self.peer_bye.set_result(msg)
-            else:
-                self.log("ignoring signaling message %r" % t)
+        elif t == "bye":
+            self.log("peer bye: %s" % json.dumps(msg))
+            if not self.peer_bye.done():
+                self.peer_bye.set_result(msg)
+        else:
+            self.log("ignoring signaling message %r" % t)
+
+    def take_held(self):
+        msg = self.held
+        self.held = None
+        sdp = msg["sdp"].rstrip("\r\n")
+        lines = "".join("\r\na=" + c for c in self.held_cands)
+        self.log("applying the remote %s with %d trickled candidates" % (msg["type"], len(self.held_cands)))
+        return dict(msg, sdp=sdp + lines + "\r\na=end-of-candidates\r\n")
+
+    async def release_held(self, delay):
+        await asyncio.sleep(delay)
+        if self.held is not None:
+            self.log("no end-of-candidates after %gs" % delay)
+            await self.handle(self.take_held())
 
     async def flush_candidates(self):
         self.remote_set = True
