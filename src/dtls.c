@@ -185,7 +185,8 @@ typedef struct dtls_fp {
 
 struct sluice_dtls {
     sluice_dtls_settings set;
-    const sluice_allocator *alloc;
+    const sluice_allocator *alloc; /* &alloc_copy, or NULL for the C library */
+    sluice_allocator alloc_copy;
     sluice_logger log;
     bool has_log;
     sluice_dtls_cert *cert;
@@ -536,7 +537,10 @@ int sluice_dtls_new(sluice_dtls **out, const sluice_dtls_settings *s, sluice_dtl
     sluice_dtls *d = sluice_mem_calloc(alloc, 1, sizeof *d);
     if (!d) return SLUICE_ERR_NOMEM;
     d->set = set;
-    d->alloc = alloc;
+    if (alloc) {
+        d->alloc_copy = *alloc; /* the caller's struct need not outlive us */
+        d->alloc = &d->alloc_copy;
+    }
     if (log) {
         d->log = *log;
         d->has_log = true;
@@ -568,7 +572,8 @@ void sluice_dtls_free(sluice_dtls *d) {
     dtls_ring_clear(d, &d->out);
     dtls_ring_clear(d, &d->rx);
     sluice_mem_free(d->alloc, d->filtered);
-    sluice_mem_free(d->alloc, d);
+    sluice_allocator a = d->alloc_copy;
+    sluice_mem_free(d->alloc ? &a : NULL, d);
 }
 
 int sluice_dtls_add_remote_fingerprint(sluice_dtls *d, const char *alg, const char *hex) {
@@ -857,6 +862,13 @@ void sluice_dtls_handle_timeout(sluice_dtls *d, sluice_time now) {
     } else if (r < 0) {
         dtls_fail_from_ssl(d, "retransmission");
     } else {
+        if (d->timer_ptr_mode) {
+            /* The deadline we expired was not OpenSSL's (a patched build passing a copy):
+             * use the fallback from now on. */
+            d->timer_ptr_mode = false;
+            SLUICE_LOG(d->has_log ? &d->log : NULL, SLUICE_LOG_WARN, DTLS_MOD,
+                       "OpenSSL ignored the virtual-time expiry; following its clock");
+        }
         /* OpenSSL's own clock says "not yet" (fallback mode): follow it. */
         struct timeval tv;
         if (DTLSv1_get_timeout(d->ssl, &tv) == 1)

@@ -1,6 +1,14 @@
 /* DTLS 1.2 transport over OpenSSL 3 with memory BIOs, sans-IO: datagrams in, datagrams
  * out, plaintext (SCTP packets) in and out; the retransmission timer follows the caller's
- * `now`. No sockets, no wall clock, no globals. */
+ * `now`. No sockets, no wall clock, no globals.
+ *
+ * Use: settings_default + edit, new(cert), add_remote_fingerprint (from the SDP), start
+ * (when ICE is connected), then loop: handle_datagram / handle_timeout at next_deadline /
+ * poll_datagram until 0 / read until AGAIN; write once CONNECTED. One record per write and
+ * per read, so one SCTP packet per record; several records may share a datagram.
+ * With OpenSSL 3.0/3.1 retransmissions happen exactly at next_deadline in the caller's
+ * clock (simulated time works); with >= 3.2 OpenSSL's own clock also has to agree (see
+ * dtls.c). OpenSSL's own allocations do not use the sluice allocator. */
 #ifndef SLUICE_DTLS_H
 #define SLUICE_DTLS_H
 
@@ -43,7 +51,10 @@ void sluice_dtls_settings_default(sluice_dtls_settings *s);
 
 typedef struct sluice_dtls sluice_dtls;
 
-/** Create an endpoint using `cert` (a reference is taken). Errors: NOMEM, CRYPTO. */
+/** Create an endpoint using `cert` (a reference is taken). `alloc` and `log` are copied
+ *  (NULL: C library / no logging). `s` NULL means defaults. Errors: INVALID_ARGUMENT
+ *  (settings out of range: mtu 256..65535, retransmit_initial_ms > 0, max >= initial,
+ *  queue > 0, handshake timeout > 0), NOMEM, CRYPTO. */
 int sluice_dtls_new(sluice_dtls **out, const sluice_dtls_settings *s, sluice_dtls_cert *cert,
                     const sluice_allocator *alloc, const sluice_logger *log);
 void sluice_dtls_free(sluice_dtls *d);
@@ -64,7 +75,8 @@ int sluice_dtls_start(sluice_dtls *d, sluice_time now);
 int sluice_dtls_handle_datagram(sluice_dtls *d, sluice_time now, const uint8_t *data, size_t len);
 
 /** Take the next decrypted application record into buf: returns its length, AGAIN when
- *  none, NOBUFS when cap is too small (the record is dropped). */
+ *  none, NOBUFS when cap is too small (the record is dropped). At most
+ *  max_queued_datagrams records wait here; more are dropped and counted. */
 int sluice_dtls_read(sluice_dtls *d, uint8_t *buf, size_t cap);
 
 /** Encrypt one application message (one record, len <= mtu - overhead) into the outgoing

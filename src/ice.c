@@ -79,7 +79,7 @@ struct sluice_ice_agent {
     const sluice_rng *rng;
     const sluice_logger *log;
 
-    char ufrag[ICE_UFRAG_LEN + 1], pwd[ICE_PWD_LEN + 1];
+    char ufrag[257], pwd[257]; /* RFC 8839 §5.4: up to 256 chars */
     char rufrag[257], rpwd[257];
     bool have_remote, remote_lite, remote_done;
     uint64_t tiebreaker;
@@ -246,6 +246,26 @@ void sluice_ice_free(sluice_ice_agent *a) {
     sluice_mem_free(a->alloc, a->pairs);
     sluice_mem_free(a->alloc, a->trig);
     sluice_mem_free(a->alloc, a);
+}
+
+static bool ice_chars_ok(const char *s, size_t min, size_t max) {
+    size_t n = strlen(s);
+    if (n < min || n > max) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' || c == '/'))
+            return false;
+    }
+    return true;
+}
+
+int sluice_ice_set_local_credentials(sluice_ice_agent *a, const char *ufrag, const char *pwd) {
+    if (!a || !ufrag || !pwd || !ice_chars_ok(ufrag, 4, sizeof a->ufrag - 1) || !ice_chars_ok(pwd, 22, sizeof a->pwd - 1))
+        return SLUICE_ERR_INVALID_ARGUMENT;
+    memcpy(a->ufrag, ufrag, strlen(ufrag) + 1);
+    memcpy(a->pwd, pwd, strlen(pwd) + 1);
+    for (size_t i = 0; i < a->nlocals; i++) snprintf(a->locals[i].c.ufrag, sizeof a->locals[i].c.ufrag, "%s", a->ufrag);
+    return SLUICE_OK;
 }
 
 const char *sluice_ice_local_ufrag(const sluice_ice_agent *a) { return a->ufrag; }
@@ -450,8 +470,10 @@ int sluice_ice_add_local_address(sluice_ice_agent *a, const sluice_addr *local) 
     return SLUICE_OK;
 }
 
-static bool url_addr(const sluice_ice_url *u, sluice_addr *out) {
-    return u->transport == SLUICE_ICE_TRANSPORT_UDP && sluice_addr_parse(out, u->host, u->port) == SLUICE_OK;
+static bool url_addr(const sluice_ice_url *u, bool tcp_ok, sluice_addr *out) {
+    if (u->scheme == SLUICE_ICE_SCHEME_STUNS || u->scheme == SLUICE_ICE_SCHEME_TURNS) return false; /* no TLS here */
+    if (u->transport == SLUICE_ICE_TRANSPORT_TCP && !tcp_ok) return false;
+    return sluice_addr_parse(out, u->host, u->port) == SLUICE_OK;
 }
 
 static void emit_gathering_done_if(sluice_ice_agent *a) {
@@ -479,7 +501,7 @@ int sluice_ice_gather(sluice_ice_agent *a, sluice_time now) {
     }
     for (size_t s = 0; s < a->set.stun_servers_count && !a->set.relay_only; s++) {
         sluice_addr srv;
-        if (!url_addr(&a->stun_urls[s], &srv)) {
+        if (!url_addr(&a->stun_urls[s], false, &srv)) {
             SLUICE_LOG(a->log, SLUICE_LOG_WARN, "ice", "STUN server %s skipped (needs an IP literal, UDP)",
                        a->stun_urls[s].host);
             continue;
@@ -498,8 +520,8 @@ int sluice_ice_gather(sluice_ice_agent *a, sluice_time now) {
     }
     for (size_t s = 0; s < a->set.turn_servers_count; s++) {
         sluice_addr srv;
-        if (!url_addr(&a->turn_urls[s], &srv)) {
-            SLUICE_LOG(a->log, SLUICE_LOG_WARN, "ice", "TURN server %s skipped (needs an IP literal, UDP)",
+        if (!url_addr(&a->turn_urls[s], true, &srv)) {
+            SLUICE_LOG(a->log, SLUICE_LOG_WARN, "ice", "TURN server %s skipped (needs an IP literal, no TLS)",
                        a->turn_urls[s].host);
             continue;
         }
@@ -507,6 +529,8 @@ int sluice_ice_gather(sluice_ice_agent *a, sluice_time now) {
             if (a->addrs[i].family != srv.family) continue;
             sluice_turn_settings ts;
             sluice_turn_settings_default(&ts);
+            /* RFC 8656 §3.1 / RFC 6062: TURN over TCP; the relay towards peers stays UDP. */
+            ts.tcp = a->turn_urls[s].transport == SLUICE_ICE_TRANSPORT_TCP;
             sluice_turn_client *t = &a->turn[a->nturn];
             if (sluice_turn_init(t, &ts, &srv, &a->addrs[i], a->turn_user, a->turn_pass, a->rng, a->log) != SLUICE_OK)
                 continue;
@@ -951,6 +975,14 @@ int sluice_ice_wrap_app_data(sluice_ice_agent *a, const uint8_t *data, size_t le
     const sluice_addr *base = &a->sel_local;
     if (a->sel_relay >= 0) base = &a->turn[a->sel_relay].base;
     return emit(a, base, &a->sel_remote, a->sel_relay, data, len, local, remote, buf, cap);
+}
+
+bool sluice_ice_is_tcp_path(const sluice_ice_agent *a, const sluice_addr *local, const sluice_addr *remote) {
+    for (size_t i = 0; i < a->nturn; i++)
+        if (a->turn[i].set.tcp && sluice_addr_equal(local, &a->turn[i].base) &&
+            sluice_addr_equal(remote, &a->turn[i].server))
+            return true;
+    return false;
 }
 
 void sluice_ice_note_traffic(sluice_ice_agent *a, sluice_time now, const sluice_addr *local,

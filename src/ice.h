@@ -76,6 +76,11 @@ int sluice_ice_new(sluice_ice_agent **out, const sluice_ice_settings *s, const s
                    const sluice_rng *rng, const sluice_logger *log);
 void sluice_ice_free(sluice_ice_agent *a);
 
+/** Replace the local credentials (tests, or an application that must reuse signalled ones).
+ *  RFC 8839 §5.4: ufrag 4..256 and pwd 22..256 ice-chars. Call before checks start.
+ *  Errors: INVALID_ARGUMENT. */
+int sluice_ice_set_local_credentials(sluice_ice_agent *a, const char *ufrag, const char *pwd);
+
 const char *sluice_ice_local_ufrag(const sluice_ice_agent *a);
 const char *sluice_ice_local_pwd(const sluice_ice_agent *a);
 bool sluice_ice_is_controlling(const sluice_ice_agent *a);
@@ -125,6 +130,14 @@ int sluice_ice_poll_transmit(sluice_ice_agent *a, sluice_time now, sluice_addr *
  *  Returns the length; INVALID_STATE when there is no selected pair; NOBUFS. */
 int sluice_ice_wrap_app_data(sluice_ice_agent *a, const uint8_t *data, size_t len, sluice_addr *local,
                              sluice_addr *remote, uint8_t *buf, size_t cap);
+
+/** True when datagrams between `local` and `remote` travel over a TCP connection to a TURN
+ *  server (a turn: URL with ?transport=tcp). The I/O layer then connects from the IP of
+ *  `local` to `remote`, writes each datagram of poll_transmit/wrap_app_data for that pair to
+ *  the stream as is (STUN and padded ChannelData are self-delimiting, RFC 8656 §12.5), splits
+ *  the received stream with sluice_turn_tcp_frame() (turn.h) and hands each message to
+ *  sluice_ice_handle_datagram() with the same `local` / `remote`. */
+bool sluice_ice_is_tcp_path(const sluice_ice_agent *a, const sluice_addr *local, const sluice_addr *remote);
 
 sluice_time sluice_ice_next_deadline(const sluice_ice_agent *a);
 void sluice_ice_handle_timeout(sluice_ice_agent *a, sluice_time now);

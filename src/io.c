@@ -29,6 +29,10 @@ struct sluice_io {
     io_pending out[SLUICE_IO_BATCH];
     size_t nout;
     uint64_t send_drops;
+    int mdns_fd; /* -1 until the first query */
+    sluice_addr mdns_local;
+    sluice_io_recv_fn mdns_fn;
+    void *mdns_user;
     uint8_t rxbuf[SLUICE_IO_BATCH][SLUICE_IO_MAX_DATAGRAM];
 };
 
@@ -122,6 +126,7 @@ int sluice_io_open(sluice_io **out, const sluice_io_settings *s, const sluice_al
     if (!io) return SLUICE_ERR_NOMEM;
     io->alloc = alloc;
     io->log = log;
+    io->mdns_fd = -1;
     int last_err = SLUICE_ERR_IO;
     if (s->bind_address) {
         sluice_addr a;
@@ -169,6 +174,7 @@ int sluice_io_open(sluice_io **out, const sluice_io_settings *s, const sluice_al
 void sluice_io_close(sluice_io *io) {
     if (!io) return;
     for (size_t k = 0; k < io->nsocks; k++) close(io->socks[k].fd);
+    if (io->mdns_fd >= 0) close(io->mdns_fd);
     sluice_mem_free(io->alloc, io);
 }
 
@@ -177,8 +183,56 @@ size_t sluice_io_local_addresses(const sluice_io *io, sluice_addr *out, size_t c
     return io->nsocks;
 }
 
+static void recv_mdns(sluice_io *io) {
+    for (int i = 0; i < 16; i++) {
+        struct sockaddr_storage from;
+        socklen_t fl = sizeof from;
+        ssize_t n = recvfrom(io->mdns_fd, io->rxbuf[0], SLUICE_IO_MAX_DATAGRAM, MSG_DONTWAIT,
+                             (struct sockaddr *)&from, &fl);
+        if (n < 0) break;
+        sluice_addr remote;
+        if (io->mdns_fn && sockaddr_to_addr((struct sockaddr *)&from, &remote))
+            io->mdns_fn(io->mdns_user, &io->mdns_local, &remote, io->rxbuf[0], (size_t)n);
+    }
+}
+
+int sluice_io_mdns_query(sluice_io *io, const uint8_t *query, size_t len) {
+    if (io->mdns_fd < 0) {
+        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) return SLUICE_ERR_IO;
+        int ttl = 255, loop = 1;
+        setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl);
+        setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof loop);
+        struct sockaddr_in any;
+        memset(&any, 0, sizeof any);
+        any.sin_family = AF_INET;
+        if (bind(fd, (struct sockaddr *)&any, sizeof any) != 0) {
+            close(fd);
+            return SLUICE_ERR_IO;
+        }
+        struct sockaddr_storage bound;
+        socklen_t bl = sizeof bound;
+        getsockname(fd, (struct sockaddr *)&bound, &bl);
+        sockaddr_to_addr((struct sockaddr *)&bound, &io->mdns_local);
+        io->mdns_fd = fd;
+    }
+    struct sockaddr_in to;
+    memset(&to, 0, sizeof to);
+    to.sin_family = AF_INET;
+    to.sin_port = htons(5353);
+    to.sin_addr.s_addr = htonl(0xE00000FBu); /* 224.0.0.251 */
+    if (sendto(io->mdns_fd, query, len, MSG_DONTWAIT, (struct sockaddr *)&to, sizeof to) < 0) return SLUICE_ERR_IO;
+    return SLUICE_OK;
+}
+
+void sluice_io_set_mdns_handler(sluice_io *io, sluice_io_recv_fn fn, void *user) {
+    io->mdns_fn = fn;
+    io->mdns_user = user;
+}
+
 int sluice_io_recv(sluice_io *io, sluice_io_recv_fn fn, void *user, size_t max_datagrams) {
     int total = 0;
+    if (io->mdns_fd >= 0) recv_mdns(io);
     struct mmsghdr msgs[SLUICE_IO_BATCH];
     struct iovec iov[SLUICE_IO_BATCH];
     struct sockaddr_storage from[SLUICE_IO_BATCH];
@@ -273,7 +327,12 @@ int sluice_io_flush(sluice_io *io) {
 
 int sluice_io_fds(const sluice_io *io, int *fds, size_t cap) {
     for (size_t k = 0; k < io->nsocks && k < cap; k++) fds[k] = io->socks[k].fd;
-    return (int)io->nsocks;
+    size_t n = io->nsocks;
+    if (io->mdns_fd >= 0) {
+        if (n < cap) fds[n] = io->mdns_fd;
+        n++;
+    }
+    return (int)n;
 }
 
 uint64_t sluice_io_send_drops(const sluice_io *io) { return io->send_drops; }

@@ -45,6 +45,13 @@ int sluice_io_flush(sluice_io *io);
 /** Socket fds to watch for reading. Returns the count (may exceed cap). */
 int sluice_io_fds(const sluice_io *io, int *fds, size_t cap);
 
+/** mDNS (RFC 6762): send `query` to 224.0.0.251:5353 from a lazily opened IPv4 socket on an
+ *  ephemeral port (responders answer it by unicast when the QU bit is set). Replies arrive
+ *  through the handler set with sluice_io_set_mdns_handler from sluice_io_recv.
+ *  Errors: IO. */
+int sluice_io_mdns_query(sluice_io *io, const uint8_t *query, size_t len);
+void sluice_io_set_mdns_handler(sluice_io *io, sluice_io_recv_fn fn, void *user);
+
 /** Datagrams dropped by the kernel on send. */
 uint64_t sluice_io_send_drops(const sluice_io *io);
 

@@ -400,13 +400,14 @@ int sluice_turn_handle(sluice_turn_client *t, sluice_time now, const uint8_t *da
     sluice_turn_txn *x = NULL;
     for (size_t i = 0; i < SLUICE_TURN_MAX_TXNS; i++)
         if (t->txns[i].active && memcmp(t->txns[i].tid, m.tid, SLUICE_STUN_TID_LEN) == 0) x = &t->txns[i];
-    if (!x || m.method != x->method) {
+    if (!x || m.method != x->method || x->sends == 0) {
         t->dropped++;
         return 0;
     }
-    /* An authenticated request gets a response signed with the same key (RFC 8489 §9.2.4). */
+    /* An authenticated request gets a response signed with the same key (RFC 8489 §9.2.4);
+     * once we hold credentials every request is authenticated. */
     if (m.cls == SLUICE_STUN_SUCCESS) {
-        if (x->authed && sluice_stun_check_integrity(&m, t->key, sizeof t->key) != SLUICE_OK) {
+        if ((x->authed || t->have_auth) && sluice_stun_check_integrity(&m, t->key, sizeof t->key) != SLUICE_OK) {
             t->dropped++;
             return SLUICE_ERR_INTEGRITY;
         }

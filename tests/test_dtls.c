@@ -247,6 +247,56 @@ static void test_dtls_handshake_40_percent_loss_both_roles(void **state) {
     assert_true(rtx > 0);
 }
 
+/* Duplicated, reordered and jittered datagrams: the handshake and data still work. */
+static void test_dtls_handshake_with_duplication_reordering_and_jitter(void **state) {
+    (void)state;
+    uint64_t impaired = 0;
+    for (uint64_t seed = 50; seed < 56; seed++) {
+        pair p;
+        pair_init(&p, seed, 0.0, seed % 2 == 0, NULL, NULL);
+        sluice_sim_path path = {0};
+        path.delay_us = 5 * MS;
+        path.jitter_us = 30 * MS;
+        path.duplicate = 0.3;
+        path.reorder = 0.3;
+        path.reorder_delay_us = 40 * MS;
+        path.loss = 0.1;
+        sluice_simnet_set_default_path(p.sn, &path);
+        assert_true(pair_handshake(&p, 60 * SEC));
+        sluice_sim_counters c = sluice_simnet_counters(p.sn, NULL, NULL);
+        impaired += c.duplicated + c.reordered;
+        exchange_app_data(&p, 5);
+        pair_free(&p);
+    }
+    assert_true(impaired > 0);
+}
+
+/* A small path MTU: the certificate flight is fragmented over several datagrams. */
+static void test_dtls_handshake_fragments_flights_for_a_small_mtu(void **state) {
+    (void)state;
+    pair p;
+    sluice_dtls_settings s;
+    sluice_dtls_settings_default(&s);
+    s.mtu = 300;
+    pair_init(&p, 57, 0.0, true, &s, &s);
+    sluice_sim_path path = {0};
+    path.delay_us = 10 * MS;
+    path.mtu = 300; /* anything bigger would be dropped */
+    sluice_simnet_set_default_path(p.sn, &path);
+    assert_true(pair_handshake(&p, 10 * SEC));
+    assert_int_equal(retransmits(&p), 0);
+    assert_int_equal(sluice_simnet_counters(p.sn, NULL, NULL).too_big, 0);
+    assert_true(p.a.sent + p.b.sent >= 6);
+    size_t maxp = sluice_dtls_max_payload(p.a.d);
+    assert_true(maxp > 200 && maxp < 300);
+    uint8_t msg[300], buf[300];
+    memset(msg, 7, sizeof msg);
+    assert_int_equal(sluice_dtls_write(p.a.d, msg, maxp), SLUICE_OK);
+    pair_run_for(&p, 100 * MS);
+    assert_int_equal(sluice_dtls_read(p.b.d, buf, sizeof buf), (int)maxp);
+    pair_free(&p);
+}
+
 /* Lossless handshake in virtual time: no real second spent, no retransmission, and the
  * whole handshake takes about 2 round trips of the simulated 10 ms links. */
 static void test_dtls_handshake_takes_two_round_trips(void **state) {
@@ -847,6 +897,29 @@ static void test_dtls_receive_queue_is_bounded(void **state) {
     pair_free(&p);
 }
 
+/* Misconfigured roles (both a=setup:active): each client gets a ClientHello and fails
+ * with a reason instead of hanging until the handshake timeout. */
+static void test_dtls_two_clients_fail_fast_with_reason(void **state) {
+    (void)state;
+    pair p;
+    sluice_dtls_settings s;
+    sluice_dtls_settings_default(&s);
+    pair_init(&p, 58, 0.0, true, &s, &s);
+    sluice_dtls_free(p.b.d);
+    s.is_client = true;
+    assert_int_equal(sluice_dtls_new(&p.b.d, &s, p.cert_b, NULL, NULL), SLUICE_OK);
+    add_fp(p.b.d, p.cert_a);
+    assert_false(pair_handshake(&p, 60 * SEC));
+    assert_int_equal(sluice_dtls_get_state(p.a.d), SLUICE_DTLS_FAILED);
+    assert_int_equal(sluice_dtls_get_state(p.b.d), SLUICE_DTLS_FAILED);
+    assert_true(sluice_dtls_reason(p.a.d)[0] != 0);
+    if (getenv("DTLS_TEST_VERBOSE"))
+        fprintf(stderr, "two clients: A: %s / B: %s at %llu us\n", sluice_dtls_reason(p.a.d),
+                sluice_dtls_reason(p.b.d), (unsigned long long)sluice_simnet_now(p.sn));
+    assert_true(sluice_simnet_now(p.sn) < 1 * SEC);
+    pair_free(&p);
+}
+
 /* No retransmission after the handshake: OpenSSL's timer is disarmed on both sides. */
 static void test_dtls_no_timer_after_handshake(void **state) {
     (void)state;
@@ -969,6 +1042,8 @@ int main(void) {
         cmocka_unit_test(test_dtls_handshake_no_loss_a_client),
         cmocka_unit_test(test_dtls_handshake_no_loss_a_server),
         cmocka_unit_test(test_dtls_handshake_takes_two_round_trips),
+        cmocka_unit_test(test_dtls_handshake_with_duplication_reordering_and_jitter),
+        cmocka_unit_test(test_dtls_handshake_fragments_flights_for_a_small_mtu),
         cmocka_unit_test(test_dtls_handshake_20_percent_loss_both_roles),
         cmocka_unit_test(test_dtls_handshake_40_percent_loss_both_roles),
         cmocka_unit_test(test_dtls_first_retransmission_at_initial_timeout_then_doubles),
@@ -990,6 +1065,7 @@ int main(void) {
         cmocka_unit_test(test_dtls_close_sends_close_notify),
         cmocka_unit_test(test_dtls_outgoing_queue_is_bounded),
         cmocka_unit_test(test_dtls_receive_queue_is_bounded),
+        cmocka_unit_test(test_dtls_two_clients_fail_fast_with_reason),
         cmocka_unit_test(test_dtls_new_fails_cleanly_on_every_allocation_failure),
         cmocka_unit_test(test_dtls_random_allocation_failures_during_handshake),
     };

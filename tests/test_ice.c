@@ -419,7 +419,7 @@ static void test_ice_restart_reconnects_with_new_credentials(void **state) {
 
 /* B sits behind a full-cone NAT; its host candidate is private and unreachable. The path
  * is found through peer-reflexive candidates (and, with a STUN server, srflx). */
-static void run_nat(bool with_stun, bool b_controlling, uint64_t seed) {
+static void run_nat(bool with_stun, bool b_controlling, bool symmetric, uint64_t seed) {
     sluice_addr a = sluice_sim_addr4(10, 0, 0, 1, 5000), b = sluice_sim_addr4(192, 168, 1, 2, 6000);
     sluice_addr pub = sluice_sim_addr4(203, 0, 113, 1, 0);
     sluice_addr stun = sluice_sim_addr4(198, 51, 100, 1, 3478);
@@ -431,7 +431,7 @@ static void run_nat(bool with_stun, bool b_controlling, uint64_t seed) {
     memset(&path, 0, sizeof path);
     path.delay_us = 15000;
     sluice_simnet_set_default_path(w->sn, &path);
-    assert_int_equal(sluice_simnet_add_nat(w->sn, &b, &pub, false), SLUICE_OK);
+    assert_int_equal(sluice_simnet_add_nat(w->sn, &b, &pub, symmetric), SLUICE_OK);
     sim_stun_server *ss = calloc(1, sizeof *ss);
     int node = sluice_simnet_add_node(w->sn, &SIM_STUN_OPS, ss);
     assert_int_equal(sluice_simnet_bind(w->sn, node, &stun), SLUICE_OK);
@@ -475,14 +475,22 @@ static void run_nat(bool with_stun, bool b_controlling, uint64_t seed) {
 
 static void test_ice_full_cone_nat_connects_via_prflx(void **state) {
     (void)state;
-    run_nat(false, false, 70);
-    run_nat(false, true, 71);
+    run_nat(false, false, false, 70);
+    run_nat(false, true, false, 71);
+}
+
+/* Behind a symmetric NAT the srflx candidate (mapping towards the STUN server) is useless to
+ * the peer, but B's own checks open a mapping towards A, which A learns as peer-reflexive. */
+static void test_ice_symmetric_nat_gathers_srflx_and_connects_via_prflx(void **state) {
+    (void)state;
+    run_nat(true, false, true, 74);
+    run_nat(true, true, true, 75);
 }
 
 static void test_ice_full_cone_nat_connects_with_srflx(void **state) {
     (void)state;
-    run_nat(true, false, 72);
-    run_nat(true, true, 73);
+    run_nat(true, false, false, 72);
+    run_nat(true, true, false, 73);
 }
 
 /* ---- an ICE-lite peer: answers checks, never sends its own ---------------------------- */
@@ -559,6 +567,114 @@ static void test_ice_remote_lite_peer_is_nominated_by_full_agent(void **state) {
     sluice_ice_free(a.ice);
     sluice_simnet_free(sn);
     free(lp);
+}
+
+
+/* ---- real peers' checks: every Binding request of the samples, fed to an agent holding
+ * the receiver's credentials, draws a signed success with the sender's address and a
+ * triggered check back (peer-reflexive remote, as with Chromium on loopback). */
+
+static void parse_hostport(const char *s, sluice_addr *out) {
+    char ip[64];
+    const char *colon = strrchr(s, ':');
+    assert_non_null(colon);
+    snprintf(ip, sizeof ip, "%.*s", (int)(colon - s), s);
+    assert_int_equal(sluice_addr_parse(out, ip, (uint16_t)atoi(colon + 1)), SLUICE_OK);
+}
+
+static void replay_request(const char *run_line, const char *cred_line, const uint8_t *pkt, size_t n, int *count) {
+    sluice_stun_msg req;
+    assert_int_equal(sluice_stun_parse(pkt, n, &req), SLUICE_OK);
+    if (req.cls != SLUICE_STUN_REQUEST) return;
+    char user[128], recv_ufrag[128], send_ufrag[128], key_pwd[64];
+    sluice_stun_str_copy(req.username, user, sizeof user);
+    char *colon = strchr(user, ':');
+    assert_non_null(colon);
+    *colon = 0;
+    snprintf(recv_ufrag, sizeof recv_ufrag, "%s", user);
+    snprintf(send_ufrag, sizeof send_ufrag, "%s", colon + 1);
+    const char *q = strchr(strstr(cred_line, "MESSAGE-INTEGRITY key = "), '"');
+    snprintf(key_pwd, sizeof key_pwd, "%.*s", (int)(strchr(q + 1, '"') - q - 1), q + 1);
+    /* "sender a:b -> receiver c:d" in the run line */
+    const char *semi = strchr(run_line, ';'); /* "run x -> y (...); sender ip:port -> receiver ip:port; ..." */
+    assert_non_null(semi);
+    const char *arrow = strstr(semi, " -> ");
+    assert_non_null(arrow);
+    const char *sb = arrow;
+    while (sb > semi && sb[-1] != ' ') sb--;
+    char from_s[64], to_s[64];
+    snprintf(from_s, sizeof from_s, "%.*s", (int)(arrow - sb), sb);
+    const char *tb = strchr(arrow + 4, ' ') + 1;
+    snprintf(to_s, sizeof to_s, "%.*s", (int)strcspn(tb, ";"), tb);
+    sluice_addr from, to;
+    parse_hostport(from_s, &from);
+    parse_hostport(to_s, &to);
+
+    sluice_prng p;
+    sluice_prng_seed(&p, 100 + (uint64_t)*count);
+    sluice_rng rng = {sluice_prng_random_fn, &p};
+    sluice_ice_settings s;
+    sluice_ice_settings_default(&s);
+    s.controlling = req.has_controlled; /* no role conflict */
+    sluice_ice_agent *a;
+    assert_int_equal(sluice_ice_new(&a, &s, NULL, &rng, NULL), SLUICE_OK);
+    assert_int_equal(sluice_ice_set_local_credentials(a, recv_ufrag, key_pwd), SLUICE_OK);
+    assert_int_equal(sluice_ice_set_remote_credentials(a, send_ufrag, "0123456789012345678901"), SLUICE_OK);
+    assert_int_equal(sluice_ice_add_local_address(a, &to), SLUICE_OK);
+    assert_int_equal(sluice_ice_gather(a, 0), SLUICE_OK);
+    assert_int_equal(sluice_ice_handle_datagram(a, 1000, &to, &from, pkt, n, NULL, NULL, NULL), SLUICE_OK);
+    uint8_t out[600];
+    sluice_addr ol, orr;
+    int m = sluice_ice_poll_transmit(a, 1000, &ol, &orr, out, sizeof out);
+    assert_true(m > 0);
+    assert_true(sluice_addr_equal(&ol, &to) && sluice_addr_equal(&orr, &from));
+    sluice_stun_msg resp;
+    assert_int_equal(sluice_stun_parse(out, (size_t)m, &resp), SLUICE_OK);
+    assert_int_equal(resp.cls, SLUICE_STUN_SUCCESS);
+    assert_memory_equal(resp.tid, req.tid, 12);
+    assert_true(resp.has_xor_mapped && sluice_addr_equal(&resp.xor_mapped, &from));
+    assert_int_equal(sluice_stun_check_integrity(&resp, (const uint8_t *)key_pwd, strlen(key_pwd)), SLUICE_OK);
+    assert_true(resp.fingerprint_off > 0);
+    /* The triggered check towards the (peer-reflexive) sender. */
+    m = sluice_ice_poll_transmit(a, 1000, &ol, &orr, out, sizeof out);
+    assert_true(m > 0);
+    assert_true(sluice_addr_equal(&orr, &from));
+    sluice_stun_msg chk;
+    assert_int_equal(sluice_stun_parse(out, (size_t)m, &chk), SLUICE_OK);
+    assert_int_equal(chk.cls, SLUICE_STUN_REQUEST);
+    char want_user[300];
+    snprintf(want_user, sizeof want_user, "%s:%s", send_ufrag, recv_ufrag);
+    assert_true(sluice_stun_str_eq(chk.username, want_user));
+    sluice_ice_free(a);
+    (*count)++;
+}
+
+static void test_ice_answers_real_peer_checks_from_samples(void **state) {
+    (void)state;
+    const char *peers[] = {"aiortc", "chromium", "ndc", "pion", "werift", "wrtc"};
+    int count = 0;
+    for (size_t i = 0; i < SLUICE_ARRAY_LEN(peers); i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/stun/%s.hex", SLUICE_SAMPLES_DIR, peers[i]);
+        FILE *f = fopen(path, "r");
+        assert_non_null(f);
+        char line[4096], run[4096] = "", cred[4096] = "";
+        while (fgets(line, sizeof line, f)) {
+            if (strncmp(line, "# run", 5) == 0) { snprintf(run, sizeof run, "%s", line); continue; }
+            if (strstr(line, "ufrags:")) { snprintf(cred, sizeof cred, "%s", line); continue; }
+            if (line[0] == '#' || line[0] == '\n') continue;
+            uint8_t pkt[1500];
+            size_t n = 0;
+            for (const char *h = line; h[0] && h[1] && h[0] != '\n'; h += 2) {
+                unsigned v;
+                sscanf(h, "%2x", &v);
+                pkt[n++] = (uint8_t)v;
+            }
+            replay_request(run, cred, pkt, n, &count);
+        }
+        fclose(f);
+    }
+    assert_true(count >= 12);
 }
 
 /* ---- robustness ------------------------------------------------------------------------ */
@@ -722,7 +838,9 @@ int main(void) {
         cmocka_unit_test(test_ice_restart_reconnects_with_new_credentials),
         cmocka_unit_test(test_ice_full_cone_nat_connects_via_prflx),
         cmocka_unit_test(test_ice_full_cone_nat_connects_with_srflx),
+        cmocka_unit_test(test_ice_symmetric_nat_gathers_srflx_and_connects_via_prflx),
         cmocka_unit_test(test_ice_remote_lite_peer_is_nominated_by_full_agent),
+        cmocka_unit_test(test_ice_answers_real_peer_checks_from_samples),
         cmocka_unit_test(test_ice_drops_garbage_and_answers_bad_credentials_with_401),
         cmocka_unit_test(test_ice_bounds_remote_candidates),
         cmocka_unit_test(test_ice_new_handles_allocation_failure),

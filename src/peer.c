@@ -1,0 +1,1748 @@
+/* The peer connection: state machines of GODOT_API.md on top of the sans-IO ICE agent,
+ * DTLS endpoint and SCTP association. Everything here is sans-IO too; socket mode
+ * (sluice_peer_poll) drives the same entry points from src/io.c. */
+#include "peer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "config.h"
+#include "dcep.h"
+#include "dtls.h"
+#include "ice.h"
+#include "io.h"
+#include "mdns.h"
+#include "sctp/sctp.h"
+#include "sdp.h"
+
+#define PEER_MAX_PENDING_CANDIDATES 64
+#define PEER_MAX_LOCAL_CANDIDATES 32
+#define PEER_SCTP_MTU 1191
+#define PEER_MAX_SCTP_EVENTS_PER_TURN 4096
+#define PEER_MAX_MDNS 16
+#define PEER_MDNS_TRIES 3
+
+/* A remote ".local" candidate waiting for its mDNS answer. */
+typedef struct peer_mdns {
+    sluice_ice_candidate cand;
+    sluice_time next_query;
+    int tries;
+} peer_mdns;
+
+typedef struct peer_event {
+    sluice_event_type type;
+    sluice_channel *ch;
+    int state;
+    int error;
+    int mline_index;
+    char *s1; /* sdp / candidate / reason */
+    char *s2; /* sdp type / mid */
+} peer_event;
+
+struct sluice_peer {
+    /* configuration (deep copy) */
+    sluice_config cfg;
+    char *bind_address, *cert_pem, *key_pem;
+    sluice_ice_url stun_urls[SLUICE_MAX_ICE_SERVERS * SLUICE_MAX_ICE_URLS];
+    size_t stun_count;
+    sluice_ice_url turn_urls[SLUICE_MAX_ICE_SERVERS * SLUICE_MAX_ICE_URLS];
+    size_t turn_count;
+    char *turn_username, *turn_password;
+
+    sluice_allocator alloc_copy;
+    const sluice_allocator *alloc;
+    sluice_logger log;
+    sluice_rng rng;
+    sluice_callbacks cb;
+    bool has_cb;
+    void *user;
+
+    sluice_connection_state conn_state;
+    sluice_gathering_state gathering_state;
+    sluice_signaling_state signaling_state;
+
+    sluice_dtls_cert *cert;
+    char fingerprint[160]; /* "AB:CD:..." sha-256 */
+
+    sluice_ice_agent *ice;
+    sluice_dtls *dtls;
+    sluice_sctp *sctp;
+    sluice_io *io;
+    bool dtls_started;
+    bool sctp_up;
+    bool dtls_client;
+    bool role_known;
+    bool ice_connected_once;
+    bool closed;
+
+    /* descriptions */
+    uint64_t session_id, session_version;
+    char *local_sdp;          /* as applied */
+    char local_type[8];       /* "offer" / "answer" / "" */
+    bool have_local_offer_sdp;
+    char *pending_offer_sdp;  /* created, not yet applied (kept only to check) */
+    char *remote_offer_sdp;   /* answerer: the offer, to mirror its m= sections again */
+    bool have_remote;
+    char data_mid[33];
+    int data_mline_index;
+    uint16_t remote_sctp_port;
+    uint64_t remote_max_message_size; /* 0 = unlimited */
+    sluice_sdp_setup local_setup;
+    char remote_ufrag[257], remote_pwd[257];
+
+    char *local_candidates[PEER_MAX_LOCAL_CANDIDATES];
+    size_t local_candidates_count;
+    sluice_ice_candidate pending_remote[PEER_MAX_PENDING_CANDIDATES];
+    size_t pending_remote_count;
+    bool pending_remote_eoc;
+
+    peer_mdns mdns[PEER_MAX_MDNS];
+    size_t mdns_count;
+
+    /* sans-IO local addresses declared before the ICE agent exists */
+    sluice_addr local_addrs[16];
+    size_t local_addrs_count;
+
+    /* DTLS fallback path before ICE selects a pair (answering a ClientHello early) */
+    bool has_dtls_path;
+    sluice_addr dtls_local, dtls_remote;
+
+    sluice_channel *channels;
+
+    /* events */
+    peer_event *events;
+    size_t ev_head, ev_count, ev_cap;
+    peer_event current; /* strings of the last event handed out */
+
+    int in_callback;
+    bool free_requested;
+
+    sluice_time now;
+    size_t rx_total_bytes;
+    bool rx_blocked;
+
+    uint64_t bytes_sent, bytes_received, packets_sent, packets_received;
+    uint64_t messages_sent, messages_received, datagrams_dropped;
+
+    uint8_t scratch[2048];
+    uint8_t scratch2[2048];
+};
+
+static void peer_free_now(sluice_peer *pc);
+static void peer_process(sluice_peer *pc, sluice_time now);
+static void channel_set_state(sluice_channel *ch, sluice_channel_state st);
+static void channel_free(sluice_channel *ch);
+
+/* ------------------------------------------------------------------ time ---------- */
+
+static sluice_time peer_now(sluice_peer *pc) {
+    if (!pc->cfg.sans_io) {
+        sluice_time t = sluice_clock_monotonic_us();
+        if (t > pc->now) pc->now = t;
+    }
+    return pc->now;
+}
+
+/* ------------------------------------------------------------------ events -------- */
+
+static void event_clear(sluice_peer *pc, peer_event *e) {
+    sluice_mem_free(pc->alloc, e->s1);
+    sluice_mem_free(pc->alloc, e->s2);
+    e->s1 = e->s2 = NULL;
+}
+
+static peer_event *event_push(sluice_peer *pc, sluice_event_type type) {
+    if (pc->ev_count == pc->ev_cap) {
+        size_t ncap = pc->ev_cap ? pc->ev_cap * 2 : 16;
+        peer_event *n = sluice_mem_calloc(pc->alloc, ncap, sizeof *n);
+        if (!n) return NULL;
+        for (size_t i = 0; i < pc->ev_count; i++) n[i] = pc->events[(pc->ev_head + i) % pc->ev_cap];
+        sluice_mem_free(pc->alloc, pc->events);
+        pc->events = n;
+        pc->ev_cap = ncap;
+        pc->ev_head = 0;
+    }
+    peer_event *e = &pc->events[(pc->ev_head + pc->ev_count) % pc->ev_cap];
+    memset(e, 0, sizeof *e);
+    e->type = type;
+    pc->ev_count++;
+    return e;
+}
+
+static void emit_state(sluice_peer *pc, sluice_event_type type, int state) {
+    peer_event *e = event_push(pc, type);
+    if (e) e->state = state;
+}
+
+static void emit_error(sluice_peer *pc, int err, const char *reason) {
+    SLUICE_LOG(&pc->log, SLUICE_LOG_WARN, "peer", "%s (%s)", reason, sluice_strerror(err));
+    peer_event *e = event_push(pc, SLUICE_EVENT_ERROR);
+    if (!e) return;
+    e->error = err;
+    e->s1 = sluice_mem_strdup(pc->alloc, reason);
+}
+
+static void emit_channel(sluice_peer *pc, sluice_event_type type, sluice_channel *ch) {
+    peer_event *e = event_push(pc, type);
+    if (e) e->ch = ch;
+}
+
+static bool message_event_pending(sluice_peer *pc, sluice_channel *ch) {
+    for (size_t i = 0; i < pc->ev_count; i++) {
+        peer_event *e = &pc->events[(pc->ev_head + i) % pc->ev_cap];
+        if (e->type == SLUICE_EVENT_CHANNEL_MESSAGE && e->ch == ch) return true;
+    }
+    return false;
+}
+
+static void set_conn_state(sluice_peer *pc, sluice_connection_state st) {
+    if (pc->conn_state == st) return;
+    if (pc->conn_state == SLUICE_CONNECTION_CLOSED) return;
+    pc->conn_state = st;
+    emit_state(pc, SLUICE_EVENT_CONNECTION_STATE, st);
+}
+
+static void set_gathering_state(sluice_peer *pc, sluice_gathering_state st) {
+    if (pc->gathering_state == st) return;
+    pc->gathering_state = st;
+    emit_state(pc, SLUICE_EVENT_GATHERING_STATE, st);
+}
+
+static void set_signaling_state(sluice_peer *pc, sluice_signaling_state st) {
+    if (pc->signaling_state == st) return;
+    pc->signaling_state = st;
+    emit_state(pc, SLUICE_EVENT_SIGNALING_STATE, st);
+}
+
+static void fail_connection(sluice_peer *pc, int err, const char *reason) {
+    emit_error(pc, err, reason);
+    set_conn_state(pc, SLUICE_CONNECTION_FAILED);
+    for (sluice_channel *ch = pc->channels; ch; ch = ch->next)
+        if (ch->state != SLUICE_CHANNEL_CLOSED) channel_set_state(ch, SLUICE_CHANNEL_CLOSED);
+}
+
+/* ------------------------------------------------------------------ config -------- */
+
+static void peer_config_release(sluice_peer *pc) {
+    sluice_mem_free(pc->alloc, pc->bind_address);
+    sluice_mem_free(pc->alloc, pc->cert_pem);
+    sluice_mem_free(pc->alloc, pc->key_pem);
+    sluice_mem_free(pc->alloc, pc->turn_username);
+    sluice_mem_free(pc->alloc, pc->turn_password);
+    pc->bind_address = pc->cert_pem = pc->key_pem = pc->turn_username = pc->turn_password = NULL;
+    pc->stun_count = pc->turn_count = 0;
+}
+
+/* Copies `cfg` into pc; on failure pc's configuration is unchanged. */
+static int peer_config_apply(sluice_peer *pc, const sluice_config *cfg) {
+    int rc = sluice_config_validate(cfg);
+    if (rc) return rc;
+    sluice_peer tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.alloc = pc->alloc;
+    if ((cfg->bind_address && !(tmp.bind_address = sluice_mem_strdup(pc->alloc, cfg->bind_address))) ||
+        (cfg->certificate_pem && !(tmp.cert_pem = sluice_mem_strdup(pc->alloc, cfg->certificate_pem))) ||
+        (cfg->private_key_pem && !(tmp.key_pem = sluice_mem_strdup(pc->alloc, cfg->private_key_pem)))) {
+        peer_config_release(&tmp);
+        return SLUICE_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < cfg->ice_servers_count; i++) {
+        const sluice_ice_server *s = &cfg->ice_servers[i];
+        for (size_t j = 0; j < s->urls_count; j++) {
+            sluice_ice_url u;
+            sluice_ice_url_parse(s->urls[j], &u); /* validated above */
+            if (u.scheme == SLUICE_ICE_SCHEME_TURN || u.scheme == SLUICE_ICE_SCHEME_TURNS) {
+                tmp.turn_urls[tmp.turn_count++] = u;
+                if (!tmp.turn_username) {
+                    tmp.turn_username = sluice_mem_strdup(pc->alloc, s->username);
+                    tmp.turn_password = sluice_mem_strdup(pc->alloc, s->credential);
+                    if (!tmp.turn_username || !tmp.turn_password) {
+                        peer_config_release(&tmp);
+                        return SLUICE_ERR_NOMEM;
+                    }
+                }
+            } else {
+                tmp.stun_urls[tmp.stun_count++] = u;
+            }
+        }
+    }
+    peer_config_release(pc);
+    pc->cfg = *cfg;
+    pc->cfg.ice_servers = NULL;
+    pc->cfg.ice_servers_count = 0;
+    pc->bind_address = tmp.bind_address;
+    pc->cert_pem = tmp.cert_pem;
+    pc->key_pem = tmp.key_pem;
+    pc->turn_username = tmp.turn_username;
+    pc->turn_password = tmp.turn_password;
+    memcpy(pc->stun_urls, tmp.stun_urls, sizeof tmp.stun_urls);
+    memcpy(pc->turn_urls, tmp.turn_urls, sizeof tmp.turn_urls);
+    pc->stun_count = tmp.stun_count;
+    pc->turn_count = tmp.turn_count;
+    pc->cfg.bind_address = pc->bind_address;
+    pc->cfg.certificate_pem = pc->cert_pem;
+    pc->cfg.private_key_pem = pc->key_pem;
+    pc->log.fn = cfg->log_fn;
+    pc->log.user = cfg->log_user;
+    pc->log.level = cfg->log_level;
+    pc->rng.fn = cfg->random_fn;
+    pc->rng.user = cfg->random_user;
+    return SLUICE_OK;
+}
+
+/* ------------------------------------------------------------------ teardown ------ */
+
+/* Drop transports and descriptions; channels stay (CLOSED) until released or freed. */
+static void peer_reset_transports(sluice_peer *pc) {
+    sluice_sctp_free(pc->sctp);
+    sluice_dtls_free(pc->dtls);
+    sluice_ice_free(pc->ice);
+    sluice_io_close(pc->io);
+    pc->sctp = NULL;
+    pc->dtls = NULL;
+    pc->ice = NULL;
+    pc->io = NULL;
+    pc->dtls_started = pc->sctp_up = pc->role_known = pc->dtls_client = false;
+    pc->ice_connected_once = false;
+    pc->has_dtls_path = false;
+    sluice_mem_free(pc->alloc, pc->local_sdp);
+    sluice_mem_free(pc->alloc, pc->pending_offer_sdp);
+    sluice_mem_free(pc->alloc, pc->remote_offer_sdp);
+    pc->local_sdp = pc->pending_offer_sdp = pc->remote_offer_sdp = NULL;
+    pc->local_type[0] = '\0';
+    pc->have_local_offer_sdp = false;
+    pc->have_remote = false;
+    for (size_t i = 0; i < pc->local_candidates_count; i++) sluice_mem_free(pc->alloc, pc->local_candidates[i]);
+    pc->local_candidates_count = 0;
+    pc->pending_remote_count = 0;
+    pc->pending_remote_eoc = false;
+    pc->remote_max_message_size = 65536;
+    pc->mdns_count = 0;
+}
+
+static void channels_close_all(sluice_peer *pc) {
+    for (sluice_channel *ch = pc->channels; ch; ch = ch->next)
+        if (ch->state != SLUICE_CHANNEL_CLOSED) channel_set_state(ch, SLUICE_CHANNEL_CLOSED);
+}
+
+/* ------------------------------------------------------------------ new/free ------ */
+
+int sluice_peer_new(sluice_peer **out, const sluice_config *cfg, const sluice_callbacks *cb, void *user) {
+    if (!out) return SLUICE_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    sluice_config def;
+    if (!cfg) {
+        sluice_config_default(&def);
+        cfg = &def;
+    }
+    int rc = sluice_config_validate(cfg);
+    if (rc) return rc;
+    const sluice_allocator *a = (cfg->allocator.malloc ? &cfg->allocator : NULL);
+    sluice_peer *pc = sluice_mem_calloc(a, 1, sizeof *pc);
+    if (!pc) return SLUICE_ERR_NOMEM;
+    if (a) {
+        pc->alloc_copy = *a;
+        pc->alloc = &pc->alloc_copy;
+    }
+    rc = peer_config_apply(pc, cfg);
+    if (rc) {
+        sluice_mem_free(pc->alloc, pc);
+        return rc;
+    }
+    if (cb && cb->on_event) {
+        pc->cb = *cb;
+        pc->has_cb = true;
+    }
+    pc->user = user;
+    pc->remote_max_message_size = 65536;
+    pc->data_mline_index = 0;
+    if (pc->cert_pem) rc = sluice_dtls_cert_from_pem(&pc->cert, pc->cert_pem, pc->key_pem);
+    else rc = sluice_dtls_cert_generate(&pc->cert);
+    if (rc == SLUICE_OK) {
+        int n = sluice_dtls_cert_fingerprint(pc->cert, "sha-256", pc->fingerprint, sizeof pc->fingerprint);
+        if (n < 0) rc = n;
+    }
+    if (rc) {
+        peer_config_release(pc);
+        sluice_dtls_cert_free(pc->cert);
+        sluice_mem_free(pc->alloc, pc);
+        return rc;
+    }
+    pc->session_id = sluice_rng_u64(&pc->rng) >> 2;
+    pc->now = pc->cfg.sans_io ? 0 : sluice_clock_monotonic_us();
+    *out = pc;
+    return SLUICE_OK;
+}
+
+static void peer_free_now(sluice_peer *pc) {
+    peer_reset_transports(pc);
+    sluice_channel *ch = pc->channels;
+    while (ch) {
+        sluice_channel *n = ch->next;
+        channel_free(ch);
+        ch = n;
+    }
+    for (size_t i = 0; i < pc->ev_count; i++) event_clear(pc, &pc->events[(pc->ev_head + i) % pc->ev_cap]);
+    event_clear(pc, &pc->current);
+    sluice_mem_free(pc->alloc, pc->events);
+    sluice_dtls_cert_free(pc->cert);
+    peer_config_release(pc);
+    const sluice_allocator *a = pc->alloc ? &pc->alloc_copy : NULL;
+    sluice_allocator copy;
+    if (a) {
+        copy = *a;
+        a = &copy;
+    }
+    sluice_mem_free(a, pc);
+}
+
+void sluice_peer_free(sluice_peer *pc) {
+    if (!pc) return;
+    if (pc->in_callback) {
+        /* Freed when the callback returns (sluice_peer_poll checks this flag). */
+        pc->free_requested = true;
+        return;
+    }
+    peer_free_now(pc);
+}
+
+void *sluice_peer_user(const sluice_peer *pc) { return pc ? pc->user : NULL; }
+
+/* ------------------------------------------------------------------ close --------- */
+
+static void flush_io(sluice_peer *pc);
+
+void sluice_peer_close(sluice_peer *pc) {
+    if (!pc || pc->closed) return;
+    sluice_time now = peer_now(pc);
+    pc->closed = true;
+    channels_close_all(pc);
+    if (pc->sctp && pc->sctp_up) sluice_sctp_abort(pc->sctp, now, "peer connection closed");
+    /* Move the ABORT into DTLS before close_notify. */
+    if (pc->sctp && pc->dtls && sluice_dtls_get_state(pc->dtls) == SLUICE_DTLS_CONNECTED) {
+        for (int i = 0; i < 8; i++) {
+            int n = sluice_sctp_poll_packet(pc->sctp, now, pc->scratch, sizeof pc->scratch);
+            if (n <= 0) break;
+            sluice_dtls_write(pc->dtls, pc->scratch, (size_t)n);
+        }
+    }
+    if (pc->dtls) sluice_dtls_close(pc->dtls);
+    if (!pc->cfg.sans_io) flush_io(pc);
+    if (pc->ice) sluice_ice_close(pc->ice);
+    set_conn_state(pc, SLUICE_CONNECTION_CLOSED);
+    set_signaling_state(pc, SLUICE_SIGNALING_CLOSED);
+}
+
+int sluice_peer_initialize(sluice_peer *pc, const sluice_config *cfg) {
+    if (!pc) return SLUICE_ERR_INVALID_ARGUMENT;
+    if (cfg) {
+        int rc = sluice_config_validate(cfg);
+        if (rc) return rc;
+        /* Allocator changes would orphan memory of the old one: not allowed on re-init. */
+        bool had = pc->alloc != NULL, has = cfg->allocator.malloc != NULL;
+        if (had != has || (had && memcmp(&pc->alloc_copy, &cfg->allocator, sizeof cfg->allocator)))
+            return SLUICE_ERR_CONFIG;
+    }
+    if (!pc->closed && pc->conn_state != SLUICE_CONNECTION_NEW) sluice_peer_close(pc);
+    channels_close_all(pc);
+    if (cfg) {
+        int rc = peer_config_apply(pc, cfg);
+        if (rc) return rc;
+    }
+    peer_reset_transports(pc);
+    /* Old channels are detached from the stream-id space: mark them so they never match. */
+    for (sluice_channel *ch = pc->channels; ch; ch = ch->next) ch->state = SLUICE_CHANNEL_CLOSED;
+    pc->closed = false;
+    pc->conn_state = SLUICE_CONNECTION_NEW;
+    pc->gathering_state = SLUICE_GATHERING_NEW;
+    pc->signaling_state = SLUICE_SIGNALING_STABLE;
+    pc->session_id = sluice_rng_u64(&pc->rng) >> 2;
+    pc->session_version = 0;
+    pc->rx_blocked = false;
+    return SLUICE_OK;
+}
+
+/* ------------------------------------------------------------------ channels ------ */
+
+static sluice_channel *find_channel(sluice_peer *pc, uint16_t id) {
+    for (sluice_channel *ch = pc->channels; ch; ch = ch->next)
+        if (ch->id == id && ch->state != SLUICE_CHANNEL_CLOSED) return ch;
+    return NULL;
+}
+
+static void channel_free(sluice_channel *ch) {
+    sluice_peer *pc = ch->pc;
+    peer_msg *m = ch->rx_head;
+    while (m) {
+        peer_msg *n = m->next;
+        pc->rx_total_bytes -= m->len;
+        sluice_mem_free(pc->alloc, m);
+        m = n;
+    }
+    sluice_mem_free(pc->alloc, ch->label);
+    sluice_mem_free(pc->alloc, ch->protocol);
+    sluice_mem_free(pc->alloc, ch);
+}
+
+static void channel_set_state(sluice_channel *ch, sluice_channel_state st) {
+    if (ch->state == st) return;
+    ch->state = st;
+    sluice_event_type t = st == SLUICE_CHANNEL_OPEN      ? SLUICE_EVENT_CHANNEL_OPEN
+                          : st == SLUICE_CHANNEL_CLOSING ? SLUICE_EVENT_CHANNEL_CLOSING
+                          : st == SLUICE_CHANNEL_CLOSED  ? SLUICE_EVENT_CHANNEL_CLOSED
+                                                         : SLUICE_EVENT_NONE;
+    if (t != SLUICE_EVENT_NONE) emit_channel(ch->pc, t, ch);
+}
+
+static sluice_channel *channel_alloc(sluice_peer *pc, const char *label, size_t label_len,
+                                     const char *protocol, size_t protocol_len) {
+    sluice_channel *ch = sluice_mem_calloc(pc->alloc, 1, sizeof *ch);
+    if (!ch) return NULL;
+    ch->pc = pc;
+    ch->label = sluice_mem_strndup(pc->alloc, label, label_len);
+    ch->protocol = sluice_mem_strndup(pc->alloc, protocol, protocol_len);
+    if (!ch->label || !ch->protocol) {
+        sluice_mem_free(pc->alloc, ch->label);
+        sluice_mem_free(pc->alloc, ch->protocol);
+        sluice_mem_free(pc->alloc, ch);
+        return NULL;
+    }
+    ch->id = SLUICE_UNSET;
+    ch->max_retransmits = SLUICE_UNSET;
+    ch->max_packet_life_time = SLUICE_UNSET;
+    ch->ordered = true;
+    ch->priority = 256;
+    ch->state = SLUICE_CHANNEL_CONNECTING;
+    /* Append, so channels open in creation order. */
+    sluice_channel **pp = &pc->channels;
+    while (*pp) pp = &(*pp)->next;
+    *pp = ch;
+    return ch;
+}
+
+static void channel_unlink(sluice_channel *ch) {
+    sluice_channel **pp = &ch->pc->channels;
+    while (*pp && *pp != ch) pp = &(*pp)->next;
+    if (*pp) *pp = ch->next;
+}
+
+/* Lowest free stream id of our parity (RFC 8832 §6: DTLS client even, server odd). */
+static int pick_stream_id(sluice_peer *pc) {
+    for (uint32_t id = pc->dtls_client ? 0 : 1; id <= 65534; id += 2)
+        if (!find_channel(pc, (uint16_t)id)) return (int)id;
+    return SLUICE_ERR_EXHAUSTED;
+}
+
+static int sctp_send_dcep_open(sluice_peer *pc, sluice_channel *ch) {
+    sluice_dcep_open o;
+    memset(&o, 0, sizeof o);
+    o.channel_type = sluice_dcep_channel_type(ch->ordered, ch->max_retransmits != SLUICE_UNSET,
+                                              ch->max_packet_life_time != SLUICE_UNSET);
+    o.priority = ch->priority;
+    o.reliability = ch->max_retransmits != SLUICE_UNSET        ? ch->max_retransmits
+                    : ch->max_packet_life_time != SLUICE_UNSET ? ch->max_packet_life_time
+                                                               : 0;
+    o.label = ch->label;
+    o.label_len = strlen(ch->label);
+    o.protocol = ch->protocol;
+    o.protocol_len = strlen(ch->protocol);
+    size_t n = sluice_dcep_open_size(&o);
+    uint8_t *buf = sluice_mem_alloc(pc->alloc, n);
+    if (!buf) return SLUICE_ERR_NOMEM;
+    int w = sluice_dcep_write_open(&o, buf, n);
+    int rc = w < 0 ? w : SLUICE_OK;
+    if (rc == SLUICE_OK) {
+        sluice_sctp_send_options so;
+        memset(&so, 0, sizeof so);
+        rc = sluice_sctp_send(pc->sctp, pc->now, ch->id, SLUICE_PPID_DCEP, buf, (size_t)w, &so);
+    }
+    sluice_mem_free(pc->alloc, buf);
+    return rc;
+}
+
+/* Called when SCTP is up (or a channel is created afterwards): open what can be opened. */
+static void channel_try_open(sluice_peer *pc, sluice_channel *ch) {
+    if (!pc->sctp_up || ch->state != SLUICE_CHANNEL_CONNECTING) return;
+    if (ch->id == SLUICE_UNSET) return;
+    if (ch->low_threshold) sluice_sctp_set_buffered_low_threshold(pc->sctp, ch->id, ch->low_threshold);
+    if (ch->negotiated || ch->remote_created) {
+        channel_set_state(ch, SLUICE_CHANNEL_OPEN);
+        return;
+    }
+    int rc = sctp_send_dcep_open(pc, ch);
+    if (rc) {
+        emit_error(pc, rc, "could not send DATA_CHANNEL_OPEN");
+        channel_set_state(ch, SLUICE_CHANNEL_CLOSED);
+        return;
+    }
+    ch->open_sent = true;
+    /* RFC 8832 §6: data may follow the OPEN at once (sent ordered until the ACK). */
+    channel_set_state(ch, SLUICE_CHANNEL_OPEN);
+}
+
+static void assign_stream_ids(sluice_peer *pc) {
+    for (sluice_channel *ch = pc->channels; ch; ch = ch->next) {
+        if (ch->state == SLUICE_CHANNEL_CLOSED || ch->id != SLUICE_UNSET) continue;
+        int id = pick_stream_id(pc);
+        if (id < 0) {
+            emit_error(pc, id, "no free stream id for a data channel");
+            channel_set_state(ch, SLUICE_CHANNEL_CLOSED);
+            continue;
+        }
+        ch->id = (uint16_t)id;
+    }
+}
+
+int sluice_peer_create_channel(sluice_peer *pc, const char *label, const sluice_channel_options *opts,
+                               sluice_channel **out) {
+    if (!pc || !out) return SLUICE_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    if (pc->closed || pc->conn_state == SLUICE_CONNECTION_CLOSED) return SLUICE_ERR_INVALID_STATE;
+    sluice_channel_options def;
+    if (!opts) {
+        sluice_channel_options_default(&def);
+        opts = &def;
+    }
+    int rc = sluice_channel_options_validate(opts, label);
+    if (rc) return rc;
+    if (opts->has_id && find_channel(pc, opts->id)) return SLUICE_ERR_ID_IN_USE;
+    const char *proto = opts->protocol ? opts->protocol : "";
+    const char *lab = label ? label : "";
+    sluice_channel *ch = channel_alloc(pc, lab, strlen(lab), proto, strlen(proto));
+    if (!ch) return SLUICE_ERR_NOMEM;
+    ch->ordered = opts->ordered;
+    ch->negotiated = opts->negotiated;
+    if (opts->has_id) ch->id = opts->id;
+    if (opts->has_max_retransmits) ch->max_retransmits = opts->max_retransmits;
+    if (opts->has_max_packet_life_time) ch->max_packet_life_time = opts->max_packet_life_time;
+    ch->priority = opts->priority;
+    if (ch->id == SLUICE_UNSET && pc->role_known) {
+        int id = pick_stream_id(pc);
+        if (id < 0) {
+            channel_unlink(ch);
+            channel_free(ch);
+            return id;
+        }
+        ch->id = (uint16_t)id;
+    }
+    peer_now(pc);
+    channel_try_open(pc, ch);
+    *out = ch;
+    return SLUICE_OK;
+}
+
+/* ------------------------------------------------------------------ SDP ----------- */
+
+static bool has_any_channel(const sluice_peer *pc) {
+    for (sluice_channel *ch = pc->channels; ch; ch = ch->next)
+        if (ch->state != SLUICE_CHANNEL_CLOSED) return true;
+    return false;
+}
+
+static int ensure_ice(sluice_peer *pc, bool controlling) {
+    if (pc->ice) return SLUICE_OK;
+    sluice_ice_settings s;
+    sluice_ice_settings_default(&s);
+    s.controlling = controlling;
+    s.disconnect_ms = pc->cfg.consent_disconnect_ms;
+    s.fail_ms = pc->cfg.consent_fail_ms;
+    s.stun_servers = pc->stun_urls;
+    s.stun_servers_count = pc->stun_count;
+    s.turn_servers = pc->turn_urls;
+    s.turn_servers_count = pc->turn_count;
+    s.turn_username = pc->turn_username;
+    s.turn_password = pc->turn_password;
+    s.relay_only = pc->cfg.ice_policy == SLUICE_ICE_POLICY_RELAY;
+    int rc = sluice_ice_new(&pc->ice, &s, pc->alloc, &pc->rng, &pc->log);
+    if (rc) return rc;
+    for (size_t i = 0; i < pc->local_addrs_count; i++) sluice_ice_add_local_address(pc->ice, &pc->local_addrs[i]);
+    return SLUICE_OK;
+}
+
+/* Build our SDP (offer or answer) into a new string. */
+static int build_sdp(sluice_peer *pc, sluice_sdp_setup setup, bool with_candidates, const sluice_sdp *mirror,
+                     char **out) {
+    sluice_sdp_local l;
+    memset(&l, 0, sizeof l);
+    l.session_id = pc->session_id;
+    l.session_version = pc->session_version;
+    l.mid = pc->data_mid[0] ? pc->data_mid : "0";
+    l.ice_ufrag = sluice_ice_local_ufrag(pc->ice);
+    l.ice_pwd = sluice_ice_local_pwd(pc->ice);
+    l.fingerprint_alg = "sha-256";
+    l.fingerprint_hex = pc->fingerprint;
+    l.setup = setup;
+    l.sctp_port = 5000;
+    l.max_message_size = pc->cfg.max_message_size;
+    l.mirror = mirror;
+    if (with_candidates) {
+        l.candidates = (const char *const *)pc->local_candidates;
+        l.candidates_count = pc->local_candidates_count;
+        l.end_of_candidates = pc->gathering_state == SLUICE_GATHERING_COMPLETE;
+    }
+    sluice_buf b;
+    sluice_buf_init(&b, pc->alloc, 1 << 20);
+    int rc = sluice_sdp_write(&l, &b);
+    if (rc == SLUICE_OK) rc = sluice_buf_append(&b, "", 1);
+    if (rc) {
+        sluice_buf_clear(&b);
+        return rc;
+    }
+    *out = (char *)b.data;
+    return SLUICE_OK;
+}
+
+static void emit_sdp(sluice_peer *pc, const char *type, char *sdp_owned) {
+    peer_event *e = event_push(pc, SLUICE_EVENT_SESSION_DESCRIPTION);
+    if (!e) {
+        sluice_mem_free(pc->alloc, sdp_owned);
+        return;
+    }
+    e->s1 = sdp_owned;
+    e->s2 = sluice_mem_strdup(pc->alloc, type);
+}
+
+int sluice_peer_create_offer(sluice_peer *pc) {
+    if (!pc) return SLUICE_ERR_INVALID_ARGUMENT;
+    if (pc->closed) return SLUICE_ERR_INVALID_STATE;
+    if (!has_any_channel(pc)) return SLUICE_ERR_INVALID_STATE;
+    if (pc->signaling_state != SLUICE_SIGNALING_STABLE && pc->signaling_state != SLUICE_SIGNALING_HAVE_LOCAL_OFFER)
+        return SLUICE_ERR_INVALID_STATE;
+    int rc = ensure_ice(pc, true);
+    if (rc) return rc;
+    if (!pc->have_remote) {
+        memcpy(pc->data_mid, "0", 2);
+        pc->data_mline_index = 0;
+    }
+    pc->session_version++;
+    char *sdp;
+    rc = build_sdp(pc, SLUICE_SDP_SETUP_ACTPASS, false, NULL, &sdp);
+    if (rc) return rc;
+    char *copy = sluice_mem_strdup(pc->alloc, sdp);
+    if (!copy) {
+        sluice_mem_free(pc->alloc, sdp);
+        return SLUICE_ERR_NOMEM;
+    }
+    sluice_mem_free(pc->alloc, pc->pending_offer_sdp);
+    pc->pending_offer_sdp = copy;
+    emit_sdp(pc, "offer", sdp);
+    return SLUICE_OK;
+}
+
+static int parse_sdp_checked(sluice_peer *pc, const char *text, sluice_sdp **out) {
+    sluice_sdp *sdp = sluice_mem_calloc(pc->alloc, 1, sizeof *sdp);
+    if (!sdp) return SLUICE_ERR_NOMEM;
+    char err[160] = "";
+    int rc = sluice_sdp_parse(text, strlen(text), sdp, err, sizeof err);
+    if (rc == SLUICE_OK && sdp->datachannel_index < 0) {
+        rc = SLUICE_ERR_SDP;
+        snprintf(err, sizeof err, "no data channel (m=application ... webrtc-datachannel) section");
+    }
+    if (rc) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "bad session description: %s", err[0] ? err : sluice_strerror(rc));
+        emit_error(pc, SLUICE_ERR_SDP, msg);
+        sluice_mem_free(pc->alloc, sdp);
+        return SLUICE_ERR_SDP;
+    }
+    *out = sdp;
+    return SLUICE_OK;
+}
+
+static int open_sockets(sluice_peer *pc) {
+    if (pc->cfg.sans_io || pc->io) return SLUICE_OK;
+    sluice_io_settings s;
+    memset(&s, 0, sizeof s);
+    s.bind_address = pc->bind_address;
+    s.port_min = pc->cfg.port_min;
+    s.port_max = pc->cfg.port_max;
+    s.loopback = pc->cfg.ice_loopback;
+    s.ipv6 = pc->cfg.ice_ipv6;
+    int rc = sluice_io_open(&pc->io, &s, pc->alloc, &pc->log);
+    if (rc) return rc;
+    sluice_addr addrs[SLUICE_IO_MAX_SOCKETS];
+    size_t n = sluice_io_local_addresses(pc->io, addrs, SLUICE_IO_MAX_SOCKETS);
+    for (size_t i = 0; i < n && i < SLUICE_IO_MAX_SOCKETS; i++) sluice_ice_add_local_address(pc->ice, &addrs[i]);
+    return SLUICE_OK;
+}
+
+static void start_gathering(sluice_peer *pc) {
+    if (pc->gathering_state != SLUICE_GATHERING_NEW) return;
+    int rc = open_sockets(pc);
+    if (rc) {
+        emit_error(pc, rc, "could not open UDP sockets");
+        return;
+    }
+    set_gathering_state(pc, SLUICE_GATHERING_GATHERING);
+    rc = sluice_ice_gather(pc->ice, pc->now);
+    if (rc) emit_error(pc, rc, "ICE gathering failed to start");
+}
+
+/* The DTLS role is known: create the endpoint (a server must be ready for an early
+ * ClientHello) and give in-band channels their stream ids. */
+static int setup_dtls(sluice_peer *pc, const sluice_sdp_media *remote) {
+    if (pc->dtls) return SLUICE_OK;
+    sluice_dtls_settings ds;
+    sluice_dtls_settings_default(&ds);
+    ds.is_client = pc->dtls_client;
+    ds.retransmit_initial_ms = pc->cfg.dtls_retransmit_initial_ms;
+    int rc = sluice_dtls_new(&pc->dtls, &ds, pc->cert, pc->alloc, &pc->log);
+    if (rc) return rc;
+    for (size_t i = 0; i < remote->fingerprints_count; i++) {
+        int r = sluice_dtls_add_remote_fingerprint(pc->dtls, remote->fingerprints[i].alg, remote->fingerprints[i].hex);
+        if (r) SLUICE_LOG(&pc->log, SLUICE_LOG_WARN, "peer", "ignoring fingerprint %s: %s",
+                          remote->fingerprints[i].alg, sluice_strerror(r));
+    }
+    pc->role_known = true;
+    assign_stream_ids(pc);
+    return SLUICE_OK;
+}
+
+static void add_remote_candidate_parsed(sluice_peer *pc, const sluice_ice_candidate *c) {
+    if (c->addr.family == 0) {
+        /* An mDNS name (browsers hide host IPs this way): resolve it on the local link.
+         * The sans-IO caller owns no multicast socket of ours: there it is skipped. */
+        if (pc->cfg.sans_io || !sluice_mdns_is_local_name(c->hostname) || pc->mdns_count >= PEER_MAX_MDNS) {
+            SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "skipping unresolved candidate host %s", c->hostname);
+            return;
+        }
+        peer_mdns *m = &pc->mdns[pc->mdns_count++];
+        m->cand = *c;
+        m->next_query = pc->now;
+        m->tries = 0;
+        return;
+    }
+    int rc = sluice_ice_add_remote_candidate(pc->ice, pc->now, c);
+    if (rc) SLUICE_LOG(&pc->log, SLUICE_LOG_WARN, "peer", "remote candidate not added: %s", sluice_strerror(rc));
+}
+
+/* Apply the data section of a remote description (offer or answer). */
+static int apply_remote_media(sluice_peer *pc, const sluice_sdp *sdp, bool is_offer) {
+    const sluice_sdp_media *m = &sdp->media[sdp->datachannel_index];
+    if (!m->ice_ufrag[0] || !m->ice_pwd[0]) {
+        emit_error(pc, SLUICE_ERR_SDP, "bad session description: no a=ice-ufrag / a=ice-pwd");
+        return SLUICE_ERR_SDP;
+    }
+    if (m->fingerprints_count == 0) {
+        emit_error(pc, SLUICE_ERR_SDP, "bad session description: no a=fingerprint");
+        return SLUICE_ERR_SDP;
+    }
+    bool client;
+    if (is_offer) {
+        /* RFC 8842 §5.2: answer actpass with active (as browsers do); mirror active/passive. */
+        client = m->setup != SLUICE_SDP_SETUP_ACTIVE;
+        if (m->setup == SLUICE_SDP_SETUP_HOLDCONN) {
+            emit_error(pc, SLUICE_ERR_SDP, "bad session description: a=setup:holdconn");
+            return SLUICE_ERR_SDP;
+        }
+    } else {
+        if (m->setup == SLUICE_SDP_SETUP_ACTPASS || m->setup == SLUICE_SDP_SETUP_HOLDCONN) {
+            emit_error(pc, SLUICE_ERR_SDP, "bad session description: answer with a=setup:actpass");
+            return SLUICE_ERR_SDP;
+        }
+        client = m->setup != SLUICE_SDP_SETUP_ACTIVE; /* absent → we are active (RFC 8842 default) */
+    }
+    int rc = ensure_ice(pc, !is_offer);
+    if (rc) return rc;
+    if (m->ice_lite) {
+        sluice_ice_set_remote_lite(pc->ice, true);
+        sluice_ice_set_controlling(pc->ice, true);
+    }
+    rc = sluice_ice_set_remote_credentials(pc->ice, m->ice_ufrag, m->ice_pwd);
+    if (rc) {
+        emit_error(pc, SLUICE_ERR_SDP, "bad session description: unusable ICE credentials");
+        return SLUICE_ERR_SDP;
+    }
+    snprintf(pc->remote_ufrag, sizeof pc->remote_ufrag, "%s", m->ice_ufrag);
+    snprintf(pc->remote_pwd, sizeof pc->remote_pwd, "%s", m->ice_pwd);
+    pc->dtls_client = client;
+    pc->remote_sctp_port = m->sctp_port ? m->sctp_port : 5000;
+    pc->remote_max_message_size = m->has_max_message_size ? m->max_message_size : 65536;
+    if (is_offer) {
+        snprintf(pc->data_mid, sizeof pc->data_mid, "%s", m->mid[0] ? m->mid : "0");
+        pc->data_mline_index = sdp->datachannel_index;
+    }
+    rc = setup_dtls(pc, m);
+    if (rc) return rc;
+    pc->have_remote = true;
+    for (size_t i = 0; i < m->candidates_count; i++) {
+        sluice_ice_candidate c;
+        if (sluice_ice_candidate_parse(m->candidates[i], &c) == SLUICE_OK) add_remote_candidate_parsed(pc, &c);
+        else SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "skipping unparsable SDP candidate");
+    }
+    for (size_t i = 0; i < pc->pending_remote_count; i++) add_remote_candidate_parsed(pc, &pc->pending_remote[i]);
+    pc->pending_remote_count = 0;
+    if (m->end_of_candidates || pc->pending_remote_eoc) sluice_ice_remote_gathering_done(pc->ice);
+    return SLUICE_OK;
+}
+
+int sluice_peer_set_local_description(sluice_peer *pc, const char *type, const char *sdp) {
+    if (!pc || !type || !sdp) return SLUICE_ERR_INVALID_ARGUMENT;
+    if (pc->closed) return SLUICE_ERR_INVALID_STATE;
+    bool offer = strcmp(type, "offer") == 0, answer = strcmp(type, "answer") == 0;
+    if (!offer && !answer) return SLUICE_ERR_INVALID_ARGUMENT;
+    if (offer && pc->signaling_state != SLUICE_SIGNALING_STABLE &&
+        pc->signaling_state != SLUICE_SIGNALING_HAVE_LOCAL_OFFER)
+        return SLUICE_ERR_INVALID_STATE;
+    if (answer && pc->signaling_state != SLUICE_SIGNALING_HAVE_REMOTE_OFFER) return SLUICE_ERR_INVALID_STATE;
+    if (!pc->ice) return SLUICE_ERR_INVALID_STATE; /* never created an offer/answer */
+    sluice_sdp *parsed;
+    int rc = parse_sdp_checked(pc, sdp, &parsed);
+    if (rc) return rc;
+    const sluice_sdp_media *m = &parsed->media[parsed->datachannel_index];
+    /* It must be a description this peer produced (same ICE credentials). */
+    if (strcmp(m->ice_ufrag, sluice_ice_local_ufrag(pc->ice)) != 0) {
+        sluice_mem_free(pc->alloc, parsed);
+        emit_error(pc, SLUICE_ERR_SDP, "local description was not created by this peer (ice-ufrag differs)");
+        return SLUICE_ERR_SDP;
+    }
+    pc->local_setup = m->setup;
+    sluice_mem_free(pc->alloc, parsed);
+    char *copy = sluice_mem_strdup(pc->alloc, sdp);
+    if (!copy) return SLUICE_ERR_NOMEM;
+    sluice_mem_free(pc->alloc, pc->local_sdp);
+    pc->local_sdp = copy;
+    snprintf(pc->local_type, sizeof pc->local_type, "%s", type);
+    peer_now(pc);
+    set_signaling_state(pc, offer ? SLUICE_SIGNALING_HAVE_LOCAL_OFFER : SLUICE_SIGNALING_STABLE);
+    start_gathering(pc);
+    peer_process(pc, pc->now);
+    return SLUICE_OK;
+}
+
+int sluice_peer_set_remote_description(sluice_peer *pc, const char *type, const char *sdp) {
+    if (!pc || !type || !sdp) return SLUICE_ERR_INVALID_ARGUMENT;
+    if (pc->closed) return SLUICE_ERR_INVALID_STATE;
+    bool offer = strcmp(type, "offer") == 0, answer = strcmp(type, "answer") == 0;
+    if (!offer && !answer) return SLUICE_ERR_INVALID_ARGUMENT;
+    if (offer && pc->signaling_state != SLUICE_SIGNALING_STABLE) return SLUICE_ERR_INVALID_STATE;
+    if (answer && pc->signaling_state != SLUICE_SIGNALING_HAVE_LOCAL_OFFER) return SLUICE_ERR_INVALID_STATE;
+    if (offer && pc->have_remote) return SLUICE_ERR_NOT_IMPLEMENTED; /* renegotiation */
+    sluice_sdp *parsed;
+    int rc = parse_sdp_checked(pc, sdp, &parsed);
+    if (rc) return rc;
+    char why[160] = "";
+    if (sluice_sdp_check_remote(parsed, offer, offer ? NULL : pc->data_mid, why, sizeof why) != SLUICE_OK) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "bad session description: %s", why);
+        emit_error(pc, SLUICE_ERR_SDP, msg);
+        sluice_mem_free(pc->alloc, parsed);
+        return SLUICE_ERR_SDP;
+    }
+    char *offer_copy = NULL;
+    if (offer && !(offer_copy = sluice_mem_strdup(pc->alloc, sdp))) {
+        sluice_mem_free(pc->alloc, parsed);
+        return SLUICE_ERR_NOMEM;
+    }
+    peer_now(pc);
+    rc = apply_remote_media(pc, parsed, offer);
+    if (rc) {
+        sluice_mem_free(pc->alloc, offer_copy);
+        sluice_mem_free(pc->alloc, parsed);
+        return rc;
+    }
+    if (offer) {
+        sluice_mem_free(pc->alloc, pc->remote_offer_sdp);
+        pc->remote_offer_sdp = offer_copy;
+        set_signaling_state(pc, SLUICE_SIGNALING_HAVE_REMOTE_OFFER);
+        pc->session_version++;
+        char *answer_sdp;
+        rc = build_sdp(pc, pc->dtls_client ? SLUICE_SDP_SETUP_ACTIVE : SLUICE_SDP_SETUP_PASSIVE, false, parsed,
+                       &answer_sdp);
+        sluice_mem_free(pc->alloc, parsed);
+        if (rc) return rc;
+        emit_sdp(pc, "answer", answer_sdp);
+    } else {
+        sluice_mem_free(pc->alloc, parsed);
+        set_signaling_state(pc, SLUICE_SIGNALING_STABLE);
+    }
+    peer_process(pc, pc->now);
+    return SLUICE_OK;
+}
+
+int sluice_peer_add_ice_candidate(sluice_peer *pc, const char *mid, int mline_index, const char *candidate) {
+    if (!pc) return SLUICE_ERR_INVALID_ARGUMENT;
+    if (pc->closed) return SLUICE_ERR_INVALID_STATE;
+    const char *c = candidate ? candidate : "";
+    while (*c == ' ') c++;
+    bool eoc = c[0] == '\0' || strcmp(c, "end-of-candidates") == 0 || strcmp(c, "a=end-of-candidates") == 0;
+    if (!eoc && mid && mid[0] && pc->have_remote && strcmp(mid, pc->data_mid) != 0 &&
+        mline_index != pc->data_mline_index)
+        return SLUICE_ERR_CANDIDATE;
+    if (eoc) {
+        if (pc->have_remote) sluice_ice_remote_gathering_done(pc->ice);
+        else pc->pending_remote_eoc = true;
+        return SLUICE_OK;
+    }
+    sluice_ice_candidate parsed;
+    int rc = sluice_ice_candidate_parse(c, &parsed);
+    if (rc) return SLUICE_ERR_CANDIDATE;
+    if (parsed.component != 1 || parsed.tcp) return SLUICE_OK; /* not usable by us: ignore */
+    if (!pc->have_remote) {
+        /* Signaling often races; keep a bounded number until the remote description. */
+        if (pc->pending_remote_count >= PEER_MAX_PENDING_CANDIDATES) return SLUICE_ERR_EXHAUSTED;
+        pc->pending_remote[pc->pending_remote_count++] = parsed;
+        return SLUICE_OK;
+    }
+    peer_now(pc);
+    add_remote_candidate_parsed(pc, &parsed);
+    peer_process(pc, pc->now);
+    return SLUICE_OK;
+}
+
+int sluice_peer_local_description(sluice_peer *pc, char *buf, size_t cap, const char **type) {
+    if (!pc || !buf) return SLUICE_ERR_INVALID_ARGUMENT;
+    if (!pc->local_sdp || !pc->ice) return SLUICE_ERR_NOT_FOUND;
+    char *sdp;
+    sluice_sdp_setup setup = pc->local_setup ? pc->local_setup : SLUICE_SDP_SETUP_ACTPASS;
+    sluice_sdp *mirror = NULL;
+    if (strcmp(pc->local_type, "answer") == 0 && pc->remote_offer_sdp) {
+        /* An answer mirrors the offer's m= sections: parse the kept offer again. */
+        mirror = sluice_mem_calloc(pc->alloc, 1, sizeof *mirror);
+        if (!mirror) return SLUICE_ERR_NOMEM;
+        if (sluice_sdp_parse(pc->remote_offer_sdp, strlen(pc->remote_offer_sdp), mirror, NULL, 0) != SLUICE_OK) {
+            sluice_mem_free(pc->alloc, mirror);
+            return SLUICE_ERR_SDP;
+        }
+    }
+    int rc = build_sdp(pc, setup, true, mirror, &sdp);
+    sluice_mem_free(pc->alloc, mirror);
+    if (rc) return rc;
+    size_t n = strlen(sdp);
+    if (n + 1 > cap) {
+        sluice_mem_free(pc->alloc, sdp);
+        return SLUICE_ERR_NOBUFS;
+    }
+    memcpy(buf, sdp, n + 1);
+    sluice_mem_free(pc->alloc, sdp);
+    if (type) *type = pc->local_type;
+    return (int)n;
+}
+
+uint64_t sluice_peer_remote_max_message_size(const sluice_peer *pc) {
+    return pc ? pc->remote_max_message_size : 65536;
+}
+
+/* ------------------------------------------------------------------ data path ----- */
+
+static void deliver_message(sluice_peer *pc, sluice_sctp_message *m) {
+    sluice_channel *ch = find_channel(pc, m->stream);
+    if (m->ppid == SLUICE_PPID_DCEP) {
+        int t = sluice_dcep_message_type(m->data, m->len);
+        if (t == SLUICE_DCEP_OPEN) {
+            sluice_dcep_open o;
+            if (sluice_dcep_parse_open(m->data, m->len, &o) != SLUICE_OK) {
+                emit_error(pc, SLUICE_ERR_MALFORMED, "malformed DATA_CHANNEL_OPEN ignored");
+                return;
+            }
+            if (ch) {
+                emit_error(pc, SLUICE_ERR_ID_IN_USE, "DATA_CHANNEL_OPEN on a stream already in use ignored");
+                return;
+            }
+            sluice_channel *nc = channel_alloc(pc, o.label, o.label_len, o.protocol, o.protocol_len);
+            if (!nc) {
+                emit_error(pc, SLUICE_ERR_NOMEM, "no memory for an incoming data channel");
+                return;
+            }
+            nc->id = m->stream;
+            nc->remote_created = true;
+            nc->ack_received = true;
+            nc->ordered = (o.channel_type & 0x80) == 0;
+            nc->priority = o.priority;
+            uint8_t kind = o.channel_type & 0x7f;
+            if (kind == 0x01) nc->max_retransmits = (uint16_t)SLUICE_MIN(o.reliability, 65534u);
+            else if (kind == 0x02) nc->max_packet_life_time = (uint16_t)SLUICE_MIN(o.reliability, 65534u);
+            uint8_t ack[1];
+            sluice_dcep_write_ack(ack, sizeof ack);
+            sluice_sctp_send_options so;
+            memset(&so, 0, sizeof so);
+            int rc = sluice_sctp_send(pc->sctp, pc->now, nc->id, SLUICE_PPID_DCEP, ack, 1, &so);
+            if (rc) emit_error(pc, rc, "could not send DATA_CHANNEL_ACK");
+            emit_channel(pc, SLUICE_EVENT_DATA_CHANNEL, nc);
+            channel_set_state(nc, SLUICE_CHANNEL_OPEN);
+        } else if (t == SLUICE_DCEP_ACK) {
+            if (ch) ch->ack_received = true;
+        } else {
+            SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "unknown DCEP message ignored");
+        }
+        return;
+    }
+    if (!ch || ch->state == SLUICE_CHANNEL_CLOSED) {
+        SLUICE_LOG(&pc->log, SLUICE_LOG_DEBUG, "peer", "message on unknown stream %u dropped", m->stream);
+        return;
+    }
+    bool text, empty = false;
+    switch (m->ppid) {
+    case SLUICE_PPID_STRING:
+    case SLUICE_PPID_STRING_PARTIAL: text = true; break;
+    case SLUICE_PPID_BINARY:
+    case SLUICE_PPID_BINARY_PARTIAL: text = false; break;
+    case SLUICE_PPID_STRING_EMPTY: text = true; empty = true; break;
+    case SLUICE_PPID_BINARY_EMPTY: text = false; empty = true; break;
+    default:
+        SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "message with unknown PPID %u dropped", m->ppid);
+        return;
+    }
+    size_t len = empty ? 0 : m->len;
+    peer_msg *pm = sluice_mem_alloc(pc->alloc, sizeof *pm + len);
+    if (!pm) {
+        emit_error(pc, SLUICE_ERR_NOMEM, "no memory for a received message");
+        return;
+    }
+    pm->next = NULL;
+    pm->len = len;
+    pm->is_text = text;
+    if (len) memcpy(pm->data, m->data, len);
+    if (ch->rx_tail) ch->rx_tail->next = pm;
+    else ch->rx_head = pm;
+    ch->rx_tail = pm;
+    ch->rx_count++;
+    ch->rx_bytes += len;
+    pc->rx_total_bytes += len;
+    pc->messages_received++;
+    if (!message_event_pending(pc, ch)) emit_channel(pc, SLUICE_EVENT_CHANNEL_MESSAGE, ch);
+}
+
+static void on_remote_stream_reset(sluice_peer *pc, uint16_t stream) {
+    sluice_channel *ch = find_channel(pc, stream);
+    if (!ch) return;
+    ch->remote_reset = true;
+    if (ch->state == SLUICE_CHANNEL_OPEN || ch->state == SLUICE_CHANNEL_CONNECTING)
+        channel_set_state(ch, SLUICE_CHANNEL_CLOSING);
+    if (!ch->local_reset_sent) {
+        /* RFC 8831 §6.7: reset our outgoing stream in turn. */
+        ch->local_reset_sent = true;
+        uint16_t s = stream;
+        if (sluice_sctp_reset_streams(pc->sctp, pc->now, &s, 1) != SLUICE_OK) ch->local_reset_done = true;
+    }
+    if (ch->local_reset_done) channel_set_state(ch, SLUICE_CHANNEL_CLOSED);
+}
+
+static void on_local_stream_reset_done(sluice_peer *pc, uint16_t stream) {
+    for (sluice_channel *ch = pc->channels; ch; ch = ch->next) {
+        if (ch->id != stream || ch->state == SLUICE_CHANNEL_CLOSED || !ch->local_reset_sent) continue;
+        ch->local_reset_done = true;
+        if (ch->remote_reset) channel_set_state(ch, SLUICE_CHANNEL_CLOSED);
+    }
+}
+
+static void process_sctp(sluice_peer *pc, sluice_time now) {
+    if (!pc->sctp) return;
+    sluice_sctp_event ev;
+    for (int i = 0; i < PEER_MAX_SCTP_EVENTS_PER_TURN; i++) {
+        /* Back-pressure: leave messages inside SCTP (its window shrinks) while the
+         * application has not read what it already has. */
+        if (pc->rx_total_bytes >= pc->cfg.max_receive_buffer) {
+            pc->rx_blocked = true;
+            break;
+        }
+        pc->rx_blocked = false;
+        if (sluice_sctp_poll_event(pc->sctp, &ev) != 1) break;
+        switch (ev.type) {
+        case SLUICE_SCTP_EVENT_CONNECTED:
+            pc->sctp_up = true;
+            SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "SCTP association up (%u out, %u in streams)",
+                       ev.num_outbound, ev.num_inbound);
+            for (sluice_channel *ch = pc->channels; ch; ch = ch->next) channel_try_open(pc, ch);
+            break;
+        case SLUICE_SCTP_EVENT_MESSAGE:
+            deliver_message(pc, &ev.message);
+            sluice_mem_free(pc->alloc, ev.message.data);
+            break;
+        case SLUICE_SCTP_EVENT_STREAM_RESET: on_remote_stream_reset(pc, ev.stream); break;
+        case SLUICE_SCTP_EVENT_STREAM_RESET_DONE: on_local_stream_reset_done(pc, ev.stream); break;
+        case SLUICE_SCTP_EVENT_BUFFERED_LOW: {
+            sluice_channel *ch = find_channel(pc, ev.stream);
+            if (ch) emit_channel(pc, SLUICE_EVENT_CHANNEL_BUFFERED_AMOUNT_LOW, ch);
+            break;
+        }
+        case SLUICE_SCTP_EVENT_CLOSED:
+            pc->sctp_up = false;
+            if (!pc->closed) {
+                channels_close_all(pc);
+                if (ev.error) fail_connection(pc, ev.error, ev.reason[0] ? ev.reason : "SCTP association lost");
+                else set_conn_state(pc, SLUICE_CONNECTION_CLOSED);
+            }
+            break;
+        }
+    }
+    (void)now;
+}
+
+static void start_sctp(sluice_peer *pc, sluice_time now) {
+    if (pc->sctp) return;
+    sluice_sctp_settings s;
+    sluice_sctp_settings_default(&s);
+    s.local_port = 5000;
+    s.remote_port = pc->remote_sctp_port ? pc->remote_sctp_port : 5000;
+    /* SCTP packets must fit one DTLS record in a datagram <= the DTLS MTU (1200):
+     * 1163 bytes with AES-GCM. */
+    s.mtu = SLUICE_MIN((size_t)PEER_SCTP_MTU, sluice_dtls_max_payload(pc->dtls));
+    s.rwnd = pc->cfg.sctp_receive_window;
+    s.max_send_buffer = pc->cfg.max_send_buffer;
+    s.max_message_size = pc->cfg.max_message_size;
+    s.rto_initial_ms = pc->cfg.sctp_rto_initial_ms;
+    s.rto_min_ms = pc->cfg.sctp_rto_min_ms;
+    s.rto_max_ms = pc->cfg.sctp_rto_max_ms;
+    int rc = sluice_sctp_new(&pc->sctp, &s, pc->alloc, &pc->rng, &pc->log);
+    if (rc == SLUICE_OK) rc = sluice_sctp_connect(pc->sctp, now);
+    if (rc) fail_connection(pc, rc, "could not start the SCTP association");
+}
+
+static void process_dtls(sluice_peer *pc, sluice_time now) {
+    if (!pc->dtls) return;
+    sluice_dtls_state st = sluice_dtls_get_state(pc->dtls);
+    if (st == SLUICE_DTLS_CONNECTED) {
+        if (!pc->sctp) {
+            SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "DTLS connected");
+            set_conn_state(pc, SLUICE_CONNECTION_CONNECTED);
+            start_sctp(pc, now);
+        }
+        for (;;) {
+            int n = sluice_dtls_read(pc->dtls, pc->scratch, sizeof pc->scratch);
+            if (n == SLUICE_ERR_AGAIN) break;
+            if (n < 0) continue; /* oversized record dropped */
+            if (pc->sctp) sluice_sctp_handle_packet(pc->sctp, now, pc->scratch, (size_t)n);
+        }
+    } else if (st == SLUICE_DTLS_FAILED && !pc->closed && pc->conn_state != SLUICE_CONNECTION_FAILED) {
+        fail_connection(pc, sluice_dtls_error(pc->dtls) ? sluice_dtls_error(pc->dtls) : SLUICE_ERR_DTLS,
+                        sluice_dtls_reason(pc->dtls)[0] ? sluice_dtls_reason(pc->dtls) : "DTLS failed");
+    } else if (st == SLUICE_DTLS_CLOSED && !pc->closed && pc->conn_state != SLUICE_CONNECTION_CLOSED) {
+        /* The peer sent close_notify: it closed the connection. */
+        channels_close_all(pc);
+        set_conn_state(pc, SLUICE_CONNECTION_CLOSED);
+    }
+}
+
+static void maybe_start_dtls(sluice_peer *pc, sluice_time now) {
+    if (!pc->dtls || pc->dtls_started || !pc->dtls_client) return;
+    if (!sluice_ice_selected_pair(pc->ice, NULL, NULL)) return;
+    pc->dtls_started = true;
+    set_conn_state(pc, SLUICE_CONNECTION_CONNECTING);
+    int rc = sluice_dtls_start(pc->dtls, now);
+    if (rc) fail_connection(pc, rc, "DTLS handshake could not start");
+}
+
+static void process_ice(sluice_peer *pc, sluice_time now) {
+    if (!pc->ice) return;
+    sluice_ice_event ev;
+    while (sluice_ice_poll_event(pc->ice, &ev) == 1) {
+        switch (ev.type) {
+        case SLUICE_ICE_EVENT_LOCAL_CANDIDATE: {
+            char line[300];
+            int n = sluice_ice_candidate_format(&ev.candidate, line, sizeof line);
+            if (n < 0) break;
+            if (pc->local_candidates_count < PEER_MAX_LOCAL_CANDIDATES) {
+                char *copy = sluice_mem_strdup(pc->alloc, line);
+                if (copy) pc->local_candidates[pc->local_candidates_count++] = copy;
+            }
+            peer_event *e = event_push(pc, SLUICE_EVENT_ICE_CANDIDATE);
+            if (e) {
+                e->s1 = sluice_mem_strdup(pc->alloc, line);
+                e->s2 = sluice_mem_strdup(pc->alloc, pc->data_mid[0] ? pc->data_mid : "0");
+                e->mline_index = pc->data_mline_index;
+            }
+            break;
+        }
+        case SLUICE_ICE_EVENT_GATHERING_DONE: set_gathering_state(pc, SLUICE_GATHERING_COMPLETE); break;
+        case SLUICE_ICE_EVENT_STATE:
+            switch (ev.state) {
+            case SLUICE_ICE_CHECKING:
+                if (pc->conn_state == SLUICE_CONNECTION_NEW) set_conn_state(pc, SLUICE_CONNECTION_CONNECTING);
+                break;
+            case SLUICE_ICE_CONNECTED:
+            case SLUICE_ICE_COMPLETED:
+                pc->ice_connected_once = true;
+                if (pc->conn_state == SLUICE_CONNECTION_DISCONNECTED)
+                    set_conn_state(pc, pc->dtls && sluice_dtls_get_state(pc->dtls) == SLUICE_DTLS_CONNECTED
+                                           ? SLUICE_CONNECTION_CONNECTED
+                                           : SLUICE_CONNECTION_CONNECTING);
+                else if (pc->conn_state == SLUICE_CONNECTION_NEW)
+                    set_conn_state(pc, SLUICE_CONNECTION_CONNECTING);
+                break;
+            case SLUICE_ICE_DISCONNECTED:
+                if (pc->conn_state != SLUICE_CONNECTION_CLOSED && pc->conn_state != SLUICE_CONNECTION_FAILED)
+                    set_conn_state(pc, SLUICE_CONNECTION_DISCONNECTED);
+                break;
+            case SLUICE_ICE_FAILED:
+                if (!pc->closed) fail_connection(pc, SLUICE_ERR_TIMEOUT, "ICE failed (no usable path or consent lost)");
+                break;
+            default: break;
+            }
+            break;
+        case SLUICE_ICE_EVENT_SELECTED_PAIR: {
+            char l[64], r[64];
+            sluice_addr_format(&ev.local, l, sizeof l);
+            sluice_addr_format(&ev.remote, r, sizeof r);
+            SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "selected pair %s -> %s", l, r);
+            break;
+        }
+        case SLUICE_ICE_EVENT_ROLE_CHANGED: break;
+        }
+    }
+    maybe_start_dtls(pc, now);
+}
+
+/* Run every layer until nothing changes. */
+static void peer_process(sluice_peer *pc, sluice_time now) {
+    if (pc->closed) return;
+    process_ice(pc, now);
+    process_dtls(pc, now);
+    process_sctp(pc, now);
+    process_dtls(pc, now); /* SCTP may have been created: drain records that queued meanwhile */
+    process_sctp(pc, now);
+}
+
+/* ------------------------------------------------------------------ sans-IO ------- */
+
+int sluice_peer_add_local_address(sluice_peer *pc, const sluice_addr *local) {
+    if (!pc || !local || (local->family != 4 && local->family != 6)) return SLUICE_ERR_INVALID_ARGUMENT;
+    if (pc->local_addrs_count >= SLUICE_ARRAY_LEN(pc->local_addrs)) return SLUICE_ERR_EXHAUSTED;
+    pc->local_addrs[pc->local_addrs_count++] = *local;
+    if (pc->ice) return sluice_ice_add_local_address(pc->ice, local);
+    return SLUICE_OK;
+}
+
+int sluice_peer_handle_datagram(sluice_peer *pc, sluice_time now, const sluice_addr *local,
+                                const sluice_addr *remote, const uint8_t *data, size_t len) {
+    if (!pc || !local || !remote || (!data && len)) return SLUICE_ERR_INVALID_ARGUMENT;
+    if (now > pc->now) pc->now = now;
+    now = pc->now;
+    pc->packets_received++;
+    pc->bytes_received += len;
+    if (pc->closed || !pc->ice || len == 0) {
+        pc->datagrams_dropped++;
+        return SLUICE_OK;
+    }
+    uint8_t first = data[0];
+    const uint8_t *dtls_data = NULL;
+    size_t dtls_len = 0;
+    sluice_addr dtls_from = *remote;
+    if (first <= 3 || (first >= 64 && first <= 79)) {
+        const uint8_t *app = NULL;
+        size_t app_len = 0;
+        sluice_addr app_from;
+        memset(&app_from, 0, sizeof app_from);
+        sluice_ice_handle_datagram(pc->ice, now, local, remote, data, len, &app, &app_len, &app_from);
+        if (app_len && sluice_dtls_is_record(app, app_len)) {
+            dtls_data = app;
+            dtls_len = app_len;
+            dtls_from = app_from;
+        }
+    } else if (sluice_dtls_is_record(data, len)) {
+        dtls_data = data;
+        dtls_len = len;
+        sluice_ice_note_traffic(pc->ice, now, local, remote);
+    } else {
+        pc->datagrams_dropped++;
+    }
+    if (dtls_data) {
+        if (pc->dtls) {
+            if (!pc->has_dtls_path) {
+                pc->has_dtls_path = true;
+                pc->dtls_local = *local;
+                pc->dtls_remote = dtls_from;
+            }
+            sluice_dtls_handle_datagram(pc->dtls, now, dtls_data, dtls_len);
+        } else {
+            pc->datagrams_dropped++;
+        }
+    }
+    peer_process(pc, now);
+    return SLUICE_OK;
+}
+
+/* Send a DTLS datagram over the selected pair (or the path the peer's DTLS came from). */
+static int wrap_dtls(sluice_peer *pc, const uint8_t *d, size_t n, uint8_t *buf, size_t cap, sluice_transmit *tx) {
+    int w = sluice_ice_wrap_app_data(pc->ice, d, n, &tx->local, &tx->remote, buf, cap);
+    if (w == SLUICE_ERR_INVALID_STATE && pc->has_dtls_path) {
+        if (n > cap) return SLUICE_ERR_NOBUFS;
+        memcpy(buf, d, n);
+        tx->local = pc->dtls_local;
+        tx->remote = pc->dtls_remote;
+        w = (int)n;
+    }
+    return w;
+}
+
+int sluice_peer_poll_transmit(sluice_peer *pc, sluice_time now, uint8_t *buf, size_t cap, sluice_transmit *tx) {
+    if (!pc || !buf || !tx) return SLUICE_ERR_INVALID_ARGUMENT;
+    if (cap < 1500) return SLUICE_ERR_NOBUFS;
+    if (now > pc->now) pc->now = now;
+    now = pc->now;
+    if (!pc->ice) return 0;
+    int n = sluice_ice_poll_transmit(pc->ice, now, &tx->local, &tx->remote, buf, cap);
+    if (n > 0) {
+        tx->len = (size_t)n;
+        pc->packets_sent++;
+        pc->bytes_sent += (size_t)n;
+        return 1;
+    }
+    if (!pc->dtls) return 0;
+    for (int guard = 0; guard < 64; guard++) {
+        int d = sluice_dtls_poll_datagram(pc->dtls, pc->scratch2, sizeof pc->scratch2);
+        if (d > 0) {
+            int w = wrap_dtls(pc, pc->scratch2, (size_t)d, buf, cap, tx);
+            if (w < 0) continue; /* no path yet: DTLS retransmits later */
+            tx->len = (size_t)w;
+            pc->packets_sent++;
+            pc->bytes_sent += (size_t)w;
+            return 1;
+        }
+        if (!pc->sctp || sluice_dtls_get_state(pc->dtls) != SLUICE_DTLS_CONNECTED) return 0;
+        int p = sluice_sctp_poll_packet(pc->sctp, now, pc->scratch, sizeof pc->scratch);
+        if (p <= 0) return 0;
+        int rc = sluice_dtls_write(pc->dtls, pc->scratch, (size_t)p);
+        if (rc) SLUICE_LOG(&pc->log, SLUICE_LOG_WARN, "peer", "DTLS write failed: %s", sluice_strerror(rc));
+    }
+    return 0;
+}
+
+sluice_time sluice_peer_next_deadline(const sluice_peer *pc) {
+    if (!pc || pc->closed) return SLUICE_TIME_NEVER;
+    sluice_time t = SLUICE_TIME_NEVER;
+    if (pc->ice) t = sluice_time_min(t, sluice_ice_next_deadline(pc->ice));
+    if (pc->dtls) t = sluice_time_min(t, sluice_dtls_next_deadline(pc->dtls));
+    if (pc->sctp) t = sluice_time_min(t, sluice_sctp_next_deadline(pc->sctp));
+    if (pc->io)
+        for (size_t i = 0; i < pc->mdns_count; i++) t = sluice_time_min(t, pc->mdns[i].next_query);
+    return t;
+}
+
+int sluice_peer_handle_timeout(sluice_peer *pc, sluice_time now) {
+    if (!pc) return SLUICE_ERR_INVALID_ARGUMENT;
+    if (now > pc->now) pc->now = now;
+    now = pc->now;
+    if (pc->closed) return SLUICE_OK;
+    if (pc->ice && sluice_ice_next_deadline(pc->ice) <= now) sluice_ice_handle_timeout(pc->ice, now);
+    if (pc->dtls && sluice_dtls_next_deadline(pc->dtls) <= now) sluice_dtls_handle_timeout(pc->dtls, now);
+    if (pc->sctp && sluice_sctp_next_deadline(pc->sctp) <= now) sluice_sctp_handle_timeout(pc->sctp, now);
+    peer_process(pc, now);
+    return SLUICE_OK;
+}
+
+/* ------------------------------------------------------------------ socket mode --- */
+
+static void mdns_drop(sluice_peer *pc, size_t i) {
+    pc->mdns[i] = pc->mdns[--pc->mdns_count];
+}
+
+static void on_mdns_reply(void *user, const sluice_addr *local, const sluice_addr *remote, const uint8_t *data,
+                          size_t len) {
+    sluice_peer *pc = user;
+    (void)local;
+    (void)remote;
+    for (size_t i = 0; i < pc->mdns_count;) {
+        sluice_addr addrs[4];
+        int n = sluice_mdns_parse_response(data, len, pc->mdns[i].cand.hostname, addrs, 4, NULL);
+        if (n <= 0) {
+            i++;
+            continue;
+        }
+        sluice_ice_candidate c = pc->mdns[i].cand;
+        mdns_drop(pc, i);
+        for (int k = 0; k < n; k++) {
+            uint16_t port = c.addr.port;
+            c.addr = addrs[k];
+            c.addr.port = port;
+            char a[64];
+            sluice_addr_format(&c.addr, a, sizeof a);
+            SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "mDNS: %s is %s", c.hostname, a);
+            c.hostname[0] = '\0';
+            if (pc->ice) sluice_ice_add_remote_candidate(pc->ice, pc->now, &c);
+        }
+    }
+    peer_process(pc, pc->now);
+}
+
+/* Send due mDNS queries (250 ms, 500 ms, 1 s apart); give up after the last one. */
+static void mdns_service(sluice_peer *pc, sluice_time now) {
+    if (!pc->io) return;
+    sluice_io_set_mdns_handler(pc->io, on_mdns_reply, pc);
+    for (size_t i = 0; i < pc->mdns_count;) {
+        peer_mdns *m = &pc->mdns[i];
+        if (now < m->next_query) {
+            i++;
+            continue;
+        }
+        if (m->tries >= PEER_MDNS_TRIES) {
+            SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "mDNS: no answer for %s, candidate skipped", m->cand.hostname);
+            mdns_drop(pc, i);
+            continue;
+        }
+        uint8_t q[300];
+        int n = sluice_mdns_build_query(m->cand.hostname, true, false, true, 0, q, sizeof q);
+        if (n > 0 && sluice_io_mdns_query(pc->io, q, (size_t)n) != SLUICE_OK)
+            SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "mDNS: query for %s could not be sent", m->cand.hostname);
+        m->tries++;
+        m->next_query = now + (250000ull << (m->tries - 1));
+        i++;
+    }
+}
+
+static void on_io_datagram(void *user, const sluice_addr *local, const sluice_addr *remote, const uint8_t *data,
+                           size_t len) {
+    sluice_peer *pc = user;
+    sluice_peer_handle_datagram(pc, pc->now, local, remote, data, len);
+}
+
+static void flush_io(sluice_peer *pc) {
+    if (!pc->io) return;
+    sluice_transmit tx;
+    uint8_t buf[SLUICE_IO_MAX_DATAGRAM];
+    for (int i = 0; i < 4096; i++) {
+        int r = sluice_peer_poll_transmit(pc, pc->now, buf, sizeof buf, &tx);
+        if (r != 1) break;
+        sluice_io_send(pc->io, &tx.local, &tx.remote, buf, tx.len);
+    }
+    sluice_io_flush(pc->io);
+}
+
+static void release_closed_channels(sluice_peer *pc) {
+    if (pc->ev_count) return; /* events may still name them */
+    sluice_channel **pp = &pc->channels;
+    while (*pp) {
+        sluice_channel *ch = *pp;
+        if (ch->released && ch->state == SLUICE_CHANNEL_CLOSED) {
+            *pp = ch->next;
+            channel_free(ch);
+        } else {
+            pp = &ch->next;
+        }
+    }
+}
+
+static void fill_public_event(peer_event *e, sluice_event *ev) {
+    memset(ev, 0, sizeof *ev);
+    ev->type = e->type;
+    ev->channel = e->ch;
+    ev->state = e->state;
+    ev->error = e->error;
+    ev->mline_index = e->mline_index;
+    ev->reason = "";
+    switch (e->type) {
+    case SLUICE_EVENT_SESSION_DESCRIPTION:
+        ev->sdp = e->s1 ? e->s1 : "";
+        ev->sdp_type = e->s2 ? e->s2 : "";
+        break;
+    case SLUICE_EVENT_ICE_CANDIDATE:
+        ev->candidate = e->s1 ? e->s1 : "";
+        ev->mid = e->s2 ? e->s2 : "";
+        break;
+    default: ev->reason = e->s1 ? e->s1 : ""; break;
+    }
+}
+
+int sluice_peer_poll_event(sluice_peer *pc, sluice_event *ev) {
+    if (!pc || !ev) return SLUICE_ERR_INVALID_ARGUMENT;
+    event_clear(pc, &pc->current);
+    if (pc->ev_count == 0) {
+        release_closed_channels(pc);
+        memset(ev, 0, sizeof *ev);
+        return 0;
+    }
+    pc->current = pc->events[pc->ev_head];
+    pc->ev_head = (pc->ev_head + 1) % pc->ev_cap;
+    pc->ev_count--;
+    fill_public_event(&pc->current, ev);
+    return 1;
+}
+
+int sluice_peer_poll(sluice_peer *pc) {
+    if (!pc) return SLUICE_ERR_INVALID_ARGUMENT;
+    if (pc->in_callback) return SLUICE_ERR_INVALID_STATE; /* no re-entrant poll */
+    sluice_time now = peer_now(pc);
+    if (pc->io && !pc->closed) {
+        mdns_service(pc, now);
+        sluice_io_recv(pc->io, on_io_datagram, pc, 4096);
+        if (sluice_peer_next_deadline(pc) <= now) sluice_peer_handle_timeout(pc, now);
+        flush_io(pc);
+    }
+    if (!pc->has_cb) return SLUICE_OK;
+    sluice_event ev;
+    while (sluice_peer_poll_event(pc, &ev) == 1) {
+        pc->in_callback++;
+        pc->cb.on_event(pc, &ev, pc->user);
+        pc->in_callback--;
+        if (pc->free_requested) {
+            peer_free_now(pc);
+            return SLUICE_ERR_CLOSED;
+        }
+    }
+    event_clear(pc, &pc->current);
+    /* Sends that callbacks queued go out now rather than on the next poll. */
+    if (pc->io && !pc->closed) flush_io(pc);
+    return SLUICE_OK;
+}
+
+int sluice_peer_fds(const sluice_peer *pc, int *fds, size_t cap) {
+    if (!pc || (!fds && cap)) return SLUICE_ERR_INVALID_ARGUMENT;
+    if (!pc->io) return 0;
+    return sluice_io_fds(pc->io, fds, cap);
+}
+
+int sluice_peer_timeout_ms(const sluice_peer *pc) {
+    if (!pc) return -1;
+    if (pc->ev_count) return 0;
+    sluice_time d = sluice_peer_next_deadline(pc);
+    if (d == SLUICE_TIME_NEVER) return -1;
+    sluice_time now = sluice_clock_monotonic_us();
+    if (d <= now) return 0;
+    uint64_t ms = (d - now + 999) / 1000;
+    return ms > 60000 ? 60000 : (int)ms;
+}
+
+/* ------------------------------------------------------------------ getters ------- */
+
+sluice_connection_state sluice_peer_connection_state(const sluice_peer *pc) {
+    return pc ? pc->conn_state : SLUICE_CONNECTION_CLOSED;
+}
+sluice_gathering_state sluice_peer_gathering_state(const sluice_peer *pc) {
+    return pc ? pc->gathering_state : SLUICE_GATHERING_NEW;
+}
+sluice_signaling_state sluice_peer_signaling_state(const sluice_peer *pc) {
+    return pc ? pc->signaling_state : SLUICE_SIGNALING_CLOSED;
+}
+
+int sluice_peer_local_fingerprint(const sluice_peer *pc, char *buf, size_t cap) {
+    if (!pc || !buf) return SLUICE_ERR_INVALID_ARGUMENT;
+    int n = snprintf(buf, cap, "sha-256 %s", pc->fingerprint);
+    if (n < 0 || (size_t)n >= cap) return SLUICE_ERR_NOBUFS;
+    return n;
+}
+
+int sluice_peer_get_stats(const sluice_peer *pc, sluice_peer_stats *out) {
+    if (!pc || !out) return SLUICE_ERR_INVALID_ARGUMENT;
+    memset(out, 0, sizeof *out);
+    out->bytes_sent = pc->bytes_sent;
+    out->bytes_received = pc->bytes_received;
+    out->packets_sent = pc->packets_sent;
+    out->packets_received = pc->packets_received;
+    out->messages_sent = pc->messages_sent;
+    out->messages_received = pc->messages_received;
+    out->datagrams_dropped = pc->datagrams_dropped;
+    if (pc->sctp) {
+        sluice_sctp_stats s;
+        sluice_sctp_get_stats(pc->sctp, &s);
+        out->rtt_us = s.srtt_us;
+        out->cwnd = s.cwnd;
+        out->peer_rwnd = s.peer_rwnd;
+        out->bytes_in_flight = s.bytes_in_flight;
+        out->retransmissions = s.retransmissions;
+    }
+    if (pc->ice) out->has_selected_pair = sluice_ice_selected_pair(pc->ice, &out->selected_local, &out->selected_remote);
+    return SLUICE_OK;
+}
+
+/* ------------------------------------------------------------------ channel API --- */
+
+int sluice_channel_send(sluice_channel *ch, const void *data, size_t len, bool is_text) {
+    if (!ch || (!data && len)) return SLUICE_ERR_INVALID_ARGUMENT;
+    sluice_peer *pc = ch->pc;
+    if (ch->state != SLUICE_CHANNEL_OPEN || !pc->sctp_up) return SLUICE_ERR_INVALID_STATE;
+    if (pc->remote_max_message_size && len > pc->remote_max_message_size) return SLUICE_ERR_TOO_LARGE;
+    uint32_t ppid;
+    static const uint8_t zero = 0;
+    if (len == 0) {
+        /* RFC 8831 §6.6: an empty message is one byte with the "empty" PPID. */
+        ppid = is_text ? SLUICE_PPID_STRING_EMPTY : SLUICE_PPID_BINARY_EMPTY;
+        data = &zero;
+        len = 1;
+    } else {
+        ppid = is_text ? SLUICE_PPID_STRING : SLUICE_PPID_BINARY;
+    }
+    sluice_sctp_send_options so;
+    memset(&so, 0, sizeof so);
+    /* RFC 8832 §6: until the ACK arrives, everything is sent ordered. */
+    so.unordered = !ch->ordered && (ch->ack_received || ch->negotiated);
+    if (ch->max_retransmits != SLUICE_UNSET) {
+        so.has_max_retransmits = true;
+        so.max_retransmits = ch->max_retransmits;
+    } else if (ch->max_packet_life_time != SLUICE_UNSET) {
+        so.has_lifetime = true;
+        so.lifetime_ms = ch->max_packet_life_time;
+    }
+    int rc = sluice_sctp_send(pc->sctp, peer_now(pc), ch->id, ppid, data, len, &so);
+    if (rc) return rc;
+    pc->messages_sent++;
+    return SLUICE_OK;
+}
+
+size_t sluice_channel_available(const sluice_channel *ch) { return ch ? ch->rx_count : 0; }
+
+int64_t sluice_channel_next_size(const sluice_channel *ch) {
+    if (!ch || !ch->rx_head) return SLUICE_ERR_AGAIN;
+    return (int64_t)ch->rx_head->len;
+}
+
+int64_t sluice_channel_recv(sluice_channel *ch, void *buf, size_t cap, bool *is_text) {
+    if (!ch || (!buf && cap)) return SLUICE_ERR_INVALID_ARGUMENT;
+    peer_msg *m = ch->rx_head;
+    if (!m) return SLUICE_ERR_AGAIN;
+    if (m->len > cap) return SLUICE_ERR_NOBUFS;
+    if (m->len) memcpy(buf, m->data, m->len);
+    int64_t n = (int64_t)m->len;
+    ch->last_was_string = m->is_text;
+    if (is_text) *is_text = m->is_text;
+    ch->rx_head = m->next;
+    if (!ch->rx_head) ch->rx_tail = NULL;
+    ch->rx_count--;
+    ch->rx_bytes -= m->len;
+    ch->pc->rx_total_bytes -= m->len;
+    sluice_mem_free(ch->pc->alloc, m);
+    if (ch->pc->rx_blocked && ch->pc->rx_total_bytes < ch->pc->cfg.max_receive_buffer)
+        process_sctp(ch->pc, ch->pc->now);
+    return n;
+}
+
+bool sluice_channel_was_string(const sluice_channel *ch) { return ch && ch->last_was_string; }
+
+size_t sluice_channel_buffered_amount(const sluice_channel *ch) {
+    if (!ch || !ch->pc->sctp || ch->id == SLUICE_UNSET) return 0;
+    return sluice_sctp_buffered_amount(ch->pc->sctp, ch->id);
+}
+
+void sluice_channel_set_buffered_amount_low_threshold(sluice_channel *ch, size_t bytes) {
+    if (!ch) return;
+    ch->low_threshold = bytes;
+    if (ch->pc->sctp && ch->id != SLUICE_UNSET) sluice_sctp_set_buffered_low_threshold(ch->pc->sctp, ch->id, bytes);
+}
+
+sluice_channel_state sluice_channel_ready_state(const sluice_channel *ch) {
+    return ch ? ch->state : SLUICE_CHANNEL_CLOSED;
+}
+uint16_t sluice_channel_id(const sluice_channel *ch) { return ch ? ch->id : SLUICE_UNSET; }
+const char *sluice_channel_label(const sluice_channel *ch) { return ch ? ch->label : ""; }
+const char *sluice_channel_protocol(const sluice_channel *ch) { return ch ? ch->protocol : ""; }
+bool sluice_channel_ordered(const sluice_channel *ch) { return ch && ch->ordered; }
+bool sluice_channel_negotiated(const sluice_channel *ch) { return ch && ch->negotiated; }
+uint16_t sluice_channel_max_retransmits(const sluice_channel *ch) { return ch ? ch->max_retransmits : SLUICE_UNSET; }
+uint16_t sluice_channel_max_packet_life_time(const sluice_channel *ch) {
+    return ch ? ch->max_packet_life_time : SLUICE_UNSET;
+}
+sluice_peer *sluice_channel_peer(const sluice_channel *ch) { return ch ? ch->pc : NULL; }
+void sluice_channel_set_user(sluice_channel *ch, void *user) {
+    if (ch) ch->user = user;
+}
+void *sluice_channel_user(const sluice_channel *ch) { return ch ? ch->user : NULL; }
+
+void sluice_channel_close(sluice_channel *ch) {
+    if (!ch || ch->state == SLUICE_CHANNEL_CLOSED || ch->state == SLUICE_CHANNEL_CLOSING) return;
+    sluice_peer *pc = ch->pc;
+    if (!pc->sctp_up || ch->id == SLUICE_UNSET) {
+        channel_set_state(ch, SLUICE_CHANNEL_CLOSED);
+        return;
+    }
+    channel_set_state(ch, SLUICE_CHANNEL_CLOSING);
+    ch->local_reset_sent = true;
+    uint16_t s = ch->id;
+    if (sluice_sctp_reset_streams(pc->sctp, peer_now(pc), &s, 1) != SLUICE_OK) channel_set_state(ch, SLUICE_CHANNEL_CLOSED);
+}
+
+void sluice_channel_release(sluice_channel *ch) {
+    if (!ch) return;
+    ch->released = true;
+    ch->user = NULL;
+    if (ch->state != SLUICE_CHANNEL_CLOSED) sluice_channel_close(ch);
+    release_closed_channels(ch->pc);
+}

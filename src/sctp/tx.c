@@ -1,0 +1,335 @@
+/* SCTP send queue: per-stream FIFOs, round-robin scheduling, fragmentation. See tx.h. */
+#include "sctp/tx.h"
+
+typedef struct tx_stream {
+    uint16_t id;
+    bool closed;      /* reset pending: refuse new messages */
+    bool low_queued;  /* already in the buffered-low list */
+    uint16_t next_ssn;    /* ordered DATA SSN, or ordered I-DATA MID (low 16 bits unused) */
+    uint32_t next_mid;    /* ordered I-DATA MID */
+    uint32_t next_umid;   /* unordered I-DATA MID (RFC 8260 §2.1: separate sequence) */
+    sluice_sctp_msg *head, *tail;
+    size_t buffered;
+    size_t low_threshold;
+} tx_stream;
+
+struct sluice_sctp_tx {
+    const sluice_allocator *alloc;
+    sluice_sctp_tx_settings s;
+    tx_stream *streams; /* sorted by id */
+    size_t nstreams, cap_streams;
+    size_t total;
+    size_t nqueued;      /* messages queued, all streams */
+    size_t ntimed;       /* queued messages with a lifetime */
+    bool has_current;    /* DATA: a message in progress must be finished first (§6.9) */
+    uint16_t current;
+    uint16_t last_served;
+    bool served_any;
+    uint16_t *low;       /* FIFO of streams whose buffered amount fell to the threshold */
+    size_t nlow;
+    sluice_sctp_tx_stats stats;
+};
+
+void sluice_sctp_msg_unref(const sluice_allocator *alloc, sluice_sctp_msg *m) {
+    if (m && --m->refs == 0) sluice_mem_free(alloc, m);
+}
+
+void sluice_sctp_tx_settings_default(sluice_sctp_tx_settings *s) {
+    memset(s, 0, sizeof *s);
+    s->max_buffer = 16u * 1024 * 1024;
+    s->idata = false;
+}
+
+int sluice_sctp_tx_new(sluice_sctp_tx **out, const sluice_sctp_tx_settings *s, const sluice_allocator *alloc) {
+    if (!out) return SLUICE_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    sluice_sctp_tx *tx = sluice_mem_calloc(alloc, 1, sizeof *tx);
+    if (!tx) return SLUICE_ERR_NOMEM;
+    tx->alloc = alloc;
+    if (s) tx->s = *s;
+    else sluice_sctp_tx_settings_default(&tx->s);
+    *out = tx;
+    return SLUICE_OK;
+}
+
+void sluice_sctp_tx_free(sluice_sctp_tx *tx) {
+    if (!tx) return;
+    for (size_t i = 0; i < tx->nstreams; i++) {
+        sluice_sctp_msg *m = tx->streams[i].head;
+        while (m) {
+            sluice_sctp_msg *n = m->next;
+            sluice_sctp_msg_unref(tx->alloc, m);
+            m = n;
+        }
+    }
+    sluice_mem_free(tx->alloc, tx->streams);
+    sluice_mem_free(tx->alloc, tx->low);
+    sluice_mem_free(tx->alloc, tx);
+}
+
+void sluice_sctp_tx_set_idata(sluice_sctp_tx *tx, bool idata) { tx->s.idata = idata; }
+
+/* Binary search: index of `id`, or where it would be inserted (with *found false). */
+static size_t tx_find(const sluice_sctp_tx *tx, uint16_t id, bool *found) {
+    size_t lo = 0, hi = tx->nstreams;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (tx->streams[mid].id < id) lo = mid + 1;
+        else hi = mid;
+    }
+    *found = lo < tx->nstreams && tx->streams[lo].id == id;
+    return lo;
+}
+
+static tx_stream *tx_stream_get(const sluice_sctp_tx *tx, uint16_t id) {
+    bool found;
+    size_t i = tx_find(tx, id, &found);
+    return found ? &tx->streams[i] : NULL;
+}
+
+static tx_stream *tx_stream_get_or_add(sluice_sctp_tx *tx, uint16_t id) {
+    bool found;
+    size_t i = tx_find(tx, id, &found);
+    if (found) return &tx->streams[i];
+    if (tx->nstreams == tx->cap_streams) {
+        size_t ncap = tx->cap_streams ? tx->cap_streams * 2 : 8;
+        if (ncap > 65536) ncap = 65536;
+        tx_stream *ns = sluice_mem_realloc(tx->alloc, tx->streams, ncap * sizeof *ns);
+        if (!ns) return NULL;
+        tx->streams = ns;
+        /* The low list holds at most one entry per stream, so it grows with the streams. */
+        uint16_t *nl = sluice_mem_realloc(tx->alloc, tx->low, ncap * sizeof *nl);
+        if (!nl) return NULL;
+        tx->low = nl;
+        tx->cap_streams = ncap;
+    }
+    memmove(&tx->streams[i + 1], &tx->streams[i], (tx->nstreams - i) * sizeof *tx->streams);
+    memset(&tx->streams[i], 0, sizeof *tx->streams);
+    tx->streams[i].id = id;
+    tx->nstreams++;
+    return &tx->streams[i];
+}
+
+int sluice_sctp_tx_push(sluice_sctp_tx *tx, sluice_time now, uint16_t stream, uint32_t ppid, const uint8_t *data,
+                        size_t len, const sluice_sctp_send_options *opt) {
+    if (!tx || !data || len == 0 || len > UINT32_MAX) return SLUICE_ERR_INVALID_ARGUMENT;
+    if (len > tx->s.max_buffer || tx->total > tx->s.max_buffer - len) return SLUICE_ERR_BUFFER_FULL;
+    tx_stream *st = tx_stream_get(tx, stream);
+    if (st && st->closed) return SLUICE_ERR_CLOSED;
+    if (len > SIZE_MAX - sizeof(sluice_sctp_msg)) return SLUICE_ERR_NOMEM;
+    sluice_sctp_msg *m = sluice_mem_alloc(tx->alloc, sizeof *m + len);
+    if (!m) return SLUICE_ERR_NOMEM;
+    if (!st && !(st = tx_stream_get_or_add(tx, stream))) {
+        sluice_mem_free(tx->alloc, m);
+        return SLUICE_ERR_NOMEM;
+    }
+    memset(m, 0, sizeof *m);
+    m->refs = 1;
+    m->stream = stream;
+    m->ppid = ppid;
+    m->expires = SLUICE_TIME_NEVER;
+    if (opt) {
+        m->unordered = opt->unordered;
+        m->has_max_retransmits = opt->has_max_retransmits;
+        m->max_retransmits = opt->max_retransmits;
+        if (opt->has_lifetime) {
+            m->expires = now + (sluice_time)opt->lifetime_ms * 1000u;
+            tx->ntimed++;
+        }
+    }
+    m->len = len;
+    memcpy(m->data, data, len);
+    if (st->tail) st->tail->next = m;
+    else st->head = m;
+    st->tail = m;
+    st->buffered += len;
+    tx->total += len;
+    tx->nqueued++;
+    tx->stats.messages_queued++;
+    return SLUICE_OK;
+}
+
+/* Buffered amount of `st` went from `before` to its current value. */
+static void tx_note_decrease(sluice_sctp_tx *tx, tx_stream *st, size_t before) {
+    if (before > st->low_threshold && st->buffered <= st->low_threshold && !st->low_queued) {
+        st->low_queued = true;
+        tx->low[tx->nlow++] = st->id;
+    }
+}
+
+/* Unlink the head message of `st` and drop tx's reference. */
+static void tx_pop_head(sluice_sctp_tx *tx, tx_stream *st) {
+    sluice_sctp_msg *m = st->head;
+    st->head = m->next;
+    if (!st->head) st->tail = NULL;
+    m->next = NULL;
+    if (m->expires != SLUICE_TIME_NEVER) tx->ntimed--;
+    tx->nqueued--;
+    if (tx->has_current && tx->current == st->id) tx->has_current = false;
+    sluice_sctp_msg_unref(tx->alloc, m);
+}
+
+static bool tx_should_drop(const sluice_sctp_msg *m, sluice_time now) {
+    if (m->abandoned) return true;
+    /* RFC 3758 §3.1 (timed reliability): a message not yet started simply goes. Started
+     * ones are abandoned by the retransmission queue, which also forwards the TSN. */
+    return !m->started && m->expires != SLUICE_TIME_NEVER && now >= m->expires;
+}
+
+/* Drop the unsent remainder of `m` (which is st's head). */
+static void tx_drop_head(sluice_sctp_tx *tx, tx_stream *st) {
+    sluice_sctp_msg *m = st->head;
+    size_t rest = m->len - m->produced;
+    size_t before = st->buffered;
+    st->buffered -= rest;
+    tx->total -= rest;
+    if (!m->started) tx->stats.messages_abandoned_unsent++;
+    tx_pop_head(tx, st);
+    tx_note_decrease(tx, st, before);
+}
+
+void sluice_sctp_tx_expire(sluice_sctp_tx *tx, sluice_time now) {
+    for (size_t i = 0; i < tx->nstreams; i++) {
+        tx_stream *st = &tx->streams[i];
+        while (st->head && tx_should_drop(st->head, now)) tx_drop_head(tx, st);
+        if (!st->head || tx->ntimed == 0) continue;
+        /* Unstarted expired messages further down the queue. */
+        sluice_sctp_msg *prev = st->head;
+        while (prev->next) {
+            sluice_sctp_msg *m = prev->next;
+            if (!tx_should_drop(m, now)) { prev = m; continue; }
+            size_t before = st->buffered;
+            prev->next = m->next;
+            if (st->tail == m) st->tail = prev;
+            st->buffered -= m->len;
+            tx->total -= m->len;
+            if (m->expires != SLUICE_TIME_NEVER) tx->ntimed--;
+            tx->nqueued--;
+            tx->stats.messages_abandoned_unsent++;
+            sluice_sctp_msg_unref(tx->alloc, m);
+            tx_note_decrease(tx, st, before);
+        }
+    }
+}
+
+sluice_time sluice_sctp_tx_next_expiry(const sluice_sctp_tx *tx) {
+    sluice_time t = SLUICE_TIME_NEVER;
+    if (tx->ntimed == 0) return t;
+    for (size_t i = 0; i < tx->nstreams; i++)
+        for (const sluice_sctp_msg *m = tx->streams[i].head; m; m = m->next)
+            if (!m->started) t = sluice_time_min(t, m->expires);
+    return t;
+}
+
+/* Next stream after `last_served` (round robin by id) with something queued. */
+static tx_stream *tx_next_rr(sluice_sctp_tx *tx) {
+    if (tx->nstreams == 0) return NULL;
+    size_t start = 0;
+    if (tx->served_any) {
+        bool found;
+        start = tx_find(tx, tx->last_served, &found);
+        if (found) start++;
+    }
+    for (size_t k = 0; k < tx->nstreams; k++) {
+        tx_stream *st = &tx->streams[(start + k) % tx->nstreams];
+        if (st->head) return st;
+    }
+    return NULL;
+}
+
+int sluice_sctp_tx_produce(sluice_sctp_tx *tx, sluice_time now, size_t max_payload, sluice_sctp_tx_chunk *out) {
+    if (max_payload == 0) return 0;
+    for (;;) {
+        tx_stream *st = NULL;
+        if (tx->has_current) st = tx_stream_get(tx, tx->current);
+        if (!st || !st->head) {
+            tx->has_current = false;
+            st = tx_next_rr(tx);
+        }
+        if (!st) return 0;
+        sluice_sctp_msg *m = st->head;
+        if (tx_should_drop(m, now)) {
+            tx_drop_head(tx, st);
+            continue;
+        }
+        size_t n = SLUICE_MIN(max_payload, m->len - m->produced);
+        if (!m->started) {
+            m->started = true;
+            if (!tx->s.idata) m->mid = m->unordered ? 0 : st->next_ssn++;
+            else if (m->unordered) m->mid = st->next_umid++;
+            else m->mid = st->next_mid++;
+        }
+        out->msg = sluice_sctp_msg_ref(m);
+        out->offset = (uint32_t)m->produced;
+        out->len = (uint32_t)n;
+        out->fsn = m->next_fsn++;
+        out->beginning = m->produced == 0;
+        out->ending = m->produced + n == m->len;
+        size_t before = st->buffered;
+        m->produced += n;
+        st->buffered -= n;
+        tx->total -= n;
+        if (out->ending) {
+            tx_pop_head(tx, st);
+            tx->last_served = st->id;
+            tx->served_any = true;
+        } else if (!tx->s.idata) {
+            tx->has_current = true;
+            tx->current = st->id;
+        } else {
+            /* RFC 8260: with I-DATA other streams may go between fragments. */
+            tx->last_served = st->id;
+            tx->served_any = true;
+        }
+        tx_note_decrease(tx, st, before);
+        return 1;
+    }
+}
+
+bool sluice_sctp_tx_has_data(const sluice_sctp_tx *tx) { return tx->nqueued > 0; }
+
+size_t sluice_sctp_tx_buffered_amount(const sluice_sctp_tx *tx, uint16_t stream) {
+    const tx_stream *st = tx_stream_get(tx, stream);
+    return st ? st->buffered : 0;
+}
+
+size_t sluice_sctp_tx_total_buffered(const sluice_sctp_tx *tx) { return tx->total; }
+
+int sluice_sctp_tx_set_buffered_low_threshold(sluice_sctp_tx *tx, uint16_t stream, size_t bytes) {
+    tx_stream *st = tx_stream_get_or_add(tx, stream);
+    if (!st) return SLUICE_ERR_NOMEM;
+    st->low_threshold = bytes;
+    return SLUICE_OK;
+}
+
+int sluice_sctp_tx_poll_buffered_low(sluice_sctp_tx *tx, uint16_t *stream) {
+    if (tx->nlow == 0) return 0;
+    *stream = tx->low[0];
+    memmove(tx->low, tx->low + 1, (tx->nlow - 1) * sizeof *tx->low);
+    tx->nlow--;
+    tx_stream *st = tx_stream_get(tx, *stream);
+    if (st) st->low_queued = false;
+    return 1;
+}
+
+void sluice_sctp_tx_close_stream(sluice_sctp_tx *tx, uint16_t stream) {
+    tx_stream *st = tx_stream_get_or_add(tx, stream);
+    if (st) st->closed = true;
+}
+
+bool sluice_sctp_tx_stream_drained(const sluice_sctp_tx *tx, uint16_t stream) {
+    const tx_stream *st = tx_stream_get(tx, stream);
+    return !st || !st->head;
+}
+
+void sluice_sctp_tx_reset_stream(sluice_sctp_tx *tx, uint16_t stream) {
+    tx_stream *st = tx_stream_get(tx, stream);
+    if (!st) return;
+    /* RFC 6525 §5.1.2: after the reset the stream starts again at SSN 0. */
+    st->next_ssn = 0;
+    st->next_mid = 0;
+    st->next_umid = 0;
+    st->closed = false;
+}
+
+void sluice_sctp_tx_get_stats(const sluice_sctp_tx *tx, sluice_sctp_tx_stats *out) { *out = tx->stats; }

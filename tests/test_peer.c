@@ -1,0 +1,663 @@
+/* Two sluice peers in one process over the simulated network (sans-IO, virtual time):
+ * the Godot flow end to end, and the API rules of GODOT_API.md one by one. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "simnet.h"
+#include "sluice.h"
+#include "util.h"
+
+#define SEC 1000000ull
+
+typedef struct side {
+    sluice_peer *pc;
+    sluice_prng prng;
+    sluice_addr addr;
+    struct side *other;
+    bool trickle;
+    int conn_state;
+    int offers, answers, candidates, errors;
+    int last_mline_index;
+    char last_mid[40];
+    sluice_channel *received[16];
+    int nreceived;
+    int opened, closing, closed;
+    bool saw_gathering_complete;
+} side;
+
+typedef struct world {
+    sluice_simnet *sn;
+    side a, b;
+} world;
+
+/* ---- simnet node glue ---- */
+
+static void node_deliver(void *obj, sluice_time now, const sluice_addr *from, const sluice_addr *to,
+                         const uint8_t *data, size_t len) {
+    side *s = obj;
+    sluice_peer_handle_datagram(s->pc, now, to, from, data, len);
+}
+
+static size_t node_poll(void *obj, sluice_time now, sluice_addr *from, sluice_addr *to, uint8_t *buf, size_t cap) {
+    side *s = obj;
+    sluice_transmit tx;
+    if (sluice_peer_poll_transmit(s->pc, now, buf, cap, &tx) != 1) return 0;
+    *from = tx.local;
+    *to = tx.remote;
+    return tx.len;
+}
+
+static sluice_time node_deadline(void *obj) { return sluice_peer_next_deadline(((side *)obj)->pc); }
+static void node_timeout(void *obj, sluice_time now) { sluice_peer_handle_timeout(((side *)obj)->pc, now); }
+
+static const sluice_sim_node_ops node_ops = {node_deliver, node_poll, node_deadline, node_timeout};
+
+/* ---- signaling: events of one side act on the other ---- */
+
+static void pump_events(side *s) {
+    sluice_event ev;
+    while (sluice_peer_poll_event(s->pc, &ev) == 1) {
+        switch (ev.type) {
+        case SLUICE_EVENT_SESSION_DESCRIPTION:
+            if (strcmp(ev.sdp_type, "offer") == 0) s->offers++;
+            else s->answers++;
+            assert_int_equal(sluice_peer_set_local_description(s->pc, ev.sdp_type, ev.sdp), SLUICE_OK);
+            if (s->trickle) {
+                assert_int_equal(sluice_peer_set_remote_description(s->other->pc, ev.sdp_type, ev.sdp), SLUICE_OK);
+            }
+            break;
+        case SLUICE_EVENT_ICE_CANDIDATE:
+            s->candidates++;
+            s->last_mline_index = ev.mline_index;
+            snprintf(s->last_mid, sizeof s->last_mid, "%s", ev.mid);
+            if (s->trickle)
+                assert_int_equal(sluice_peer_add_ice_candidate(s->other->pc, ev.mid, ev.mline_index, ev.candidate),
+                                 SLUICE_OK);
+            break;
+        case SLUICE_EVENT_GATHERING_STATE:
+            if (ev.state == SLUICE_GATHERING_COMPLETE) {
+                s->saw_gathering_complete = true;
+                if (!s->trickle) {
+                    /* Non-trickle: send the complete local description now. */
+                    char sdp[8192];
+                    const char *type;
+                    assert_true(sluice_peer_local_description(s->pc, sdp, sizeof sdp, &type) > 0);
+                    assert_int_equal(sluice_peer_set_remote_description(s->other->pc, type, sdp), SLUICE_OK);
+                }
+            }
+            break;
+        case SLUICE_EVENT_CONNECTION_STATE: s->conn_state = ev.state; break;
+        case SLUICE_EVENT_DATA_CHANNEL:
+            if (s->nreceived < 16) s->received[s->nreceived++] = ev.channel;
+            break;
+        case SLUICE_EVENT_CHANNEL_OPEN: s->opened++; break;
+        case SLUICE_EVENT_CHANNEL_CLOSING: s->closing++; break;
+        case SLUICE_EVENT_CHANNEL_CLOSED: s->closed++; break;
+        case SLUICE_EVENT_ERROR: s->errors++; break;
+        default: break;
+        }
+    }
+}
+
+static void side_init(side *s, side *other, uint64_t seed, sluice_addr addr, bool trickle) {
+    memset(s, 0, sizeof *s);
+    sluice_prng_seed(&s->prng, seed);
+    sluice_config cfg;
+    sluice_config_default(&cfg);
+    cfg.sans_io = true;
+    cfg.random_fn = sluice_prng_random_fn;
+    cfg.random_user = &s->prng;
+    cfg.consent_disconnect_ms = 5000;
+    cfg.consent_fail_ms = 30000;
+    if (getenv("SLUICE_TEST_LOG")) {
+        cfg.log_fn = sluice_log_stderr;
+        cfg.log_level = SLUICE_LOG_DEBUG;
+    }
+    assert_int_equal(sluice_peer_new(&s->pc, &cfg, NULL, s), SLUICE_OK);
+    s->addr = addr;
+    s->other = other;
+    s->trickle = trickle;
+    assert_int_equal(sluice_peer_add_local_address(s->pc, &addr), SLUICE_OK);
+}
+
+static void world_init(world *w, uint64_t seed, double loss, uint32_t delay_us, bool trickle) {
+    w->sn = sluice_simnet_new(seed, 1 * SEC);
+    assert_non_null(w->sn);
+    side_init(&w->a, &w->b, seed * 2 + 1, sluice_sim_addr4(10, 0, 0, 1, 40001), trickle);
+    side_init(&w->b, &w->a, seed * 2 + 2, sluice_sim_addr4(10, 0, 0, 2, 40002), trickle);
+    int na = sluice_simnet_add_node(w->sn, &node_ops, &w->a);
+    int nb = sluice_simnet_add_node(w->sn, &node_ops, &w->b);
+    sluice_simnet_bind(w->sn, na, &w->a.addr);
+    sluice_simnet_bind(w->sn, nb, &w->b.addr);
+    sluice_sim_path p;
+    memset(&p, 0, sizeof p);
+    p.loss = loss;
+    p.delay_us = delay_us;
+    sluice_simnet_set_default_path(w->sn, &p);
+}
+
+static void world_free(world *w) {
+    sluice_peer_free(w->a.pc);
+    sluice_peer_free(w->b.pc);
+    sluice_simnet_free(w->sn);
+}
+
+/* Run the network, pumping events, until cond(w) or the virtual deadline. */
+static bool run_until(world *w, sluice_time limit, bool (*cond)(world *)) {
+    sluice_time end = sluice_simnet_now(w->sn) + limit;
+    for (;;) {
+        pump_events(&w->a);
+        pump_events(&w->b);
+        if (cond(w)) return true;
+        if (sluice_simnet_now(w->sn) >= end) return false;
+        sluice_time step = sluice_simnet_now(w->sn) + 10000; /* at most 10 ms per step */
+        if (step > end) step = end;
+        sluice_simnet_step(w->sn, step);
+    }
+}
+
+static bool both_connected(world *w) {
+    return sluice_peer_connection_state(w->a.pc) == SLUICE_CONNECTION_CONNECTED &&
+           sluice_peer_connection_state(w->b.pc) == SLUICE_CONNECTION_CONNECTED;
+}
+
+static sluice_channel *g_wait_ch;
+static bool channel_open(world *w) {
+    (void)w;
+    return sluice_channel_ready_state(g_wait_ch) == SLUICE_CHANNEL_OPEN;
+}
+static bool b_received_channel(world *w) { return w->b.nreceived > 0; }
+
+/* Offerer A with one in-band channel; B answers. Returns A's channel. */
+static sluice_channel *connect_pair(world *w) {
+    sluice_channel *ch;
+    assert_int_equal(sluice_peer_create_channel(w->a.pc, "chat", NULL, &ch), SLUICE_OK);
+    assert_int_equal(sluice_channel_id(ch), SLUICE_UNSET); /* no DTLS role yet */
+    assert_int_equal(sluice_peer_create_offer(w->a.pc), SLUICE_OK);
+    assert_true(run_until(w, 20 * SEC, both_connected));
+    g_wait_ch = ch;
+    assert_true(run_until(w, 10 * SEC, channel_open));
+    assert_true(run_until(w, 10 * SEC, b_received_channel));
+    return ch;
+}
+
+static sluice_channel *g_rx_ch;
+static size_t g_rx_want;
+static bool rx_has(world *w) {
+    (void)w;
+    return sluice_channel_available(g_rx_ch) >= g_rx_want;
+}
+
+static void test_peer_connects_and_exchanges_messages_trickle(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, 1, 0.0, 5000, true);
+    sluice_channel *a_ch = connect_pair(&w);
+    assert_int_equal(w.a.offers, 1);
+    assert_int_equal(w.b.answers, 1); /* the answer was generated by set_remote_description */
+    assert_true(w.a.candidates > 0);
+    sluice_channel *b_ch = w.b.received[0];
+    assert_string_equal(sluice_channel_label(b_ch), "chat");
+    assert_int_equal(sluice_channel_id(a_ch), sluice_channel_id(b_ch));
+    /* The answerer is the DTLS client here (answers actpass with active): even ids are its.
+     * The offerer is server: odd. */
+    assert_int_equal(sluice_channel_id(a_ch) % 2, 1);
+
+    assert_int_equal(sluice_channel_send(a_ch, "hello", 5, true), SLUICE_OK);
+    uint8_t bin[3] = {1, 2, 3};
+    assert_int_equal(sluice_channel_send(a_ch, bin, 3, false), SLUICE_OK);
+    assert_int_equal(sluice_channel_send(a_ch, "", 0, true), SLUICE_OK);
+    g_rx_ch = b_ch;
+    g_rx_want = 3;
+    assert_true(run_until(&w, 10 * SEC, rx_has));
+    char buf[16];
+    bool text;
+    assert_int_equal(sluice_channel_recv(b_ch, buf, sizeof buf, &text), 5);
+    assert_true(text);
+    assert_memory_equal(buf, "hello", 5);
+    assert_int_equal(sluice_channel_recv(b_ch, buf, sizeof buf, &text), 3);
+    assert_false(text);
+    assert_false(sluice_channel_was_string(b_ch));
+    assert_memory_equal(buf, bin, 3);
+    assert_int_equal(sluice_channel_recv(b_ch, buf, sizeof buf, &text), 0);
+    assert_true(text);
+    assert_int_equal(sluice_channel_recv(b_ch, buf, sizeof buf, &text), SLUICE_ERR_AGAIN);
+    world_free(&w);
+}
+
+static bool a_gathered_b_gathered(world *w) { return w->a.saw_gathering_complete && w->b.saw_gathering_complete; }
+
+static void test_peer_connects_without_trickle(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, 2, 0.0, 2000, false);
+    sluice_channel *ch;
+    assert_int_equal(sluice_peer_create_channel(w.a.pc, "x", NULL, &ch), SLUICE_OK);
+    assert_int_equal(sluice_peer_create_offer(w.a.pc), SLUICE_OK);
+    assert_true(run_until(&w, 20 * SEC, a_gathered_b_gathered));
+    assert_true(run_until(&w, 20 * SEC, both_connected));
+    world_free(&w);
+}
+
+static bool b_closed_and_a_closed(world *w) {
+    return w->a.closed > 0 && w->b.closed > 0;
+}
+
+static void test_peer_channel_close_reaches_closed_on_both_sides(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, 3, 0.0, 3000, true);
+    sluice_channel *a_ch = connect_pair(&w);
+    sluice_channel *b_ch = w.b.received[0];
+    sluice_channel_close(a_ch);
+    assert_int_equal(sluice_channel_ready_state(a_ch), SLUICE_CHANNEL_CLOSING);
+    assert_true(run_until(&w, 10 * SEC, b_closed_and_a_closed));
+    assert_int_equal(sluice_channel_ready_state(a_ch), SLUICE_CHANNEL_CLOSED);
+    assert_int_equal(sluice_channel_ready_state(b_ch), SLUICE_CHANNEL_CLOSED);
+    assert_true(w.b.closing > 0); /* the remote side went through CLOSING */
+    world_free(&w);
+}
+
+
+static bool b_has_4_channels(world *w) { return w->b.nreceived >= 4 && w->a.nreceived >= 1; }
+
+static sluice_channel *find_received(side *s, const char *label) {
+    for (int i = 0; i < s->nreceived; i++)
+        if (strcmp(sluice_channel_label(s->received[i]), label) == 0) return s->received[i];
+    return NULL;
+}
+
+static void test_peer_inband_channels_carry_every_reliability_mode(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, 7, 0.02, 4000, true);
+    sluice_channel *c[4];
+    sluice_channel_options o;
+    sluice_channel_options_default(&o);
+    o.ordered = false;
+    assert_int_equal(sluice_peer_create_channel(w.a.pc, "unordered", &o, &c[0]), SLUICE_OK);
+    sluice_channel_options_default(&o);
+    o.ordered = false;
+    assert_int_equal(sluice_channel_options_set_int(&o, "maxRetransmits", 0), SLUICE_OK);
+    assert_int_equal(sluice_peer_create_channel(w.a.pc, "rexmit0", &o, &c[1]), SLUICE_OK);
+    sluice_channel_options_default(&o);
+    assert_int_equal(sluice_channel_options_set_int(&o, "maxPacketLifeTime", 150), SLUICE_OK);
+    o.protocol = "game-v1";
+    assert_int_equal(sluice_peer_create_channel(w.a.pc, "timed", &o, &c[2]), SLUICE_OK);
+    sluice_channel_options_default(&o);
+    assert_int_equal(sluice_peer_create_channel(w.a.pc, "reliable", &o, &c[3]), SLUICE_OK);
+    assert_int_equal(sluice_peer_create_offer(w.a.pc), SLUICE_OK);
+    assert_true(run_until(&w, 20 * SEC, both_connected));
+    /* The answerer opens one too, after the connection is up (W3C allows it). */
+    sluice_channel *from_b;
+    assert_int_equal(sluice_peer_create_channel(w.b.pc, "from-b", NULL, &from_b), SLUICE_OK);
+    assert_int_equal(sluice_channel_id(from_b) % 2, 0); /* B is the DTLS client: even ids */
+    assert_true(run_until(&w, 20 * SEC, b_has_4_channels));
+    sluice_channel *r;
+    assert_non_null(r = find_received(&w.b, "unordered"));
+    assert_false(sluice_channel_ordered(r));
+    assert_int_equal(sluice_channel_max_retransmits(r), SLUICE_UNSET);
+    assert_non_null(r = find_received(&w.b, "rexmit0"));
+    assert_false(sluice_channel_ordered(r));
+    assert_int_equal(sluice_channel_max_retransmits(r), 0);
+    assert_non_null(r = find_received(&w.b, "timed"));
+    assert_true(sluice_channel_ordered(r));
+    assert_int_equal(sluice_channel_max_packet_life_time(r), 150);
+    assert_string_equal(sluice_channel_protocol(r), "game-v1");
+    assert_non_null(r = find_received(&w.b, "reliable"));
+    assert_true(sluice_channel_ordered(r));
+    assert_int_equal(sluice_channel_max_packet_life_time(r), SLUICE_UNSET);
+    assert_non_null(r = find_received(&w.a, "from-b"));
+    assert_int_equal(sluice_channel_id(r), sluice_channel_id(from_b));
+
+    /* Unreliable traffic over 2 % loss: never duplicated, never corrupted. */
+    sluice_channel *rx = find_received(&w.b, "rexmit0");
+    for (int i = 0; i < 300; i++) {
+        uint8_t m[100];
+        memset(m, i & 0xff, sizeof m);
+        m[0] = (uint8_t)(i >> 8);
+        assert_int_equal(sluice_channel_send(c[1], m, sizeof m, false), SLUICE_OK);
+    }
+    run_until(&w, 5 * SEC, b_closed_and_a_closed); /* just let it drain */
+    bool seen[300];
+    memset(seen, 0, sizeof seen);
+    int got = 0;
+    uint8_t m[200];
+    int64_t n;
+    while ((n = sluice_channel_recv(rx, m, sizeof m, NULL)) >= 0) {
+        assert_int_equal(n, 100);
+        int i = (m[0] << 8) | m[1];
+        assert_true(i >= 0 && i < 300);
+        assert_false(seen[i]);
+        seen[i] = true;
+        for (int k = 1; k < 100; k++) assert_int_equal(m[k], i & 0xff);
+        got++;
+    }
+    assert_true(got > 200); /* 2 % loss, no retransmissions */
+    world_free(&w);
+}
+
+static void test_peer_channel_close_from_the_answerer(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, 8, 0.0, 3000, true);
+    sluice_channel *a_ch = connect_pair(&w);
+    sluice_channel *b_ch = w.b.received[0];
+    sluice_channel_close(b_ch);
+    assert_true(run_until(&w, 10 * SEC, b_closed_and_a_closed));
+    assert_int_equal(sluice_channel_ready_state(a_ch), SLUICE_CHANNEL_CLOSED);
+    assert_true(w.a.closing > 0);
+    assert_int_equal(sluice_channel_send(a_ch, "x", 1, true), SLUICE_ERR_INVALID_STATE);
+    /* The stream id can be used again by a new channel. */
+    sluice_channel *again;
+    assert_int_equal(sluice_peer_create_channel(w.a.pc, "again", NULL, &again), SLUICE_OK);
+    g_wait_ch = again;
+    assert_true(run_until(&w, 10 * SEC, channel_open));
+    assert_int_equal(sluice_channel_id(again), sluice_channel_id(a_ch));
+    world_free(&w);
+}
+
+static bool negotiated_open(world *w) {
+    (void)w;
+    return sluice_channel_ready_state(g_wait_ch) == SLUICE_CHANNEL_OPEN;
+}
+
+static void test_peer_negotiated_channels_like_godot_multiplayer(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, 4, 0.05, 10000, true);
+    sluice_channel *a[3], *b[3];
+    for (int i = 0; i < 3; i++) {
+        sluice_channel_options o;
+        sluice_channel_options_default(&o);
+        assert_int_equal(sluice_channel_options_set_int(&o, "negotiated", 1), SLUICE_OK);
+        assert_int_equal(sluice_channel_options_set_int(&o, "id", i + 1), SLUICE_OK);
+        if (i > 0) assert_int_equal(sluice_channel_options_set_int(&o, "maxPacketLifetime", 500), SLUICE_OK);
+        if (i == 2) o.ordered = false;
+        assert_int_equal(sluice_peer_create_channel(w.a.pc, "g", &o, &a[i]), SLUICE_OK);
+        assert_int_equal(sluice_peer_create_channel(w.b.pc, "g", &o, &b[i]), SLUICE_OK);
+        assert_int_equal(sluice_channel_id(a[i]), i + 1);
+    }
+    assert_int_equal(sluice_channel_max_packet_life_time(a[1]), 500);
+    assert_int_equal(sluice_channel_max_retransmits(a[1]), SLUICE_UNSET);
+    assert_int_equal(sluice_channel_max_packet_life_time(a[0]), SLUICE_UNSET);
+    assert_int_equal(sluice_peer_create_offer(w.a.pc), SLUICE_OK);
+    assert_true(run_until(&w, 20 * SEC, both_connected));
+    g_wait_ch = b[0];
+    assert_true(run_until(&w, 10 * SEC, negotiated_open));
+    g_wait_ch = a[0];
+    assert_true(run_until(&w, 10 * SEC, negotiated_open));
+    assert_int_equal(w.b.nreceived, 0); /* never data_channel_received for negotiated */
+    for (int i = 0; i < 50; i++) assert_int_equal(sluice_channel_send(a[0], "r", 1, true), SLUICE_OK);
+    g_rx_ch = b[0];
+    g_rx_want = 50;
+    assert_true(run_until(&w, 30 * SEC, rx_has)); /* reliable despite 5 % loss */
+    world_free(&w);
+}
+
+static void test_peer_max_message_size_enforced_at_send(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, 5, 0.0, 1000, true);
+    sluice_channel *a_ch = connect_pair(&w);
+    uint64_t max = sluice_peer_remote_max_message_size(w.a.pc);
+    assert_int_equal(max, 262144); /* sluice's default advertisement */
+    uint8_t *big = calloc(1, (size_t)max + 1);
+    assert_non_null(big);
+    assert_int_equal(sluice_channel_send(a_ch, big, (size_t)max + 1, false), SLUICE_ERR_TOO_LARGE);
+    assert_int_equal(sluice_channel_send(a_ch, big, (size_t)max, false), SLUICE_OK);
+    g_rx_ch = w.b.received[0];
+    g_rx_want = 1;
+    assert_true(run_until(&w, 20 * SEC, rx_has));
+    assert_int_equal(sluice_channel_next_size(g_rx_ch), (int64_t)max);
+    free(big);
+    world_free(&w);
+}
+
+static bool both_closed_conn(world *w) {
+    return sluice_peer_connection_state(w->b.pc) == SLUICE_CONNECTION_CLOSED;
+}
+
+static void test_peer_close_is_noticed_and_reinitialize_reconnects(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, 6, 0.0, 2000, true);
+    sluice_channel *a_ch = connect_pair(&w);
+    sluice_peer_close(w.a.pc);
+    assert_int_equal(sluice_peer_connection_state(w.a.pc), SLUICE_CONNECTION_CLOSED);
+    assert_int_equal(sluice_peer_signaling_state(w.a.pc), SLUICE_SIGNALING_CLOSED);
+    assert_int_equal(sluice_channel_ready_state(a_ch), SLUICE_CHANNEL_CLOSED);
+    assert_true(run_until(&w, 10 * SEC, both_closed_conn));
+    /* Both re-initialize and connect again. */
+    assert_int_equal(sluice_peer_initialize(w.a.pc, NULL), SLUICE_OK);
+    assert_int_equal(sluice_peer_initialize(w.b.pc, NULL), SLUICE_OK);
+    assert_int_equal(sluice_peer_connection_state(w.a.pc), SLUICE_CONNECTION_NEW);
+    w.b.nreceived = 0;
+    connect_pair(&w);
+    world_free(&w);
+}
+
+static void test_peer_lossy_link_20_percent(void **state) {
+    (void)state;
+    for (uint64_t seed = 10; seed < 13; seed++) {
+        world w;
+        world_init(&w, seed, 0.2, 20000, true);
+        sluice_channel *a_ch = connect_pair(&w);
+        for (int i = 0; i < 100; i++) {
+            char m[32];
+            int n = snprintf(m, sizeof m, "msg %d", i);
+            assert_int_equal(sluice_channel_send(a_ch, m, (size_t)n, true), SLUICE_OK);
+        }
+        g_rx_ch = w.b.received[0];
+        g_rx_want = 100;
+        assert_true(run_until(&w, 60 * SEC, rx_has));
+        for (int i = 0; i < 100; i++) {
+            char m[32], got[32];
+            int n = snprintf(m, sizeof m, "msg %d", i);
+            assert_int_equal(sluice_channel_recv(g_rx_ch, got, sizeof got, NULL), n);
+            assert_memory_equal(got, m, (size_t)n);
+        }
+        world_free(&w);
+    }
+}
+
+/* ---- API rules (no network needed) ---- */
+
+static void test_api_create_offer_without_channel_fails(void **state) {
+    (void)state;
+    sluice_peer *pc;
+    assert_int_equal(sluice_peer_new(&pc, NULL, NULL, NULL), SLUICE_OK);
+    assert_int_equal(sluice_peer_create_offer(pc), SLUICE_ERR_INVALID_STATE);
+    assert_int_equal(sluice_peer_connection_state(pc), SLUICE_CONNECTION_NEW);
+    assert_int_equal(sluice_peer_gathering_state(pc), SLUICE_GATHERING_NEW);
+    assert_int_equal(sluice_peer_signaling_state(pc), SLUICE_SIGNALING_STABLE);
+    sluice_peer_free(pc);
+}
+
+static void test_api_channel_option_rules(void **state) {
+    (void)state;
+    sluice_peer *pc;
+    assert_int_equal(sluice_peer_new(&pc, NULL, NULL, NULL), SLUICE_OK);
+    sluice_channel_options o;
+    sluice_channel *ch = (sluice_channel *)1;
+    sluice_channel_options_default(&o);
+    o.negotiated = true; /* without id */
+    assert_int_equal(sluice_peer_create_channel(pc, "x", &o, &ch), SLUICE_ERR_CONFIG);
+    assert_null(ch);
+    sluice_channel_options_default(&o);
+    o.has_max_retransmits = true;
+    o.max_retransmits = 3;
+    o.has_max_packet_life_time = true;
+    o.max_packet_life_time = 100;
+    assert_int_equal(sluice_peer_create_channel(pc, "x", &o, &ch), SLUICE_ERR_CONFIG);
+    sluice_channel_options_default(&o);
+    assert_int_equal(sluice_peer_create_channel(pc, "x", &o, &ch), SLUICE_OK);
+    assert_int_equal(sluice_channel_id(ch), 65535);
+    assert_int_equal(sluice_channel_max_retransmits(ch), 65535);
+    assert_int_equal(sluice_channel_max_packet_life_time(ch), 65535);
+    assert_true(sluice_channel_ordered(ch));
+    assert_false(sluice_channel_negotiated(ch));
+    assert_int_equal(sluice_channel_ready_state(ch), SLUICE_CHANNEL_CONNECTING);
+    assert_int_equal(sluice_channel_send(ch, "a", 1, true), SLUICE_ERR_INVALID_STATE);
+    sluice_channel_options_default(&o);
+    o.negotiated = true;
+    o.has_id = true;
+    o.id = 7;
+    assert_int_equal(sluice_peer_create_channel(pc, "n", &o, &ch), SLUICE_OK);
+    assert_int_equal(sluice_peer_create_channel(pc, "n2", &o, &ch), SLUICE_ERR_ID_IN_USE);
+    sluice_peer_free(pc);
+}
+
+static void test_api_bad_remote_sdp_leaves_state_unchanged(void **state) {
+    (void)state;
+    sluice_peer *pc;
+    assert_int_equal(sluice_peer_new(&pc, NULL, NULL, NULL), SLUICE_OK);
+    assert_int_equal(sluice_peer_set_remote_description(pc, "offer", "garbage"), SLUICE_ERR_SDP);
+    assert_int_equal(sluice_peer_signaling_state(pc), SLUICE_SIGNALING_STABLE);
+    const char *no_data = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
+                          "c=IN IP4 0.0.0.0\r\na=mid:0\r\n";
+    assert_int_equal(sluice_peer_set_remote_description(pc, "offer", no_data), SLUICE_ERR_SDP);
+    assert_int_equal(sluice_peer_set_remote_description(pc, "answer", no_data), SLUICE_ERR_INVALID_STATE);
+    assert_int_equal(sluice_peer_set_remote_description(pc, "pranswer?", no_data), SLUICE_ERR_INVALID_ARGUMENT);
+    sluice_event ev;
+    int errors = 0;
+    while (sluice_peer_poll_event(pc, &ev) == 1)
+        if (ev.type == SLUICE_EVENT_ERROR) {
+            errors++;
+            assert_true(strlen(ev.reason) > 0);
+        }
+    assert_true(errors >= 2);
+    assert_int_equal(sluice_peer_add_ice_candidate(pc, "0", 0, "candidate:garbage"), SLUICE_ERR_CANDIDATE);
+    assert_int_equal(sluice_peer_signaling_state(pc), SLUICE_SIGNALING_STABLE);
+    sluice_peer_free(pc);
+}
+
+static void test_api_answer_is_generated_from_real_chromium_offer(void **state) {
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/sdp/chromium-offer.sdp", SLUICE_SAMPLES_DIR);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        print_message("samples not found at %s\n", path);
+        skip();
+    }
+    char sdp[8192];
+    size_t n = fread(sdp, 1, sizeof sdp - 1, f);
+    fclose(f);
+    sdp[n] = '\0';
+    sluice_config cfg;
+    sluice_config_default(&cfg);
+    cfg.sans_io = true;
+    sluice_peer *pc;
+    assert_int_equal(sluice_peer_new(&pc, &cfg, NULL, NULL), SLUICE_OK);
+    assert_int_equal(sluice_peer_set_remote_description(pc, "offer", sdp), SLUICE_OK);
+    assert_int_equal(sluice_peer_signaling_state(pc), SLUICE_SIGNALING_HAVE_REMOTE_OFFER);
+    sluice_event ev;
+    bool got_answer = false;
+    while (sluice_peer_poll_event(pc, &ev) == 1) {
+        if (ev.type == SLUICE_EVENT_SESSION_DESCRIPTION) {
+            assert_string_equal(ev.sdp_type, "answer");
+            assert_non_null(strstr(ev.sdp, "a=setup:active"));
+            assert_non_null(strstr(ev.sdp, "a=mid:0"));
+            assert_non_null(strstr(ev.sdp, "webrtc-datachannel"));
+            got_answer = true;
+        }
+    }
+    assert_true(got_answer);
+    sluice_peer_free(pc);
+}
+
+
+static void test_api_candidate_index_is_the_real_mline_index(void **state) {
+    (void)state;
+    /* An offer whose data channel is the second m= section (mid "1"), as a browser makes
+     * when audio was added first. The answer must reject audio (port 0) and every local
+     * candidate must name mid "1" and index 1 (Godot's plugin always said 0). */
+    const char *offer =
+        "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n"
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=rtpmap:111 opus/48000/2\r\n"
+        "a=ice-ufrag:abcd\r\na=ice-pwd:aaaaaaaaaaaaaaaaaaaaaaaa\r\na=setup:actpass\r\n"
+        "a=fingerprint:sha-256 FF:1B:AD:94:0A:7A:D9:CF:FA:81:12:69:1D:79:6B:9E:AA:E5:83:05:12:A7:94:85:84:86:6F:D8:A8:A7:DF:17\r\n"
+        "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\n"
+        "a=ice-ufrag:abcd\r\na=ice-pwd:aaaaaaaaaaaaaaaaaaaaaaaa\r\na=setup:actpass\r\n"
+        "a=fingerprint:sha-256 FF:1B:AD:94:0A:7A:D9:CF:FA:81:12:69:1D:79:6B:9E:AA:E5:83:05:12:A7:94:85:84:86:6F:D8:A8:A7:DF:17\r\n"
+        "a=sctp-port:5000\r\na=max-message-size:262144\r\n";
+    sluice_config cfg;
+    sluice_config_default(&cfg);
+    cfg.sans_io = true;
+    sluice_peer *pc;
+    assert_int_equal(sluice_peer_new(&pc, &cfg, NULL, NULL), SLUICE_OK);
+    sluice_addr local = sluice_sim_addr4(10, 0, 0, 9, 4000);
+    assert_int_equal(sluice_peer_add_local_address(pc, &local), SLUICE_OK);
+    assert_int_equal(sluice_peer_set_remote_description(pc, "offer", offer), SLUICE_OK);
+    sluice_event ev;
+    char answer[8192] = "";
+    while (sluice_peer_poll_event(pc, &ev) == 1)
+        if (ev.type == SLUICE_EVENT_SESSION_DESCRIPTION) snprintf(answer, sizeof answer, "%s", ev.sdp);
+    assert_non_null(strstr(answer, "m=audio 0 "));
+    assert_non_null(strstr(answer, "a=mid:1"));
+    assert_int_equal(sluice_peer_set_local_description(pc, "answer", answer), SLUICE_OK);
+    int candidates = 0;
+    while (sluice_peer_poll_event(pc, &ev) == 1) {
+        if (ev.type != SLUICE_EVENT_ICE_CANDIDATE) continue;
+        candidates++;
+        assert_string_equal(ev.mid, "1");
+        assert_int_equal(ev.mline_index, 1);
+        assert_non_null(strstr(ev.candidate, "10.0.0.9 4000 typ host"));
+    }
+    assert_int_equal(candidates, 1);
+    assert_int_equal(sluice_peer_signaling_state(pc), SLUICE_SIGNALING_STABLE);
+    assert_int_equal(sluice_peer_gathering_state(pc), SLUICE_GATHERING_COMPLETE);
+    sluice_peer_free(pc);
+}
+
+static void free_in_callback(sluice_peer *pc, const sluice_event *ev, void *user) {
+    (void)ev;
+    int *calls = user;
+    (*calls)++;
+    sluice_peer_free(pc); /* must be safe */
+    sluice_peer_close(pc);
+}
+
+static void test_api_free_inside_callback_is_safe(void **state) {
+    (void)state;
+    int calls = 0;
+    sluice_callbacks cb = {free_in_callback};
+    sluice_config cfg;
+    sluice_config_default(&cfg);
+    cfg.sans_io = true;
+    sluice_peer *pc;
+    assert_int_equal(sluice_peer_new(&pc, &cfg, &cb, &calls), SLUICE_OK);
+    sluice_channel *ch;
+    assert_int_equal(sluice_peer_create_channel(pc, "x", NULL, &ch), SLUICE_OK);
+    assert_int_equal(sluice_peer_create_offer(pc), SLUICE_OK);
+    assert_int_equal(sluice_peer_poll(pc), SLUICE_ERR_CLOSED);
+    assert_int_equal(calls, 1);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_api_create_offer_without_channel_fails),
+        cmocka_unit_test(test_api_channel_option_rules),
+        cmocka_unit_test(test_api_bad_remote_sdp_leaves_state_unchanged),
+        cmocka_unit_test(test_api_answer_is_generated_from_real_chromium_offer),
+        cmocka_unit_test(test_api_free_inside_callback_is_safe),
+        cmocka_unit_test(test_api_candidate_index_is_the_real_mline_index),
+        cmocka_unit_test(test_peer_connects_and_exchanges_messages_trickle),
+        cmocka_unit_test(test_peer_connects_without_trickle),
+        cmocka_unit_test(test_peer_channel_close_reaches_closed_on_both_sides),
+        cmocka_unit_test(test_peer_negotiated_channels_like_godot_multiplayer),
+        cmocka_unit_test(test_peer_max_message_size_enforced_at_send),
+        cmocka_unit_test(test_peer_close_is_noticed_and_reinitialize_reconnects),
+        cmocka_unit_test(test_peer_lossy_link_20_percent),
+        cmocka_unit_test(test_peer_inband_channels_carry_every_reliability_mode),
+        cmocka_unit_test(test_peer_channel_close_from_the_answerer),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
