@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the interop peers need, idempotently (a fresh Debian 12 machine, as root
-# or with sudo): apt python3-aiortc + nodejs/npm, and the pinned npm peers into
+# or with sudo): apt python3-aiortc, chromium, nodejs/npm, and the pinned npm peers into
 # interop/node_modules. Quiet when everything is there already.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 need=()
-for p in python3 python3-aiortc nodejs npm; do have "$p" || need+=("$p"); done
+for p in python3 python3-aiortc nodejs npm chromium iproute2 util-linux; do have "$p" || need+=("$p"); done
 if [ ${#need[@]} -gt 0 ]; then
   echo "interop/install.sh: apt-get install ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
@@ -17,8 +17,8 @@ fi
 # npm peers, pinned (package.json + package-lock.json are committed beside this script).
 if [ "${SLUICE_INTEROP_NO_NPM:-0}" != 1 ]; then
   if [ ! -d "$here/node_modules/node-datachannel" ] || [ ! -d "$here/node_modules/werift" ] ||
-     [ ! -d "$here/node_modules/@roamhq/wrtc" ]; then
-    echo "interop/install.sh: npm install (node-datachannel, @roamhq/wrtc, werift)" >&2
+     [ ! -d "$here/node_modules/@roamhq/wrtc" ] || [ ! -d "$here/node_modules/playwright-core" ]; then
+    echo "interop/install.sh: npm install (node-datachannel, @roamhq/wrtc, werift, playwright-core)" >&2
     (cd "$here" && npm install --no-audit --no-fund --loglevel=error)
   fi
 fi

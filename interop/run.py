@@ -52,8 +52,18 @@ LIMITS = {
 }
 
 
+# Per-peer bugs worked around so the rest of a scenario is still tested (FINDINGS.md).
+QUIRKS = {
+    # werift sends empty messages without user data, and is slow to send thousands of
+    # small unreliable messages (about 700/s here).
+    "werift": {"echo": ["--echo-min", "1"], "unreliable": ["--count", "5000"]},
+}
+
+
 def scenario_args(sc, a, off, ans):
     args = ["--scenario", sc, "--trickle", str(a.trickle), "--driver", a.driver]
+    for p in sorted({off, ans}):
+        args += QUIRKS.get(p, {}).get(sc, [])
     if sc == "bulk":
         n = a.bytes
         for p in (off, ans):

@@ -3,7 +3,8 @@
  *
  *   sluice-cli --role offer|answer --scenario echo|bulk|unreliable|negotiated|maxsize|close
  *              [--driver offer|answer] [--trickle 0|1] [--loopback] [--bind 127.0.0.1]
- *              [--result FILE] [--timeout S] [--bytes N] [--count N] [--echo-max N]
+ *              [--result FILE] [--timeout S] [--bytes N] [--count N] [--echo-min N]
+ *              [--echo-max N]
  *              [--verbose]
  *
  * Signaling is JSON lines on stdin/stdout; the scenarios, who drives and who validates,
@@ -62,7 +63,7 @@ typedef struct cli {
     double timeout_s;
     uint64_t bulk_bytes;
     uint32_t unrel_count;
-    size_t echo_max;
+    size_t echo_max, echo_min;
 
     sluice_peer *pc;
     sluice_time t0, now, deadline, bye_deadline;
@@ -643,7 +644,7 @@ static void usage(void)
             "usage: sluice-cli --role offer|answer --scenario "
             "echo|bulk|unreliable|negotiated|maxsize|close\n"
             "       [--driver offer|answer] [--trickle 0|1] [--loopback] [--bind IP]\n"
-            "       [--result FILE] [--timeout S] [--bytes N] [--count N] [--echo-max N] "
+            "       [--result FILE] [--timeout S] [--bytes N] [--count N] [--echo-min N] [--echo-max N] "
             "[--verbose]\n");
 }
 
@@ -677,6 +678,8 @@ static int parse_args(cli *c, int argc, char **argv)
             c->bulk_bytes = strtoull(v, NULL, 10);
         } else if (strcmp(a, "--count") == 0 && v) {
             c->unrel_count = (uint32_t)strtoul(v, NULL, 10);
+        } else if (strcmp(a, "--echo-min") == 0 && v) {
+            c->echo_min = (size_t)strtoul(v, NULL, 10);
         } else if (strcmp(a, "--echo-max") == 0 && v) {
             c->echo_max = (size_t)strtoul(v, NULL, 10);
         } else if (strcmp(a, "--loopback") == 0) {
@@ -735,7 +738,8 @@ static int run(cli *c)
     for (;;) {
         c->now = now_us();
         if (!c->done && c->now >= c->deadline) {
-            fail(c, "scenario timed out after %gs", c->timeout_s);
+            fail(c, "scenario timed out after %gs (sent %u, received %u, %" PRIu64 " bytes)",
+                 c->timeout_s, c->sent, c->recv, c->bytes);
         }
         if (c->done && !c->bye_sent) {
             send_bye(c);

@@ -38,9 +38,9 @@ class Failure(Exception):
     pass
 
 
-def echo_message(i, cap):
+def echo_message(i, cap, floor=0):
     """Message i of the echo scenario: even i text, odd i binary."""
-    n = min(ECHO_SIZES[i % len(ECHO_SIZES)], cap)
+    n = min(max(ECHO_SIZES[i % len(ECHO_SIZES)], floor), cap)
     if i % 2 == 0:
         return "".join(chr(0x21 + ((i * 7 + j) % 94)) for j in range(n))
     return bytes(((i * 31 + j * 7) & 0xFF) for j in range(n))
@@ -294,10 +294,10 @@ class Peer:
         sent = recv = 0
         while recv < ECHO_COUNT:
             while sent < ECHO_COUNT and sent - recv < ECHO_WINDOW:
-                ch.send(echo_message(sent, cap))
+                ch.send(echo_message(sent, cap, self.a.echo_min))
                 sent += 1
             m = await q.get()
-            want = echo_message(recv, cap)
+            want = echo_message(recv, cap, self.a.echo_min)
             if type(m) is not type(want) or m != want:
                 raise Failure("echo %d: got %s %d bytes, want %s %d bytes" % (
                     recv, type(m).__name__, len(m), type(want).__name__, len(want)))
@@ -353,14 +353,23 @@ class Peer:
         seen = bytearray(count)
         got = dups = corrupt = 0
 
+        def bad(m):
+            nonlocal corrupt
+            if corrupt == 0:
+                head = m[:16].hex() if isinstance(m, bytes) else m[:16]
+                self.details["first_corrupted"] = "%s %d bytes, starts %s" % (
+                    "binary" if isinstance(m, bytes) else "text", len(m), head)
+                self.log("unreliable: corrupted message: " + self.details["first_corrupted"])
+            corrupt += 1
+
         def take(m):
-            nonlocal got, dups, corrupt
+            nonlocal got, dups
             if not isinstance(m, bytes) or len(m) != UNREL_SIZE:
-                corrupt += 1
+                bad(m)
                 return
             seq = int.from_bytes(m[:4], "big")
             if seq >= count or m != unrel_message(seq):
-                corrupt += 1
+                bad(m)
             elif seen[seq]:
                 dups += 1
             else:
@@ -536,6 +545,7 @@ def main():
     ap.add_argument("--timeout", type=float, default=60.0)
     ap.add_argument("--bytes", type=int, default=64 << 20, help="bulk: bytes to send")
     ap.add_argument("--count", type=int, default=20000, help="unreliable: messages")
+    ap.add_argument("--echo-min", type=int, default=0, help="echo: smallest message")
     ap.add_argument("--echo-max", type=int, default=65536, help="echo: largest message")
     ap.add_argument("--loopback", action="store_true", help="accepted; always loopback")
     ap.add_argument("--bind", default="127.0.0.1", help="accepted; always 127.0.0.1")

@@ -79,8 +79,8 @@
     }
   }
 
-  function echoMessage(i, cap) {
-    const n = Math.min(ECHO_SIZES[i % ECHO_SIZES.length], cap);
+  function echoMessage(i, cap, floor = 0) {
+    const n = Math.min(Math.max(ECHO_SIZES[i % ECHO_SIZES.length], floor), cap);
     if (i % 2 === 0) {
       let s = '';
       for (let j = 0; j < n; j++) s += String.fromCharCode(0x21 + ((i * 7 + j) % 94));
@@ -270,9 +270,9 @@
       }
       let sent = 0, recv = 0;
       while (recv < ECHO_COUNT) {
-        while (sent < ECHO_COUNT && sent - recv < ECHO_WINDOW) ch.send(echoMessage(sent++, this.a.echoMax));
+        while (sent < ECHO_COUNT && sent - recv < ECHO_WINDOW) ch.send(echoMessage(sent++, this.a.echoMax, this.a.echoMin));
         const m = await q.get();
-        const want = echoMessage(recv, this.a.echoMax);
+        const want = echoMessage(recv, this.a.echoMax, this.a.echoMin);
         if (!same(m, want)) {
           throw new Failure(`echo ${recv}: got ${typeof m === 'string' ? 'text' : 'binary'} ${m.length} bytes, want ${typeof want === 'string' ? 'text' : 'binary'} ${want.length} bytes`);
         }
@@ -331,11 +331,18 @@
       const q = this.queues.unreliable;
       const seen = new Uint8Array(count);
       let got = 0, dups = 0, corrupt = 0;
+      const bad = (m) => {
+        if (corrupt++ === 0) {
+          const head = typeof m === 'string' ? m.slice(0, 16) : Array.from(m.subarray(0, 16), (b) => b.toString(16).padStart(2, '0')).join('');
+          this.details.first_corrupted = `${typeof m === 'string' ? 'text' : 'binary'} ${m.length} bytes, starts ${head}`;
+          this.log('unreliable: corrupted message: ' + this.details.first_corrupted);
+        }
+      };
       const take = (m) => {
         if (m === undefined) return;
-        if (typeof m === 'string' || m.length !== UNREL_SIZE) { corrupt++; return; }
+        if (typeof m === 'string' || m.length !== UNREL_SIZE) { bad(m); return; }
         const seq = new DataView(m.buffer, m.byteOffset).getUint32(0);
-        if (seq >= count || !same(m, unrelMessage(seq))) corrupt++;
+        if (seq >= count || !same(m, unrelMessage(seq))) bad(m);
         else if (seen[seq]) dups++;
         else { seen[seq] = 1; got++; }
       };

@@ -20,7 +20,7 @@ const CHROMIUM = process.env.SLUICE_CHROMIUM || '/usr/bin/chromium';
 
 function parseArgs(argv) {
   const a = { driver: 'offer', trickle: 1, timeout: 60, bytes: 64 << 20, count: 20000,
-    echoMax: 65536, verbose: false, result: null };
+    echoMax: 65536, echoMin: 0, verbose: false, result: null };
   for (let i = 2; i < argv.length; i++) {
     const k = argv[i], v = argv[i + 1];
     switch (k) {
@@ -33,6 +33,7 @@ function parseArgs(argv) {
       case '--bytes': a.bytes = Number(v); i++; break;
       case '--count': a.count = Number(v); i++; break;
       case '--echo-max': a.echoMax = Number(v); i++; break;
+      case '--echo-min': a.echoMin = Number(v); i++; break;
       case '--bind': i++; break;
       case '--loopback': break;
       case '--verbose': a.verbose = true; break;

@@ -22,7 +22,7 @@ class Failure extends Error {}
 
 function parseArgs(argv) {
   const a = { driver: 'offer', trickle: 1, timeout: 60, bytes: 64 << 20, count: 20000,
-    echoMax: 65536, verbose: false, impl: 'ndc', result: null };
+    echoMax: 65536, echoMin: 0, verbose: false, impl: 'ndc', result: null };
   for (let i = 2; i < argv.length; i++) {
     const k = argv[i], v = argv[i + 1];
     switch (k) {
@@ -35,6 +35,7 @@ function parseArgs(argv) {
       case '--bytes': a.bytes = Number(v); i++; break;
       case '--count': a.count = Number(v); i++; break;
       case '--echo-max': a.echoMax = Number(v); i++; break;
+      case '--echo-min': a.echoMin = Number(v); i++; break;
       case '--impl': a.impl = v; i++; break;
       case '--bind': i++; break; // always 127.0.0.1
       case '--loopback': break;
@@ -82,8 +83,8 @@ function withTimeout(p, ms, what) {
   })]).finally(() => clearTimeout(t));
 }
 
-function echoMessage(i, cap) {
-  const n = Math.min(ECHO_SIZES[i % ECHO_SIZES.length], cap);
+function echoMessage(i, cap, floor = 0) {
+  const n = Math.min(Math.max(ECHO_SIZES[i % ECHO_SIZES.length], floor), cap);
   if (i % 2 === 0) {
     let s = '';
     for (let j = 0; j < n; j++) s += String.fromCharCode(0x21 + ((i * 7 + j) % 94));
@@ -334,9 +335,9 @@ class Peer {
     }
     let sent = 0, recv = 0;
     while (recv < ECHO_COUNT) {
-      while (sent < ECHO_COUNT && sent - recv < ECHO_WINDOW) ch.send(echoMessage(sent++, this.a.echoMax));
+      while (sent < ECHO_COUNT && sent - recv < ECHO_WINDOW) ch.send(echoMessage(sent++, this.a.echoMax, this.a.echoMin));
       const m = await q.get();
-      const want = echoMessage(recv, this.a.echoMax);
+      const want = echoMessage(recv, this.a.echoMax, this.a.echoMin);
       if (!same(m, want)) {
         throw new Failure(`echo ${recv}: got ${typeof m === 'string' ? 'text' : 'binary'} ${m.length} bytes, ` +
           `want ${typeof want === 'string' ? 'text' : 'binary'} ${want.length} bytes`);
@@ -393,18 +394,29 @@ class Peer {
         await this.drain(ch, 64 * 1024);
         ch.send(unrelMessage(seq));
       }
-      await this.drain(ch, 0);
+      // werift never brings bufferedAmount back to 0 here (abandoned chunks stay
+      // counted): wait at most 5 s and report what is left.
+      const end = Date.now() + 5000;
+      while (ch.bufferedAmount > 0 && Date.now() < end) await sleep(5);
+      if (ch.bufferedAmount > 0) this.details.buffered_at_end = ch.bufferedAmount;
       this.details.sent = count;
       return;
     }
     const q = this.queues.unreliable;
     const seen = new Uint8Array(count);
     let got = 0, dups = 0, corrupt = 0;
+    const bad = (m) => {
+      if (corrupt++ === 0) {
+        const t = `${typeof m === 'string' ? 'text' : 'binary'} ${m.length} bytes, starts ${Buffer.from(m).subarray(0, 16).toString('hex')}`;
+        this.details.first_corrupted = t;
+        this.log('unreliable: corrupted message: ' + t);
+      }
+    };
     const take = (m) => {
       if (m === undefined) return;
-      if (typeof m === 'string' || m.length !== UNREL_SIZE) { corrupt++; return; }
+      if (typeof m === 'string' || m.length !== UNREL_SIZE) { bad(m); return; }
       const seq = m.readUInt32BE(0);
-      if (seq >= count || Buffer.compare(m, unrelMessage(seq)) !== 0) corrupt++;
+      if (seq >= count || Buffer.compare(m, unrelMessage(seq)) !== 0) bad(m);
       else if (seen[seq]) dups++;
       else { seen[seq] = 1; got++; }
     };
