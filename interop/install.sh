@@ -7,7 +7,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 need=()
-for p in python3-aiortc chromium iproute2 util-linux; do have "$p" || need+=("$p"); done
+for p in python3-aiortc chromium iproute2 util-linux golang-go golang-github-pion-webrtc.v3-dev; do have "$p" || need+=("$p"); done
 # node/npm may come from elsewhere than Debian (e.g. a nodejs that bundles npm): check the
 # commands, not the packages.
 command -v node >/dev/null || need+=(nodejs)
@@ -26,3 +26,5 @@ if [ "${SLUICE_INTEROP_NO_NPM:-0}" != 1 ]; then
     (cd "$here" && npm install --no-audit --no-fund --loglevel=error)
   fi
 fi
+# pion peer: built offline from Debian's Go sources.
+bash "$here/peers/pion_peer/build.sh"
