@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build build-asan run check test clean fuzz bench format
+.PHONY: all deps build build-asan build-clang run check test clean fuzz bench format
 
 all: build
 
@@ -20,10 +20,15 @@ build-asan: deps
 	cmake -S . -B $(BUILD)-asan -DSLUICE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD)-asan -j$(JOBS)
 
+# Warnings are errors with clang 14 too: every check builds everything with it once.
+build-clang: deps
+	CC=clang CXX=clang++ cmake -S . -B $(BUILD)-clang -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD)-clang -j$(JOBS)
+
 run: build
 	./$(BUILD)/examples/sluice_demo
 
-check: build-asan
+check: build-asan build-clang
 	bash tools/run-tests.sh $(BUILD)-asan
 
 test: check
@@ -40,4 +45,4 @@ format:
 	clang-format -i include/*.h src/*.c src/*.h src/sctp/*.c src/sctp/*.h tests/*.c 2>/dev/null || true
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-clang $(BUILD)-fuzz

@@ -20,7 +20,7 @@ bool sluice_dcep_channel_type_valid(uint8_t t) {
 
 int sluice_dcep_message_type(const uint8_t *data, size_t len) {
     if (!data || len < 1) return SLUICE_ERR_MALFORMED;
-    /* RFC 8832 §8.2.1: 0x03 OPEN, 0x02 ACK; everything else is reserved or unassigned. */
+    /* RFC 8832 §5 (IANA registry in §8): 0x03 OPEN, 0x02 ACK; everything else is reserved or unassigned. */
     if (data[0] == SLUICE_DCEP_OPEN) return SLUICE_DCEP_OPEN;
     if (data[0] == SLUICE_DCEP_ACK) return SLUICE_DCEP_ACK;
     return SLUICE_ERR_MALFORMED;

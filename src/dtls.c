@@ -497,6 +497,10 @@ static int dtls_setup_ssl(sluice_dtls *d) {
         return SLUICE_ERR_CRYPTO;
     SSL_CTX_set_options(c, SSL_OP_NO_QUERY_MTU | SSL_OP_NO_TICKET | SSL_OP_NO_COMPRESSION |
                                SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* Offer/select an SRTP profile although no SRTP keys are ever used: every browser stack
+     * sends use_srtp (RFC 5764 §4.1.2), and some peers (werift) fail a DTLS handshake that
+     * negotiated none, even for data channels only. Returns 0 on success. */
+    if (SSL_CTX_set_tlsext_use_srtp(c, "SRTP_AEAD_AES_128_GCM:SRTP_AES128_CM_SHA1_80") != 0) return SLUICE_ERR_CRYPTO;
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_read_ahead(c, 0);
     /* Both sides present and check a certificate (RFC 8827 §6.5). */

@@ -24,6 +24,7 @@
 #define ICE_MAX_GATHER 16
 #define ICE_MAX_TURN 4
 #define ICE_MAX_SERVERS 4
+#define ICE_MAX_UNRESOLVED 8
 #define ICE_RTO_INITIAL_MS 500 /* RFC 8445 §14.3: RTO >= 500 ms for checks */
 #define ICE_RTO_MAX_MS 1600
 #define ICE_CHECK_MAX_SENDS 7  /* RFC 8489 §6.2.1 Rc */
@@ -91,6 +92,8 @@ struct sluice_ice_agent {
     size_t nlocals;
     sluice_ice_candidate *remotes;
     size_t nremotes;
+    sluice_ice_candidate unresolved[ICE_MAX_UNRESOLVED];
+    size_t nunresolved;
     ice_pair *pairs;
     size_t npairs;
     int *trig;
@@ -293,6 +296,7 @@ int sluice_ice_poll_event(sluice_ice_agent *a, sluice_ice_event *ev) {
 static void reset_pairs(sluice_ice_agent *a, bool drop_remotes) {
     if (drop_remotes) {
         a->nremotes = 0;
+        a->nunresolved = 0;
         a->npairs = 0;
         a->remote_done = false;
     } else {
@@ -439,7 +443,16 @@ int sluice_ice_add_remote_candidate(sluice_ice_agent *a, sluice_time now, const 
     if (c->component != 1 || c->tcp) return SLUICE_OK;
     /* A candidate of an older generation (before an ICE restart) is ignored (RFC 8838 §11). */
     if (c->ufrag[0] && a->have_remote && strcmp(c->ufrag, a->rufrag) != 0) return SLUICE_OK;
-    if (c->addr.family == 0) return SLUICE_OK; /* unresolved mDNS name: the caller resolves it */
+    if (c->addr.family == 0) {
+        /* An mDNS name: kept until the caller resolves it (RFC 8838 §6 allows late addition). */
+        if (!c->hostname[0]) return SLUICE_OK;
+        for (size_t i = 0; i < a->nunresolved; i++)
+            if (a->unresolved[i].addr.port == c->addr.port && strcmp(a->unresolved[i].hostname, c->hostname) == 0)
+                return SLUICE_OK;
+        if (a->nunresolved == ICE_MAX_UNRESOLVED) return SLUICE_ERR_EXHAUSTED;
+        a->unresolved[a->nunresolved++] = *c;
+        return SLUICE_OK;
+    }
     int r = find_remote(a, &c->addr);
     if (r >= 0) {
         /* Known already (perhaps as peer-reflexive): take the signalled type and priority. */
@@ -454,6 +467,36 @@ int sluice_ice_add_remote_candidate(sluice_ice_agent *a, sluice_time now, const 
     r = (int)a->nremotes++;
     pair_remote(a, now, r);
     return SLUICE_OK;
+}
+
+size_t sluice_ice_unresolved_hostnames(const sluice_ice_agent *a, const char **names, size_t max) {
+    size_t n = 0;
+    for (size_t i = 0; i < a->nunresolved && n < max; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < n; j++) seen |= strcmp(names[j], a->unresolved[i].hostname) == 0;
+        if (!seen) names[n++] = a->unresolved[i].hostname;
+    }
+    return n;
+}
+
+int sluice_ice_resolve_hostname(sluice_ice_agent *a, sluice_time now, const char *name, const sluice_addr *ip) {
+    if (!a || !name || !ip || (ip->family != 4 && ip->family != 6)) return SLUICE_ERR_INVALID_ARGUMENT;
+    int added = 0;
+    size_t keep = 0;
+    for (size_t i = 0; i < a->nunresolved; i++) {
+        sluice_ice_candidate c = a->unresolved[i];
+        if (sluice_strcasecmp(c.hostname, name) != 0) {
+            a->unresolved[keep++] = c;
+            continue;
+        }
+        uint16_t port = c.addr.port;
+        c.addr = *ip;
+        c.addr.port = port;
+        c.hostname[0] = 0;
+        if (sluice_ice_add_remote_candidate(a, now, &c) == SLUICE_OK) added++;
+    }
+    a->nunresolved = keep;
+    return added;
 }
 
 int sluice_ice_add_local_address(sluice_ice_agent *a, const sluice_addr *local) {
@@ -862,9 +905,13 @@ sluice_time sluice_ice_next_deadline(const sluice_ice_agent *a) {
     } else if (a->started && a->state == SLUICE_ICE_CHECKING) {
         d = sluice_time_min(d, a->checking_since + ms(a->set.connect_timeout_ms));
         if (a->controlling && !a->set.aggressive_nomination && a->first_valid != SLUICE_TIME_NEVER) {
-            bool nominating = false;
-            for (size_t i = 0; i < a->npairs; i++) nominating |= a->pairs[i].nominating;
-            if (!nominating) d = sluice_time_min(d, a->first_valid + ms(ICE_NOMINATION_WAIT_MS));
+            /* Only while maybe_nominate() can act: a valid pair and no nomination under way. */
+            bool nominating = false, valid = false;
+            for (size_t i = 0; i < a->npairs; i++) {
+                nominating |= a->pairs[i].nominating;
+                valid |= a->pairs[i].valid && a->pairs[i].state != PAIR_FAILED;
+            }
+            if (!nominating && valid) d = sluice_time_min(d, a->first_valid + ms(ICE_NOMINATION_WAIT_MS));
         }
     }
     return d;

@@ -1,7 +1,18 @@
 /* ICE agent (RFC 8445, 8838 trickle, 7675 consent), sans-IO: `now` and datagrams in,
  * datagrams, events and one deadline out. The agent owns no sockets: it knows local
  * addresses given to it by the I/O layer (or the sans-IO caller) and says from which
- * local address each datagram goes. */
+ * local address each datagram goes.
+ *
+ * Typical use by the peer layer:
+ *   sluice_ice_settings_default(&s); s.controlling = offerer; ...; sluice_ice_new(&a, &s, ...);
+ *   sluice_ice_add_local_address() per bound socket; sluice_ice_gather(a, now);
+ *   signal sluice_ice_local_ufrag/pwd and the LOCAL_CANDIDATE events (format them);
+ *   sluice_ice_set_remote_credentials() + sluice_ice_add_remote_candidate() from the SDP/trickle;
+ *   loop: handle_datagram (first byte 0..3 and 64..79), poll_transmit until 0, poll_event,
+ *         handle_timeout at next_deadline; DTLS goes out through wrap_app_data and comes in
+ *         directly (20..63) or, over TURN, through handle_datagram's `app` output.
+ * STUN/TURN server URLs must hold IP literals (no DNS here; resolve before). After
+ * sluice_ice_close(), drain poll_transmit once more: it carries TURN deallocations. */
 #ifndef SLUICE_ICE_H
 #define SLUICE_ICE_H
 
@@ -99,9 +110,17 @@ int sluice_ice_add_local_address(sluice_ice_agent *a, const sluice_addr *local);
 /** Start gathering: host candidates at once (events), srflx/relay as servers answer. */
 int sluice_ice_gather(sluice_ice_agent *a, sluice_time now);
 
-/** Add a remote candidate (already parsed). Ignored (OK) when component != 1 or TCP.
- *  Errors: EXHAUSTED (max_remote_candidates). */
+/** Add a remote candidate (already parsed). Ignored (OK) when component != 1 or TCP; kept
+ *  aside when it holds an mDNS name (see sluice_ice_resolve_hostname).
+ *  Errors: EXHAUSTED (max_remote_candidates, or too many unresolved names). */
 int sluice_ice_add_remote_candidate(sluice_ice_agent *a, sluice_time now, const sluice_ice_candidate *c);
+/** Remote candidates with an mDNS host name ("<uuid>.local") wait, bounded, until resolved.
+ *  Lists up to `max` distinct names still unresolved; returns how many were written. */
+size_t sluice_ice_unresolved_hostnames(const sluice_ice_agent *a, const char **names, size_t max);
+/** The name resolved (mDNS answer, see mdns.h) to `ip` (port ignored): the waiting candidates
+ *  with that name are added with this address. Returns how many; 0 when none waited. */
+int sluice_ice_resolve_hostname(sluice_ice_agent *a, sluice_time now, const char *name, const sluice_addr *ip);
+
 /** The remote side sent end-of-candidates. */
 void sluice_ice_remote_gathering_done(sluice_ice_agent *a);
 

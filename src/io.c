@@ -1,11 +1,14 @@
 #include "io.h"
 
+#include "turn.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,6 +24,16 @@ typedef struct io_pending {
     uint8_t data[SLUICE_IO_MAX_DATAGRAM];
 } io_pending;
 
+typedef struct io_tcp {
+    int fd; /* -1: free slot */
+    bool connected;
+    sluice_addr local, remote;
+    uint8_t *out;
+    size_t out_len;
+    uint8_t *in;
+    size_t in_len;
+} io_tcp;
+
 struct sluice_io {
     const sluice_allocator *alloc;
     const sluice_logger *log;
@@ -29,12 +42,16 @@ struct sluice_io {
     io_pending out[SLUICE_IO_BATCH];
     size_t nout;
     uint64_t send_drops;
+    io_tcp tcp[SLUICE_IO_MAX_TCP];
     int mdns_fd; /* -1 until the first query */
     sluice_addr mdns_local;
     sluice_io_recv_fn mdns_fn;
     void *mdns_user;
     uint8_t rxbuf[SLUICE_IO_BATCH][SLUICE_IO_MAX_DATAGRAM];
 };
+
+static void tcp_write(sluice_io *io, io_tcp *t);
+static void tcp_recv(sluice_io *io, io_tcp *t, sluice_io_recv_fn fn, void *user);
 
 static void addr_to_sockaddr(const sluice_addr *a, struct sockaddr_storage *ss, socklen_t *len) {
     memset(ss, 0, sizeof *ss);
@@ -127,6 +144,7 @@ int sluice_io_open(sluice_io **out, const sluice_io_settings *s, const sluice_al
     io->alloc = alloc;
     io->log = log;
     io->mdns_fd = -1;
+    for (size_t k = 0; k < SLUICE_IO_MAX_TCP; k++) io->tcp[k].fd = -1;
     int last_err = SLUICE_ERR_IO;
     if (s->bind_address) {
         sluice_addr a;
@@ -175,6 +193,11 @@ void sluice_io_close(sluice_io *io) {
     if (!io) return;
     for (size_t k = 0; k < io->nsocks; k++) close(io->socks[k].fd);
     if (io->mdns_fd >= 0) close(io->mdns_fd);
+    for (size_t k = 0; k < SLUICE_IO_MAX_TCP; k++) {
+        if (io->tcp[k].fd >= 0) close(io->tcp[k].fd);
+        sluice_mem_free(io->alloc, io->tcp[k].out);
+        sluice_mem_free(io->alloc, io->tcp[k].in);
+    }
     sluice_mem_free(io->alloc, io);
 }
 
@@ -233,6 +256,8 @@ void sluice_io_set_mdns_handler(sluice_io *io, sluice_io_recv_fn fn, void *user)
 int sluice_io_recv(sluice_io *io, sluice_io_recv_fn fn, void *user, size_t max_datagrams) {
     int total = 0;
     if (io->mdns_fd >= 0) recv_mdns(io);
+    for (size_t k = 0; k < SLUICE_IO_MAX_TCP; k++)
+        if (io->tcp[k].fd >= 0) tcp_recv(io, &io->tcp[k], fn, user);
     struct mmsghdr msgs[SLUICE_IO_BATCH];
     struct iovec iov[SLUICE_IO_BATCH];
     struct sockaddr_storage from[SLUICE_IO_BATCH];
@@ -285,6 +310,8 @@ int sluice_io_send(sluice_io *io, const sluice_addr *local, const sluice_addr *r
 
 int sluice_io_flush(sluice_io *io) {
     int sent = 0;
+    for (size_t k = 0; k < SLUICE_IO_MAX_TCP; k++)
+        if (io->tcp[k].fd >= 0 && io->tcp[k].out_len) tcp_write(io, &io->tcp[k]);
     struct mmsghdr msgs[SLUICE_IO_BATCH];
     struct iovec iov[SLUICE_IO_BATCH];
     struct sockaddr_storage to[SLUICE_IO_BATCH];
@@ -325,11 +352,135 @@ int sluice_io_flush(sluice_io *io) {
     return sent;
 }
 
+
+/* ---- TURN over TCP -------------------------------------------------------------------- */
+
+static void tcp_drop(sluice_io *io, io_tcp *t) {
+    if (t->fd >= 0) close(t->fd);
+    t->fd = -1;
+    t->connected = false;
+    t->out_len = t->in_len = 0;
+    SLUICE_LOG(io->log, SLUICE_LOG_INFO, "io", "TCP connection to TURN server closed");
+}
+
+static io_tcp *tcp_find(sluice_io *io, const sluice_addr *local, const sluice_addr *remote) {
+    for (size_t k = 0; k < SLUICE_IO_MAX_TCP; k++)
+        if (io->tcp[k].fd >= 0 && sluice_addr_equal(&io->tcp[k].local, local) &&
+            sluice_addr_equal(&io->tcp[k].remote, remote))
+            return &io->tcp[k];
+    return NULL;
+}
+
+static int tcp_open(sluice_io *io, const sluice_addr *local, const sluice_addr *remote, io_tcp **out) {
+    io_tcp *t = NULL;
+    for (size_t k = 0; k < SLUICE_IO_MAX_TCP && !t; k++)
+        if (io->tcp[k].fd < 0) t = &io->tcp[k];
+    if (!t) return SLUICE_ERR_EXHAUSTED;
+    if (!t->out && !(t->out = sluice_mem_alloc(io->alloc, SLUICE_IO_TCP_BUFFER))) return SLUICE_ERR_NOMEM;
+    if (!t->in && !(t->in = sluice_mem_alloc(io->alloc, SLUICE_IO_TCP_BUFFER))) return SLUICE_ERR_NOMEM;
+    int fd = socket(remote->family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return SLUICE_ERR_IO;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    sluice_addr bind_addr = *local;
+    bind_addr.port = 0;
+    addr_to_sockaddr(&bind_addr, &ss, &sl);
+    if (local->family == remote->family) (void)bind(fd, (struct sockaddr *)&ss, sl);
+    addr_to_sockaddr(remote, &ss, &sl);
+    if (connect(fd, (struct sockaddr *)&ss, sl) != 0 && errno != EINPROGRESS) {
+        close(fd);
+        return SLUICE_ERR_IO;
+    }
+    t->fd = fd;
+    t->connected = false;
+    t->local = *local;
+    t->remote = *remote;
+    t->out_len = t->in_len = 0;
+    *out = t;
+    return SLUICE_OK;
+}
+
+static void tcp_write(sluice_io *io, io_tcp *t) {
+    while (t->out_len) {
+        ssize_t n = send(t->fd, t->out, t->out_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINPROGRESS || errno == ENOTCONN) return;
+            tcp_drop(io, t);
+            return;
+        }
+        t->connected = true;
+        memmove(t->out, t->out + n, t->out_len - (size_t)n);
+        t->out_len -= (size_t)n;
+    }
+}
+
+int sluice_io_send_tcp(sluice_io *io, const sluice_addr *local, const sluice_addr *remote, const uint8_t *data,
+                       size_t len) {
+    if (!io || !local || !remote || (!data && len)) return SLUICE_ERR_INVALID_ARGUMENT;
+    if (find_socket(io, local) < 0) return SLUICE_ERR_NOT_FOUND;
+    io_tcp *t = tcp_find(io, local, remote);
+    if (!t) {
+        int rc = tcp_open(io, local, remote, &t);
+        if (rc) return rc;
+    }
+    if (len > SLUICE_IO_TCP_BUFFER - t->out_len) return SLUICE_ERR_BUFFER_FULL;
+    memcpy(t->out + t->out_len, data, len);
+    t->out_len += len;
+    tcp_write(io, t);
+    return SLUICE_OK;
+}
+
+bool sluice_io_tcp_pending(const sluice_io *io) {
+    for (size_t k = 0; k < SLUICE_IO_MAX_TCP; k++)
+        if (io->tcp[k].fd >= 0 && io->tcp[k].out_len) return true;
+    return false;
+}
+
+static void tcp_recv(sluice_io *io, io_tcp *t, sluice_io_recv_fn fn, void *user) {
+    for (;;) {
+        if (t->in_len == SLUICE_IO_TCP_BUFFER) {
+            tcp_drop(io, t); /* a message larger than the buffer: not TURN */
+            return;
+        }
+        ssize_t n = recv(t->fd, t->in + t->in_len, SLUICE_IO_TCP_BUFFER - t->in_len, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+            if (n < 0 && (errno == EINPROGRESS || errno == ENOTCONN)) return;
+            tcp_drop(io, t);
+            return;
+        }
+        if (n < 0) return;
+        t->connected = true;
+        t->in_len += (size_t)n;
+        size_t off = 0;
+        for (;;) {
+            int m = sluice_turn_tcp_frame(t->in + off, t->in_len - off);
+            if (m < 0) {
+                tcp_drop(io, t);
+                return;
+            }
+            if (m == 0) break;
+            sluice_addr local = t->local, remote = t->remote;
+            fn(user, &local, &remote, t->in + off, (size_t)m);
+            if (t->fd < 0) return; /* dropped meanwhile */
+            off += (size_t)m;
+        }
+        memmove(t->in, t->in + off, t->in_len - off);
+        t->in_len -= off;
+    }
+}
+
 int sluice_io_fds(const sluice_io *io, int *fds, size_t cap) {
     for (size_t k = 0; k < io->nsocks && k < cap; k++) fds[k] = io->socks[k].fd;
     size_t n = io->nsocks;
     if (io->mdns_fd >= 0) {
         if (n < cap) fds[n] = io->mdns_fd;
+        n++;
+    }
+    for (size_t k = 0; k < SLUICE_IO_MAX_TCP; k++) {
+        if (io->tcp[k].fd < 0) continue;
+        if (n < cap) fds[n] = io->tcp[k].fd;
         n++;
     }
     return (int)n;

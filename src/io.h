@@ -8,6 +8,8 @@
 #define SLUICE_IO_MAX_SOCKETS 16
 #define SLUICE_IO_BATCH 32
 #define SLUICE_IO_MAX_DATAGRAM 2048
+#define SLUICE_IO_MAX_TCP 4
+#define SLUICE_IO_TCP_BUFFER (256 * 1024)
 
 typedef struct sluice_io_settings {
     const char *bind_address; /**< only this local IP (NULL: every usable interface address) */
@@ -51,6 +53,17 @@ int sluice_io_fds(const sluice_io *io, int *fds, size_t cap);
  *  Errors: IO. */
 int sluice_io_mdns_query(sluice_io *io, const uint8_t *query, size_t len);
 void sluice_io_set_mdns_handler(sluice_io *io, sluice_io_recv_fn fn, void *user);
+
+/** TURN over TCP (RFC 6062 framing, RFC 8656 §12.5): send `data` (one STUN or padded ChannelData
+ *  message) over a TCP connection from the IP of `local` to `remote`, opened on first use
+ *  (non-blocking; bytes wait in a bounded buffer until it connects). Received bytes are split
+ *  into messages and delivered by sluice_io_recv with the same `local` / `remote`.
+ *  Errors: NOT_FOUND (no socket for local), EXHAUSTED (too many connections), BUFFER_FULL,
+ *  IO (the connection failed; it is dropped and reopened by the next send). */
+int sluice_io_send_tcp(sluice_io *io, const sluice_addr *local, const sluice_addr *remote, const uint8_t *data,
+                       size_t len);
+/** True while TCP bytes wait to be written (the caller should poll again soon). */
+bool sluice_io_tcp_pending(const sluice_io *io);
 
 /** Datagrams dropped by the kernel on send. */
 uint64_t sluice_io_send_drops(const sluice_io *io);

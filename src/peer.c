@@ -3,8 +3,10 @@
  * (sluice_peer_poll) drives the same entry points from src/io.c. */
 #include "peer.h"
 
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include "config.h"
 #include "dcep.h"
@@ -476,6 +478,7 @@ static void channel_free(sluice_channel *ch) {
     while (m) {
         peer_msg *n = m->next;
         pc->rx_total_bytes -= m->len;
+        sluice_mem_free(pc->alloc, m->data);
         sluice_mem_free(pc->alloc, m);
         m = n;
     }
@@ -639,8 +642,49 @@ static bool has_any_channel(const sluice_peer *pc) {
     return false;
 }
 
+/* STUN/TURN servers given by name are resolved once, when the ICE agent is made (the agent
+ * works on addresses). getaddrinfo may block briefly; a name that does not resolve is
+ * skipped with a warning, as browsers do. */
+static void resolve_server_names(sluice_peer *pc, sluice_ice_url *urls, size_t *count) {
+    size_t kept = 0;
+    for (size_t i = 0; i < *count; i++) {
+        sluice_ice_url u = urls[i];
+        sluice_addr a;
+        if (sluice_addr_parse(&a, u.host, u.port) != SLUICE_OK) {
+            struct addrinfo hints, *res = NULL;
+            memset(&hints, 0, sizeof hints);
+            hints.ai_family = pc->cfg.ice_ipv6 ? AF_UNSPEC : AF_INET;
+            hints.ai_socktype = u.transport == SLUICE_ICE_TRANSPORT_TCP ? SOCK_STREAM : SOCK_DGRAM;
+            hints.ai_flags = AI_ADDRCONFIG;
+            int rc = getaddrinfo(u.host, NULL, &hints, &res);
+            bool ok = false;
+            for (struct addrinfo *r = res; rc == 0 && r && !ok; r = r->ai_next) {
+                char ip[64];
+                if (getnameinfo(r->ai_addr, r->ai_addrlen, ip, sizeof ip, NULL, 0, NI_NUMERICHOST) == 0 &&
+                    strlen(ip) < sizeof u.host) {
+                    SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "ICE server %s is %s", u.host, ip);
+                    snprintf(u.host, sizeof u.host, "%s", ip);
+                    u.host_is_ipv6 = r->ai_family == AF_INET6;
+                    ok = true;
+                }
+            }
+            if (res) freeaddrinfo(res);
+            if (!ok) {
+                SLUICE_LOG(&pc->log, SLUICE_LOG_WARN, "peer", "ICE server %s does not resolve: skipped", u.host);
+                continue;
+            }
+        }
+        urls[kept++] = u;
+    }
+    *count = kept;
+}
+
 static int ensure_ice(sluice_peer *pc, bool controlling) {
     if (pc->ice) return SLUICE_OK;
+    if (!pc->cfg.sans_io) {
+        resolve_server_names(pc, pc->stun_urls, &pc->stun_count);
+        resolve_server_names(pc, pc->turn_urls, &pc->turn_count);
+    }
     sluice_ice_settings s;
     sluice_ice_settings_default(&s);
     s.controlling = controlling;
@@ -692,14 +736,18 @@ static int build_sdp(sluice_peer *pc, sluice_sdp_setup setup, bool with_candidat
     return SLUICE_OK;
 }
 
-static void emit_sdp(sluice_peer *pc, const char *type, char *sdp_owned) {
-    peer_event *e = event_push(pc, SLUICE_EVENT_SESSION_DESCRIPTION);
+/* Queue SESSION_DESCRIPTION; the caller must learn when it could not (NOMEM). */
+static int emit_sdp(sluice_peer *pc, const char *type, char *sdp_owned) {
+    char *t = sluice_mem_strdup(pc->alloc, type);
+    peer_event *e = t ? event_push(pc, SLUICE_EVENT_SESSION_DESCRIPTION) : NULL;
     if (!e) {
+        sluice_mem_free(pc->alloc, t);
         sluice_mem_free(pc->alloc, sdp_owned);
-        return;
+        return SLUICE_ERR_NOMEM;
     }
     e->s1 = sdp_owned;
-    e->s2 = sluice_mem_strdup(pc->alloc, type);
+    e->s2 = t;
+    return SLUICE_OK;
 }
 
 int sluice_peer_create_offer(sluice_peer *pc) {
@@ -723,9 +771,13 @@ int sluice_peer_create_offer(sluice_peer *pc) {
         sluice_mem_free(pc->alloc, sdp);
         return SLUICE_ERR_NOMEM;
     }
+    rc = emit_sdp(pc, "offer", sdp);
+    if (rc) {
+        sluice_mem_free(pc->alloc, copy);
+        return rc;
+    }
     sluice_mem_free(pc->alloc, pc->pending_offer_sdp);
     pc->pending_offer_sdp = copy;
-    emit_sdp(pc, "offer", sdp);
     return SLUICE_OK;
 }
 
@@ -951,7 +1003,8 @@ int sluice_peer_set_remote_description(sluice_peer *pc, const char *type, const 
                        &answer_sdp);
         sluice_mem_free(pc->alloc, parsed);
         if (rc) return rc;
-        emit_sdp(pc, "answer", answer_sdp);
+        rc = emit_sdp(pc, "answer", answer_sdp);
+        if (rc) return rc;
     } else {
         sluice_mem_free(pc->alloc, parsed);
         set_signaling_state(pc, SLUICE_SIGNALING_STABLE);
@@ -1084,7 +1137,7 @@ static void deliver_message(sluice_peer *pc, sluice_sctp_message *m) {
         return;
     }
     size_t len = empty ? 0 : m->len;
-    peer_msg *pm = sluice_mem_alloc(pc->alloc, sizeof *pm + len);
+    peer_msg *pm = sluice_mem_alloc(pc->alloc, sizeof *pm);
     if (!pm) {
         emit_error(pc, SLUICE_ERR_NOMEM, "no memory for a received message");
         return;
@@ -1092,7 +1145,11 @@ static void deliver_message(sluice_peer *pc, sluice_sctp_message *m) {
     pm->next = NULL;
     pm->len = len;
     pm->is_text = text;
-    if (len) memcpy(pm->data, m->data, len);
+    pm->data = NULL;
+    if (len) {
+        pm->data = m->data; /* take the reassembly buffer */
+        m->data = NULL;
+    }
     if (ch->rx_tail) ch->rx_tail->next = pm;
     else ch->rx_head = pm;
     ch->rx_tail = pm;
@@ -1160,8 +1217,15 @@ static void process_sctp(sluice_peer *pc, sluice_time now) {
             pc->sctp_up = false;
             if (!pc->closed) {
                 channels_close_all(pc);
-                if (ev.error) fail_connection(pc, ev.error, ev.reason[0] ? ev.reason : "SCTP association lost");
-                else set_conn_state(pc, SLUICE_CONNECTION_CLOSED);
+                /* A peer that closes its connection often just ABORTs the association
+                 * (aiortc, usrsctp stacks): that is a close, not a failure. */
+                if (ev.error && ev.error != SLUICE_ERR_ABORTED) {
+                    fail_connection(pc, ev.error, ev.reason[0] ? ev.reason : "SCTP association lost");
+                } else {
+                    SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "association closed by the peer (%s)",
+                               ev.reason[0] ? ev.reason : "shutdown");
+                    set_conn_state(pc, SLUICE_CONNECTION_CLOSED);
+                }
             }
             break;
         }
@@ -1493,7 +1557,10 @@ static void flush_io(sluice_peer *pc) {
     for (int i = 0; i < 4096; i++) {
         int r = sluice_peer_poll_transmit(pc, pc->now, buf, sizeof buf, &tx);
         if (r != 1) break;
-        sluice_io_send(pc->io, &tx.local, &tx.remote, buf, tx.len);
+        if (pc->ice && sluice_ice_is_tcp_path(pc->ice, &tx.local, &tx.remote))
+            sluice_io_send_tcp(pc->io, &tx.local, &tx.remote, buf, tx.len);
+        else
+            sluice_io_send(pc->io, &tx.local, &tx.remote, buf, tx.len);
     }
     sluice_io_flush(pc->io);
 }
@@ -1584,6 +1651,7 @@ int sluice_peer_fds(const sluice_peer *pc, int *fds, size_t cap) {
 int sluice_peer_timeout_ms(const sluice_peer *pc) {
     if (!pc) return -1;
     if (pc->ev_count) return 0;
+    if (pc->io && sluice_io_tcp_pending(pc->io)) return 5; /* a TCP connect/write is in progress */
     sluice_time d = sluice_peer_next_deadline(pc);
     if (d == SLUICE_TIME_NEVER) return -1;
     sluice_time now = sluice_clock_monotonic_us();
@@ -1689,6 +1757,7 @@ int64_t sluice_channel_recv(sluice_channel *ch, void *buf, size_t cap, bool *is_
     ch->rx_count--;
     ch->rx_bytes -= m->len;
     ch->pc->rx_total_bytes -= m->len;
+    sluice_mem_free(ch->pc->alloc, m->data);
     sluice_mem_free(ch->pc->alloc, m);
     if (ch->pc->rx_blocked && ch->pc->rx_total_bytes < ch->pc->cfg.max_receive_buffer)
         process_sctp(ch->pc, ch->pc->now);

@@ -7,11 +7,13 @@
 #include "sluice.h"
 #include "util.h"
 
+/* A received message. `data` is the buffer SCTP reassembled into (ownership taken, no
+ * copy), NULL for an empty message. */
 typedef struct peer_msg {
     struct peer_msg *next;
     size_t len;
     bool is_text;
-    uint8_t data[];
+    uint8_t *data;
 } peer_msg;
 
 struct sluice_channel {

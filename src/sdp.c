@@ -120,7 +120,7 @@ static bool sdp_copy(char *dst, size_t cap, sdp_str s) {
     return true;
 }
 
-/* RFC 8866 §9 token characters (used by a=mid, RFC 9143 §5 / RFC 5888 identification-tag). */
+/* RFC 8866 §9 token characters (a=mid is an RFC 5888 identification-tag). */
 static bool sdp_is_token_char(unsigned char ch) {
     if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')) return true;
     return ch && strchr("!#$%&'*+-.^_`{|}~", ch) != NULL;
@@ -273,7 +273,7 @@ static int sdp_attr_mid(sdp_ctx *c, sdp_str v) {
 
 static int sdp_attr_sctp_port(sdp_ctx *c, sdp_str v) {
     uint16_t port;
-    /* RFC 8841 §5.2: the SCTP port, 1-65535. */
+    /* RFC 8841 §5: the SCTP port, 1-65535. */
     if (!sdp_parse_u16(v, &port) || port == 0) return sdp_fail(c, c->line, "a=sctp-port must be a port 1-65535");
     c->cur->sctp_port = port;
     c->extra[c->out->media_count - 1].sctp_port_set = true;
@@ -354,7 +354,7 @@ static const struct {
 } k_sdp_attrs[] = {
     {"ice-ufrag", SDP_LVL_BOTH, true, sdp_attr_ice_ufrag},
     {"ice-pwd", SDP_LVL_BOTH, true, sdp_attr_ice_pwd},
-    {"ice-options", SDP_LVL_BOTH, true, sdp_attr_ice_options},
+    {"ice-options", SDP_LVL_BOTH, false, sdp_attr_ice_options}, /* empty: no options */
     {"fingerprint", SDP_LVL_BOTH, true, sdp_attr_fingerprint},
     {"setup", SDP_LVL_BOTH, true, sdp_attr_setup},
     {"mid", SDP_LVL_MEDIA, true, sdp_attr_mid},
@@ -385,7 +385,7 @@ static int sdp_parse_attribute(sdp_ctx *c, sdp_str v) {
         else c->sess.ice_lite = true;
         return SLUICE_OK;
     }
-    if (sdp_eq(name, "end-of-candidates")) { /* RFC 8840 §8.2: session or media level */
+    if (sdp_eq(name, "end-of-candidates")) { /* RFC 8840: session or media level */
         if (c->cur) c->cur->end_of_candidates = true;
         else c->sess.end_of_candidates = true;
         return SLUICE_OK;
@@ -429,7 +429,7 @@ static int sdp_parse_origin(sdp_ctx *c, sdp_str v) {
 }
 
 static bool sdp_is_dtls_sctp_proto(sdp_str proto) {
-    /* RFC 8841 §4.1: UDP/DTLS/SCTP and TCP/DTLS/SCTP; case-insensitive like all protos. */
+    /* RFC 8841 §4: UDP/DTLS/SCTP and TCP/DTLS/SCTP; case-insensitive like all protos. */
     return sdp_eq(proto, "UDP/DTLS/SCTP") || sdp_eq(proto, "TCP/DTLS/SCTP");
 }
 
@@ -478,7 +478,7 @@ static int sdp_parse_media(sdp_ctx *c, sdp_str v) {
             x->old_syntax = true;
         }
     } while (sdp_next_token(&v, &fmt));
-    m->sctp_port = 5000; /* RFC 8841 §5.2 default */
+    m->sctp_port = 5000; /* RFC 8841 §5 default */
     m->max_message_size = 65536;
     s->media_count++;
     c->cur = m;
@@ -535,12 +535,12 @@ static int sdp_finish(sdp_ctx *c) {
         if (x->old_syntax && !x->sctp_port_set && !(x->sctpmap_seen && x->sctpmap_datachannel))
             m->sctp_port = x->old_fmt_port;
         bool dc = x->fmt_datachannel || (x->old_syntax && (!x->sctpmap_seen || x->sctpmap_datachannel));
-        /* RFC 8866 §5.14: port 0 rejects the section, unless RFC 8843 bundle-only. */
+        /* RFC 8866 §5.14: port 0 rejects the section, unless bundle-only (RFC 9143). */
         m->is_datachannel = dc && (m->port != 0 || m->bundle_only);
         if (m->is_datachannel && s->datachannel_index < 0) s->datachannel_index = (int)i;
     }
     if (s->bundle_count) {
-        /* RFC 8843 §7: every m= section of a BUNDLE offer/answer carries a=mid, and every
+        /* RFC 9143 (BUNDLE): every m= section of a BUNDLE offer/answer carries a=mid, and every
          * mid of the group names a section. */
         for (size_t i = 0; i < s->media_count; i++)
             if (!s->media[i].mid[0] && s->media[i].port != 0)
@@ -665,7 +665,7 @@ static int sdp_check_local(const sluice_sdp_local *l, sdp_plan *plan) {
         if (plan->mid && strcmp(plan->mid, omid) != 0) return SLUICE_ERR_INVALID_ARGUMENT;
         plan->mid = omid;
         plan->old_syntax = sluice_strcasecmp(plan->offer_dc->proto, "DTLS/SCTP") == 0;
-        /* RFC 8843 §7.3: answer with BUNDLE only if the offer bundled this section. */
+        /* RFC 9143 (BUNDLE): answer with BUNDLE only if the offer bundled this section. */
         plan->bundle = false;
         for (size_t b = 0; b < o->bundle_count; b++)
             if (omid[0] && strncmp(o->bundle[b], omid, sizeof o->bundle[b]) == 0) plan->bundle = true;
@@ -712,7 +712,7 @@ static int sdp_check_local(const sluice_sdp_local *l, sdp_plan *plan) {
 
 static int sdp_write_datachannel(const sluice_sdp_local *l, const sdp_plan *plan, sluice_buf *out) {
     int rc;
-    /* RFC 8841 §4.1 / JSEP §5.2.1: port 9 and 0.0.0.0 until candidates are known. The old
+    /* RFC 8841 §4 / JSEP §5.2.1: port 9 and 0.0.0.0 until candidates are known. The old
      * draft-05 form answers an old-form offer (libwebrtc does the same). */
     if (plan->old_syntax)
         rc = sluice_buf_printf(out, "m=application 9 DTLS/SCTP %u\r\n", (unsigned)l->sctp_port);
@@ -819,11 +819,11 @@ int sluice_sdp_check_remote(const sluice_sdp *r, bool is_offer, const char *loca
         return sdp_reason(err, cap, "the answer's data channel mid '%s' is not the offered '%s'", m->mid, local_mid);
     if (!m->ice_ufrag[0]) return sdp_reason(err, cap, "the %s has no a=ice-ufrag for the data channel", what);
     if (!m->ice_pwd[0]) return sdp_reason(err, cap, "the %s has no a=ice-pwd for the data channel", what);
-    /* RFC 8842 §5.1: a=fingerprint is required to authenticate the DTLS peer. */
+    /* RFC 8842 §5: a=fingerprint is required to authenticate the DTLS peer. */
     if (!m->fingerprints_count) return sdp_reason(err, cap, "the %s has no a=fingerprint", what);
     if (m->setup == SLUICE_SDP_SETUP_HOLDCONN)
         return sdp_reason(err, cap, "a=setup:holdconn in the %s: no DTLS connection possible", what);
-    /* RFC 8842 §5.3: the answerer MUST NOT use actpass. */
+    /* RFC 8842 §5: the answerer MUST NOT use actpass. */
     if (!is_offer && m->setup == SLUICE_SDP_SETUP_ACTPASS)
         return sdp_reason(err, cap, "a=setup:actpass in an answer (must be active or passive)");
     return SLUICE_OK;

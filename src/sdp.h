@@ -43,7 +43,7 @@ typedef struct sluice_sdp_media {
     size_t candidates_count;
     bool end_of_candidates;
     size_t candidates_ignored; /**< candidate lines beyond the array (dropped, no error) */
-    bool bundle_only;        /**< a=bundle-only (RFC 8843): usable even with port 0 */
+    bool bundle_only;        /**< a=bundle-only (RFC 9143): usable even with port 0 */
 } sluice_sdp_media;
 
 typedef struct sluice_sdp {
@@ -65,7 +65,10 @@ typedef struct sluice_sdp {
  * Limits: lines <= SLUICE_SDP_MAX_LINE bytes, at most SLUICE_SDP_MAX_MEDIA m= sections
  * (more is an error), candidates beyond SLUICE_SDP_MAX_CANDIDATES per section are
  * ignored (counted in candidates_ignored), fingerprints beyond the array likewise.
- * Errors: INVALID_ARGUMENT (NULL text or out), SDP.
+ * Strict where it matters: NUL/control bytes, ufrag (4-256) / pwd (22-256) outside the
+ * RFC 8839 grammar, fingerprints that are not hex pairs of the hash's length, mid/sctp
+ * attributes before the first m=, duplicate mids, BUNDLE mids without a section.
+ * Errors: INVALID_ARGUMENT (NULL out, or NULL text with len > 0), SDP.
  */
 int sluice_sdp_parse(const char *text, size_t len, sluice_sdp *out, char *errbuf, size_t errcap);
 
@@ -89,7 +92,7 @@ typedef struct sluice_sdp_local {
      * data channel section is rejected (port 0, its mid kept, not in BUNDLE). The data
      * channel section answers with the offer's mid (`mid` may be NULL, else must match)
      * and, if the offer used the old "DTLS/SCTP <port>" form, with that form too. BUNDLE
-     * is written only when the offer bundled the data channel section (RFC 8843 §7.3).
+     * is written only when the offer bundled the data channel section (RFC 9143).
      */
     const sluice_sdp *mirror;
 } sluice_sdp_local;
@@ -105,14 +108,14 @@ int sluice_sdp_write(const sluice_sdp_local *l, sluice_buf *out);
  * Check that a parsed remote description is usable for data channels: a data channel
  * section (not rejected), ICE ufrag and pwd, at least one fingerprint, and an a=setup
  * allowed for its role (offer: not holdconn; answer: active, passive or absent, never
- * actpass — RFC 8842 §5.3). For an answer, `local_mid` (may be NULL) is the mid we
+ * actpass — RFC 8842 §5). For an answer, `local_mid` (may be NULL) is the mid we
  * offered for the data channel: the answer's data channel section must carry it.
  * Errors: SDP with a readable reason in errbuf (may be NULL).
  */
 int sluice_sdp_check_remote(const sluice_sdp *remote, bool is_offer, const char *local_mid,
                             char *errbuf, size_t errcap);
 
-/** Our a=setup in an answer to `offered` (RFC 8842 §5.3, JSEP §5.3.1: prefer active).
+/** Our a=setup in an answer to `offered` (RFC 8842 §5, JSEP §5.3.1: prefer active).
  *  Returns ACTIVE (offer actpass, passive or absent), PASSIVE (offer active) or NONE
  *  (offer holdconn: cannot answer). */
 sluice_sdp_setup sluice_sdp_answer_setup(sluice_sdp_setup offered);

@@ -100,16 +100,20 @@ bool sluice_turn_has_permission(const sluice_turn_client *t, const sluice_addr *
     return false;
 }
 
+/* When every transaction slot is busy, try again a second later (a deadline in the past
+ * that nothing can act on would spin the caller's event loop). */
 static void start_permission(sluice_turn_client *t, sluice_time now, int pi) {
     sluice_turn_peer *p = &t->peers[pi];
     if (p->perm_pending) return;
     if (start_txn(t, now, SLUICE_STUN_CREATE_PERMISSION, pi)) p->perm_pending = true;
+    else p->perm_refresh_at = now + sec(1);
 }
 
 static void start_channel(sluice_turn_client *t, sluice_time now, int pi) {
     sluice_turn_peer *p = &t->peers[pi];
     if (p->channel_pending || !t->set.use_channels) return;
     if (start_txn(t, now, SLUICE_STUN_CHANNEL_BIND, pi)) p->channel_pending = true;
+    else p->channel_refresh_at = now + sec(1);
 }
 
 int sluice_turn_add_peer(sluice_turn_client *t, sluice_time now, const sluice_addr *peer) {
@@ -226,6 +230,7 @@ void sluice_turn_handle_timeout(sluice_turn_client *t, sluice_time now) {
     }
     if (!t->refresh_inflight && now >= t->refresh_at) {
         if (start_txn(t, now, SLUICE_STUN_REFRESH, -1)) t->refresh_inflight = true;
+        else t->refresh_at = now + sec(1);
     }
     for (size_t i = 0; i < t->peer_count; i++) {
         sluice_turn_peer *p = &t->peers[i];

@@ -1037,6 +1037,33 @@ static void test_dtls_random_allocation_failures_during_handshake(void **state) 
     }
 }
 
+static bool contains(const uint8_t *h, size_t hl, const uint8_t *n, size_t nl) {
+    for (size_t i = 0; i + nl <= hl; i++)
+        if (memcmp(h + i, n, nl) == 0) return true;
+    return false;
+}
+
+/* werift fails handshakes without an SRTP profile: offer use_srtp (RFC 5764 §4.1.2) as
+ * every browser does, and select one as server. */
+static void test_dtls_offers_and_selects_use_srtp(void **state) {
+    (void)state;
+    pair p;
+    pair_init(&p, 77, 0.0, true, NULL, NULL);
+    assert_int_equal(sluice_dtls_start(p.a.d, 0), SLUICE_OK);
+    uint8_t hello[1500], reply[1500];
+    int n = sluice_dtls_poll_datagram(p.a.d, hello, sizeof hello);
+    assert_true(n > 0);
+    /* extension 14, length 7: profiles 0x0007 (AEAD_AES_128_GCM), 0x0001, empty MKI */
+    static const uint8_t offer[] = {0x00, 0x0e, 0x00, 0x07, 0x00, 0x04, 0x00, 0x07, 0x00, 0x01, 0x00};
+    assert_true(contains(hello, (size_t)n, offer, sizeof offer));
+    assert_int_equal(sluice_dtls_handle_datagram(p.b.d, 0, hello, (size_t)n), SLUICE_OK);
+    int m = sluice_dtls_poll_datagram(p.b.d, reply, sizeof reply);
+    assert_true(m > 0);
+    static const uint8_t select[] = {0x00, 0x0e, 0x00, 0x05, 0x00, 0x02, 0x00, 0x07, 0x00};
+    assert_true(contains(reply, (size_t)m, select, sizeof select));
+    pair_free(&p);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dtls_handshake_no_loss_a_client),
@@ -1050,6 +1077,7 @@ int main(void) {
         cmocka_unit_test(test_dtls_handshake_timeout_when_peer_silent),
         cmocka_unit_test(test_dtls_gives_up_after_twelve_retransmissions),
         cmocka_unit_test(test_dtls_cert_fingerprint_formats),
+        cmocka_unit_test(test_dtls_offers_and_selects_use_srtp),
         cmocka_unit_test(test_dtls_user_pem_rsa_certificate_handshakes),
         cmocka_unit_test(test_dtls_no_timer_after_handshake),
         cmocka_unit_test(test_dtls_fingerprint_mismatch_fails_client_side),

@@ -251,6 +251,11 @@ static void run_scenario(const scenario *sc) {
         sluice_simnet_run(w->sn, sluice_simnet_now(w->sn) + SIM_S(40), sim_drain_only, &w->ctx);
         assert_true(sim_is_up(&w->a));
         assert_true(sim_is_up(&w->b));
+        if (sc->loss == 0) {
+            /* Both sides know all candidates and nothing is left to check. */
+            assert_int_equal(w->a.state, SLUICE_ICE_COMPLETED);
+            assert_int_equal(w->b.state, SLUICE_ICE_COMPLETED);
+        }
     }
     world_free(w);
 }
@@ -417,6 +422,33 @@ static void test_ice_restart_reconnects_with_new_credentials(void **state) {
     world_free(w);
 }
 
+
+/* Only the remote side restarts (new ufrag/pwd, candidates again); ours stay. */
+static void test_ice_remote_only_restart_reconnects(void **state) {
+    (void)state;
+    sluice_addr a = sluice_sim_addr4(10, 0, 0, 1, 5000), b = sluice_sim_addr4(10, 0, 0, 2, 6000);
+    scenario sc = {.seed = 61, .b_controlling = true};
+    world *w = world_new(&sc, &a, &b);
+    world_signal(w, false);
+    assert_true(world_connect(w, SIM_S(30)));
+    char a_ufrag[32];
+    snprintf(a_ufrag, sizeof a_ufrag, "%s", sluice_ice_local_ufrag(w->a.ice));
+    int sel_before = w->a.selected_events;
+    w->b.ncands = 0;
+    assert_int_equal(sluice_ice_restart(w->b.ice, sluice_simnet_now(w->sn)), SLUICE_OK);
+    sim_agent_events(&w->b);
+    assert_true(w->b.ncands >= 1);
+    w->a.has_selected = w->b.has_selected = false;
+    assert_int_equal(sluice_ice_set_remote_credentials(w->a.ice, sluice_ice_local_ufrag(w->b.ice),
+                                                       sluice_ice_local_pwd(w->b.ice)), SLUICE_OK);
+    sim_agent_give_all(&w->b, &w->a);
+    assert_true(world_connect(w, SIM_S(30)));
+    assert_string_equal(a_ufrag, sluice_ice_local_ufrag(w->a.ice));
+    assert_true(w->a.selected_events > sel_before);
+    sim_app_roundtrip(w->sn, &w->a, &w->b, &w->ctx);
+    world_free(w);
+}
+
 /* B sits behind a full-cone NAT; its host candidate is private and unreachable. The path
  * is found through peer-reflexive candidates (and, with a STUN server, srflx). */
 static void run_nat(bool with_stun, bool b_controlling, bool symmetric, uint64_t seed) {
@@ -493,6 +525,69 @@ static void test_ice_full_cone_nat_connects_with_srflx(void **state) {
     run_nat(true, true, false, 73);
 }
 
+
+/* Dual stack: pairs form only within an address family; both families work. */
+static void test_ice_dual_stack_pairs_by_family(void **state) {
+    (void)state;
+    sluice_addr a4 = sluice_sim_addr4(10, 0, 0, 1, 5000), b4 = sluice_sim_addr4(10, 0, 0, 2, 6000);
+    scenario sc = {.seed = 95, .a_controlling = true};
+    world *w = world_new(&sc, &a4, &b4);
+    sluice_addr a6, b6;
+    sluice_addr_parse(&a6, "2001:db8::1", 5000);
+    sluice_addr_parse(&b6, "2001:db8::2", 6000);
+    /* The v6 addresses join the same nodes (node indexes 0 and 1). */
+    assert_int_equal(sluice_simnet_bind(w->sn, 0, &a6), SLUICE_OK);
+    assert_int_equal(sluice_simnet_bind(w->sn, 1, &b6), SLUICE_OK);
+    assert_int_equal(sluice_ice_add_local_address(w->a.ice, &a6), SLUICE_OK);
+    assert_int_equal(sluice_ice_add_local_address(w->b.ice, &b6), SLUICE_OK);
+    /* Break IPv4 between them: only IPv6 can work. */
+    cut(w, true);
+    world_signal(w, false);
+    assert_int_equal(w->a.ncands, 2);
+    assert_true(world_connect(w, SIM_S(30)));
+    sluice_addr l, r;
+    assert_true(sluice_ice_selected_pair(w->a.ice, &l, &r));
+    assert_int_equal(l.family, 6);
+    assert_true(sluice_addr_equal(&r, &b6));
+    world_free(w);
+}
+
+
+/* A remote host candidate hidden behind an mDNS name connects once the name is resolved
+ * (the lead's I/O layer does the query with mdns.h). */
+static void test_ice_mdns_candidate_waits_for_resolution(void **state) {
+    (void)state;
+    sluice_addr a = sluice_sim_addr4(10, 0, 0, 1, 5000), b = sluice_sim_addr4(10, 0, 0, 2, 6000);
+    scenario sc = {.seed = 96, .a_controlling = true};
+    world *w = world_new(&sc, &a, &b);
+    sim_exchange_credentials(&w->a, &w->b);
+    sluice_time now = sluice_simnet_now(w->sn);
+    assert_int_equal(sluice_ice_gather(w->a.ice, now), SLUICE_OK);
+    assert_int_equal(sluice_ice_gather(w->b.ice, now), SLUICE_OK);
+    sim_agent_events(&w->a);
+    sim_agent_events(&w->b);
+    /* A learns B only as "<uuid>.local"; B learns A's address. A must not check yet. */
+    const char *name = "0f6e7a2b-1c3d-4e5f-8a9b-0c1d2e3f4a5b.local";
+    char line[256];
+    snprintf(line, sizeof line, "candidate:1 1 udp 2130706431 %s 6000 typ host", name);
+    sluice_ice_candidate c;
+    assert_int_equal(sluice_ice_candidate_parse(line, &c), SLUICE_OK);
+    assert_int_equal(sluice_ice_add_remote_candidate(w->a.ice, now, &c), SLUICE_OK);
+    assert_int_equal(sluice_ice_add_remote_candidate(w->a.ice, now, &c), SLUICE_OK); /* duplicate */
+    const char *names[4];
+    assert_int_equal(sluice_ice_unresolved_hostnames(w->a.ice, names, 4), 1);
+    assert_string_equal(names[0], name);
+    sluice_simnet_run(w->sn, now + SIM_S(1), sim_drain_only, &w->ctx);
+    assert_int_equal(sluice_simnet_counters(w->sn, &a, &b).sent, 0);
+    /* Resolved (e.g. from an mDNS answer): checks start and the pair comes up. */
+    assert_int_equal(sluice_ice_resolve_hostname(w->a.ice, sluice_simnet_now(w->sn), "0F6E7A2B-1C3D-4E5F-8A9B-0C1D2E3F4A5B.local", &b), 1);
+    assert_int_equal(sluice_ice_unresolved_hostnames(w->a.ice, names, 4), 0);
+    sim_agent_give_all(&w->a, &w->b);
+    assert_true(world_connect(w, SIM_S(30)));
+    sim_app_roundtrip(w->sn, &w->a, &w->b, &w->ctx);
+    world_free(w);
+}
+
 /* ---- an ICE-lite peer: answers checks, never sends its own ---------------------------- */
 
 typedef struct lite_peer {
@@ -501,6 +596,7 @@ typedef struct lite_peer {
     sim_queue out;
     int requests;
     bool nominated;
+    int answer_limit; /* 0 = answer all */
 } lite_peer;
 
 static void lite_deliver(void *obj, sluice_time now, const sluice_addr *from, const sluice_addr *to,
@@ -512,6 +608,7 @@ static void lite_deliver(void *obj, sluice_time now, const sluice_addr *from, co
     assert_int_equal(sluice_stun_check_integrity(&m, (const uint8_t *)p->pwd, strlen(p->pwd)), SLUICE_OK);
     assert_true(m.has_controlling);
     p->requests++;
+    if (p->answer_limit && p->requests > p->answer_limit) return;
     if (m.use_candidate) p->nominated = true;
     uint8_t buf[200];
     sluice_wr w = sluice_wr_make(buf, sizeof buf);
@@ -677,6 +774,53 @@ static void test_ice_answers_real_peer_checks_from_samples(void **state) {
     assert_true(count >= 12);
 }
 
+
+/* A valid pair whose nomination then fails must not leave a deadline in the past (an event
+ * loop would spin): the simulated clock keeps advancing with few steps. */
+static void test_ice_failed_nomination_leaves_no_stale_deadline(void **state) {
+    (void)state;
+    sluice_simnet *sn = sluice_simnet_new(82, 1000000);
+    sluice_sim_path path;
+    memset(&path, 0, sizeof path);
+    path.delay_us = 5000;
+    sluice_simnet_set_default_path(sn, &path);
+    lite_peer *lp = calloc(1, sizeof *lp);
+    lp->addr = sluice_sim_addr4(10, 0, 0, 9, 443);
+    lp->answer_limit = 1;
+    snprintf(lp->ufrag, sizeof lp->ufrag, "lite");
+    snprintf(lp->pwd, sizeof lp->pwd, "litepasswordlitepassword");
+    int node = sluice_simnet_add_node(sn, &LITE_OPS, lp);
+    assert_int_equal(sluice_simnet_bind(sn, node, &lp->addr), SLUICE_OK);
+    sluice_ice_settings s;
+    sluice_ice_settings_default(&s);
+    s.controlling = true;
+    sim_agent a;
+    sluice_addr aa = sluice_sim_addr4(10, 0, 0, 1, 5000);
+    sim_agent_init(&a, sn, "A", 83, &s, &aa);
+    sluice_ice_set_remote_lite(a.ice, true);
+    assert_int_equal(sluice_ice_set_remote_credentials(a.ice, lp->ufrag, lp->pwd), SLUICE_OK);
+    assert_int_equal(sluice_ice_gather(a.ice, sluice_simnet_now(sn)), SLUICE_OK);
+    sluice_ice_candidate c;
+    assert_int_equal(sluice_ice_candidate_parse("candidate:1 1 udp 2130706431 10.0.0.9 443 typ host", &c), SLUICE_OK);
+    assert_int_equal(sluice_ice_add_remote_candidate(a.ice, sluice_simnet_now(sn), &c), SLUICE_OK);
+    /* No end-of-candidates: the agent stays CHECKING after the nomination fails. */
+    sluice_time end = sluice_simnet_now(sn) + SIM_S(25);
+    int steps = 0;
+    while (sluice_simnet_now(sn) < end && steps < 5000) {
+        sluice_simnet_step(sn, end);
+        sim_agent_events(&a);
+        steps++;
+    }
+    assert_true(steps < 5000);
+    assert_true(sluice_simnet_now(sn) >= end);
+    assert_true(lp->requests >= 2); /* the nomination check went out */
+    assert_false(a.has_selected);
+    assert_true(sluice_ice_next_deadline(a.ice) > sluice_simnet_now(sn));
+    sluice_ice_free(a.ice);
+    sluice_simnet_free(sn);
+    free(lp);
+}
+
 /* ---- robustness ------------------------------------------------------------------------ */
 
 static void test_ice_drops_garbage_and_answers_bad_credentials_with_401(void **state) {
@@ -836,10 +980,14 @@ int main(void) {
         cmocka_unit_test(test_ice_consent_loss_disconnects_then_fails),
         cmocka_unit_test(test_ice_consent_recovers_after_short_outage),
         cmocka_unit_test(test_ice_restart_reconnects_with_new_credentials),
+        cmocka_unit_test(test_ice_remote_only_restart_reconnects),
+        cmocka_unit_test(test_ice_dual_stack_pairs_by_family),
+        cmocka_unit_test(test_ice_mdns_candidate_waits_for_resolution),
         cmocka_unit_test(test_ice_full_cone_nat_connects_via_prflx),
         cmocka_unit_test(test_ice_full_cone_nat_connects_with_srflx),
         cmocka_unit_test(test_ice_symmetric_nat_gathers_srflx_and_connects_via_prflx),
         cmocka_unit_test(test_ice_remote_lite_peer_is_nominated_by_full_agent),
+        cmocka_unit_test(test_ice_failed_nomination_leaves_no_stale_deadline),
         cmocka_unit_test(test_ice_answers_real_peer_checks_from_samples),
         cmocka_unit_test(test_ice_drops_garbage_and_answers_bad_credentials_with_401),
         cmocka_unit_test(test_ice_bounds_remote_candidates),

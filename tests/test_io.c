@@ -9,6 +9,11 @@
 
 #include "io.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 typedef struct rx_log {
     int count;
     size_t bytes;
@@ -105,11 +110,72 @@ static void test_io_port_range_is_respected_and_exhaustion_reported(void **state
     sluice_io_close(b);
 }
 
+
+/* A TCP "TURN server" on loopback: io frames the byte stream into whole STUN messages. */
+static void test_io_tcp_path_frames_stun_messages(void **state) {
+    (void)state;
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(lfd >= 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(0x7f000001);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    socklen_t sl = sizeof sa;
+    getsockname(lfd, (struct sockaddr *)&sa, &sl);
+    assert_int_equal(listen(lfd, 1), 0);
+    sluice_addr server;
+    sluice_addr_parse(&server, "127.0.0.1", ntohs(sa.sin_port));
+
+    sluice_io_settings s;
+    memset(&s, 0, sizeof s);
+    s.bind_address = "127.0.0.1";
+    sluice_io *io;
+    assert_int_equal(sluice_io_open(&io, &s, NULL, NULL), SLUICE_OK);
+    sluice_addr local;
+    sluice_io_local_addresses(io, &local, 1);
+    /* A 20-byte STUN header with no attributes: a Binding request. */
+    uint8_t stun[20] = {0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42};
+    assert_int_equal(sluice_io_send_tcp(io, &local, &server, stun, sizeof stun), SLUICE_OK);
+    int cfd = accept(lfd, NULL, NULL);
+    assert_true(cfd >= 0);
+    struct timeval tv = {5, 0}; /* never hang the suite */
+    setsockopt(cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    for (int i = 0; i < 100 && sluice_io_tcp_pending(io); i++) {
+        sluice_io_flush(io);
+        usleep(1000);
+    }
+    uint8_t got[64];
+    assert_int_equal(recv(cfd, got, 20, MSG_WAITALL), 20);
+    assert_memory_equal(got, stun, 20);
+    /* The server answers with two messages in one write and half of a third. */
+    uint8_t reply[50];
+    memcpy(reply, stun, 20);
+    reply[1] = 0x01;
+    memcpy(reply + 20, stun, 20);
+    reply[21] = 0x11;
+    memcpy(reply + 40, stun, 10);
+    assert_int_equal(send(cfd, reply, sizeof reply, 0), (ssize_t)sizeof reply);
+    rx_log log;
+    memset(&log, 0, sizeof log);
+    for (int i = 0; i < 100 && log.count < 2; i++) {
+        wait_readable(io);
+        sluice_io_recv(io, on_rx, &log, 100);
+    }
+    assert_int_equal(log.count, 2);
+    assert_int_equal(log.bytes, 40);
+    assert_true(sluice_addr_equal(&log.from, &server));
+    close(cfd);
+    close(lfd);
+    sluice_io_close(io);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_io_loopback_batch_roundtrip),
         cmocka_unit_test(test_io_rejects_unknown_local_and_bad_bind),
         cmocka_unit_test(test_io_port_range_is_respected_and_exhaustion_reported),
+        cmocka_unit_test(test_io_tcp_path_frames_stun_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,11 +5,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "simnet.h"
+#include "testkit_alloc.h"
 #include "sluice.h"
 #include "util.h"
 
@@ -467,6 +469,38 @@ static void test_peer_lossy_link_20_percent(void **state) {
     }
 }
 
+static bool a_disconnected(world *w) { return w->a.conn_state == SLUICE_CONNECTION_DISCONNECTED; }
+static bool a_failed(world *w) { return w->a.conn_state == SLUICE_CONNECTION_FAILED; }
+static bool a_connected(world *w) { return w->a.conn_state == SLUICE_CONNECTION_CONNECTED; }
+
+static void test_peer_link_cut_goes_disconnected_then_failed_and_recovers(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, 9, 0.0, 5000, true);
+    sluice_channel *a_ch = connect_pair(&w);
+    sluice_sim_path down;
+    memset(&down, 0, sizeof down);
+    down.down = true;
+    sluice_sim_path up;
+    memset(&up, 0, sizeof up);
+    up.delay_us = 5000;
+    /* A short outage: DISCONNECTED (consent, RFC 7675), then back to CONNECTED. */
+    sluice_simnet_set_default_path(w.sn, &down);
+    sluice_time t0 = sluice_simnet_now(w.sn);
+    assert_true(run_until(&w, 15 * SEC, a_disconnected));
+    assert_true(sluice_simnet_now(w.sn) - t0 <= 11 * SEC);
+    sluice_simnet_set_default_path(w.sn, &up);
+    assert_true(run_until(&w, 15 * SEC, a_connected));
+    assert_int_equal(sluice_channel_ready_state(a_ch), SLUICE_CHANNEL_OPEN);
+    /* A long one: FAILED within the 30 s consent limit, channels closed. */
+    sluice_simnet_set_default_path(w.sn, &down);
+    t0 = sluice_simnet_now(w.sn);
+    assert_true(run_until(&w, 45 * SEC, a_failed));
+    assert_true(sluice_simnet_now(w.sn) - t0 <= 36 * SEC);
+    assert_int_equal(sluice_channel_ready_state(a_ch), SLUICE_CHANNEL_CLOSED);
+    world_free(&w);
+}
+
 /* ---- API rules (no network needed) ---- */
 
 static void test_api_create_offer_without_channel_fails(void **state) {
@@ -617,6 +651,83 @@ static void test_api_candidate_index_is_the_real_mline_index(void **state) {
     sluice_peer_free(pc);
 }
 
+/* Every allocation of the offer path may fail: each failure is an error or absorbed, and
+ * nothing leaks (OpenSSL's own allocations are outside the hook). */
+static int offer_path_scenario(testkit_alloc *t, void *user) {
+    (void)user;
+    sluice_prng prng;
+    sluice_prng_seed(&prng, 99);
+    sluice_config cfg;
+    sluice_config_default(&cfg);
+    cfg.sans_io = true;
+    cfg.allocator = t->a;
+    cfg.random_fn = sluice_prng_random_fn;
+    cfg.random_user = &prng;
+    sluice_peer *pc;
+    int rc = sluice_peer_new(&pc, &cfg, NULL, NULL);
+    if (rc) return rc;
+    sluice_addr local = sluice_sim_addr4(10, 0, 0, 1, 1000);
+    sluice_channel *ch;
+    if (!(rc = sluice_peer_add_local_address(pc, &local)) && !(rc = sluice_peer_create_channel(pc, "x", NULL, &ch)) &&
+        !(rc = sluice_peer_create_offer(pc))) {
+        sluice_event ev;
+        char sdp[4096] = "";
+        while (sluice_peer_poll_event(pc, &ev) == 1)
+            if (ev.type == SLUICE_EVENT_SESSION_DESCRIPTION) snprintf(sdp, sizeof sdp, "%s", ev.sdp);
+        rc = sluice_peer_set_local_description(pc, "offer", sdp);
+        while (sluice_peer_poll_event(pc, &ev) == 1) {
+        }
+    }
+    sluice_peer_free(pc);
+    return rc;
+}
+
+static void test_api_every_allocation_failure_on_the_offer_path_is_handled(void **state) {
+    (void)state;
+    char why[256];
+    if (!testkit_alloc_sweep(offer_path_scenario, NULL, TESTKIT_SWEEP_ALLOW_OK, why, sizeof why)) fail_msg("%s", why);
+}
+
+static char g_log[4096];
+static void capture_log(void *user, sluice_log_level level, const char *module, const char *msg) {
+    (void)user;
+    (void)level;
+    (void)module;
+    size_t n = strlen(g_log);
+    snprintf(g_log + n, sizeof g_log - n, "%s\n", msg);
+}
+
+/* STUN/TURN servers may be given by name: resolved once; unresolvable ones are skipped. */
+static void test_api_ice_server_names_are_resolved_or_skipped(void **state) {
+    (void)state;
+    const char *urls1[] = {"stun:localhost:3478"};
+    const char *urls2[] = {"stun:no-such-host.invalid:3478"};
+    sluice_ice_server servers[2] = {{urls1, 1, NULL, NULL}, {urls2, 1, NULL, NULL}};
+    sluice_config cfg;
+    sluice_config_default(&cfg);
+    cfg.ice_servers = servers;
+    cfg.ice_servers_count = 2;
+    cfg.bind_address = "127.0.0.1";
+    cfg.ice_loopback = true;
+    cfg.log_fn = capture_log;
+    cfg.log_level = SLUICE_LOG_INFO;
+    g_log[0] = '\0';
+    sluice_peer *pc;
+    assert_int_equal(sluice_peer_new(&pc, &cfg, NULL, NULL), SLUICE_OK);
+    sluice_channel *ch;
+    assert_int_equal(sluice_peer_create_channel(pc, "x", NULL, &ch), SLUICE_OK);
+    assert_int_equal(sluice_peer_create_offer(pc), SLUICE_OK);
+    struct addrinfo *res = NULL;
+    if (getaddrinfo("localhost", NULL, NULL, &res) == 0) {
+        freeaddrinfo(res);
+        assert_true(strstr(g_log, "ICE server localhost is 127.0.0.1") || strstr(g_log, "ICE server localhost is ::1"));
+    } else {
+        print_message("this machine cannot resolve 'localhost': only the unresolvable case is checked\n");
+    }
+    assert_non_null(strstr(g_log, "no-such-host.invalid does not resolve: skipped"));
+    sluice_peer_free(pc);
+}
+
 static void free_in_callback(sluice_peer *pc, const sluice_event *ev, void *user) {
     (void)ev;
     int *calls = user;
@@ -648,6 +759,8 @@ int main(void) {
         cmocka_unit_test(test_api_bad_remote_sdp_leaves_state_unchanged),
         cmocka_unit_test(test_api_answer_is_generated_from_real_chromium_offer),
         cmocka_unit_test(test_api_free_inside_callback_is_safe),
+        cmocka_unit_test(test_api_ice_server_names_are_resolved_or_skipped),
+        cmocka_unit_test(test_api_every_allocation_failure_on_the_offer_path_is_handled),
         cmocka_unit_test(test_api_candidate_index_is_the_real_mline_index),
         cmocka_unit_test(test_peer_connects_and_exchanges_messages_trickle),
         cmocka_unit_test(test_peer_connects_without_trickle),
@@ -658,6 +771,7 @@ int main(void) {
         cmocka_unit_test(test_peer_lossy_link_20_percent),
         cmocka_unit_test(test_peer_inband_channels_carry_every_reliability_mode),
         cmocka_unit_test(test_peer_channel_close_from_the_answerer),
+        cmocka_unit_test(test_peer_link_cut_goes_disconnected_then_failed_and_recovers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -142,12 +142,26 @@ static void test_retx_rejects_sack_acking_unsent_tsns(void **state) {
     sluice_sctp_gap g = {1, 5};
     assert_int_equal(sack(x, 10, T0 - 1, &g, 1, 1 << 20), SLUICE_ERR_MALFORMED);
     assert_int_equal(sack(x, 10, T0 + 0x7fffffffu, NULL, 0, 1 << 20), SLUICE_ERR_MALFORMED);
+    /* exactly half the serial space away: neither before nor after, still refused */
+    assert_int_equal(sack(x, 10, T0 - 1 + 0x80000000u, NULL, 0, 1 << 20), SLUICE_ERR_MALFORMED);
     sluice_sctp_retx_stats after = stats(x);
     assert_int_equal(after.bytes_in_flight, before.bytes_in_flight);
     assert_int_equal(after.cwnd, before.cwnd);
-    assert_int_equal(after.bad_sacks, 3);
+    assert_int_equal(after.bad_sacks, 4);
     assert_false(sluice_sctp_retx_is_idle(x->r));
     assert_int_equal(sack(x, 10, T0, NULL, 0, 1 << 20), 1);
+    assert_true(sluice_sctp_retx_is_idle(x->r));
+    done(x);
+}
+
+static void test_retx_sack_half_serial_space_away_with_nothing_outstanding(void **state) {
+    (void)state;
+    h *x = mk(false, 1 << 20);
+    /* nothing sent yet: cum ack T0 - 1; a SACK 2^31 away must not walk the empty table */
+    assert_int_equal(sack(x, 10, T0 - 1 + 0x80000000u, NULL, 0, 1 << 20), SLUICE_ERR_MALFORMED);
+    sluice_sctp_gap g = {1, 1};
+    assert_int_equal(sack(x, 10, T0 - 1, &g, 1, 1 << 20), SLUICE_ERR_MALFORMED);
+    assert_int_equal(sack(x, 10, T0 - 1, NULL, 0, 1 << 20), 0);
     assert_true(sluice_sctp_retx_is_idle(x->r));
     done(x);
 }
@@ -380,12 +394,59 @@ static void test_retx_congestion_avoidance_grows_by_mtu_per_cwnd(void **state) {
     done(x);
 }
 
+static void test_retx_sets_immediate_bit_on_last_chunk_before_waiting(void **state) {
+    (void)state;
+    h *x = mk(false, 1 << 20);
+    for (int i = 0; i < 2; i++) push(x, 1, FULL, NULL);
+    assert_int_equal(send_pkt(x, 0), 1);
+    assert_false(x->chunks[0].immediate); /* more to send, window open */
+    assert_int_equal(send_pkt(x, 0), 1);
+    assert_true(x->chunks[0].immediate);  /* nothing left queued */
+    for (int i = 0; i < 10; i++) push(x, 1, FULL, NULL);
+    int n = 0;
+    while (send_pkt(x, 0) > 0) n++;
+    assert_true(x->chunks[0].immediate);  /* the last one filled cwnd */
+    done(x);
+}
+
+static void test_retx_cwnd_decays_after_idle_longer_than_rto(void **state) {
+    (void)state;
+    h *x = mk(false, 1 << 20);
+    sluice_time now = 1;
+    /* grow cwnd well above 4 MTU: keep it full, ack one packet at a time */
+    for (int i = 0; i < 60; i++) push(x, 1, FULL, NULL);
+    uint32_t cum = T0 - 1;
+    for (int round = 0; round < 20; round++) {
+        while (send_pkt(x, now) > 0) {}
+        now += 1 * MS;
+        assert_int_equal(sack(x, now, ++cum, NULL, 0, 1 << 20), 1);
+    }
+    uint32_t big = stats(x).cwnd;
+    assert_true(big >= 16 * 1191);
+    /* flush what is still queued, then stay silent for 3 RTOs */
+    while (sluice_sctp_tx_has_data(x->tx)) {
+        while (send_pkt(x, now) > 0) {}
+        now += 10 * MS;
+        assert_true(sack(x, now, sluice_sctp_retx_next_tsn(x->r) - 1, NULL, 0, 1 << 20) >= 0);
+    }
+    big = stats(x).cwnd;
+    now += 3 * sluice_sctp_retx_rto_us(x->r) + 1;
+    push(x, 1, 10, NULL);
+    assert_int_equal(send_pkt(x, now), 1);
+    uint32_t after = stats(x).cwnd;
+    assert_true(after < big);
+    assert_true(after >= 4 * 1191);
+    assert_true(after <= SLUICE_MAX(big / 8, 4u * 1191));
+    done(x);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retx_sends_new_data_within_initial_cwnd),
         cmocka_unit_test(test_retx_sack_releases_grows_cwnd_and_measures_rtt),
         cmocka_unit_test(test_retx_rejects_sack_acking_unsent_tsns),
         cmocka_unit_test(test_retx_ignores_stale_sack),
+        cmocka_unit_test(test_retx_sack_half_serial_space_away_with_nothing_outstanding),
         cmocka_unit_test(test_retx_fast_retransmit_on_third_miss_indication),
         cmocka_unit_test(test_retx_gap_blocks_out_of_order_and_overlapping_equal_sorted),
         cmocka_unit_test(test_retx_t3_expiry_backs_off_and_retransmits_one_packet),
@@ -396,6 +457,8 @@ int main(void) {
         cmocka_unit_test(test_retx_abandoned_partial_message_stops_sending_its_rest),
         cmocka_unit_test(test_retx_idata_forward_carries_unordered_mid),
         cmocka_unit_test(test_retx_congestion_avoidance_grows_by_mtu_per_cwnd),
+        cmocka_unit_test(test_retx_sets_immediate_bit_on_last_chunk_before_waiting),
+        cmocka_unit_test(test_retx_cwnd_decays_after_idle_longer_than_rto),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -39,6 +39,7 @@ static void test_rx_in_order_data_delays_sack_until_second_packet(void **state) 
     assert_int_equal(sluice_sctp_rx_check(rx, t), SLUICE_SCTP_RX_NEW_NEXT);
     pkt(rx, 0, &t, 1);
     assert_false(sluice_sctp_rx_sack_due(rx));
+    assert_true(sluice_sctp_rx_has_unacked(rx));
     assert_true(sluice_sctp_rx_next_deadline(rx) == 200 * MS);
     t++;
     pkt(rx, 10, &t, 1);
@@ -49,6 +50,7 @@ static void test_rx_in_order_data_delays_sack_until_second_packet(void **state) 
     assert_int_equal(s.a_rwnd, 12345);
     assert_int_equal(s.num_gaps, 0);
     assert_false(sluice_sctp_rx_sack_due(rx));
+    assert_false(sluice_sctp_rx_has_unacked(rx));
     assert_true(sluice_sctp_rx_next_deadline(rx) == SLUICE_TIME_NEVER);
     sluice_sctp_rx_free(rx);
 }

@@ -48,6 +48,31 @@ static void test_tx_fragments_message_to_max_payload(void **state) {
     for (int i = 0; i < 3; i++) sluice_sctp_msg_unref(NULL, c[i].msg);
 }
 
+static void test_tx_small_message_is_not_split_when_it_fits_a_fresh_packet(void **state) {
+    (void)state;
+    sluice_sctp_tx_settings s;
+    sluice_sctp_tx_settings_default(&s);
+    s.fresh_packet_payload = 1128;
+    sluice_sctp_tx *tx = NULL;
+    assert_int_equal(sluice_sctp_tx_new(&tx, &s, NULL), SLUICE_OK);
+    push(tx, 1, 100, NULL);
+    push(tx, 1, 3000, NULL);
+    sluice_sctp_tx_chunk c;
+    /* Only 60 bytes left in the current packet: the 100-byte message waits for the next. */
+    assert_int_equal(sluice_sctp_tx_produce(tx, 0, 60, &c), 0);
+    assert_int_equal(sluice_sctp_tx_buffered_amount(tx, 1), 3100);
+    assert_int_equal(sluice_sctp_tx_produce(tx, 0, 1128, &c), 1);
+    assert_true(c.beginning && c.ending);
+    assert_int_equal(c.len, 100);
+    sluice_sctp_msg_unref(NULL, c.msg);
+    /* A message larger than a fresh packet is still split wherever room is left. */
+    assert_int_equal(sluice_sctp_tx_produce(tx, 0, 60, &c), 1);
+    assert_true(c.beginning && !c.ending);
+    assert_int_equal(c.len, 60);
+    sluice_sctp_msg_unref(NULL, c.msg);
+    sluice_sctp_tx_free(tx);
+}
+
 static void test_tx_round_robin_across_streams_per_message_with_data(void **state) {
     (void)state;
     sluice_sctp_tx *tx = mk(0, false);
@@ -62,9 +87,9 @@ static void test_tx_round_robin_across_streams_per_message_with_data(void **stat
         order[n++] = c.msg->stream;
         sluice_sctp_msg_unref(NULL, c.msg);
     }
-    /* stream 2 first (lowest id), then 5's first message in both fragments (no interleaving
-     * without I-DATA), then 9, then 5 again */
-    uint16_t want[] = {2, 5, 5, 9, 5};
+    /* streams take turns in the order they became busy: 5's first message in both fragments
+     * (no interleaving without I-DATA), then 2, then 9, then 5 again */
+    uint16_t want[] = {5, 5, 2, 9, 5};
     assert_int_equal(n, 5);
     assert_memory_equal(order, want, sizeof want);
     sluice_sctp_tx_free(tx);
@@ -154,9 +179,9 @@ static void test_tx_drops_expired_unsent_messages_without_ssn(void **state) {
     uint8_t b[10] = {0};
     assert_int_equal(sluice_sctp_tx_push(tx, 1000, 4, 51, b, 10, &ttl), SLUICE_OK);
     assert_int_equal(sluice_sctp_tx_push(tx, 1000, 4, 51, b, 10, NULL), SLUICE_OK);
-    assert_true(sluice_sctp_tx_next_expiry(tx) == 1000 + 100000);
+    assert_true(sluice_sctp_tx_next_expiry(tx) == 1000 + 100001);
     sluice_sctp_tx_chunk c;
-    assert_int_equal(sluice_sctp_tx_produce(tx, 1000 + 100000, 1000, &c), 1);
+    assert_int_equal(sluice_sctp_tx_produce(tx, 1000 + 100001, 1000, &c), 1);
     assert_int_equal(c.msg->mid, 0); /* the expired one took no SSN */
     assert_false(c.msg->expires != SLUICE_TIME_NEVER);
     sluice_sctp_msg_unref(NULL, c.msg);
@@ -164,6 +189,20 @@ static void test_tx_drops_expired_unsent_messages_without_ssn(void **state) {
     sluice_sctp_tx_get_stats(tx, &st);
     assert_int_equal(st.messages_abandoned_unsent, 1);
     assert_true(sluice_sctp_tx_next_expiry(tx) == SLUICE_TIME_NEVER);
+    sluice_sctp_tx_free(tx);
+}
+
+static void test_tx_lifetime_zero_still_sends_once_when_sent_at_once(void **state) {
+    (void)state;
+    sluice_sctp_tx *tx = mk(0, false);
+    sluice_sctp_send_options ttl = {.has_lifetime = true, .lifetime_ms = 0};
+    uint8_t b[10] = {0};
+    assert_int_equal(sluice_sctp_tx_push(tx, 500, 4, 51, b, 10, &ttl), SLUICE_OK);
+    assert_int_equal(sluice_sctp_tx_push(tx, 500, 4, 51, b, 10, &ttl), SLUICE_OK);
+    sluice_sctp_tx_chunk c;
+    assert_int_equal(sluice_sctp_tx_produce(tx, 500, 1000, &c), 1);
+    sluice_sctp_msg_unref(NULL, c.msg);
+    assert_int_equal(sluice_sctp_tx_produce(tx, 501, 1000, &c), 0); /* the second waited: gone */
     sluice_sctp_tx_free(tx);
 }
 
@@ -262,9 +301,36 @@ static void test_tx_ssn_wraps_at_16_bits(void **state) {
     sluice_sctp_tx_free(tx);
 }
 
+static void test_tx_many_idle_streams_do_not_slow_or_starve_busy_ones(void **state) {
+    (void)state;
+    sluice_sctp_tx *tx = mk(0, true);
+    for (uint16_t s = 0; s < 2000; s++) assert_int_equal(sluice_sctp_tx_set_buffered_low_threshold(tx, s, 10), SLUICE_OK);
+    push(tx, 1999, 100, NULL);
+    push(tx, 3, 100, NULL);
+    push(tx, 1999, 100, NULL);
+    sluice_sctp_tx_chunk c;
+    uint16_t order[3];
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(sluice_sctp_tx_produce(tx, 0, 1000, &c), 1);
+        order[i] = c.msg->stream;
+        sluice_sctp_msg_unref(NULL, c.msg);
+    }
+    assert_int_equal(order[0], 1999);
+    assert_int_equal(order[1], 3);
+    assert_int_equal(order[2], 1999);
+    assert_int_equal(sluice_sctp_tx_produce(tx, 0, 1000, &c), 0);
+    /* a stream that empties and refills rejoins the rotation */
+    push(tx, 3, 10, NULL);
+    assert_int_equal(sluice_sctp_tx_produce(tx, 0, 1000, &c), 1);
+    assert_int_equal(c.msg->stream, 3);
+    sluice_sctp_msg_unref(NULL, c.msg);
+    sluice_sctp_tx_free(tx);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tx_fragments_message_to_max_payload),
+        cmocka_unit_test(test_tx_small_message_is_not_split_when_it_fits_a_fresh_packet),
         cmocka_unit_test(test_tx_round_robin_across_streams_per_message_with_data),
         cmocka_unit_test(test_tx_idata_interleaves_fragments_across_streams),
         cmocka_unit_test(test_tx_assigns_ssn_per_stream_and_unordered_gets_none),
@@ -272,10 +338,12 @@ int main(void) {
         cmocka_unit_test(test_tx_refuses_push_beyond_buffer_cap),
         cmocka_unit_test(test_tx_drops_expired_unsent_messages_without_ssn),
         cmocka_unit_test(test_tx_expire_removes_queued_messages_mid_queue),
+        cmocka_unit_test(test_tx_lifetime_zero_still_sends_once_when_sent_at_once),
         cmocka_unit_test(test_tx_abandoned_message_rest_is_dropped),
         cmocka_unit_test(test_tx_buffered_low_fires_once_when_crossing),
         cmocka_unit_test(test_tx_closed_stream_refuses_then_reset_restarts_ssn),
         cmocka_unit_test(test_tx_ssn_wraps_at_16_bits),
+        cmocka_unit_test(test_tx_many_idle_streams_do_not_slow_or_starve_busy_ones),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

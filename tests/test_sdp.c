@@ -363,6 +363,38 @@ static void test_sdp_ice_options_with_space_separated_trickle(void **state) {
     assert_true(dc(s)->ice_trickle);
     assert_int_equal(parse_str(HEAD "a=ice-options:ice2 trickled,x\n" MLINE ICE FPL, s, NULL, 0), SLUICE_OK);
     assert_false(dc(s)->ice_trickle);
+    assert_int_equal(parse_str(HEAD "a=ice-options:trickle\n" MLINE "a=ice-options:\n" ICE FPL, s, NULL, 0), SLUICE_OK);
+    assert_false(dc(s)->ice_trickle); /* an empty media-level list overrides */
+    free(s);
+}
+
+/* Firefox's shape (written from its documented output, not a captured sample): session-level
+ * fingerprint and ice-options, a long o= user name, a=sendrecv at both levels, a large
+ * max-message-size, mDNS host candidates. */
+static void test_sdp_parses_firefox_shaped_offer(void **state) {
+    (void)state;
+    sluice_sdp *s = sdp_new();
+    const char *t = "v=0\r\n"
+                    "o=mozilla...THIS_IS_SDPARTA-99.0 6511439433316496381 0 IN IP4 0.0.0.0\r\n"
+                    "s=-\r\nt=0 0\r\na=sendrecv\r\n"
+                    "a=fingerprint:sha-256 " FP32 "\r\n"
+                    "a=group:BUNDLE 0\r\na=ice-options:trickle\r\na=msid-semantic:WMS *\r\n"
+                    "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=sendrecv\r\n"
+                    "a=ice-pwd:4b4e6b9a8f3c2d1e0f9a8b7c6d5e4f3a\r\na=ice-ufrag:9c2f1a7e\r\na=mid:0\r\n"
+                    "a=setup:actpass\r\na=sctp-port:5000\r\na=max-message-size:1073741823\r\n"
+                    "a=candidate:0 1 UDP 2122252543 0b1d8a8c-1a1e-4b0f-9c77-3d6f0c9d2b1a.local 53172 typ host\r\n"
+                    "a=end-of-candidates\r\n";
+    char err[200];
+    assert_int_equal(parse_str(t, s, err, sizeof err), SLUICE_OK);
+    assert_string_equal(s->origin_user, "mozilla...THIS_IS_SDPARTA-99.0");
+    assert_int_equal(s->session_id, 6511439433316496381ull);
+    const sluice_sdp_media *m = dc(s);
+    assert_string_equal(m->ice_ufrag, "9c2f1a7e");
+    assert_int_equal(m->fingerprints_count, 1);
+    assert_true(m->ice_trickle);
+    assert_int_equal(m->max_message_size, 1073741823);
+    assert_int_equal(m->candidates_count, 1);
+    assert_true(m->end_of_candidates);
     free(s);
 }
 
@@ -1055,6 +1087,7 @@ int main(void) {
         cmocka_unit_test(test_sdp_without_datachannel_section_parses),
         cmocka_unit_test(test_sdp_skips_unknown_lines_and_attributes),
         cmocka_unit_test(test_sdp_ice_options_with_space_separated_trickle),
+        cmocka_unit_test(test_sdp_parses_firefox_shaped_offer),
         cmocka_unit_test(test_sdp_session_end_of_candidates_applies_to_media),
         cmocka_unit_test(test_sdp_extra_candidates_and_fingerprints_are_ignored),
         cmocka_unit_test(test_sdp_limits_at_their_maximum_are_accepted),

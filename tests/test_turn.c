@@ -315,12 +315,13 @@ static void test_turn_tcp_framing(void **state) {
 
 /* ---- ICE through TURN: both agents behind symmetric NATs ------------------------------ */
 
-static void run_symmetric(bool with_turn, bool tcp, uint64_t seed) {
+static void run_symmetric(bool with_turn, bool tcp, double loss, uint64_t seed) {
     sluice_simnet *sn = sluice_simnet_new(seed, 1000000);
     sluice_sim_path p;
     memset(&p, 0, sizeof p);
     p.delay_us = 15000;
     p.jitter_us = 1000;
+    p.loss = loss;
     sluice_simnet_set_default_path(sn, &p);
     sluice_addr a = sluice_sim_addr4(192, 168, 1, 2, 5000), b = sluice_sim_addr4(192, 168, 2, 2, 6000);
     sluice_addr pa = sluice_sim_addr4(203, 0, 113, 1, 0), pb = sluice_sim_addr4(203, 0, 113, 2, 0);
@@ -369,13 +370,15 @@ static void run_symmetric(bool with_turn, bool tcp, uint64_t seed) {
         bool relay_cand = false;
         for (int i = 0; i < A->ncands; i++) relay_cand |= A->cands[i].type == SLUICE_ICE_CAND_RELAY;
         assert_true(relay_cand);
-        sim_app_roundtrip(sn, A, B, &ctx);
-        sim_app_roundtrip(sn, B, A, &ctx);
+        if (loss == 0) {
+            sim_app_roundtrip(sn, A, B, &ctx);
+            sim_app_roundtrip(sn, B, A, &ctx);
+        }
         assert_int_equal(sluice_ice_is_tcp_path(A->ice, &a, &srv_addr), tcp);
         /* Stays up across allocation / permission / channel refreshes. */
         sluice_simnet_run(sn, sluice_simnet_now(sn) + SIM_S(700), sim_drain_only, &ctx);
         assert_true(sim_is_up(A) && sim_is_up(B));
-        sim_app_roundtrip(sn, A, B, &ctx);
+        if (loss == 0) sim_app_roundtrip(sn, A, B, &ctx);
         assert_true(srv->channel_binds >= 2);
         assert_true(srv->refreshes >= 2);
     }
@@ -389,18 +392,89 @@ static void run_symmetric(bool with_turn, bool tcp, uint64_t seed) {
 
 static void test_ice_symmetric_nats_fail_without_turn(void **state) {
     (void)state;
-    run_symmetric(false, false, 100);
+    run_symmetric(false, false, 0, 100);
+}
+
+static void test_ice_symmetric_nats_connect_via_turn_with_10_percent_loss(void **state) {
+    (void)state;
+    for (uint64_t seed = 120; seed < 123; seed++) run_symmetric(true, false, 0.10, seed);
 }
 
 static void test_ice_symmetric_nats_connect_via_turn_over_tcp(void **state) {
     (void)state;
-    run_symmetric(true, true, 103);
+    run_symmetric(true, true, 0, 103);
 }
 
 static void test_ice_symmetric_nats_connect_via_turn_relay(void **state) {
     (void)state;
-    run_symmetric(true, false, 101);
-    run_symmetric(true, false, 102);
+    run_symmetric(true, false, 0, 101);
+    run_symmetric(true, false, 0, 102);
+}
+
+
+/* Relay-only policy (Godot's iceTransportPolicy "relay"): only the relay candidate is
+ * signalled and checked; the host address serves as the base towards the TURN server. */
+static bool sim_a_b_connected(void *user) { return sim_both_connected(user); }
+
+static void test_ice_relay_only_policy_signals_and_uses_only_relay(void **state) {
+    (void)state;
+    sluice_simnet *sn = sluice_simnet_new(110, 1000000);
+    sluice_sim_path p;
+    memset(&p, 0, sizeof p);
+    p.delay_us = 10000;
+    sluice_simnet_set_default_path(sn, &p);
+    sluice_addr srv_addr = sluice_sim_addr4(198, 51, 100, 5, 3478), relay_ip = sluice_sim_addr4(198, 51, 100, 5, 0);
+    sim_turn_server *srv = calloc(1, sizeof *srv);
+    sim_turn_server_init(srv, sn, &srv_addr, &relay_ip);
+    sluice_ice_url url;
+    assert_int_equal(sluice_ice_url_parse("turn:198.51.100.5", &url), SLUICE_OK);
+    sluice_ice_settings s;
+    sluice_ice_settings_default(&s);
+    sim_agent *A = calloc(1, sizeof *A), *B = calloc(1, sizeof *B);
+    sluice_addr a = sluice_sim_addr4(10, 0, 0, 1, 5000), b = sluice_sim_addr4(10, 0, 0, 2, 6000);
+    s.controlling = false;
+    sim_agent_init(B, sn, "B", 112, &s, &b);
+    s.controlling = true;
+    s.turn_servers = &url;
+    s.turn_servers_count = 1;
+    s.turn_username = "u";
+    s.turn_password = "p";
+    s.relay_only = true;
+    sim_agent_init(A, sn, "A", 111, &s, &a);
+    A->peer = B;
+    B->peer = A;
+    A->trickle = B->trickle = true;
+    A->forward_done = B->forward_done = true;
+    sim_exchange_credentials(A, B);
+    assert_int_equal(sluice_ice_gather(A->ice, sluice_simnet_now(sn)), SLUICE_OK);
+    assert_int_equal(sluice_ice_gather(B->ice, sluice_simnet_now(sn)), SLUICE_OK);
+    sim_pair_ctx ctx = {A, B};
+    assert_true(sluice_simnet_run(sn, sluice_simnet_now(sn) + SIM_S(30), sim_a_b_connected, &ctx));
+    assert_true(A->ncands >= 1);
+    for (int i = 0; i < A->ncands; i++) assert_int_equal(A->cands[i].type, SLUICE_ICE_CAND_RELAY);
+    sluice_addr l, r;
+    assert_true(sluice_ice_selected_pair(A->ice, &l, &r));
+    assert_true(memcmp(l.ip, relay_ip.ip, 4) == 0);
+    assert_true(sluice_addr_equal(&r, &b));
+    sim_app_roundtrip(sn, A, B, &ctx);
+    sim_app_roundtrip(sn, B, A, &ctx);
+    /* Closing deallocates. */
+    sluice_ice_close(A->ice);
+    uint8_t buf[600];
+    sluice_addr ol, orr;
+    int n = sluice_ice_poll_transmit(A->ice, sluice_simnet_now(sn), &ol, &orr, buf, sizeof buf);
+    assert_true(n > 0);
+    assert_true(sluice_addr_equal(&orr, &srv_addr));
+    sluice_stun_msg m;
+    assert_int_equal(sluice_stun_parse(buf, (size_t)n, &m), SLUICE_OK);
+    assert_int_equal(m.method, SLUICE_STUN_REFRESH);
+    assert_true(m.has_lifetime && m.lifetime == 0);
+    sluice_ice_free(A->ice);
+    sluice_ice_free(B->ice);
+    sluice_simnet_free(sn);
+    free(A);
+    free(B);
+    free(srv);
 }
 
 /* ---- a real coturn on loopback ----------------------------------------------------------- */
@@ -778,7 +852,9 @@ int main(void) {
         cmocka_unit_test(test_turn_tcp_framing),
         cmocka_unit_test(test_ice_symmetric_nats_fail_without_turn),
         cmocka_unit_test(test_ice_symmetric_nats_connect_via_turn_relay),
+        cmocka_unit_test(test_ice_symmetric_nats_connect_via_turn_with_10_percent_loss),
         cmocka_unit_test(test_ice_symmetric_nats_connect_via_turn_over_tcp),
+        cmocka_unit_test(test_ice_relay_only_policy_signals_and_uses_only_relay),
         cmocka_unit_test_setup_teardown(test_turn_against_real_coturn, coturn_setup, coturn_teardown),
         cmocka_unit_test_setup_teardown(test_turn_over_tcp_against_real_coturn, coturn_setup, coturn_teardown),
     };

@@ -4,7 +4,9 @@
 set -euo pipefail
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
-for p in build-essential cmake pkg-config libssl-dev libcmocka-dev clang libclang-rt-14-dev openssl ${SLUICE_EXTRA_DEPS:-}; do
+# Test-only: coturn (a real TURN server), libusrsctp-dev (SCTP conformance peer).
+for p in build-essential cmake pkg-config libssl-dev libcmocka-dev clang libclang-rt-14-dev openssl \
+         coturn libusrsctp-dev ${SLUICE_EXTRA_DEPS:-}; do
   have "$p" || need+=("$p")
 done
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -334,7 +334,12 @@ static void handle_cookie_echo(sluice_sctp *a, sluice_time now, const sluice_sct
         a->st.packets_dropped++;
         return;
     }
-    if (rc == SLUICE_ERR_TIMEOUT) {
+    /* §5.2.4 step 3: a stale cookie is refused only when its tags are not those of the
+     * current association; with matching tags (action D: our COOKIE-ACK was lost and the
+     * peer keeps echoing) its age does not matter. */
+    bool same_tcb = a->state != SLUICE_SCTP_CLOSED && ck.local_tag == a->my_tag &&
+                    ck.peer_tag == a->peer_tag;
+    if (rc == SLUICE_ERR_TIMEOUT && !same_tcb) {
         /* §5.1.5 step 3: Stale Cookie Error with the staleness in microseconds. */
         uint8_t info[4], v[8];
         sluice_store_be32(info, stale > UINT32_MAX ? UINT32_MAX : (uint32_t)stale);
@@ -446,6 +451,9 @@ static void handle_shutdown(sluice_sctp *a, sluice_time now, const sluice_sctp_c
         a->send_shutdown_ack = true;
         ctrl_timer_start(a, now, current_rto(a));
         break;
+    case SLUICE_SCTP_SHUTDOWN_ACK_SENT:
+        a->send_shutdown_ack = true; /* our SHUTDOWN-ACK was lost */
+        break;
     default:
         break;
     }
@@ -471,6 +479,12 @@ static void unknown_chunk(sluice_sctp *a, const sluice_sctp_chunk *c, bool *keep
 
 bool sluice_sctp_assoc_chunk(sluice_sctp *a, sluice_time now, const sluice_sctp_header *h,
                              const sluice_sctp_chunk *c, size_t nchunks) {
+    /* No TCB: only a COOKIE-ECHO can create one (§5.1); an ABORT or anything else bundled
+     * behind a bogus cookie must not touch the endpoint. */
+    if (a->state == SLUICE_SCTP_CLOSED && c->type != SLUICE_SCTP_CHUNK_COOKIE_ECHO) {
+        a->st.packets_dropped++;
+        return false;
+    }
     switch (c->type) {
     case SLUICE_SCTP_CHUNK_INIT:
         handle_init(a, now, h, c, nchunks);
@@ -489,6 +503,13 @@ bool sluice_sctp_assoc_chunk(sluice_sctp *a, sluice_time now, const sluice_sctp_
         }
         char why[96], reason[128];
         sluice_sctp_cause_describe(c->value, c->value_len, why, sizeof why);
+        if (a->state == SLUICE_SCTP_SHUTDOWN_ACK_SENT) {
+            /* Both sides had everything acknowledged (§9.2); the peer already finished and
+             * answered a late packet of ours out of the blue (§8.4): nothing was lost. */
+            snprintf(reason, sizeof reason, "shutdown complete (peer aborted the last step: %.60s)", why);
+            sluice_sctp_enter_closed(a, SLUICE_OK, reason);
+            return false;
+        }
         snprintf(reason, sizeof reason, "peer aborted: %s", why);
         sluice_sctp_enter_closed(a, SLUICE_ERR_ABORTED, reason);
         return false;

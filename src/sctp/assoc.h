@@ -15,7 +15,7 @@
 #include "sctp/tx.h"
 
 #define SLUICE_SCTP_OUTQ_LEN 8     /**< prebuilt packets waiting (stateless replies, ABORT) */
-#define SLUICE_SCTP_MAX_HB_INFO 256 /**< longest HEARTBEAT info we echo */
+#define SLUICE_SCTP_MAX_HB_INFO 1024 /**< longest HEARTBEAT info we echo */
 #define SLUICE_SCTP_MAX_ERROR_CAUSES 256 /**< bytes of ERROR causes waiting to be sent */
 
 typedef struct sluice_sctp_outpkt {
@@ -78,6 +78,7 @@ struct sluice_sctp {
     sluice_sctp_event *ev;
     size_t ev_head, ev_n, ev_cap;
 
+    uint32_t last_adv_rwnd;         /**< a_rwnd of our last SACK */
     sluice_sctp_stats st;
 };
 

@@ -2,13 +2,20 @@
 #include "sctp/reasm.h"
 #include "sctp/serial.h"
 
-typedef struct reasm_frag {
-    struct reasm_frag *prev, *next;
-    uint32_t tsn, mid, fsn, ppid;
-    uint32_t len;
+/* A run of consecutive fragments of one message, joined in one growing buffer as they
+ * arrive, so in-order fragments cost one copy and no allocation of their own, and the
+ * completed buffer is handed to the caller as is. Runs of a stream are kept sorted by
+ * first TSN (DATA) or by (U, MID, first FSN) (I-DATA) and never overlap. */
+typedef struct reasm_run {
+    struct reasm_run *prev, *next;
+    uint32_t first_tsn, last_tsn; /* DATA */
+    uint32_t first_fsn, last_fsn; /* I-DATA */
+    uint32_t mid, ppid;
+    uint32_t nfrags;
     bool unordered, beginning, ending;
-    uint8_t data[];
-} reasm_frag;
+    uint8_t *buf;
+    size_t len, cap;
+} reasm_run;
 
 /* A complete ordered message waiting for an earlier SSN / MID. */
 typedef struct reasm_ready {
@@ -17,21 +24,36 @@ typedef struct reasm_ready {
     sluice_sctp_message m;
 } reasm_ready;
 
+/* Bookkeeping charged per held message or run on top of its payload, so that a flood of
+ * tiny messages cannot hold far more memory than max_bytes says. */
+#define REASM_OVERHEAD 64u
+
 typedef struct reasm_stream {
     uint16_t id;
     uint32_t next_mid;        /* next ordered SSN (DATA, 16 bit) or MID (I-DATA) to deliver */
-    reasm_frag *head, *tail;  /* fragments, sorted by TSN (DATA) or (U, MID, FSN) (I-DATA) */
+    reasm_run *head, *tail;   /* partial messages */
     reasm_ready *ready;       /* sorted by SSN / MID */
+    reasm_ready *ready_tail;  /* messages after a loss usually arrive in order: append */
+    size_t nready;
+    /* The (I-)FORWARD-TSN being applied: highest skipped ordered / unordered SSN or MID. */
+    uint32_t fwd_epoch;
+    bool fwd_o, fwd_u, fwd_done;
+    uint32_t fwd_o_mid, fwd_u_mid;
 } reasm_stream;
 
 struct sluice_sctp_reasm {
     const sluice_allocator *alloc;
     sluice_sctp_reasm_settings s;
-    reasm_stream *streams;    /* sorted by id */
+    /* Streams by id in a two-level table (O(1) lookup and creation, whatever ids a peer
+     * uses), plus a list of the existing ones for walks. */
+    reasm_stream **pages[256];
+    reasm_stream **all;
     size_t nstreams, cap_streams;
     sluice_sctp_message *out; /* ring of deliverable messages */
     size_t out_head, out_len, out_cap;
-    size_t held;              /* payload bytes held (fragments, ready, out) */
+    size_t held;              /* bytes held (fragments, ready, out), REASM_OVERHEAD each */
+    reasm_ready *spare;       /* preallocated, so that completing a message cannot fail */
+    uint32_t fwd_epoch;
     sluice_sctp_reasm_stats stats;
 };
 
@@ -61,13 +83,18 @@ int sluice_sctp_reasm_new(sluice_sctp_reasm **out, const sluice_sctp_reasm_setti
     return SLUICE_OK;
 }
 
+static void reasm_run_free(sluice_sctp_reasm *q, reasm_run *r) {
+    q->held -= r->len + REASM_OVERHEAD;
+    sluice_mem_free(q->alloc, r->buf);
+    sluice_mem_free(q->alloc, r);
+}
+
 static void reasm_free_frags(sluice_sctp_reasm *q, reasm_stream *st) {
-    reasm_frag *f = st->head;
-    while (f) {
-        reasm_frag *n = f->next;
-        q->held -= f->len;
-        sluice_mem_free(q->alloc, f);
-        f = n;
+    reasm_run *r = st->head;
+    while (r) {
+        reasm_run *n = r->next;
+        reasm_run_free(q, r);
+        r = n;
     }
     st->head = st->tail = NULL;
 }
@@ -76,23 +103,27 @@ static void reasm_free_ready(sluice_sctp_reasm *q, reasm_stream *st) {
     reasm_ready *r = st->ready;
     while (r) {
         reasm_ready *n = r->next;
-        q->held -= r->m.len;
+        q->held -= r->m.len + REASM_OVERHEAD;
         sluice_mem_free(q->alloc, r->m.data);
         sluice_mem_free(q->alloc, r);
         r = n;
     }
-    st->ready = NULL;
+    st->ready = st->ready_tail = NULL;
+    st->nready = 0;
 }
 
 void sluice_sctp_reasm_free(sluice_sctp_reasm *q) {
     if (!q) return;
     for (size_t i = 0; i < q->nstreams; i++) {
-        reasm_free_frags(q, &q->streams[i]);
-        reasm_free_ready(q, &q->streams[i]);
+        reasm_free_frags(q, q->all[i]);
+        reasm_free_ready(q, q->all[i]);
+        sluice_mem_free(q->alloc, q->all[i]);
     }
+    for (size_t i = 0; i < 256; i++) sluice_mem_free(q->alloc, q->pages[i]);
+    sluice_mem_free(q->alloc, q->all);
     for (size_t i = 0; i < q->out_len; i++) sluice_mem_free(q->alloc, q->out[(q->out_head + i) % q->out_cap].data);
     sluice_mem_free(q->alloc, q->out);
-    sluice_mem_free(q->alloc, q->streams);
+    sluice_mem_free(q->alloc, q->spare);
     sluice_mem_free(q->alloc, q);
 }
 
@@ -101,31 +132,34 @@ size_t sluice_sctp_reasm_buffered(const sluice_sctp_reasm *q) { return q->held; 
 void sluice_sctp_reasm_get_stats(const sluice_sctp_reasm *q, sluice_sctp_reasm_stats *out) { *out = q->stats; }
 
 static reasm_stream *reasm_stream_get(sluice_sctp_reasm *q, uint16_t id, bool create) {
-    size_t lo = 0, hi = q->nstreams;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (q->streams[mid].id < id) lo = mid + 1;
-        else hi = mid;
-    }
-    if (lo < q->nstreams && q->streams[lo].id == id) return &q->streams[lo];
+    reasm_stream **page = q->pages[id >> 8];
+    if (page && page[id & 0xff]) return page[id & 0xff];
     if (!create) return NULL;
     if (q->nstreams == q->cap_streams) {
         size_t ncap = q->cap_streams ? q->cap_streams * 2 : 8;
-        reasm_stream *n = sluice_mem_realloc(q->alloc, q->streams, ncap * sizeof *n);
+        reasm_stream **n = sluice_mem_realloc(q->alloc, q->all, ncap * sizeof *n);
         if (!n) return NULL;
-        q->streams = n;
+        q->all = n;
         q->cap_streams = ncap;
     }
-    memmove(&q->streams[lo + 1], &q->streams[lo], (q->nstreams - lo) * sizeof *q->streams);
-    memset(&q->streams[lo], 0, sizeof *q->streams);
-    q->streams[lo].id = id;
-    q->nstreams++;
-    return &q->streams[lo];
+    if (!page) {
+        page = sluice_mem_calloc(q->alloc, 256, sizeof *page);
+        if (!page) return NULL;
+        q->pages[id >> 8] = page;
+    }
+    reasm_stream *st = sluice_mem_calloc(q->alloc, 1, sizeof *st);
+    if (!st) return NULL;
+    st->id = id;
+    page[id & 0xff] = st;
+    q->all[q->nstreams++] = st;
+    return st;
 }
 
-static int reasm_out_push(sluice_sctp_reasm *q, const sluice_sctp_message *m) {
-    if (q->out_len == q->out_cap) {
+/* Room for `extra` more deliverable messages. */
+static int reasm_out_reserve(sluice_sctp_reasm *q, size_t extra) {
+    if (q->out_len + extra > q->out_cap) {
         size_t ncap = q->out_cap ? q->out_cap * 2 : 16;
+        while (ncap < q->out_len + extra) ncap *= 2;
         sluice_sctp_message *n = sluice_mem_alloc(q->alloc, ncap * sizeof *n);
         if (!n) return SLUICE_ERR_NOMEM;
         for (size_t i = 0; i < q->out_len; i++) n[i] = q->out[(q->out_head + i) % q->out_cap];
@@ -134,6 +168,11 @@ static int reasm_out_push(sluice_sctp_reasm *q, const sluice_sctp_message *m) {
         q->out_cap = ncap;
         q->out_head = 0;
     }
+    return SLUICE_OK;
+}
+
+static int reasm_out_push(sluice_sctp_reasm *q, const sluice_sctp_message *m) {
+    if (reasm_out_reserve(q, 1) < 0) return SLUICE_ERR_NOMEM; /* reserved by the callers */
     q->out[(q->out_head + q->out_len) % q->out_cap] = *m;
     q->out_len++;
     return SLUICE_OK;
@@ -144,7 +183,7 @@ int sluice_sctp_reasm_poll(sluice_sctp_reasm *q, sluice_sctp_message *out) {
     *out = q->out[q->out_head];
     q->out_head = (q->out_head + 1) % q->out_cap;
     q->out_len--;
-    q->held -= out->len;
+    q->held -= out->len + REASM_OVERHEAD;
     q->stats.messages_delivered++;
     return 1;
 }
@@ -163,6 +202,8 @@ static int reasm_drain_ready(sluice_sctp_reasm *q, reasm_stream *st) {
         reasm_ready *r = st->ready;
         if (reasm_out_push(q, &r->m) < 0) return SLUICE_ERR_NOMEM;
         st->ready = r->next;
+        if (!st->ready) st->ready_tail = NULL;
+        st->nready--;
         st->next_mid = reasm_mid_next(q, st->next_mid);
         sluice_mem_free(q->alloc, r);
     }
@@ -186,101 +227,183 @@ static int reasm_deliver(sluice_sctp_reasm *q, reasm_stream *st, uint32_t mid, s
         /* Already delivered or skipped by a FORWARD-TSN: a repeat the TSN tracker could not
          * see (new TSN, old SSN). Drop it. */
         q->stats.chunks_discarded_by_fwd++;
-        q->held -= m->len;
+        q->held -= m->len + REASM_OVERHEAD;
         sluice_mem_free(q->alloc, m->data);
         return SLUICE_OK;
     }
-    reasm_ready *r = sluice_mem_alloc(q->alloc, sizeof *r);
+    reasm_ready *r = q->spare;
     if (!r) goto drop;
+    q->spare = NULL;
     r->mid = mid;
     r->m = *m;
     reasm_ready **pp = &st->ready;
-    while (*pp && reasm_mid_lt(q, (*pp)->mid, mid)) pp = &(*pp)->next;
+    if (st->ready_tail && reasm_mid_lt(q, st->ready_tail->mid, mid)) pp = &st->ready_tail->next;
+    else
+        while (*pp && reasm_mid_lt(q, (*pp)->mid, mid)) pp = &(*pp)->next;
     if (*pp && (*pp)->mid == mid) {
         /* Same SSN twice under different TSNs: hostile or broken peer; keep the first. */
-        sluice_mem_free(q->alloc, r);
-        q->held -= m->len;
+        q->spare = r;
+        q->held -= m->len + REASM_OVERHEAD;
         sluice_mem_free(q->alloc, m->data);
         return SLUICE_ERR_MALFORMED;
     }
     r->next = *pp;
     *pp = r;
+    if (!r->next) st->ready_tail = r;
+    st->nready++;
     return SLUICE_OK;
 drop:
-    q->held -= m->len;
+    q->held -= m->len + REASM_OVERHEAD;
     sluice_mem_free(q->alloc, m->data);
     return SLUICE_ERR_NOMEM;
 }
 
-/* Fragment order: TSN (DATA) or (U, MID, FSN) (I-DATA). <0, 0, >0. */
-static int reasm_cmp(const sluice_sctp_reasm *q, const reasm_frag *a, const reasm_frag *b) {
-    if (!q->s.idata) return a->tsn == b->tsn ? 0 : sluice_sn32_lt(a->tsn, b->tsn) ? -1 : 1;
-    if (a->unordered != b->unordered) return a->unordered ? 1 : -1;
-    if (a->mid != b->mid) return sluice_sn32_lt(a->mid, b->mid) ? -1 : 1;
-    return a->fsn == b->fsn ? 0 : a->fsn < b->fsn ? -1 : 1;
+/* Where a fragment with this key sorts relative to run r: <0 before, 0 inside, >0 after. */
+static int reasm_key_vs_run(const sluice_sctp_reasm *q, const sluice_sctp_data *d, const reasm_run *r) {
+    if (!q->s.idata) {
+        if (sluice_sn32_lt(d->tsn, r->first_tsn)) return -1;
+        return sluice_sn32_gt(d->tsn, r->last_tsn) ? 1 : 0;
+    }
+    if (d->unordered != r->unordered) return d->unordered ? 1 : -1;
+    if (d->mid != r->mid) return sluice_sn32_lt(d->mid, r->mid) ? -1 : 1;
+    if (d->fsn < r->first_fsn) return -1;
+    return d->fsn > r->last_fsn ? 1 : 0;
 }
 
-/* b directly follows a within one message. */
-static bool reasm_adjacent(const sluice_sctp_reasm *q, const reasm_frag *a, const reasm_frag *b) {
+/* The fragment d directly follows run a within one message. */
+static bool reasm_follows(const sluice_sctp_reasm *q, const reasm_run *a, const sluice_sctp_data *d) {
+    if (d->beginning || a->ending || a->unordered != d->unordered) return false;
+    if (q->s.idata) return a->mid == d->mid && d->fsn == a->last_fsn + 1;
+    return d->tsn == a->last_tsn + 1 && (a->unordered || a->mid == d->mid);
+}
+
+/* Run b directly follows run a within one message. */
+static bool reasm_runs_join(const sluice_sctp_reasm *q, const reasm_run *a, const reasm_run *b) {
     if (b->beginning || a->ending || a->unordered != b->unordered) return false;
-    if (q->s.idata) return a->mid == b->mid && b->fsn == a->fsn + 1;
-    return b->tsn == a->tsn + 1 && (a->unordered || a->mid == b->mid);
+    if (q->s.idata) return a->mid == b->mid && b->first_fsn == a->last_fsn + 1;
+    return b->first_tsn == a->last_tsn + 1 && (a->unordered || a->mid == b->mid);
 }
 
-static void reasm_unlink(sluice_sctp_reasm *q, reasm_stream *st, reasm_frag *f) {
-    if (f->prev) f->prev->next = f->next;
-    else st->head = f->next;
-    if (f->next) f->next->prev = f->prev;
-    else st->tail = f->prev;
-    q->held -= f->len;
-    sluice_mem_free(q->alloc, f);
+static void reasm_unlink(sluice_sctp_reasm *q, reasm_stream *st, reasm_run *r) {
+    if (r->prev) r->prev->next = r->next;
+    else st->head = r->next;
+    if (r->next) r->next->prev = r->prev;
+    else st->tail = r->prev;
+    reasm_run_free(q, r);
 }
 
-/* Drop the run first..last (inclusive). */
-static void reasm_drop_run(sluice_sctp_reasm *q, reasm_stream *st, reasm_frag *first, reasm_frag *last) {
-    reasm_frag *f = first;
-    for (;;) {
-        reasm_frag *n = f->next;
-        bool end = f == last;
-        reasm_unlink(q, st, f);
-        if (end) break;
-        f = n;
-    }
+/* Make room for `extra` more bytes in r (the caller checked the message size limit).
+ * Doubling keeps the copies amortised and the slack below 2x. */
+static int reasm_run_reserve(sluice_sctp_reasm *q, reasm_run *r, size_t extra) {
+    size_t need = r->len + extra;
+    if (need <= r->cap) return SLUICE_OK;
+    size_t ncap = SLUICE_MAX(need, r->cap * 2);
+    if (ncap > q->s.max_message_size) ncap = SLUICE_MAX(need, q->s.max_message_size);
+    uint8_t *nb = sluice_mem_realloc(q->alloc, r->buf, ncap);
+    if (!nb) return SLUICE_ERR_NOMEM;
+    r->buf = nb;
+    r->cap = ncap;
+    return SLUICE_OK;
 }
 
-/* After inserting f: if its message is complete, assemble and deliver it. */
-static int reasm_try_assemble(sluice_sctp_reasm *q, reasm_stream *st, reasm_frag *f) {
-    reasm_frag *first = f, *last = f;
-    uint64_t total = f->len;
-    while (!first->beginning && first->prev && reasm_adjacent(q, first->prev, first)) {
-        first = first->prev;
-        total += first->len;
+/* The run r is a whole message: hand its buffer over. */
+static int reasm_complete(sluice_sctp_reasm *q, reasm_stream *st, reasm_run *r) {
+    sluice_sctp_message m = {.stream = st->id, .ppid = r->ppid, .unordered = r->unordered, .data = r->buf, .len = r->len};
+    uint32_t mid = r->mid;
+    if (r->cap > r->len + r->len / 4) {
+        uint8_t *shrunk = sluice_mem_realloc(q->alloc, r->buf, r->len);
+        if (shrunk) m.data = shrunk;
     }
-    while (!last->ending && last->next && reasm_adjacent(q, last, last->next)) {
-        last = last->next;
-        total += last->len;
-    }
-    if (total > q->s.max_message_size) {
-        q->stats.messages_too_large++;
-        reasm_drop_run(q, st, first, last);
-        return SLUICE_ERR_TOO_LARGE;
-    }
-    if (!first->beginning || !last->ending) return SLUICE_OK;
-    sluice_sctp_message m = {.stream = st->id, .ppid = first->ppid, .unordered = first->unordered, .len = (size_t)total};
-    m.data = sluice_mem_alloc(q->alloc, m.len);
-    if (!m.data) return SLUICE_ERR_NOMEM; /* fragments stay; a later chunk retries */
-    uint32_t mid = first->mid;
-    size_t off = 0;
-    for (reasm_frag *x = first;;) {
-        memcpy(m.data + off, x->data, x->len);
-        off += x->len;
-        if (x == last) break;
-        x = x->next;
-    }
-    /* The payload moves from the fragments to the message: keep `held` unchanged. */
-    q->held += m.len;
-    reasm_drop_run(q, st, first, last);
+    /* Unlink without freeing the buffer; its bytes stay counted in held. */
+    if (r->prev) r->prev->next = r->next;
+    else st->head = r->next;
+    if (r->next) r->next->prev = r->prev;
+    else st->tail = r->prev;
+    sluice_mem_free(q->alloc, r);
     return reasm_deliver(q, st, mid, &m);
+}
+
+/* Join run r with the run after it when the gap between them has closed, and deliver the
+ * message when r is complete. */
+static int reasm_join(sluice_sctp_reasm *q, reasm_stream *st, reasm_run *r) {
+    if (r->next && reasm_runs_join(q, r, r->next)) {
+        reasm_run *b = r->next;
+        if (r->len + b->len > q->s.max_message_size) {
+            reasm_unlink(q, st, b);
+            reasm_unlink(q, st, r);
+            q->stats.messages_too_large++;
+            return SLUICE_ERR_TOO_LARGE;
+        }
+        /* On failure the runs stay apart; a retransmitted fragment of r retries the join. */
+        if (reasm_run_reserve(q, r, b->len) < 0) return SLUICE_ERR_NOMEM;
+        memcpy(r->buf + r->len, b->buf, b->len);
+        r->len += b->len;
+        q->held += b->len;
+        r->last_tsn = b->last_tsn;
+        r->last_fsn = b->last_fsn;
+        r->ending = b->ending;
+        r->nfrags += b->nfrags;
+        reasm_unlink(q, st, b); /* subtracts b's bytes and its overhead */
+    }
+    if (r->beginning && r->ending) return reasm_complete(q, st, r);
+    return SLUICE_OK;
+}
+
+/* Insert fragment d (payload not yet counted) into the runs of st. */
+static int reasm_insert(sluice_sctp_reasm *q, reasm_stream *st, const sluice_sctp_data *d) {
+    /* From the tail: in-order arrival finds its place at once. */
+    reasm_run *at = st->tail;
+    int pos = 1;
+    while (at && (pos = reasm_key_vs_run(q, d, at)) < 0) at = at->prev;
+    if (at && pos == 0) {
+        /* The same fragment again (a retransmission after a join failed for lack of memory,
+         * or an I-DATA repeat under a new TSN): nothing to store; retry the join. */
+        return reasm_join(q, st, at);
+    }
+    reasm_run *next = at ? at->next : st->head;
+    reasm_run *r;
+    if (at && reasm_follows(q, at, d)) {
+        r = at;
+        if (r->len + d->len > q->s.max_message_size) goto too_large;
+        if (reasm_run_reserve(q, r, d->len) < 0) return SLUICE_ERR_NOMEM;
+        memcpy(r->buf + r->len, d->payload, d->len);
+        r->len += d->len;
+        r->last_tsn = d->tsn;
+        r->last_fsn = d->fsn;
+        r->ending = d->ending;
+        r->nfrags++;
+    } else {
+        r = sluice_mem_calloc(q->alloc, 1, sizeof *r);
+        if (!r) return SLUICE_ERR_NOMEM;
+        r->buf = sluice_mem_alloc(q->alloc, d->len);
+        if (!r->buf) {
+            sluice_mem_free(q->alloc, r);
+            return SLUICE_ERR_NOMEM;
+        }
+        memcpy(r->buf, d->payload, d->len);
+        r->len = r->cap = d->len;
+        r->first_tsn = r->last_tsn = d->tsn;
+        r->first_fsn = r->last_fsn = d->fsn;
+        r->mid = d->mid;
+        r->ppid = d->ppid;
+        r->nfrags = 1;
+        r->unordered = d->unordered;
+        r->beginning = d->beginning;
+        r->ending = d->ending;
+        r->prev = at;
+        r->next = next;
+        if (next) next->prev = r;
+        else st->tail = r;
+        if (at) at->next = r;
+        else st->head = r;
+        q->held += REASM_OVERHEAD;
+    }
+    q->held += d->len;
+    return reasm_join(q, st, r);
+too_large:
+    reasm_unlink(q, st, at);
+    q->stats.messages_too_large++;
+    return SLUICE_ERR_TOO_LARGE;
 }
 
 int sluice_sctp_reasm_add(sluice_sctp_reasm *q, const sluice_sctp_data *d, bool force) {
@@ -290,7 +413,7 @@ int sluice_sctp_reasm_add(sluice_sctp_reasm *q, const sluice_sctp_data *d, bool 
      * claiming FSN 0 would collide with it. */
     if (d->idata && !d->beginning && d->fsn == 0) return SLUICE_ERR_MALFORMED;
     size_t limit = force ? 2 * q->s.max_bytes : q->s.max_bytes;
-    if (d->len > limit || q->held > limit - d->len) {
+    if (d->len + REASM_OVERHEAD > limit || q->held > limit - d->len - REASM_OVERHEAD) {
         q->stats.chunks_refused_full++;
         return SLUICE_ERR_BUFFER_FULL;
     }
@@ -300,59 +423,38 @@ int sluice_sctp_reasm_add(sluice_sctp_reasm *q, const sluice_sctp_data *d, bool 
     }
     reasm_stream *st = reasm_stream_get(q, d->stream, true);
     if (!st) return SLUICE_ERR_NOMEM;
+    /* Completing a message must not fail half-way (its fragments would be gone): reserve
+     * what delivery may need first, so NOMEM leaves everything as it was. */
+    if (reasm_out_reserve(q, 1 + st->nready) < 0) return SLUICE_ERR_NOMEM;
+    if (!q->spare && !(q->spare = sluice_mem_alloc(q->alloc, sizeof *q->spare))) return SLUICE_ERR_NOMEM;
     /* Ordered data behind the delivery point: skipped by a FORWARD-TSN, or a repeat. */
     if (!d->unordered && reasm_mid_lt(q, d->mid, st->next_mid)) {
         q->stats.chunks_discarded_by_fwd++;
         return SLUICE_OK;
     }
-
     if (d->beginning && d->ending) {
         /* Fast path: one chunk, one copy. */
         sluice_sctp_message m = {.stream = d->stream, .ppid = d->ppid, .unordered = d->unordered, .len = d->len};
         m.data = sluice_mem_alloc(q->alloc, d->len);
         if (!m.data) return SLUICE_ERR_NOMEM;
         memcpy(m.data, d->payload, d->len);
-        q->held += d->len;
+        q->held += d->len + REASM_OVERHEAD;
         return reasm_deliver(q, st, d->mid, &m);
     }
-
-    reasm_frag *f = sluice_mem_alloc(q->alloc, sizeof *f + d->len);
-    if (!f) return SLUICE_ERR_NOMEM;
-    memset(f, 0, sizeof *f);
-    f->tsn = d->tsn;
-    f->mid = d->mid;
-    f->fsn = d->fsn;
-    f->ppid = d->ppid;
-    f->len = (uint32_t)d->len;
-    f->unordered = d->unordered;
-    f->beginning = d->beginning;
-    f->ending = d->ending;
-    memcpy(f->data, d->payload, d->len);
-    /* Insert from the tail: in-order arrival costs O(1). */
-    reasm_frag *at = st->tail;
-    while (at && reasm_cmp(q, at, f) > 0) at = at->prev;
-    if (at && reasm_cmp(q, at, f) == 0) {
-        sluice_mem_free(q->alloc, f);
-        return d->idata ? SLUICE_ERR_MALFORMED : SLUICE_OK;
-    }
-    f->prev = at;
-    f->next = at ? at->next : st->head;
-    if (f->next) f->next->prev = f;
-    else st->tail = f;
-    if (at) at->next = f;
-    else st->head = f;
-    q->held += f->len;
-    return reasm_try_assemble(q, st, f);
+    return reasm_insert(q, st, d);
 }
 
 /* Deliver ready messages up to and including `upto`, then continue at upto + 1. */
 static void reasm_skip_to(sluice_sctp_reasm *q, reasm_stream *st, uint32_t upto) {
     if (reasm_mid_lt(q, upto, st->next_mid)) return;
+    (void)reasm_out_reserve(q, st->nready); /* best effort: without memory they are lost */
     while (st->ready && !reasm_mid_lt(q, upto, st->ready->mid)) {
         reasm_ready *r = st->ready;
         st->ready = r->next;
+        if (!st->ready) st->ready_tail = NULL;
+        st->nready--;
         if (reasm_out_push(q, &r->m) < 0) {
-            q->held -= r->m.len;
+            q->held -= r->m.len + REASM_OVERHEAD;
             sluice_mem_free(q->alloc, r->m.data);
         }
         sluice_mem_free(q->alloc, r);
@@ -366,57 +468,75 @@ void sluice_sctp_reasm_handle_forward_tsn(sluice_sctp_reasm *q, const sluice_sct
         /* RFC 3758 §3.6: fragments at or below the new cumulative TSN belong to abandoned
          * messages (DATA fragments of one message have consecutive TSNs). */
         for (size_t i = 0; i < q->nstreams; i++) {
-            reasm_stream *st = &q->streams[i];
-            reasm_frag *x = st->head;
+            reasm_stream *st = q->all[i];
+            reasm_run *x = st->head;
             while (x) {
-                reasm_frag *n = x->next;
-                if (sluice_sn32_le(x->tsn, f->new_cum_tsn)) {
+                reasm_run *n = x->next;
+                if (sluice_sn32_le(x->first_tsn, f->new_cum_tsn)) {
+                    q->stats.chunks_discarded_by_fwd += x->nfrags;
                     reasm_unlink(q, st, x);
-                    q->stats.chunks_discarded_by_fwd++;
                 }
                 x = n;
             }
         }
     }
     if (f->idata != q->s.idata) return; /* wrong kind for what was negotiated: skips meaningless */
+    /* Pass 1: the highest skip per stream (and U flag), so each stream is walked once
+     * however many entries a (hostile) FORWARD-TSN repeats. */
+    uint32_t epoch = ++q->fwd_epoch;
     for (size_t k = 0; k < f->num_skips; k++) {
         sluice_sctp_skip sk = sluice_sctp_fwd_skip(f, k);
         reasm_stream *st = reasm_stream_get(q, sk.stream, true);
         if (!st) continue;
-        if (q->s.idata) {
-            /* RFC 8260 §2.3.1: drop partial fragments of the skipped messages. */
-            reasm_frag *x = st->head;
-            while (x) {
-                reasm_frag *n = x->next;
-                if (x->unordered == sk.unordered && sluice_sn32_le(x->mid, sk.mid)) {
-                    reasm_unlink(q, st, x);
-                    q->stats.chunks_discarded_by_fwd++;
-                }
-                x = n;
-            }
+        if (st->fwd_epoch != epoch) {
+            st->fwd_epoch = epoch;
+            st->fwd_o = st->fwd_u = st->fwd_done = false;
+        }
+        uint32_t mid = q->s.idata ? sk.mid : (uint16_t)sk.mid;
+        if (sk.unordered) {
+            if (!st->fwd_u || sluice_sn32_gt(mid, st->fwd_u_mid)) st->fwd_u_mid = mid;
+            st->fwd_u = true;
         } else {
-            reasm_frag *x = st->head;
+            if (!st->fwd_o || reasm_mid_lt(q, st->fwd_o_mid, mid)) st->fwd_o_mid = mid;
+            st->fwd_o = true;
+        }
+    }
+    /* Pass 2: apply. */
+    for (size_t k = 0; k < f->num_skips; k++) {
+        reasm_stream *st = reasm_stream_get(q, sluice_sctp_fwd_skip(f, k).stream, false);
+        if (!st || st->fwd_epoch != epoch || st->fwd_done) continue;
+        st->fwd_done = true;
+        if (q->s.idata) {
+            /* RFC 8260 §2.3.1: drop partial fragments of the skipped messages. (With DATA
+             * the TSN rule above already removed them.) */
+            reasm_run *x = st->head;
             while (x) {
-                reasm_frag *n = x->next;
-                if (!x->unordered && !sluice_sn16_lt((uint16_t)sk.mid, (uint16_t)x->mid)) {
+                reasm_run *n = x->next;
+                if ((x->unordered ? st->fwd_u : st->fwd_o) &&
+                    sluice_sn32_le(x->mid, x->unordered ? st->fwd_u_mid : st->fwd_o_mid)) {
+                    q->stats.chunks_discarded_by_fwd += x->nfrags;
                     reasm_unlink(q, st, x);
-                    q->stats.chunks_discarded_by_fwd++;
                 }
                 x = n;
             }
         }
-        if (!sk.unordered) reasm_skip_to(q, st, q->s.idata ? sk.mid : (uint16_t)sk.mid);
+        if (st->fwd_o) reasm_skip_to(q, st, st->fwd_o_mid);
     }
 }
 
+static void reasm_reset_one(sluice_sctp_reasm *q, reasm_stream *st) {
+    reasm_free_frags(q, st);
+    reasm_free_ready(q, st);
+    st->next_mid = 0; /* RFC 6525 §5.2.2 */
+}
+
 void sluice_sctp_reasm_reset_streams(sluice_sctp_reasm *q, const uint16_t *streams, size_t n) {
-    for (size_t i = 0; i < q->nstreams; i++) {
-        reasm_stream *st = &q->streams[i];
-        bool hit = n == 0;
-        for (size_t k = 0; k < n && !hit; k++) hit = streams[k] == st->id;
-        if (!hit) continue;
-        reasm_free_frags(q, st);
-        reasm_free_ready(q, st);
-        st->next_mid = 0; /* RFC 6525 §5.2.2 */
+    if (n == 0) {
+        for (size_t i = 0; i < q->nstreams; i++) reasm_reset_one(q, q->all[i]);
+        return;
+    }
+    for (size_t k = 0; k < n; k++) {
+        reasm_stream *st = reasm_stream_get(q, streams[k], false);
+        if (st) reasm_reset_one(q, st);
     }
 }

@@ -6,8 +6,9 @@
  * (RFC 6525 §5.2.2).
  *
  * DATA fragments of one message have consecutive TSNs (B ... E); I-DATA fragments share a
- * MID and are ordered by FSN. A single-chunk message is copied once, into the buffer
- * delivered to the caller. Limits: bytes held (partial + complete-undelivered) are capped
+ * MID and are ordered by FSN. Consecutive fragments are joined as they arrive into one
+ * growing buffer, which becomes the delivered message: one copy per byte when fragments
+ * arrive in order, no per-fragment allocation. Limits: bytes held (partial + complete-undelivered) are capped
  * by max_bytes (BUFFER_FULL, chunk refused: the peer retransmits), messages by
  * max_message_size (TOO_LARGE: the association should ABORT, as sctp.h documents). */
 #ifndef SLUICE_SCTP_REASM_H
@@ -18,7 +19,7 @@
 #include "sctp/sctp.h"
 
 typedef struct sluice_sctp_reasm_settings {
-    size_t max_bytes;         /**< payload bytes held; default 4 MiB */
+    size_t max_bytes;         /**< bytes held (see sluice_sctp_reasm_buffered); default 4 MiB */
     size_t max_message_size;  /**< default 256 KiB */
     bool idata;               /**< chunks are I-DATA; default false */
 } sluice_sctp_reasm_settings;
@@ -37,8 +38,8 @@ void sluice_sctp_reasm_set_idata(sluice_sctp_reasm *q, bool idata);
 /** Add a chunk the TSN tracker said is new (its payload is copied). `force`: accept even over
  *  max_bytes (the chunk is cum ack + 1; a hard limit of 2 * max_bytes still applies).
  *  Errors: TOO_LARGE (its message exceeds max_message_size; that message is dropped),
- *  BUFFER_FULL (over the cap; nothing kept), MALFORMED (DATA vs I-DATA mismatch, I-DATA
- *  first fragment with FSN != 0), NOMEM. */
+ *  BUFFER_FULL (over the cap; nothing kept), MALFORMED (DATA vs I-DATA mismatch, an I-DATA
+ *  fragment other than the first with FSN 0), NOMEM. A fragment already held is ignored. */
 int sluice_sctp_reasm_add(sluice_sctp_reasm *q, const sluice_sctp_data *d, bool force);
 
 /** Take the next deliverable message. Returns 1 (ownership of out->data passes to the
@@ -54,7 +55,8 @@ void sluice_sctp_reasm_handle_forward_tsn(sluice_sctp_reasm *q, const sluice_sct
  *  Partial data of those streams is dropped. */
 void sluice_sctp_reasm_reset_streams(sluice_sctp_reasm *q, const uint16_t *streams, size_t n);
 
-/** Payload bytes held (partial and complete-undelivered): subtract from the receive window. */
+/** Bytes held (partial and complete-undelivered messages, plus 64 bytes of bookkeeping
+ *  charged per message or partial run): subtract from the receive window. */
 size_t sluice_sctp_reasm_buffered(const sluice_sctp_reasm *q);
 
 typedef struct sluice_sctp_reasm_stats {

@@ -38,6 +38,8 @@ struct sluice_sctp_retx {
     uint32_t next_tsn;
     uint32_t adv_ack;     /* RFC 3758 Advanced.Peer.Ack.Point */
     size_t n_to_send;     /* items in RETX_TO_SEND */
+    uint32_t rtx_hint;    /* no RETX_TO_SEND item has a lower TSN */
+    bool sweep;           /* some message was just abandoned: mark its chunks */
 
     uint32_t flight;      /* bytes in flight (wire sizes) */
     uint32_t cwnd, ssthresh, pba;
@@ -52,6 +54,7 @@ struct sluice_sctp_retx {
     bool have_rtt;
     uint64_t srtt, rttvar, rto; /* microseconds */
     sluice_time t3;
+    sluice_time last_send; /* last DATA sent, for the idle cwnd decay (§7.2.1) */
     uint32_t sack_epoch;
     bool rtt_probe_active; /* one RTT measurement per round trip (RFC 9260 §6.3.1 C4) */
     uint32_t rtt_probe_tsn;
@@ -181,14 +184,29 @@ static void retx_advance_adv_ack(sluice_sctp_retx *r) {
     if (sluice_sn32_gt(r->adv_ack, r->cum_ack)) r->fwd_pending = true;
 }
 
-/* PR-SCTP: give up on every outstanding chunk of `m` (and tx drops its unsent rest). */
+static void retx_mark_to_send(sluice_sctp_retx *r, size_t idx) {
+    uint32_t tsn = r->cum_ack + 1 + (uint32_t)idx;
+    if (r->n_to_send == 0 || sluice_sn32_lt(tsn, r->rtx_hint)) r->rtx_hint = tsn;
+    retx_set_state(r, retx_at(r, idx), RETX_TO_SEND);
+}
+
+/* PR-SCTP: give up on message `m`; tx drops its unsent rest, retx_sweep() its chunks. */
 static void retx_abandon(sluice_sctp_retx *r, sluice_sctp_msg *m) {
-    if (m->abandoned) return;
-    m->abandoned = true;
-    r->stats.messages_abandoned++;
+    if (!m->abandoned) {
+        m->abandoned = true;
+        r->stats.messages_abandoned++;
+    }
+    r->sweep = true;
+}
+
+/* One pass for all messages abandoned since the last sweep (O(outstanding), not per message). */
+static void retx_sweep(sluice_sctp_retx *r) {
+    if (!r->sweep) return;
+    r->sweep = false;
     for (size_t i = 0; i < r->count; i++) {
         retx_item *it = retx_at(r, i);
-        if (it->msg == m) retx_set_state(r, it, RETX_ABANDONED); /* gap-acked parts too: useless alone */
+        /* gap-acked parts too: useless to the peer alone */
+        if (it->msg->abandoned) retx_set_state(r, it, RETX_ABANDONED);
     }
     retx_advance_adv_ack(r);
 }
@@ -198,10 +216,10 @@ static bool retx_should_abandon(const retx_item *it, sluice_time now) {
     const sluice_sctp_msg *m = it->msg;
     if (m->abandoned) return true;
     if (m->has_max_retransmits && it->rtx_count >= m->max_retransmits) return true;
-    return m->expires != SLUICE_TIME_NEVER && now >= m->expires;
+    return m->expires != SLUICE_TIME_NEVER && now > m->expires;
 }
 
-static void retx_write_item(sluice_sctp_retx *r, const retx_item *it, uint32_t tsn, sluice_wr *w) {
+static void retx_write_item(sluice_sctp_retx *r, const retx_item *it, uint32_t tsn, sluice_wr *w, bool immediate) {
     const sluice_sctp_msg *m = it->msg;
     sluice_sctp_data d = {
         .tsn = tsn,
@@ -212,6 +230,7 @@ static void retx_write_item(sluice_sctp_retx *r, const retx_item *it, uint32_t t
         .unordered = m->unordered,
         .beginning = it->beginning,
         .ending = it->ending,
+        .immediate = immediate,
         .idata = r->s.idata,
         .payload = m->data + it->offset,
         .len = it->len,
@@ -223,8 +242,10 @@ static void retx_write_item(sluice_sctp_retx *r, const retx_item *it, uint32_t t
 static bool retx_window_open(const sluice_sctp_retx *r) {
     /* §6.1 B: new data only while less than cwnd is outstanding (one packet may overshoot). */
     if (r->flight >= r->cwnd) return false;
-    /* §6.1 A: zero window: one chunk may probe when nothing is in flight. */
-    return r->rwnd > 0 || r->flight == 0;
+    /* §6.1 A: zero window: one chunk may probe when nothing is in flight. Otherwise wait
+     * for room for a chunk worth sending (see write_data). */
+    size_t hdr = r->s.idata ? SLUICE_SCTP_IDATA_HEADER_LEN : SLUICE_SCTP_DATA_HEADER_LEN;
+    return r->flight == 0 || r->rwnd >= hdr + 512;
 }
 
 bool sluice_sctp_retx_wants_to_send(const sluice_sctp_retx *r) {
@@ -238,20 +259,30 @@ int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr 
     int n = 0;
     size_t hdr = r->s.idata ? SLUICE_SCTP_IDATA_HEADER_LEN : SLUICE_SCTP_DATA_HEADER_LEN;
     if (w->err || r->hold) return 0;
+    /* §7.2.1: after an idle period longer than the RTO, cwnd decays to max(cwnd / 2,
+     * 4 MTU) per RTO, so a long-silent sender does not burst a stale window. */
+    if (r->flight == 0 && r->last_send && now > r->last_send + r->rto) {
+        uint64_t periods = (now - r->last_send) / r->rto;
+        uint32_t floor = (uint32_t)(4 * r->s.mtu);
+        for (uint64_t k = 0; k < periods && r->cwnd > floor; k++) r->cwnd = SLUICE_MAX(r->cwnd / 2, floor);
+        r->last_send = now;
+    }
 
     /* Retransmissions first, lowest TSN first (§6.1, §7.2.4 (3)). */
     bool ignore_cwnd = r->fast_rtx_pending;
-    for (size_t i = 0; i < r->count && r->n_to_send > 0; i++) {
+    size_t i = sluice_sn32_gt(r->rtx_hint, r->cum_ack) ? (size_t)(r->rtx_hint - r->cum_ack - 1) : 0;
+    for (; i < r->count && r->n_to_send > 0; i++) {
         retx_item *it = retx_at(r, i);
         if (it->state != RETX_TO_SEND) continue;
         if (retx_should_abandon(it, now)) {
             retx_abandon(r, it->msg);
+            retx_set_state(r, it, RETX_ABANDONED);
             continue;
         }
         if (!ignore_cwnd && r->flight >= r->cwnd) break;
         if (it->wire > sluice_wr_left(w)) break;
         uint32_t tsn = r->cum_ack + 1 + (uint32_t)i;
-        retx_write_item(r, it, tsn, w);
+        retx_write_item(r, it, tsn, w, false);
         if (r->rtt_probe_active && r->rtt_probe_tsn == tsn) r->rtt_probe_active = false; /* Karn */
         retx_set_state(r, it, RETX_IN_FLIGHT);
         it->rtx_count++;
@@ -262,6 +293,8 @@ int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr 
         r->stats.retransmissions++;
         n++;
     }
+    if (r->n_to_send > 0) r->rtx_hint = r->cum_ack + 1 + (uint32_t)(i < r->count ? i : 0);
+    retx_sweep(r);
     if (n > 0) r->fast_rtx_pending = false;
     if (r->t3_pending && n > 0) {
         r->t3_pending = false;
@@ -276,7 +309,9 @@ int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr 
         if (left < hdr + 4) break;
         size_t max_payload = (left - hdr) & ~(size_t)3;
         if (r->flight > 0 && r->rwnd < max_payload + hdr) {
-            if (r->rwnd <= hdr) break;
+            /* Cut the chunk to the peer's window, but not into slivers: below 512 bytes of
+             * room wait for the SACK that opens it (silly window avoidance). */
+            if (r->rwnd < hdr + 512) break;
             max_payload = r->rwnd - hdr;
         }
         if (max_payload > 65535 - hdr) max_payload = (65535 - hdr) & ~(size_t)3;
@@ -301,11 +336,16 @@ int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr 
             r->rtt_probe_active = true;
             r->rtt_probe_tsn = r->next_tsn;
         }
-        retx_write_item(r, it, r->next_tsn++, w);
         r->rwnd = r->rwnd > it->wire ? r->rwnd - it->wire : 0;
+        /* RFC 7053: ask for an immediate SACK when we will have to wait for one anyway (the
+         * end of what is queued, or the windows are full), rather than let the peer's
+         * delayed-ack timer hold us up. */
+        bool last = !sluice_sctp_tx_has_data(r->tx) || r->flight >= r->cwnd || r->rwnd == 0;
+        retx_write_item(r, it, r->next_tsn++, w, last);
         n++;
     }
 out:
+    if (n > 0) r->last_send = now;
     /* §6.3.2 R1: start T3-rtx when sending and it is not running. */
     if (n > 0 && r->t3 == SLUICE_TIME_NEVER) retx_arm_t3(r, now);
     return n;
@@ -325,12 +365,14 @@ static void retx_sort_gaps(sluice_sctp_gap *g, size_t n) {
 
 int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const sluice_sctp_sack *sack) {
     uint32_t cum = sack->cum_tsn;
-    uint32_t last_sent = r->next_tsn - 1;
-    /* §6.2.1 D i: an older SACK (reordered) is ignored. */
-    if (sluice_sn32_lt(cum, r->cum_ack)) return 0;
-    if (sluice_sn32_gt(cum, last_sent)) {
+    /* Offsets from our cum ack, checked against what is outstanding (count TSNs), so no
+     * serial-number corner (exactly 2^31 apart) can slip through. */
+    uint32_t adv = (uint32_t)(cum - r->cum_ack);
+    if (adv > r->count) {
+        /* §6.2.1 D i: an older SACK (reordered) is ignored. */
+        if (sluice_sn32_lt(cum, r->cum_ack)) return 0;
         r->stats.bad_sacks++;
-        return SLUICE_ERR_MALFORMED;
+        return SLUICE_ERR_MALFORMED; /* acks TSNs never sent */
     }
     /* Validate and collect gap blocks first, so a bad SACK changes nothing. */
     size_t ng = 0;
@@ -338,7 +380,7 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
     for (size_t i = 0; i < sack->num_gaps; i++) {
         sluice_sctp_gap g = sluice_sctp_sack_gap(sack, i);
         if (g.start == 0 || g.start > g.end) continue; /* meaningless block: ignore it */
-        if (sluice_sn32_gt(cum + g.end, last_sent)) {
+        if ((uint64_t)adv + g.end > r->count) {
             r->stats.bad_sacks++;
             return SLUICE_ERR_MALFORMED;
         }
@@ -358,7 +400,6 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
     sluice_time rtt_from = SLUICE_TIME_NEVER;
 
     /* Cumulative ack: release everything up to `cum`. */
-    uint32_t adv = (uint32_t)(cum - r->cum_ack);
     for (uint32_t k = 0; k < adv; k++) {
         retx_item *it = retx_at(r, 0);
         uint32_t tsn = r->cum_ack + 1;
@@ -421,7 +462,7 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
         if (it->nacks < 255) it->nacks++;
         if (it->nacks >= 3 && !it->fast_rtx_done) {
             it->fast_rtx_done = true;
-            retx_set_state(r, it, RETX_TO_SEND);
+            retx_mark_to_send(r, idx);
             r->stats.fast_retransmits++;
             marked = true;
         }
@@ -487,17 +528,18 @@ int sluice_sctp_retx_handle_timeout(sluice_sctp_retx *r, sluice_time now) {
     r->hold = false;
     for (size_t i = 0; i < r->count; i++) {
         retx_item *it = retx_at(r, i);
-        if (it->state == RETX_IN_FLIGHT) retx_set_state(r, it, RETX_TO_SEND);
+        if (it->state == RETX_IN_FLIGHT) retx_mark_to_send(r, i);
     }
     /* A gap-acked chunk at the cum ack point that the peer still lacks was reneged
      * (RFC 9260 §6.2.1): send it again. */
-    if (r->count > 0 && retx_at(r, 0)->state == RETX_ACKED) retx_set_state(r, retx_at(r, 0), RETX_TO_SEND);
-    r->t3_pending = r->n_to_send > 0;
+    if (r->count > 0 && retx_at(r, 0)->state == RETX_ACKED) retx_mark_to_send(r, 0);
     /* Abandon now what may not be retransmitted, so the FORWARD-TSN goes with it. */
     for (size_t i = 0; i < r->count; i++) {
         retx_item *it = retx_at(r, i);
         if (it->state == RETX_TO_SEND && retx_should_abandon(it, now)) retx_abandon(r, it->msg);
     }
+    retx_sweep(r);
+    r->t3_pending = r->n_to_send > 0;
     if (sluice_sn32_gt(r->adv_ack, r->cum_ack)) r->fwd_pending = true; /* RFC 3758 §3.5 C4 */
     /* Rearmed when the retransmission goes out; re-armed here when only a FORWARD-TSN does. */
     if (r->n_to_send == 0 && retx_needs_t3(r)) retx_arm_t3(r, now);

@@ -46,8 +46,13 @@ void sluice_sctp_retx_set_idata(sluice_sctp_retx *r, bool idata);
 
 /** Write as many DATA / I-DATA chunks as fit in `w`'s remaining space and the windows:
  *  chunks marked for retransmission first (fast retransmit ignores cwnd for the first
- *  packet, §7.2.4 (3)), then new fragments from tx. Allows one chunk in flight when the
- *  peer's rwnd is 0 (zero window probe, §6.1 A). Starts T3-rtx if needed.
+ *  packet, §7.2.4 (3); after a T3-rtx only one packet goes until the next SACK, §6.3.3
+ *  E3), then new fragments from tx, cut to the room left in `w` (so a packet is filled
+ *  and a message may start at the end of one packet). Allows one chunk in flight when the
+ *  peer's rwnd is 0 (zero window probe, §6.1 A). Sets the RFC 7053 I bit on a new chunk
+ *  after which the sender has to wait anyway (tx empty or windows full). Decays cwnd after
+ *  an idle period (§7.2.1). Starts T3-rtx if needed. Chunks are padded to 4 bytes, so
+ *  pass a writer whose size is what the packet may still take.
  *  Returns the number of chunks written (0: nothing to send or not allowed now). */
 int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr *w);
 

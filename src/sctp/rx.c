@@ -174,6 +174,9 @@ void sluice_sctp_rx_on_packet_end(sluice_sctp_rx *rx, sluice_time now) {
 
 void sluice_sctp_rx_force_sack(sluice_sctp_rx *rx) { rx->sack_due = true; }
 bool sluice_sctp_rx_sack_due(const sluice_sctp_rx *rx) { return rx->sack_due; }
+bool sluice_sctp_rx_has_unacked(const sluice_sctp_rx *rx) {
+    return rx->sack_due || rx->delayed != SLUICE_TIME_NEVER || rx->data_in_packet;
+}
 
 int sluice_sctp_rx_write_sack(sluice_sctp_rx *rx, sluice_time now, sluice_wr *w, uint32_t a_rwnd) {
     (void)now;

@@ -62,6 +62,9 @@ void sluice_sctp_rx_on_packet_end(sluice_sctp_rx *rx, sluice_time now);
 void sluice_sctp_rx_force_sack(sluice_sctp_rx *rx);
 /** A SACK should be sent now. */
 bool sluice_sctp_rx_sack_due(const sluice_sctp_rx *rx);
+/** Some received DATA is not yet acknowledged (a SACK is due or delayed): RFC 9260 §6.2
+ *  says to bundle a SACK with outgoing DATA then. */
+bool sluice_sctp_rx_has_unacked(const sluice_sctp_rx *rx);
 /** Write a SACK chunk with our state and `a_rwnd` (the association computes it: its receive
  *  window minus bytes held in reassembly). Clears the due flag, the delayed-ack timer and
  *  the reported duplicates. Errors: NOBUFS (nothing changed). Gap blocks that do not fit in

@@ -34,6 +34,13 @@ void sluice_sctp_settings_default(sluice_sctp_settings *s) {
 
 /* ---- events --------------------------------------------------------------------------- */
 
+/* Our advertised receive window: the setting minus what reassembly holds (§6.2). */
+static uint32_t our_rwnd(const sluice_sctp *a) {
+    size_t held = a->reasm ? sluice_sctp_reasm_buffered(a->reasm) : 0;
+    return held >= a->s.rwnd ? 0 : (uint32_t)(a->s.rwnd - held);
+}
+
+
 static void free_event(sluice_sctp *a, sluice_sctp_event *ev) {
     if (ev->type == SLUICE_SCTP_EVENT_MESSAGE) sluice_mem_free(a->alloc, ev->message.data);
 }
@@ -90,11 +97,14 @@ int sluice_sctp_poll_event(sluice_sctp *a, sluice_sctp_event *ev) {
         ev->type = SLUICE_SCTP_EVENT_MESSAGE;
         ev->stream = ev->message.stream;
         a->st.messages_received++;
-        /* The window may have opened: tell the peer when it had closed (§6.2). */
+        /* §6.2: once the application frees enough of a window we had advertised small,
+         * tell the peer right away instead of letting it probe. */
+        if (a->rx && our_rwnd(a) >= a->last_adv_rwnd + SLUICE_MAX(a->s.rwnd / 4, 2 * a->s.mtu))
+            sluice_sctp_rx_force_sack(a->rx);
         return 1;
     }
     uint16_t stream;
-    if (a->tx && sluice_sctp_tx_poll_buffered_low(a->tx, &stream) == 1) {
+    if (a->tx && !a->terminated && sluice_sctp_tx_poll_buffered_low(a->tx, &stream) == 1) {
         ev->type = SLUICE_SCTP_EVENT_BUFFERED_LOW;
         ev->stream = stream;
         return 1;
@@ -195,6 +205,7 @@ int sluice_sctp_datapath_start(sluice_sctp *a) {
     sluice_sctp_reconfig_init(&a->rc, a->alloc, &ops, a->my_tsn, a->peer_tsn, a->num_in, a->num_out);
     a->rc_init = true;
     a->up = true;
+    a->last_adv_rwnd = a->s.rwnd;
     return SLUICE_OK;
 }
 
@@ -268,6 +279,9 @@ int sluice_sctp_new(sluice_sctp **out, const sluice_sctp_settings *s, const slui
     sluice_sctp_tx_settings ts;
     sluice_sctp_tx_settings_default(&ts);
     ts.max_buffer = s->max_send_buffer;
+    /* Common header 12, I-DATA chunk header 20 (the larger of DATA's and I-DATA's), and the
+     * 4-byte rounding retx applies to the room it offers. */
+    ts.fresh_packet_payload = (s->mtu - 12 - 20) & ~(size_t)3;
     if (sluice_sctp_tx_new(&a->tx, &ts, alloc) < 0) goto nomem;
     /* §5.1.3: a secret of our own for the cookie MAC. */
     if (sluice_rng_bytes(rng, a->secret, sizeof a->secret) < 0) {
@@ -317,11 +331,13 @@ static bool handle_data(sluice_sctp *a, sluice_time now, const sluice_sctp_chunk
                       : sluice_sctp_data_parse(c->flags, c->value, c->value_len, &d);
     if (rc < 0) {
         if (c->value_len == (is_idata ? 16u : 12u)) {
-            /* §6.2: a DATA chunk without user data: ABORT with "No User Data". */
-            uint8_t tsn[4];
-            memcpy(tsn, c->value, 4);
+            /* §6.2: a DATA chunk without user data: ABORT with "No User Data" and its TSN. */
+            uint8_t v[8];
+            sluice_wr w = sluice_wr_make(v, sizeof v);
+            sluice_sctp_cause_write(&w, SLUICE_SCTP_CAUSE_NO_USER_DATA, c->value, 4);
+            sluice_sctp_send_single(a, a->peer_tag, SLUICE_SCTP_CHUNK_ABORT, 0, v, sizeof v);
+            a->peer_tag = 0; /* already sent: assoc_abort must not send another */
             sluice_sctp_assoc_abort(a, now, SLUICE_SCTP_CAUSE_NO_USER_DATA, NULL, SLUICE_ERR_SCTP);
-            (void)tsn;
             return false;
         }
         a->st.packets_dropped++;
@@ -454,11 +470,6 @@ drop:
 
 /* ---- output ----------------------------------------------------------------------------- */
 
-static uint32_t our_rwnd(const sluice_sctp *a) {
-    size_t held = a->reasm ? sluice_sctp_reasm_buffered(a->reasm) : 0;
-    return held >= a->s.rwnd ? 0 : (uint32_t)(a->s.rwnd - held);
-}
-
 int sluice_sctp_poll_packet(sluice_sctp *a, sluice_time now, uint8_t *buf, size_t cap) {
     if (!a || !buf) return SLUICE_ERR_INVALID_ARGUMENT;
     if (a->outq_n) {
@@ -496,7 +507,11 @@ int sluice_sctp_poll_packet(sluice_sctp *a, sluice_time now, uint8_t *buf, size_
         }
     }
     if (sluice_sctp_rx_sack_due(a->rx)) {
-        if (sluice_sctp_rx_write_sack(a->rx, now, &p.w, our_rwnd(a)) == SLUICE_OK) p.nchunks++;
+        uint32_t rw = our_rwnd(a);
+        if (sluice_sctp_rx_write_sack(a->rx, now, &p.w, rw) == SLUICE_OK) {
+            p.nchunks++;
+            a->last_adv_rwnd = rw;
+        }
     }
     bool may_send_data = a->state == SLUICE_SCTP_ESTABLISHED || a->state == SLUICE_SCTP_SHUTDOWN_PENDING ||
                          a->state == SLUICE_SCTP_SHUTDOWN_RECEIVED;
@@ -554,8 +569,16 @@ int sluice_sctp_send(sluice_sctp *a, sluice_time now, uint16_t stream, uint32_t 
     if (!a || !data || len == 0) return SLUICE_ERR_INVALID_ARGUMENT;
     if (a->terminated || a->shutdown_requested || a->state >= SLUICE_SCTP_SHUTDOWN_PENDING)
         return SLUICE_ERR_INVALID_STATE;
-    if (a->up && stream >= a->num_out) return SLUICE_ERR_INVALID_ARGUMENT;
+    if (stream >= a->s.num_streams || (a->up && stream >= a->num_out)) return SLUICE_ERR_INVALID_ARGUMENT;
     if (a->rc_init && sluice_sctp_reconfig_is_resetting(&a->rc, stream)) return SLUICE_ERR_CLOSED;
+    sluice_sctp_send_options o;
+    if (opt && a->up && !a->peer_feat.forward_tsn && (opt->has_max_retransmits || opt->has_lifetime)) {
+        /* RFC 3758 §3.3: without FORWARD-TSN support at the peer, nothing may be abandoned
+         * (the peer could never move its cumulative ack past it): send reliably. */
+        o = *opt;
+        o.has_max_retransmits = o.has_lifetime = false;
+        opt = &o;
+    }
     int rc = sluice_sctp_tx_push(a->tx, now, stream, ppid, data, len, opt);
     if (rc == SLUICE_OK) a->st.messages_sent++;
     return rc;

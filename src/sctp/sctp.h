@@ -77,6 +77,17 @@ void sluice_sctp_shutdown(sluice_sctp *a, sluice_time now);
 /** ABORT with a user-initiated-abort cause containing `reason`. */
 void sluice_sctp_abort(sluice_sctp *a, sluice_time now, const char *reason);
 
+/* Event notes (sctp.c / assoc.c):
+ *  - CONNECTED comes again if the peer restarts the association (RFC 9260 §5.2.4 action
+ *    A): everything of the old association, queued sends included, is gone by then.
+ *  - STREAM_RESET comes after every message of that stream that preceded the reset; the
+ *    peer layer answers with sluice_sctp_reset_streams() for the same stream (RFC 8831
+ *    §6.7) unless it already reset it. STREAM_RESET_DONE also comes when the peer refused
+ *    the request (logged): the stream is reusable either way.
+ *  - CLOSED: error 0 after a graceful shutdown; ABORTED (peer's ABORT, or ours from
+ *    sluice_sctp_abort()) with the cause in `reason`; TIMEOUT (INIT/COOKIE-ECHO never
+ *    answered, or Association.Max.Retrans exceeded); TOO_LARGE (inbound message over
+ *    max_message_size); SCTP (protocol violation); NOMEM. No event follows CLOSED. */
 typedef enum sluice_sctp_event_type {
     SLUICE_SCTP_EVENT_CONNECTED = 1,      /**< ESTABLISHED; num_outbound/num_inbound valid */
     SLUICE_SCTP_EVENT_MESSAGE = 2,        /**< `message` (ownership passes to the caller) */

@@ -11,20 +11,20 @@ typedef struct tx_stream {
     sluice_sctp_msg *head, *tail;
     size_t buffered;
     size_t low_threshold;
+    bool active;                        /* in the round-robin ring (has queued messages) */
+    struct tx_stream *rr_next, *rr_prev;
 } tx_stream;
 
 struct sluice_sctp_tx {
     const sluice_allocator *alloc;
     sluice_sctp_tx_settings s;
-    tx_stream *streams; /* sorted by id */
+    tx_stream **streams; /* sorted by id; each allocated once, so pointers stay valid */
     size_t nstreams, cap_streams;
+    tx_stream *rr;       /* ring of streams with queued messages; the next one to serve */
     size_t total;
     size_t nqueued;      /* messages queued, all streams */
     size_t ntimed;       /* queued messages with a lifetime */
-    bool has_current;    /* DATA: a message in progress must be finished first (§6.9) */
-    uint16_t current;
-    uint16_t last_served;
-    bool served_any;
+    tx_stream *current;  /* DATA: a message in progress must be finished first (§6.9) */
     uint16_t *low;       /* FIFO of streams whose buffered amount fell to the threshold */
     size_t nlow;
     sluice_sctp_tx_stats stats;
@@ -55,12 +55,13 @@ int sluice_sctp_tx_new(sluice_sctp_tx **out, const sluice_sctp_tx_settings *s, c
 void sluice_sctp_tx_free(sluice_sctp_tx *tx) {
     if (!tx) return;
     for (size_t i = 0; i < tx->nstreams; i++) {
-        sluice_sctp_msg *m = tx->streams[i].head;
+        sluice_sctp_msg *m = tx->streams[i]->head;
         while (m) {
             sluice_sctp_msg *n = m->next;
             sluice_sctp_msg_unref(tx->alloc, m);
             m = n;
         }
+        sluice_mem_free(tx->alloc, tx->streams[i]);
     }
     sluice_mem_free(tx->alloc, tx->streams);
     sluice_mem_free(tx->alloc, tx->low);
@@ -74,27 +75,27 @@ static size_t tx_find(const sluice_sctp_tx *tx, uint16_t id, bool *found) {
     size_t lo = 0, hi = tx->nstreams;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (tx->streams[mid].id < id) lo = mid + 1;
+        if (tx->streams[mid]->id < id) lo = mid + 1;
         else hi = mid;
     }
-    *found = lo < tx->nstreams && tx->streams[lo].id == id;
+    *found = lo < tx->nstreams && tx->streams[lo]->id == id;
     return lo;
 }
 
 static tx_stream *tx_stream_get(const sluice_sctp_tx *tx, uint16_t id) {
     bool found;
     size_t i = tx_find(tx, id, &found);
-    return found ? &tx->streams[i] : NULL;
+    return found ? tx->streams[i] : NULL;
 }
 
 static tx_stream *tx_stream_get_or_add(sluice_sctp_tx *tx, uint16_t id) {
     bool found;
     size_t i = tx_find(tx, id, &found);
-    if (found) return &tx->streams[i];
+    if (found) return tx->streams[i];
     if (tx->nstreams == tx->cap_streams) {
         size_t ncap = tx->cap_streams ? tx->cap_streams * 2 : 8;
         if (ncap > 65536) ncap = 65536;
-        tx_stream *ns = sluice_mem_realloc(tx->alloc, tx->streams, ncap * sizeof *ns);
+        tx_stream **ns = sluice_mem_realloc(tx->alloc, tx->streams, ncap * sizeof *ns);
         if (!ns) return NULL;
         tx->streams = ns;
         /* The low list holds at most one entry per stream, so it grows with the streams. */
@@ -103,11 +104,41 @@ static tx_stream *tx_stream_get_or_add(sluice_sctp_tx *tx, uint16_t id) {
         tx->low = nl;
         tx->cap_streams = ncap;
     }
+    tx_stream *st = sluice_mem_calloc(tx->alloc, 1, sizeof *st);
+    if (!st) return NULL;
+    st->id = id;
     memmove(&tx->streams[i + 1], &tx->streams[i], (tx->nstreams - i) * sizeof *tx->streams);
-    memset(&tx->streams[i], 0, sizeof *tx->streams);
-    tx->streams[i].id = id;
+    tx->streams[i] = st;
     tx->nstreams++;
-    return &tx->streams[i];
+    return st;
+}
+
+/* Join the round-robin ring at its end (just before the next stream to serve). */
+static void tx_activate(sluice_sctp_tx *tx, tx_stream *st) {
+    if (st->active) return;
+    st->active = true;
+    if (!tx->rr) {
+        st->rr_next = st->rr_prev = st;
+        tx->rr = st;
+        return;
+    }
+    st->rr_next = tx->rr;
+    st->rr_prev = tx->rr->rr_prev;
+    st->rr_prev->rr_next = st;
+    tx->rr->rr_prev = st;
+}
+
+static void tx_deactivate(sluice_sctp_tx *tx, tx_stream *st) {
+    if (!st->active) return;
+    st->active = false;
+    if (st->rr_next == st) {
+        tx->rr = NULL;
+    } else {
+        if (tx->rr == st) tx->rr = st->rr_next;
+        st->rr_prev->rr_next = st->rr_next;
+        st->rr_next->rr_prev = st->rr_prev;
+    }
+    st->rr_next = st->rr_prev = NULL;
 }
 
 int sluice_sctp_tx_push(sluice_sctp_tx *tx, sluice_time now, uint16_t stream, uint32_t ppid, const uint8_t *data,
@@ -142,6 +173,7 @@ int sluice_sctp_tx_push(sluice_sctp_tx *tx, sluice_time now, uint16_t stream, ui
     if (st->tail) st->tail->next = m;
     else st->head = m;
     st->tail = m;
+    tx_activate(tx, st);
     st->buffered += len;
     tx->total += len;
     tx->nqueued++;
@@ -161,19 +193,24 @@ static void tx_note_decrease(sluice_sctp_tx *tx, tx_stream *st, size_t before) {
 static void tx_pop_head(sluice_sctp_tx *tx, tx_stream *st) {
     sluice_sctp_msg *m = st->head;
     st->head = m->next;
-    if (!st->head) st->tail = NULL;
+    if (!st->head) {
+        st->tail = NULL;
+        tx_deactivate(tx, st);
+    }
     m->next = NULL;
     if (m->expires != SLUICE_TIME_NEVER) tx->ntimed--;
     tx->nqueued--;
-    if (tx->has_current && tx->current == st->id) tx->has_current = false;
+    if (tx->current == st) tx->current = NULL;
     sluice_sctp_msg_unref(tx->alloc, m);
 }
 
 static bool tx_should_drop(const sluice_sctp_msg *m, sluice_time now) {
     if (m->abandoned) return true;
     /* RFC 3758 §3.1 (timed reliability): a message not yet started simply goes. Started
-     * ones are abandoned by the retransmission queue, which also forwards the TSN. */
-    return !m->started && m->expires != SLUICE_TIME_NEVER && now >= m->expires;
+     * ones are abandoned by the retransmission queue, which also forwards the TSN. The
+     * lifetime is inclusive, so a lifetime of 0 still means "send once if sent now"
+     * (what WebRTC's maxPacketLifeTime 0 asks for). */
+    return !m->started && m->expires != SLUICE_TIME_NEVER && now > m->expires;
 }
 
 /* Drop the unsent remainder of `m` (which is st's head). */
@@ -190,7 +227,7 @@ static void tx_drop_head(sluice_sctp_tx *tx, tx_stream *st) {
 
 void sluice_sctp_tx_expire(sluice_sctp_tx *tx, sluice_time now) {
     for (size_t i = 0; i < tx->nstreams; i++) {
-        tx_stream *st = &tx->streams[i];
+        tx_stream *st = tx->streams[i];
         while (st->head && tx_should_drop(st->head, now)) tx_drop_head(tx, st);
         if (!st->head || tx->ntimed == 0) continue;
         /* Unstarted expired messages further down the queue. */
@@ -216,42 +253,23 @@ sluice_time sluice_sctp_tx_next_expiry(const sluice_sctp_tx *tx) {
     sluice_time t = SLUICE_TIME_NEVER;
     if (tx->ntimed == 0) return t;
     for (size_t i = 0; i < tx->nstreams; i++)
-        for (const sluice_sctp_msg *m = tx->streams[i].head; m; m = m->next)
-            if (!m->started) t = sluice_time_min(t, m->expires);
+        for (const sluice_sctp_msg *m = tx->streams[i]->head; m; m = m->next)
+            if (!m->started && m->expires != SLUICE_TIME_NEVER)
+                t = sluice_time_min(t, m->expires + 1); /* expired after, not at */
     return t;
-}
-
-/* Next stream after `last_served` (round robin by id) with something queued. */
-static tx_stream *tx_next_rr(sluice_sctp_tx *tx) {
-    if (tx->nstreams == 0) return NULL;
-    size_t start = 0;
-    if (tx->served_any) {
-        bool found;
-        start = tx_find(tx, tx->last_served, &found);
-        if (found) start++;
-    }
-    for (size_t k = 0; k < tx->nstreams; k++) {
-        tx_stream *st = &tx->streams[(start + k) % tx->nstreams];
-        if (st->head) return st;
-    }
-    return NULL;
 }
 
 int sluice_sctp_tx_produce(sluice_sctp_tx *tx, sluice_time now, size_t max_payload, sluice_sctp_tx_chunk *out) {
     if (max_payload == 0) return 0;
     for (;;) {
-        tx_stream *st = NULL;
-        if (tx->has_current) st = tx_stream_get(tx, tx->current);
-        if (!st || !st->head) {
-            tx->has_current = false;
-            st = tx_next_rr(tx);
-        }
+        tx_stream *st = tx->current ? tx->current : tx->rr;
         if (!st) return 0;
         sluice_sctp_msg *m = st->head;
         if (tx_should_drop(m, now)) {
             tx_drop_head(tx, st);
             continue;
         }
+        if (m->produced == 0 && m->len > max_payload && m->len <= tx->s.fresh_packet_payload) return 0;
         size_t n = SLUICE_MIN(max_payload, m->len - m->produced);
         if (!m->started) {
             m->started = true;
@@ -270,16 +288,13 @@ int sluice_sctp_tx_produce(sluice_sctp_tx *tx, sluice_time now, size_t max_paylo
         st->buffered -= n;
         tx->total -= n;
         if (out->ending) {
+            if (st->active) tx->rr = st->rr_next; /* next stream's turn (pop may end it) */
             tx_pop_head(tx, st);
-            tx->last_served = st->id;
-            tx->served_any = true;
         } else if (!tx->s.idata) {
-            tx->has_current = true;
-            tx->current = st->id;
+            tx->current = st;
         } else {
             /* RFC 8260: with I-DATA other streams may go between fragments. */
-            tx->last_served = st->id;
-            tx->served_any = true;
+            tx->rr = st->rr_next;
         }
         tx_note_decrease(tx, st, before);
         return 1;

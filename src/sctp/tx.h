@@ -57,6 +57,11 @@ typedef struct sluice_sctp_tx_chunk {
 typedef struct sluice_sctp_tx_settings {
     size_t max_buffer;    /**< total bytes queued not yet produced, all streams; default 16 MiB */
     bool idata;           /**< I-DATA negotiated: MIDs and interleaving; default false */
+    /** User data that fits an otherwise empty packet. A message no larger than this is never
+     *  split across packets: produce returns 0 instead when it does not fit the room left,
+     *  and the message starts the next packet (splitting small messages doubles their loss
+     *  risk and has broken peers' reassembly). 0 = split anywhere (default). */
+    size_t fresh_packet_payload;
 } sluice_sctp_tx_settings;
 
 void sluice_sctp_tx_settings_default(sluice_sctp_tx_settings *s);
@@ -89,7 +94,8 @@ bool sluice_sctp_tx_has_data(const sluice_sctp_tx *tx);
  *  messages. Called by produce; call it on a timer to update buffered amounts promptly. */
 void sluice_sctp_tx_expire(sluice_sctp_tx *tx, sluice_time now);
 
-/** Earliest lifetime expiry among queued messages (SLUICE_TIME_NEVER if none). */
+/** First instant at which a queued, unstarted message is expired (lifetimes are inclusive),
+ *  SLUICE_TIME_NEVER if none: call sluice_sctp_tx_expire() then. */
 sluice_time sluice_sctp_tx_next_expiry(const sluice_sctp_tx *tx);
 
 /** Bytes queued on `stream` not yet produced. */

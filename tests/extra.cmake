@@ -1,0 +1,21 @@
+# Conformance test against usrsctp (Debian libusrsctp-dev), in process over AF_CONN.
+# The generic glob already made the target test_sctp_usrsctp; here it gets usrsctp, or,
+# when usrsctp is missing, it builds as a stub that CTest reports as skipped.
+pkg_check_modules(USRSCTP IMPORTED_TARGET usrsctp)
+if(NOT USRSCTP_FOUND)
+  find_library(USRSCTP_LIB usrsctp)
+  find_path(USRSCTP_INC usrsctp.h)
+endif()
+if(TARGET test_sctp_usrsctp)
+  set_tests_properties(test_sctp_usrsctp PROPERTIES SKIP_RETURN_CODE 77)
+  if(USRSCTP_FOUND)
+    target_compile_definitions(test_sctp_usrsctp PRIVATE SLUICE_HAVE_USRSCTP ${USRSCTP_CFLAGS_OTHER})
+    target_link_libraries(test_sctp_usrsctp PRIVATE PkgConfig::USRSCTP)
+  elseif(USRSCTP_LIB AND USRSCTP_INC)
+    target_compile_definitions(test_sctp_usrsctp PRIVATE SLUICE_HAVE_USRSCTP INET INET6)
+    target_include_directories(test_sctp_usrsctp PRIVATE ${USRSCTP_INC})
+    target_link_libraries(test_sctp_usrsctp PRIVATE ${USRSCTP_LIB})
+  else()
+    message(STATUS "usrsctp not found: test_sctp_usrsctp is skipped (apt-get install libusrsctp-dev)")
+  endif()
+endif()
