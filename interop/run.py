@@ -120,6 +120,8 @@ def main():
                     help="the role(s) of --focus")
     ap.add_argument("--focus", default="sluice",
                     help="only pairs that include this peer ('' or 'all': every pair)")
+    ap.add_argument("--no-self", action="store_true",
+                    help="leave out the pair of --focus with itself")
     ap.add_argument("--trickle", type=int, default=1, choices=(0, 1))
     ap.add_argument("--driver", default="offer", choices=("offer", "answer"))
     ap.add_argument("--bytes", type=int, default=64 << 20)
@@ -152,6 +154,8 @@ def main():
                 if a.roles == "offer" and off != focus:
                     continue
                 if a.roles == "answer" and ans != focus:
+                    continue
+                if a.no_self and off == ans == focus:
                     continue
             for sc in scen:
                 runs.append((off, ans, sc))
