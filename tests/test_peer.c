@@ -31,6 +31,7 @@ typedef struct side {
     int nreceived;
     int opened, closing, closed;
     bool saw_gathering_complete;
+    char last_error[256];
 } side;
 
 typedef struct world {
@@ -101,7 +102,10 @@ static void pump_events(side *s) {
         case SLUICE_EVENT_CHANNEL_OPEN: s->opened++; break;
         case SLUICE_EVENT_CHANNEL_CLOSING: s->closing++; break;
         case SLUICE_EVENT_CHANNEL_CLOSED: s->closed++; break;
-        case SLUICE_EVENT_ERROR: s->errors++; break;
+        case SLUICE_EVENT_ERROR:
+            s->errors++;
+            snprintf(s->last_error, sizeof s->last_error, "%s", ev.reason);
+            break;
         default: break;
         }
     }
@@ -501,6 +505,36 @@ static void test_peer_link_cut_goes_disconnected_then_failed_and_recovers(void *
     world_free(&w);
 }
 
+/* A man in the middle (or a mangled SDP) changes the fingerprint: DTLS must fail with a
+ * readable reason and the connection go FAILED on both sides. */
+static bool both_failed(world *w) {
+    return w->a.conn_state == SLUICE_CONNECTION_FAILED && w->b.conn_state == SLUICE_CONNECTION_FAILED;
+}
+
+static void test_peer_wrong_fingerprint_fails_the_connection(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, 12, 0.0, 2000, true);
+    sluice_channel *ch;
+    assert_int_equal(sluice_peer_create_channel(w.a.pc, "x", NULL, &ch), SLUICE_OK);
+    assert_int_equal(sluice_peer_create_offer(w.a.pc), SLUICE_OK);
+    sluice_event ev;
+    char offer[8192] = "";
+    while (sluice_peer_poll_event(w.a.pc, &ev) == 1)
+        if (ev.type == SLUICE_EVENT_SESSION_DESCRIPTION) snprintf(offer, sizeof offer, "%s", ev.sdp);
+    assert_int_equal(sluice_peer_set_local_description(w.a.pc, "offer", offer), SLUICE_OK);
+    /* Flip one hex digit of the fingerprint B will check A's certificate against. */
+    char *fp = strstr(offer, "a=fingerprint:sha-256 ");
+    assert_non_null(fp);
+    fp += strlen("a=fingerprint:sha-256 ");
+    fp[0] = fp[0] == 'A' ? 'B' : 'A';
+    assert_int_equal(sluice_peer_set_remote_description(w.b.pc, "offer", offer), SLUICE_OK);
+    assert_true(run_until(&w, 30 * SEC, both_failed));
+    assert_non_null(strstr(w.b.last_error, "fingerprint"));
+    assert_int_equal(sluice_channel_ready_state(ch), SLUICE_CHANNEL_CLOSED);
+    world_free(&w);
+}
+
 /* ---- API rules (no network needed) ---- */
 
 static void test_api_create_offer_without_channel_fails(void **state) {
@@ -772,6 +806,7 @@ int main(void) {
         cmocka_unit_test(test_peer_inband_channels_carry_every_reliability_mode),
         cmocka_unit_test(test_peer_channel_close_from_the_answerer),
         cmocka_unit_test(test_peer_link_cut_goes_disconnected_then_failed_and_recovers),
+        cmocka_unit_test(test_peer_wrong_fingerprint_fails_the_connection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
