@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "simnet.h"
 #include "testkit_alloc.h"
@@ -535,6 +536,69 @@ static void test_peer_wrong_fingerprint_fails_the_connection(void **state) {
     world_free(&w);
 }
 
+/* Socket mode (sluice_peer_poll) over IPv6 loopback: the real I/O path, not the simulator. */
+static void relay_events(sluice_peer *from, sluice_peer *to) {
+    sluice_event ev;
+    while (sluice_peer_poll_event(from, &ev) == 1) {
+        if (ev.type == SLUICE_EVENT_SESSION_DESCRIPTION) {
+            assert_int_equal(sluice_peer_set_local_description(from, ev.sdp_type, ev.sdp), SLUICE_OK);
+            assert_int_equal(sluice_peer_set_remote_description(to, ev.sdp_type, ev.sdp), SLUICE_OK);
+        } else if (ev.type == SLUICE_EVENT_ICE_CANDIDATE) {
+            assert_int_equal(sluice_peer_add_ice_candidate(to, ev.mid, ev.mline_index, ev.candidate), SLUICE_OK);
+        }
+    }
+}
+
+static void test_peer_sockets_over_ipv6_loopback(void **state) {
+    (void)state;
+    sluice_config cfg;
+    sluice_config_default(&cfg);
+    cfg.bind_address = "::1";
+    cfg.ice_loopback = true;
+    sluice_peer *a, *b;
+    assert_int_equal(sluice_peer_new(&a, &cfg, NULL, NULL), SLUICE_OK);
+    assert_int_equal(sluice_peer_new(&b, &cfg, NULL, NULL), SLUICE_OK);
+    sluice_channel_options o;
+    sluice_channel_options_default(&o);
+    o.negotiated = true;
+    o.has_id = true;
+    o.id = 5;
+    sluice_channel *ca, *cb;
+    assert_int_equal(sluice_peer_create_channel(a, "v6", &o, &ca), SLUICE_OK);
+    assert_int_equal(sluice_peer_create_channel(b, "v6", &o, &cb), SLUICE_OK);
+    assert_int_equal(sluice_peer_create_offer(a), SLUICE_OK);
+    bool sent = false;
+    char buf[32];
+    int64_t n = SLUICE_ERR_AGAIN;
+    for (int i = 0; i < 1000 && n < 0; i++) {
+        int rc = sluice_peer_poll(a);
+        if (rc == SLUICE_OK) rc = sluice_peer_poll(b);
+        if (rc != SLUICE_OK) break;
+        relay_events(a, b);
+        relay_events(b, a);
+        if (sluice_peer_connection_state(a) == SLUICE_CONNECTION_FAILED) break;
+        if (!sent && sluice_channel_ready_state(ca) == SLUICE_CHANNEL_OPEN)
+            sent = sluice_channel_send(ca, "over v6", 7, true) == SLUICE_OK;
+        n = sluice_channel_recv(cb, buf, sizeof buf, NULL);
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    sluice_peer_stats st;
+    sluice_peer_get_stats(a, &st);
+    if (n < 0 && !st.has_selected_pair && sluice_peer_gathering_state(a) != SLUICE_GATHERING_COMPLETE) {
+        print_message("IPv6 loopback not usable here: skipped\n");
+        sluice_peer_free(a);
+        sluice_peer_free(b);
+        skip();
+    }
+    assert_int_equal(n, 7);
+    assert_memory_equal(buf, "over v6", 7);
+    assert_true(st.has_selected_pair);
+    assert_int_equal(st.selected_local.family, 6);
+    sluice_peer_free(a);
+    sluice_peer_free(b);
+}
+
 /* ---- API rules (no network needed) ---- */
 
 static void test_api_create_offer_without_channel_fails(void **state) {
@@ -807,6 +871,7 @@ int main(void) {
         cmocka_unit_test(test_peer_channel_close_from_the_answerer),
         cmocka_unit_test(test_peer_link_cut_goes_disconnected_then_failed_and_recovers),
         cmocka_unit_test(test_peer_wrong_fingerprint_fails_the_connection),
+        cmocka_unit_test(test_peer_sockets_over_ipv6_loopback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
