@@ -96,7 +96,7 @@ struct sluice_peer {
 
     char *local_candidates[PEER_MAX_LOCAL_CANDIDATES];
     size_t local_candidates_count;
-    sluice_ice_candidate pending_remote[PEER_MAX_PENDING_CANDIDATES];
+    sluice_ice_candidate *pending_remote; /* allocated only when candidates come early */
     size_t pending_remote_count;
     bool pending_remote_eoc;
 
@@ -320,6 +320,8 @@ static void peer_reset_transports(sluice_peer *pc) {
     for (size_t i = 0; i < pc->local_candidates_count; i++) sluice_mem_free(pc->alloc, pc->local_candidates[i]);
     pc->local_candidates_count = 0;
     pc->pending_remote_count = 0;
+    sluice_mem_free(pc->alloc, pc->pending_remote);
+    pc->pending_remote = NULL;
     pc->pending_remote_eoc = false;
     pc->remote_max_message_size = 65536;
     pc->mdns_count = 0;
@@ -928,6 +930,8 @@ static int apply_remote_media(sluice_peer *pc, const sluice_sdp *sdp, bool is_of
     }
     for (size_t i = 0; i < pc->pending_remote_count; i++) add_remote_candidate_parsed(pc, &pc->pending_remote[i]);
     pc->pending_remote_count = 0;
+    sluice_mem_free(pc->alloc, pc->pending_remote);
+    pc->pending_remote = NULL;
     if (m->end_of_candidates || pc->pending_remote_eoc) sluice_ice_remote_gathering_done(pc->ice);
     return SLUICE_OK;
 }
@@ -1038,6 +1042,9 @@ int sluice_peer_add_ice_candidate(sluice_peer *pc, const char *mid, int mline_in
     if (!pc->have_remote) {
         /* Signaling often races; keep a bounded number until the remote description. */
         if (pc->pending_remote_count >= PEER_MAX_PENDING_CANDIDATES) return SLUICE_ERR_EXHAUSTED;
+        if (!pc->pending_remote &&
+            !(pc->pending_remote = sluice_mem_calloc(pc->alloc, PEER_MAX_PENDING_CANDIDATES, sizeof *pc->pending_remote)))
+            return SLUICE_ERR_NOMEM;
         pc->pending_remote[pc->pending_remote_count++] = parsed;
         return SLUICE_OK;
     }

@@ -32,6 +32,7 @@ typedef struct side {
     int nreceived;
     int opened, closing, closed;
     bool saw_gathering_complete;
+    bool drop_candidates; /* trickle, but lose every candidate */
     char last_error[256];
 } side;
 
@@ -80,7 +81,7 @@ static void pump_events(side *s) {
             s->candidates++;
             s->last_mline_index = ev.mline_index;
             snprintf(s->last_mid, sizeof s->last_mid, "%s", ev.mid);
-            if (s->trickle)
+            if (s->trickle && !s->drop_candidates)
                 assert_int_equal(sluice_peer_add_ice_candidate(s->other->pc, ev.mid, ev.mline_index, ev.candidate),
                                  SLUICE_OK);
             break;
@@ -599,6 +600,40 @@ static void test_peer_sockets_over_ipv6_loopback(void **state) {
     sluice_peer_free(b);
 }
 
+/* Signaling races: candidates that reach the answerer before the offer are kept. */
+static void test_peer_candidates_before_the_remote_description_are_kept(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, 13, 0.0, 2000, true);
+    sluice_channel *ch;
+    assert_int_equal(sluice_peer_create_channel(w.a.pc, "early", NULL, &ch), SLUICE_OK);
+    assert_int_equal(sluice_peer_create_offer(w.a.pc), SLUICE_OK);
+    sluice_event ev;
+    char offer[8192] = "", cand[512] = "", mid[40] = "";
+    int index = -1;
+    while (sluice_peer_poll_event(w.a.pc, &ev) == 1)
+        if (ev.type == SLUICE_EVENT_SESSION_DESCRIPTION) snprintf(offer, sizeof offer, "%s", ev.sdp);
+    assert_int_equal(sluice_peer_set_local_description(w.a.pc, "offer", offer), SLUICE_OK);
+    while (sluice_peer_poll_event(w.a.pc, &ev) == 1)
+        if (ev.type == SLUICE_EVENT_ICE_CANDIDATE) {
+            snprintf(cand, sizeof cand, "%s", ev.candidate);
+            snprintf(mid, sizeof mid, "%s", ev.mid);
+            index = ev.mline_index;
+        }
+    assert_true(cand[0] != '\0');
+    /* B gets the candidate first (with "a=" as libdatachannel writes it), then the offer. */
+    char with_a[520];
+    snprintf(with_a, sizeof with_a, "a=%s", cand);
+    assert_int_equal(sluice_peer_add_ice_candidate(w.b.pc, mid, index, with_a), SLUICE_OK);
+    assert_int_equal(sluice_peer_set_remote_description(w.b.pc, "offer", offer), SLUICE_OK);
+    /* A's candidate was delivered by hand; B's are lost, so only B's checks towards A's
+     * early candidate can connect (A learns B as peer-reflexive). */
+    w.a.trickle = false;
+    w.b.drop_candidates = true;
+    assert_true(run_until(&w, 20 * SEC, both_connected));
+    world_free(&w);
+}
+
 /* ---- API rules (no network needed) ---- */
 
 static void test_api_create_offer_without_channel_fails(void **state) {
@@ -872,6 +907,7 @@ int main(void) {
         cmocka_unit_test(test_peer_link_cut_goes_disconnected_then_failed_and_recovers),
         cmocka_unit_test(test_peer_wrong_fingerprint_fails_the_connection),
         cmocka_unit_test(test_peer_sockets_over_ipv6_loopback),
+        cmocka_unit_test(test_peer_candidates_before_the_remote_description_are_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
