@@ -22,6 +22,7 @@
 #define PEER_SCTP_MTU 1191
 #define PEER_MAX_SCTP_EVENTS_PER_TURN 4096
 #define PEER_MAX_MDNS 16
+#define PEER_MAX_QUEUED_EVENTS_FOR_ERRORS 1024
 #define PEER_DTLS_START_GRACE_US 500000
 #define PEER_MDNS_TRIES 3
 
@@ -180,6 +181,9 @@ static void emit_state(sluice_peer *pc, sluice_event_type type, int state) {
 
 static void emit_error(sluice_peer *pc, int err, const char *reason) {
     SLUICE_LOG(&pc->log, SLUICE_LOG_WARN, "peer", "%s (%s)", reason, sluice_strerror(err));
+    /* A hostile peer can cause one error per packet: while the application does not drain
+     * the queue, further ERROR events are only logged. */
+    if (pc->ev_count >= PEER_MAX_QUEUED_EVENTS_FOR_ERRORS) return;
     peer_event *e = event_push(pc, SLUICE_EVENT_ERROR);
     if (!e) return;
     e->error = err;
