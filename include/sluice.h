@@ -424,8 +424,11 @@ SLUICE_API int sluice_peer_set_remote_description(sluice_peer *pc, const char *t
 
 /**
  * Godot add_ice_candidate(media, index, name). `candidate` with or without "a=";
- * NULL, "" or "end-of-candidates" = end of candidates. Errors: CANDIDATE (nothing
- * else changes), INVALID_STATE (no remote description yet).
+ * NULL, "" or "end-of-candidates" = end of candidates. Candidates that arrive before the
+ * remote description (signaling races) are kept (up to 64) and used when it is set.
+ * Candidates of other components or TCP are accepted and ignored. Errors: CANDIDATE
+ * (malformed, or `mid`/`mline_index` name another section; nothing else changes),
+ * EXHAUSTED (too many early candidates), INVALID_STATE (closed).
  */
 SLUICE_API int sluice_peer_add_ice_candidate(sluice_peer *pc, const char *mid, int mline_index,
                                              const char *candidate);

@@ -272,7 +272,9 @@ void sluice_sctp_enter_closed(sluice_sctp *a, int err, const char *reason) {
     sluice_mem_free(a->alloc, a->cookie_echo);
     a->cookie_echo = NULL;
     a->cookie_echo_len = 0;
-    SLUICE_LOG(a->log, err ? SLUICE_LOG_WARN : SLUICE_LOG_INFO, MODULE, "association closed: %s",
+    /* An ABORT (ours or the peer's) is how WebRTC stacks close: not worth a warning. */
+    SLUICE_LOG(a->log, err && err != SLUICE_ERR_ABORTED ? SLUICE_LOG_WARN : SLUICE_LOG_INFO, MODULE,
+               "association closed: %s",
                reason ? reason : "");
     if (report) {
         sluice_sctp_event ev;
