@@ -365,7 +365,7 @@ static void test_sctp_assoc_handshake_connects_both_sides(void **state) {
     assert_int_equal(r.n[1].nout, 300);
     sluice_sctp_stats st;
     sluice_sctp_get_stats(r.n[0].a, &st);
-    assert_false(st.idata); /* off by default */
+    assert_true(st.idata); /* on by default when both offer it */
     assert_false(st.zero_checksum);
     run_free(&r);
     /* I-DATA only when both offer it */
@@ -377,7 +377,10 @@ static void test_sctp_assoc_handshake_connects_both_sides(void **state) {
     sluice_sctp_get_stats(r.n[1].a, &st);
     assert_true(st.idata);
     run_free(&r);
-    run_init(&r, 3, &si, NULL);
+    sluice_sctp_settings no_idata;
+    sluice_sctp_settings_default(&no_idata);
+    no_idata.enable_idata = false;
+    run_init(&r, 3, &si, &no_idata);
     connect_pair(&r, true);
     sluice_sctp_get_stats(r.n[0].a, &st);
     assert_false(st.idata);
@@ -962,6 +965,38 @@ static void test_sctp_assoc_many_streams_at_once(void **state) {
     run_free(&r);
 }
 
+/* I-DATA interleaves fragments of messages on different streams. With every started
+ * message interleaved, sixty 256 KiB messages filled the receiver's reassembly space with
+ * partial messages that could never complete, and the association died. */
+static void test_sctp_assoc_idata_many_large_messages_complete(void **state) {
+    (void)state;
+    sluice_sctp_settings si;
+    sluice_sctp_settings_default(&si);
+    si.enable_idata = true;
+    si.rwnd = 1u << 20;
+    test_run r;
+    run_init(&r, 23, &si, &si);
+    sluice_sim_path p;
+    memset(&p, 0, sizeof p);
+    p.delay_us = 5000;
+    p.bandwidth_bps = 200000000;
+    set_paths(&r, &p);
+    connect_pair(&r, false);
+    sluice_sctp_stats st;
+    sluice_sctp_get_stats(r.n[0].a, &st);
+    assert_true(st.idata);
+    sluice_sctp_send_options un;
+    memset(&un, 0, sizeof un);
+    un.unordered = true;
+    for (uint16_t k = 0; k < 60; k++) assert_int_equal(send_msg(&r, (uint16_t)(100 + k), 256 * 1024, &un), 0);
+    /* and small ones on other streams, which must not wait behind the big ones */
+    for (uint16_t k = 0; k < 20; k++) assert_int_equal(send_msg(&r, (uint16_t)(200 + k), 100, &un), 0);
+    assert_true(sluice_simnet_run(r.sn, now_of(&r) + 120000000ull, all_delivered, &r));
+    if (r.n[1].failed) fail_msg("%s", r.n[1].fail);
+    assert_int_equal(r.n[1].msgs, 80);
+    run_free(&r);
+}
+
 static void test_sctp_assoc_pr_max_retransmits_zero_never_retransmits(void **state) {
     (void)state;
     test_run r;
@@ -1338,6 +1373,7 @@ int main(void) {
         cmocka_unit_test(test_sctp_assoc_oversized_message_aborts),
         cmocka_unit_test(test_sctp_assoc_stream_reset_with_data_in_flight),
         cmocka_unit_test(test_sctp_assoc_many_streams_at_once),
+        cmocka_unit_test(test_sctp_assoc_idata_many_large_messages_complete),
         cmocka_unit_test(test_sctp_assoc_pr_max_retransmits_zero_never_retransmits),
         cmocka_unit_test(test_sctp_assoc_pr_lifetime_is_respected),
         cmocka_unit_test(test_sctp_assoc_heartbeat_measures_rtt),

@@ -21,7 +21,7 @@ typedef struct sluice_sctp_settings {
     uint32_t delayed_ack_ms;        /**< default 200 */
     uint32_t cookie_lifetime_ms;    /**< default 60000 */
     uint32_t heartbeat_interval_ms; /**< 0 = off (default: ICE consent covers liveness) */
-    bool enable_idata;              /**< announce I-DATA/I-FORWARD-TSN; default false (see sctp.c) */
+    bool enable_idata;              /**< announce I-DATA/I-FORWARD-TSN; default true */
     bool zero_checksum;             /**< RFC 9653: announce and use; default false */
 } sluice_sctp_settings;
 
