@@ -16,6 +16,7 @@
 #include "mdns.h"
 #include "sctp/sctp.h"
 #include "sdp.h"
+#include "tls.h"
 
 #define PEER_MAX_PENDING_CANDIDATES 64
 #define PEER_MAX_LOCAL_CANDIDATES 32
@@ -50,6 +51,7 @@ struct sluice_peer {
     sluice_ice_url turn_urls[SLUICE_MAX_ICE_SERVERS * SLUICE_MAX_ICE_URLS];
     size_t turn_count;
     char *turn_username, *turn_password;
+    char *turn_ca_pem;
 
     sluice_allocator alloc_copy;
     const sluice_allocator *alloc;
@@ -231,7 +233,9 @@ static void peer_config_release(sluice_peer *pc) {
     sluice_mem_free(pc->alloc, pc->key_pem);
     sluice_mem_free(pc->alloc, pc->turn_username);
     sluice_mem_free(pc->alloc, pc->turn_password);
+    sluice_mem_free(pc->alloc, pc->turn_ca_pem);
     pc->bind_address = pc->cert_pem = pc->key_pem = pc->turn_username = pc->turn_password = NULL;
+    pc->turn_ca_pem = NULL;
     pc->stun_count = pc->turn_count = 0;
 }
 
@@ -244,9 +248,21 @@ static int peer_config_apply(sluice_peer *pc, const sluice_config *cfg) {
     tmp.alloc = pc->alloc;
     if ((cfg->bind_address && !(tmp.bind_address = sluice_mem_strdup(pc->alloc, cfg->bind_address))) ||
         (cfg->certificate_pem && !(tmp.cert_pem = sluice_mem_strdup(pc->alloc, cfg->certificate_pem))) ||
-        (cfg->private_key_pem && !(tmp.key_pem = sluice_mem_strdup(pc->alloc, cfg->private_key_pem)))) {
+        (cfg->private_key_pem && !(tmp.key_pem = sluice_mem_strdup(pc->alloc, cfg->private_key_pem))) ||
+        (cfg->turn_ca_pem && !(tmp.turn_ca_pem = sluice_mem_strdup(pc->alloc, cfg->turn_ca_pem)))) {
         peer_config_release(&tmp);
         return SLUICE_ERR_NOMEM;
+    }
+    if (cfg->turn_ca_pem) {
+        /* Fail now, not at the first turns: connection, when the PEM holds no certificate. */
+        sluice_tls_ctx *ctx = NULL;
+        sluice_logger log = {cfg->log_fn, cfg->log_user, cfg->log_level};
+        rc = sluice_tls_ctx_new(&ctx, cfg->turn_ca_pem, false, pc->alloc, &log);
+        sluice_tls_ctx_free(ctx);
+        if (rc) {
+            peer_config_release(&tmp);
+            return rc;
+        }
     }
     for (size_t i = 0; i < cfg->ice_servers_count; i++) {
         const sluice_ice_server *s = &cfg->ice_servers[i];
@@ -277,6 +293,7 @@ static int peer_config_apply(sluice_peer *pc, const sluice_config *cfg) {
     pc->key_pem = tmp.key_pem;
     pc->turn_username = tmp.turn_username;
     pc->turn_password = tmp.turn_password;
+    pc->turn_ca_pem = tmp.turn_ca_pem;
     memcpy(pc->stun_urls, tmp.stun_urls, sizeof tmp.stun_urls);
     memcpy(pc->turn_urls, tmp.turn_urls, sizeof tmp.turn_urls);
     pc->stun_count = tmp.stun_count;
@@ -284,6 +301,7 @@ static int peer_config_apply(sluice_peer *pc, const sluice_config *cfg) {
     pc->cfg.bind_address = pc->bind_address;
     pc->cfg.certificate_pem = pc->cert_pem;
     pc->cfg.private_key_pem = pc->key_pem;
+    pc->cfg.turn_ca_pem = pc->turn_ca_pem;
     pc->log.fn = cfg->log_fn;
     pc->log.user = cfg->log_user;
     pc->log.level = cfg->log_level;
@@ -652,6 +670,8 @@ static void resolve_server_names(sluice_peer *pc, sluice_ice_url *urls, size_t *
         sluice_ice_url u = urls[i];
         sluice_addr a;
         if (sluice_addr_parse(&a, u.host, u.port) != SLUICE_OK) {
+            /* turns: verifies the certificate against the name as configured. */
+            if (!u.server_name[0]) snprintf(u.server_name, sizeof u.server_name, "%s", u.host);
             struct addrinfo hints, *res = NULL;
             memset(&hints, 0, sizeof hints);
             hints.ai_family = pc->cfg.ice_ipv6 ? AF_UNSPEC : AF_INET;
@@ -811,6 +831,7 @@ static int open_sockets(sluice_peer *pc) {
     s.port_max = pc->cfg.port_max;
     s.loopback = pc->cfg.ice_loopback;
     s.ipv6 = pc->cfg.ice_ipv6;
+    s.tls_ca_pem = pc->turn_ca_pem;
     int rc = sluice_io_open(&pc->io, &s, pc->alloc, &pc->log);
     if (rc) return rc;
     sluice_addr addrs[SLUICE_IO_MAX_SOCKETS];
@@ -1558,7 +1579,12 @@ static void flush_io(sluice_peer *pc) {
     for (int i = 0; i < 4096; i++) {
         int r = sluice_peer_poll_transmit(pc, pc->now, buf, sizeof buf, &tx);
         if (r != 1) break;
-        if (pc->ice && sluice_ice_is_tcp_path(pc->ice, &tx.local, &tx.remote))
+        sluice_ice_path_transport pt =
+            pc->ice ? sluice_ice_path_transport_of(pc->ice, &tx.local, &tx.remote) : SLUICE_ICE_PATH_UDP;
+        if (pt == SLUICE_ICE_PATH_TLS)
+            sluice_io_send_tls(pc->io, &tx.local, &tx.remote,
+                               sluice_ice_path_server_name(pc->ice, &tx.local, &tx.remote), buf, tx.len);
+        else if (pt == SLUICE_ICE_PATH_TCP)
             sluice_io_send_tcp(pc->io, &tx.local, &tx.remote, buf, tx.len);
         else
             sluice_io_send(pc->io, &tx.local, &tx.remote, buf, tx.len);
