@@ -1,0 +1,400 @@
+/* TURN over TLS (turns:, RFC 8656 §3.1) against a real coturn on 127.0.0.1 with a
+ * certificate from a private CA made by the test: the I/O layer's TLS streams with the TURN
+ * client (allocation, channel, data both ways), refusal of a wrong host name and of an
+ * unknown CA, and two sluice peers connecting through the relay only (ice_policy RELAY).
+ * Skipped, visibly, when coturn is not installed. Real sockets and wall-clock time: the
+ * loops wait on conditions, with generous bounds, never on fixed sleeps. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "../src/io.h"
+#include "../src/stun.h"
+#include "../src/turn.h"
+#include "sluice.h"
+#include "testkit_coturn.h"
+#include "testkit_tls.h"
+
+typedef struct fixture {
+    coturn_proc *proc;
+    tk_cert ca, other_ca, server;
+    char *ca_pem, *other_ca_pem, *cert_pem, *key_pem;
+} fixture;
+
+static int setup(void **state) {
+    fixture *f = calloc(1, sizeof *f);
+    if (!f) return -1;
+    void *p = NULL;
+    if (coturn_setup(&p) != 0) return -1;
+    f->proc = p;
+    if (!tk_make_cert(&f->ca, "sluice test CA", NULL, NULL, 1) ||
+        !tk_make_cert(&f->other_ca, "another CA", NULL, NULL, 2) ||
+        !tk_make_cert(&f->server, "turn.test", &f->ca, "DNS:turn.test,DNS:localhost,IP:127.0.0.1", 3))
+        return -1;
+    f->ca_pem = tk_pem(&f->ca, false);
+    f->other_ca_pem = tk_pem(&f->other_ca, false);
+    f->cert_pem = tk_pem(&f->server, false);
+    f->key_pem = tk_pem(&f->server, true);
+    *state = f;
+    return f->ca_pem && f->other_ca_pem && f->cert_pem && f->key_pem ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    fixture *f = *state;
+    void *p = f->proc;
+    coturn_teardown(&p);
+    tk_free_cert(&f->ca);
+    tk_free_cert(&f->other_ca);
+    tk_free_cert(&f->server);
+    free(f->ca_pem);
+    free(f->other_ca_pem);
+    free(f->cert_pem);
+    free(f->key_pem);
+    free(f);
+    return 0;
+}
+
+static sluice_time wall_us(void) { return sluice_clock_monotonic_us(); }
+
+/* Start coturn with TLS and wait (up to ~5 s) until its TLS port accepts connections, so
+ * that a refused connection later means refused by us. Returns false: skip. */
+static bool start_tls_coturn(fixture *f, const char *test) {
+    if (!start_coturn_tls(f->proc, test, f->cert_pem, f->key_pem)) return false;
+    for (int i = 0; i < 100; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(fd >= 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(f->proc->tls_port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+        close(fd);
+        if (rc == 0) return true;
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    fail_msg("coturn did not open its TLS port %u", (unsigned)f->proc->tls_port);
+    return false;
+}
+
+/* Log lines are kept for assertions (and shown with SLUICE_TEST_LOG set). */
+typedef struct logbuf {
+    char text[16384];
+} logbuf;
+
+static void log_capture(void *user, sluice_log_level level, const char *module, const char *msg) {
+    logbuf *b = user;
+    size_t n = strlen(b->text);
+    snprintf(b->text + n, sizeof b->text - n, "%s: %s\n", module, msg);
+    if (getenv("SLUICE_TEST_LOG")) fprintf(stderr, "[%d] %s: %s\n", (int)level, module, msg);
+}
+
+/* ---- the TURN client over sluice_io's TLS stream ------------------------------------------ */
+
+typedef struct tls_client {
+    sluice_io *io;
+    sluice_addr local, server;
+    const char *name;
+    sluice_turn_client t;
+    sluice_prng prng;
+    sluice_rng rng;
+    logbuf lb;
+    sluice_logger log;
+    int rx;
+    uint8_t last[64];
+    size_t last_len;
+} tls_client;
+
+static void tc_open(tls_client *c, const char *ca_pem, uint16_t tls_port, const char *name, uint64_t seed) {
+    memset(c, 0, sizeof *c);
+    c->log = (sluice_logger){log_capture, &c->lb, SLUICE_LOG_DEBUG};
+    sluice_io_settings s;
+    memset(&s, 0, sizeof s);
+    s.bind_address = "127.0.0.1";
+    s.loopback = true;
+    s.tls_ca_pem = ca_pem;
+    assert_int_equal(sluice_io_open(&c->io, &s, NULL, &c->log), SLUICE_OK);
+    assert_int_equal(sluice_io_local_addresses(c->io, &c->local, 1), 1);
+    sluice_addr_parse(&c->server, "127.0.0.1", tls_port);
+    c->name = name;
+    sluice_prng_seed(&c->prng, seed);
+    c->rng = (sluice_rng){sluice_prng_random_fn, &c->prng};
+    sluice_turn_settings ts;
+    sluice_turn_settings_default(&ts);
+    ts.tcp = true; /* a stream: no retransmissions */
+    assert_int_equal(sluice_turn_init(&c->t, &ts, &c->server, &c->local, "u", "p", &c->rng, &c->log), SLUICE_OK);
+}
+
+static void tc_on_recv(void *user, const sluice_addr *local, const sluice_addr *remote, const uint8_t *data,
+                       size_t len) {
+    tls_client *c = user;
+    (void)local;
+    if (!sluice_addr_equal(remote, &c->server)) return;
+    sluice_addr peer;
+    const uint8_t *pl;
+    size_t pn;
+    if (sluice_turn_handle(&c->t, wall_us(), data, len, &peer, &pl, &pn) == 1) {
+        c->rx++;
+        c->last_len = pn < sizeof c->last ? pn : sizeof c->last;
+        memcpy(c->last, pl, c->last_len);
+    }
+}
+
+static void tc_wait_io(tls_client *c) {
+    int fds[SLUICE_IO_MAX_SOCKETS + SLUICE_IO_MAX_TCP + 1];
+    int n = sluice_io_fds(c->io, fds, SLUICE_ARRAY_LEN(fds));
+    struct pollfd p[SLUICE_ARRAY_LEN(fds)];
+    for (int i = 0; i < n && i < (int)SLUICE_ARRAY_LEN(fds); i++) p[i] = (struct pollfd){fds[i], POLLIN, 0};
+    poll(p, (nfds_t)n, sluice_io_tcp_pending(c->io) ? 5 : 20);
+    sluice_io_recv(c->io, tc_on_recv, c, 64);
+}
+
+static bool tc_drive(tls_client *c, int ms, bool (*cond)(tls_client *)) {
+    sluice_time end = wall_us() + (sluice_time)ms * 1000;
+    while (wall_us() < end) {
+        sluice_time now = wall_us();
+        sluice_turn_handle_timeout(&c->t, now);
+        uint8_t buf[1500];
+        int n;
+        while ((n = sluice_turn_poll_transmit(&c->t, now, buf, sizeof buf)) > 0)
+            sluice_io_send_tls(c->io, &c->local, &c->server, c->name, buf, (size_t)n);
+        sluice_io_flush(c->io);
+        if (cond && cond(c)) return true;
+        tc_wait_io(c);
+    }
+    return cond ? cond(c) : false;
+}
+
+static void tc_close(tls_client *c) { sluice_io_close(c->io); }
+
+static bool tc_settled(tls_client *c) { return c->t.state != SLUICE_TURN_ALLOCATING; }
+static bool tc_bound(tls_client *c) { return c->t.peer_count && c->t.peers[0].channel_bound; }
+static bool tc_got_data(tls_client *c) { return c->rx > 0; }
+static bool tc_tls_refused(tls_client *c) { return strstr(c->lb.text, "TLS connection to TURN server") != NULL; }
+
+static int udp_socket(sluice_addr *bound) {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    socklen_t sl = sizeof sa;
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    memset(bound, 0, sizeof *bound);
+    bound->family = 4;
+    memcpy(bound->ip, &sa.sin_addr, 4);
+    bound->port = ntohs(sa.sin_port);
+    return fd;
+}
+
+static void test_turns_allocates_and_relays_data_through_coturn(void **state) {
+    fixture *f = *state;
+    if (!start_tls_coturn(f, "test_turns_allocates_and_relays_data_through_coturn")) skip();
+    tls_client *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    tc_open(c, f->ca_pem, f->proc->tls_port, "turn.test", 400);
+    sluice_turn_start(&c->t, wall_us());
+    tc_drive(c, 5000, tc_settled);
+    if (c->t.state != SLUICE_TURN_READY) {
+        fprintf(stderr, "%s", c->lb.text);
+        fail_msg("allocation over TLS failed: state %d error %u", (int)c->t.state, (unsigned)c->t.error_code);
+    }
+    assert_non_null(strstr(c->lb.text, "TLS to TURN server turn.test verified"));
+    assert_int_equal(c->t.relayed.ip[0], 127);
+
+    sluice_addr peer_addr;
+    int peer_fd = udp_socket(&peer_addr);
+    sluice_turn_add_peer(&c->t, wall_us(), &peer_addr);
+    assert_true(tc_drive(c, 3000, tc_bound));
+
+    /* Client → relay → peer as ChannelData inside TLS (odd length: padded on the stream). */
+    uint8_t buf[256];
+    int n = sluice_turn_wrap(&c->t, &peer_addr, (const uint8_t *)"tls ping", 7, buf, sizeof buf);
+    assert_true(n > 0);
+    assert_int_equal(sluice_io_send_tls(c->io, &c->local, &c->server, "turn.test", buf, (size_t)n), SLUICE_OK);
+    sluice_io_flush(c->io);
+    struct pollfd pfd = {peer_fd, POLLIN, 0};
+    assert_int_equal(poll(&pfd, 1, 3000), 1);
+    struct sockaddr_in from;
+    socklen_t fl = sizeof from;
+    uint8_t rbuf[256];
+    assert_int_equal(recvfrom(peer_fd, rbuf, sizeof rbuf, 0, (struct sockaddr *)&from, &fl), 7);
+    assert_memory_equal(rbuf, "tls pin", 7);
+
+    /* Peer → relay → client. */
+    assert_int_equal(sendto(peer_fd, "pong over tls", 13, 0, (struct sockaddr *)&from, fl), 13);
+    assert_true(tc_drive(c, 3000, tc_got_data));
+    assert_int_equal(c->last_len, 13);
+    assert_memory_equal(c->last, "pong over tls", 13);
+
+    close(peer_fd);
+    tc_close(c);
+    free(c);
+}
+
+static void test_turns_refuses_wrong_host_name_and_unknown_ca(void **state) {
+    fixture *f = *state;
+    if (!start_tls_coturn(f, "test_turns_refuses_wrong_host_name_and_unknown_ca")) skip();
+    tls_client *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+
+    /* The right CA, but the certificate does not name "wrong.test". */
+    tc_open(c, f->ca_pem, f->proc->tls_port, "wrong.test", 401);
+    sluice_turn_start(&c->t, wall_us());
+    assert_true(tc_drive(c, 5000, tc_tls_refused));
+    print_message("%s", c->lb.text);
+    assert_non_null(strstr(c->lb.text, "certificate verification failed: hostname mismatch"));
+    assert_int_equal(c->t.state, SLUICE_TURN_ALLOCATING); /* nothing reached the server */
+    tc_close(c);
+
+    /* The right name, but only an unrelated private CA (and the system store) trusted. */
+    tc_open(c, f->other_ca_pem, f->proc->tls_port, "turn.test", 402);
+    sluice_turn_start(&c->t, wall_us());
+    assert_true(tc_drive(c, 5000, tc_tls_refused));
+    print_message("%s", c->lb.text);
+    assert_non_null(strstr(c->lb.text, "certificate verification failed: unable to get local issuer certificate"));
+    assert_int_equal(c->t.state, SLUICE_TURN_ALLOCATING);
+    tc_close(c);
+
+    /* Without turn_ca_pem: the system store does not know the test CA either. */
+    tc_open(c, NULL, f->proc->tls_port, "turn.test", 403);
+    sluice_turn_start(&c->t, wall_us());
+    assert_true(tc_drive(c, 5000, tc_tls_refused));
+    assert_non_null(strstr(c->lb.text, "certificate verification failed"));
+    tc_close(c);
+    free(c);
+}
+
+/* ---- two peers through the relay only -------------------------------------------------- */
+
+typedef struct peer_side {
+    sluice_peer *pc;
+    struct peer_side *other;
+    logbuf lb;
+    sluice_channel *ch, *received;
+    int opened, candidates, non_relay_candidates, connected;
+    char msg[64];
+    int msg_len;
+} peer_side;
+
+static void side_events(peer_side *s) {
+    sluice_event ev;
+    while (sluice_peer_poll_event(s->pc, &ev) == 1) {
+        switch (ev.type) {
+        case SLUICE_EVENT_SESSION_DESCRIPTION:
+            assert_int_equal(sluice_peer_set_local_description(s->pc, ev.sdp_type, ev.sdp), SLUICE_OK);
+            assert_int_equal(sluice_peer_set_remote_description(s->other->pc, ev.sdp_type, ev.sdp), SLUICE_OK);
+            break;
+        case SLUICE_EVENT_ICE_CANDIDATE:
+            if (ev.candidate[0]) {
+                s->candidates++;
+                if (!strstr(ev.candidate, "typ relay")) s->non_relay_candidates++;
+            }
+            assert_int_equal(sluice_peer_add_ice_candidate(s->other->pc, ev.mid, ev.mline_index, ev.candidate),
+                             SLUICE_OK);
+            break;
+        case SLUICE_EVENT_CONNECTION_STATE:
+            if (ev.state == SLUICE_CONNECTION_CONNECTED) s->connected++;
+            break;
+        case SLUICE_EVENT_DATA_CHANNEL: s->received = ev.channel; break;
+        case SLUICE_EVENT_CHANNEL_OPEN: s->opened++; break;
+        case SLUICE_EVENT_CHANNEL_MESSAGE: {
+            bool text;
+            sluice_channel *ch = ev.channel;
+            s->msg_len = sluice_channel_recv(ch, s->msg, sizeof s->msg, &text);
+            break;
+        }
+        default: break;
+        }
+    }
+}
+
+static void side_init(peer_side *s, peer_side *other, const sluice_ice_server *srv, const char *ca_pem) {
+    memset(s, 0, sizeof *s);
+    s->other = other;
+    sluice_config cfg;
+    sluice_config_default(&cfg);
+    cfg.ice_servers = srv;
+    cfg.ice_servers_count = 1;
+    cfg.ice_policy = SLUICE_ICE_POLICY_RELAY;
+    cfg.bind_address = "127.0.0.1";
+    cfg.ice_loopback = true;
+    cfg.ice_ipv6 = false;
+    cfg.turn_ca_pem = ca_pem;
+    cfg.log_fn = log_capture;
+    cfg.log_user = &s->lb;
+    cfg.log_level = SLUICE_LOG_DEBUG;
+    assert_int_equal(sluice_peer_new(&s->pc, &cfg, NULL, s), SLUICE_OK);
+}
+
+static void sides_run(peer_side *a, peer_side *b, int ms, bool (*cond)(peer_side *, peer_side *)) {
+    sluice_time end = wall_us() + (sluice_time)ms * 1000;
+    while (wall_us() < end && !cond(a, b)) {
+        peer_side *sides[2] = {a, b};
+        struct pollfd p[64];
+        nfds_t np = 0;
+        int timeout = 20;
+        for (int k = 0; k < 2; k++) {
+            assert_int_equal(sluice_peer_poll(sides[k]->pc), SLUICE_OK);
+            side_events(sides[k]);
+            int fds[32];
+            int n = sluice_peer_fds(sides[k]->pc, fds, 32);
+            for (int i = 0; i < n && i < 32 && np < 64; i++) p[np++] = (struct pollfd){fds[i], POLLIN, 0};
+            int t = sluice_peer_timeout_ms(sides[k]->pc);
+            if (t >= 0 && t < timeout) timeout = t;
+        }
+        poll(p, np, timeout);
+    }
+}
+
+static bool both_open(peer_side *a, peer_side *b) { return a->opened && b->opened && b->received; }
+static bool b_got_msg(peer_side *a, peer_side *b) { (void)a; return b->msg_len > 0; }
+
+static void test_turns_two_peers_connect_through_coturn_relay_only(void **state) {
+    fixture *f = *state;
+    if (!start_tls_coturn(f, "test_turns_two_peers_connect_through_coturn_relay_only")) skip();
+    /* A host name: resolved by the peer, verified as "localhost" (a DNS SAN). */
+    char url[64];
+    snprintf(url, sizeof url, "turns:localhost:%u", (unsigned)f->proc->tls_port);
+    const char *urls[] = {url};
+    sluice_ice_server srv = {urls, 1, "u", "p"};
+    peer_side *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
+    assert_true(a && b);
+    side_init(a, b, &srv, f->ca_pem);
+    side_init(b, a, &srv, f->ca_pem);
+    assert_int_equal(sluice_peer_create_channel(a->pc, "relayed", NULL, &a->ch), SLUICE_OK);
+    assert_int_equal(sluice_peer_create_offer(a->pc), SLUICE_OK);
+    sides_run(a, b, 15000, both_open);
+    if (!both_open(a, b)) {
+        fprintf(stderr, "--- a ---\n%s--- b ---\n%s", a->lb.text, b->lb.text);
+        fail_msg("the channel did not open through the TLS relay");
+    }
+    assert_true(a->candidates > 0 && b->candidates > 0);
+    assert_int_equal(a->non_relay_candidates, 0);
+    assert_int_equal(b->non_relay_candidates, 0);
+    assert_non_null(strstr(a->lb.text, "TLS to TURN server localhost verified"));
+    assert_non_null(strstr(b->lb.text, "TLS to TURN server localhost verified"));
+
+    assert_int_equal(sluice_channel_send(a->ch, "through turns", 13, true), SLUICE_OK);
+    sides_run(a, b, 5000, b_got_msg);
+    assert_int_equal(b->msg_len, 13);
+    assert_memory_equal(b->msg, "through turns", 13);
+
+    sluice_peer_free(a->pc);
+    sluice_peer_free(b->pc);
+    free(a);
+    free(b);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_turns_allocates_and_relays_data_through_coturn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_turns_refuses_wrong_host_name_and_unknown_ca, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_turns_two_peers_connect_through_coturn_relay_only, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
