@@ -172,7 +172,9 @@ typedef struct sluice_ice_url {
 
 /**
  * Parse an ICE server URL: `stun:host[:port]`, `stuns:`, `turn:host[:port][?transport=udp|tcp]`,
- * `turns:`. IPv6 literals in brackets. Errors: INVALID_ARGUMENT (NULL),
+ * `turns:` (TURN over TLS, verified: see sluice_config.turn_ca_pem). IPv6 literals in brackets.
+ * `stuns:` parses, but the ICE agent skips it (a STUN answer over TCP gives no UDP candidate).
+ * Errors: INVALID_ARGUMENT (NULL),
  * CONFIG (anything malformed: unknown scheme, empty host, bad port, unknown query).
  */
 SLUICE_API int sluice_ice_url_parse(const char *url, sluice_ice_url *out);
