@@ -1038,6 +1038,14 @@ static int path_turn(const sluice_ice_agent *a, const sluice_addr *local, const 
     return -1;
 }
 
+void sluice_ice_path_closed(sluice_ice_agent *a, const sluice_addr *local, const sluice_addr *remote) {
+    if (!a || !local || !remote) return;
+    int i = path_turn(a, local, remote);
+    /* check_turn() reports it at the next deadline (now): no relay candidate, or pairs on
+     * it fail by consent; gathering completes without waiting for a timeout. */
+    if (i >= 0) sluice_turn_transport_closed(&a->turn[i]);
+}
+
 bool sluice_ice_is_tcp_path(const sluice_ice_agent *a, const sluice_addr *local, const sluice_addr *remote) {
     return path_turn(a, local, remote) >= 0;
 }

@@ -175,6 +175,11 @@ sluice_ice_path_transport sluice_ice_path_transport_of(const sluice_ice_agent *a
 const char *sluice_ice_path_server_name(const sluice_ice_agent *a, const sluice_addr *local,
                                         const sluice_addr *remote);
 
+/** The I/O layer lost the TCP/TLS connection of that path (refused, reset, TLS handshake or
+ *  certificate verification failed, closed by the server): its TURN client fails at once
+ *  rather than after the 39.5 s transaction timeout. Other paths: ignored. */
+void sluice_ice_path_closed(sluice_ice_agent *a, const sluice_addr *local, const sluice_addr *remote);
+
 sluice_time sluice_ice_next_deadline(const sluice_ice_agent *a);
 void sluice_ice_handle_timeout(sluice_ice_agent *a, sluice_time now);
 

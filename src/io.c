@@ -54,6 +54,8 @@ struct sluice_io {
     sluice_addr mdns_local;
     sluice_io_recv_fn mdns_fn;
     void *mdns_user;
+    struct { sluice_addr local, remote; } closed[2 * SLUICE_IO_MAX_TCP]; /* see poll_stream_closed */
+    size_t nclosed;
     char *tls_ca_pem;         /* copy of the settings' extra trust anchors */
     sluice_tls_ctx *tls_ctx;  /* made on the first TLS connection */
     uint8_t rxbuf[SLUICE_IO_BATCH][SLUICE_IO_MAX_DATAGRAM];
@@ -378,6 +380,13 @@ int sluice_io_flush(sluice_io *io) {
 /* ---- TURN over TCP and TLS ------------------------------------------------------------ */
 
 static void tcp_drop(sluice_io *io, io_tcp *t) {
+    if (io->nclosed == SLUICE_ARRAY_LEN(io->closed)) {
+        memmove(&io->closed[0], &io->closed[1], sizeof io->closed[0] * (io->nclosed - 1));
+        io->nclosed--;
+    }
+    io->closed[io->nclosed].local = t->local;
+    io->closed[io->nclosed].remote = t->remote;
+    io->nclosed++;
     if (t->fd >= 0) close(t->fd);
     t->fd = -1;
     t->connected = false;
@@ -537,6 +546,15 @@ int sluice_io_send_tls(sluice_io *io, const sluice_addr *local, const sluice_add
                        const uint8_t *data, size_t len) {
     if (!server_name || !server_name[0]) return SLUICE_ERR_INVALID_ARGUMENT;
     return stream_send(io, local, remote, server_name, data, len);
+}
+
+bool sluice_io_poll_stream_closed(sluice_io *io, sluice_addr *local, sluice_addr *remote) {
+    if (!io || io->nclosed == 0) return false;
+    if (local) *local = io->closed[0].local;
+    if (remote) *remote = io->closed[0].remote;
+    io->nclosed--;
+    memmove(&io->closed[0], &io->closed[1], sizeof io->closed[0] * io->nclosed);
+    return true;
 }
 
 bool sluice_io_tcp_pending(const sluice_io *io) {

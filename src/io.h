@@ -76,6 +76,10 @@ int sluice_io_send_tcp(sluice_io *io, const sluice_addr *local, const sluice_add
  *  CRYPTO. */
 int sluice_io_send_tls(sluice_io *io, const sluice_addr *local, const sluice_addr *remote, const char *server_name,
                        const uint8_t *data, size_t len);
+/** A TCP/TLS connection that failed or was closed (by the server, a reset, a refused connect,
+ *  a failed TLS handshake or verification) since the last call: true and its addresses, or
+ *  false. Oldest first; at most 2 * SLUICE_IO_MAX_TCP are remembered. */
+bool sluice_io_poll_stream_closed(sluice_io *io, sluice_addr *local, sluice_addr *remote);
 /** True while TCP bytes wait to be written (the caller should poll again soon). */
 bool sluice_io_tcp_pending(const sluice_io *io);
 

@@ -1572,6 +1572,13 @@ static void on_io_datagram(void *user, const sluice_addr *local, const sluice_ad
     sluice_peer_handle_datagram(pc, pc->now, local, remote, data, len);
 }
 
+/* Lost TCP/TLS connections to TURN servers fail their allocations at once. */
+static void io_stream_events(sluice_peer *pc) {
+    sluice_addr local, remote;
+    while (sluice_io_poll_stream_closed(pc->io, &local, &remote))
+        if (pc->ice) sluice_ice_path_closed(pc->ice, &local, &remote);
+}
+
 static void flush_io(sluice_peer *pc) {
     if (!pc->io) return;
     sluice_transmit tx;
@@ -1581,15 +1588,23 @@ static void flush_io(sluice_peer *pc) {
         if (r != 1) break;
         sluice_ice_path_transport pt =
             pc->ice ? sluice_ice_path_transport_of(pc->ice, &tx.local, &tx.remote) : SLUICE_ICE_PATH_UDP;
+        int rc = SLUICE_OK;
         if (pt == SLUICE_ICE_PATH_TLS)
-            sluice_io_send_tls(pc->io, &tx.local, &tx.remote,
-                               sluice_ice_path_server_name(pc->ice, &tx.local, &tx.remote), buf, tx.len);
+            rc = sluice_io_send_tls(pc->io, &tx.local, &tx.remote,
+                                    sluice_ice_path_server_name(pc->ice, &tx.local, &tx.remote), buf, tx.len);
         else if (pt == SLUICE_ICE_PATH_TCP)
-            sluice_io_send_tcp(pc->io, &tx.local, &tx.remote, buf, tx.len);
+            rc = sluice_io_send_tcp(pc->io, &tx.local, &tx.remote, buf, tx.len);
         else
             sluice_io_send(pc->io, &tx.local, &tx.remote, buf, tx.len);
+        /* A connection that cannot be opened loses the message for good (no retransmission
+         * on streams): its TURN allocation fails now. A full buffer is back-pressure only. */
+        if (rc != SLUICE_OK && rc != SLUICE_ERR_BUFFER_FULL) {
+            SLUICE_LOG(&pc->log, SLUICE_LOG_WARN, "peer", "TURN stream could not be opened: %s", sluice_strerror(rc));
+            sluice_ice_path_closed(pc->ice, &tx.local, &tx.remote);
+        }
     }
     sluice_io_flush(pc->io);
+    io_stream_events(pc);
 }
 
 static void release_closed_channels(sluice_peer *pc) {
@@ -1649,6 +1664,7 @@ int sluice_peer_poll(sluice_peer *pc) {
     if (pc->io && !pc->closed) {
         mdns_service(pc, now);
         sluice_io_recv(pc->io, on_io_datagram, pc, 4096);
+        io_stream_events(pc);
         if (sluice_peer_next_deadline(pc) <= now) sluice_peer_handle_timeout(pc, now);
         flush_io(pc);
     }

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../src/ice.h"
 #include "../src/io.h"
 #include "../src/stun.h"
 #include "../src/turn.h"
@@ -249,6 +250,11 @@ static void test_turns_refuses_wrong_host_name_and_unknown_ca(void **state) {
     print_message("%s", c->lb.text);
     assert_non_null(strstr(c->lb.text, "certificate verification failed: hostname mismatch"));
     assert_int_equal(c->t.state, SLUICE_TURN_ALLOCATING); /* nothing reached the server */
+    /* The loss is reported (the peer fails that TURN allocation at once). */
+    sluice_addr l, r;
+    assert_true(sluice_io_poll_stream_closed(c->io, &l, &r));
+    assert_true(sluice_addr_equal(&l, &c->local) && sluice_addr_equal(&r, &c->server));
+    assert_false(sluice_io_poll_stream_closed(c->io, &l, &r));
     tc_close(c);
 
     /* The right name, but only an unrelated private CA (and the system store) trusted. */
@@ -390,11 +396,133 @@ static void test_turns_two_peers_connect_through_coturn_relay_only(void **state)
     free(b);
 }
 
+/* A peer whose turns: server is not trusted: the allocation fails as soon as the TLS
+ * handshake does (not after the 39.5 s STUN timeout), gathering completes without relay. */
+static bool a_gathered(peer_side *a, peer_side *b) {
+    (void)b;
+    return sluice_peer_gathering_state(a->pc) == SLUICE_GATHERING_COMPLETE;
+}
+
+static void test_turns_untrusted_server_fails_fast_and_gathering_completes(void **state) {
+    fixture *f = *state;
+    if (!start_tls_coturn(f, "test_turns_untrusted_server_fails_fast_and_gathering_completes")) skip();
+    char url[64];
+    snprintf(url, sizeof url, "turns:127.0.0.1:%u", (unsigned)f->proc->tls_port);
+    const char *urls[] = {url};
+    sluice_ice_server srv = {urls, 1, "u", "p"};
+    peer_side *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
+    assert_true(a && b);
+    side_init(a, b, &srv, f->other_ca_pem);
+    side_init(b, a, &srv, f->ca_pem);
+    assert_int_equal(sluice_peer_create_channel(a->pc, "x", NULL, &a->ch), SLUICE_OK);
+    assert_int_equal(sluice_peer_create_offer(a->pc), SLUICE_OK);
+    sluice_time t0 = wall_us();
+    sides_run(a, b, 10000, a_gathered);
+    assert_true(a_gathered(a, b));
+    print_message("gathering complete after %u ms\n", (unsigned)((wall_us() - t0) / 1000));
+    assert_int_equal(a->candidates, 0);
+    assert_non_null(strstr(a->lb.text, "certificate verification failed: unable to get local issuer certificate"));
+    assert_non_null(strstr(a->lb.text, "connection to the server lost"));
+    sluice_peer_free(a->pc);
+    sluice_peer_free(b->pc);
+    free(a);
+    free(b);
+}
+
+static void test_turns_bad_turn_ca_pem_is_a_config_error(void **state) {
+    (void)state;
+    sluice_config cfg;
+    sluice_config_default(&cfg);
+    cfg.sans_io = true;
+    cfg.turn_ca_pem = "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n";
+    sluice_peer *pc = NULL;
+    assert_int_equal(sluice_peer_new(&pc, &cfg, NULL, NULL), SLUICE_ERR_CONFIG);
+    assert_null(pc);
+}
+
+/* The agent, sans-IO: turns: paths are TLS with the configured name, turn:?transport=tcp
+ * paths plain TCP, stuns: is skipped; a lost stream fails its allocation at once. */
+static void test_turns_agent_marks_tls_paths_and_fails_fast_on_lost_stream(void **state) {
+    (void)state;
+    sluice_ice_url stun_url, turn_urls[2];
+    assert_int_equal(sluice_ice_url_parse("stuns:192.0.2.2", &stun_url), SLUICE_OK);
+    assert_int_equal(sluice_ice_url_parse("turns:192.0.2.1", &turn_urls[0]), SLUICE_OK);
+    snprintf(turn_urls[0].server_name, sizeof turn_urls[0].server_name, "turn.example.org");
+    assert_int_equal(sluice_ice_url_parse("turn:192.0.2.3:3478?transport=tcp", &turn_urls[1]), SLUICE_OK);
+    logbuf *lb = calloc(1, sizeof *lb);
+    assert_non_null(lb);
+    sluice_logger log = {log_capture, lb, SLUICE_LOG_DEBUG};
+    sluice_prng prng;
+    sluice_prng_seed(&prng, 9);
+    sluice_rng rng = {sluice_prng_random_fn, &prng};
+    sluice_ice_settings s;
+    sluice_ice_settings_default(&s);
+    s.stun_servers = &stun_url;
+    s.stun_servers_count = 1;
+    s.turn_servers = turn_urls;
+    s.turn_servers_count = 2;
+    s.turn_username = "u";
+    s.turn_password = "p";
+    sluice_ice_agent *a;
+    assert_int_equal(sluice_ice_new(&a, &s, NULL, &rng, &log), SLUICE_OK);
+    sluice_addr local, tls_srv, tcp_srv, other;
+    sluice_addr_parse(&local, "10.0.0.1", 5000);
+    sluice_addr_parse(&tls_srv, "192.0.2.1", 5349);
+    sluice_addr_parse(&tcp_srv, "192.0.2.3", 3478);
+    sluice_addr_parse(&other, "192.0.2.2", 5349);
+    assert_int_equal(sluice_ice_add_local_address(a, &local), SLUICE_OK);
+    assert_int_equal(sluice_ice_gather(a, 0), SLUICE_OK);
+    assert_non_null(strstr(lb->text, "stuns: is not supported"));
+
+    int to_tls = 0, to_tcp = 0, to_other = 0;
+    uint8_t buf[1500];
+    sluice_addr l, r;
+    int n;
+    while ((n = sluice_ice_poll_transmit(a, 0, &l, &r, buf, sizeof buf)) > 0) {
+        if (sluice_addr_equal(&r, &tls_srv)) to_tls++;
+        else if (sluice_addr_equal(&r, &tcp_srv)) to_tcp++;
+        else to_other++;
+    }
+    assert_int_equal(to_tls, 1);
+    assert_int_equal(to_tcp, 1);
+    assert_int_equal(to_other, 0);
+
+    assert_int_equal(sluice_ice_path_transport_of(a, &local, &tls_srv), SLUICE_ICE_PATH_TLS);
+    assert_true(sluice_ice_is_tcp_path(a, &local, &tls_srv));
+    assert_string_equal(sluice_ice_path_server_name(a, &local, &tls_srv), "turn.example.org");
+    assert_int_equal(sluice_ice_path_transport_of(a, &local, &tcp_srv), SLUICE_ICE_PATH_TCP);
+    assert_string_equal(sluice_ice_path_server_name(a, &local, &tcp_srv), "192.0.2.3");
+    assert_int_equal(sluice_ice_path_transport_of(a, &local, &other), SLUICE_ICE_PATH_UDP);
+    assert_null(sluice_ice_path_server_name(a, &local, &other));
+
+    /* Both streams lost: gathering completes now, without relay candidates. */
+    sluice_ice_path_closed(a, &local, &other); /* not a stream: ignored */
+    sluice_ice_path_closed(a, &local, &tls_srv);
+    assert_int_equal(sluice_ice_next_deadline(a), 0);
+    sluice_ice_handle_timeout(a, 1000);
+    sluice_ice_path_closed(a, &local, &tcp_srv);
+    sluice_ice_handle_timeout(a, 2000);
+    int done = 0, relay = 0;
+    sluice_ice_event ev;
+    while (sluice_ice_poll_event(a, &ev) == 1) {
+        if (ev.type == SLUICE_ICE_EVENT_GATHERING_DONE) done++;
+        if (ev.type == SLUICE_ICE_EVENT_LOCAL_CANDIDATE && ev.candidate.type == SLUICE_ICE_CAND_RELAY) relay++;
+    }
+    assert_int_equal(done, 1);
+    assert_int_equal(relay, 0);
+    sluice_ice_free(a);
+    free(lb);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_turns_allocates_and_relays_data_through_coturn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_turns_refuses_wrong_host_name_and_unknown_ca, setup, teardown),
         cmocka_unit_test_setup_teardown(test_turns_two_peers_connect_through_coturn_relay_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_turns_untrusted_server_fails_fast_and_gathering_completes, setup,
+                                        teardown),
+        cmocka_unit_test(test_turns_bad_turn_ca_pem_is_a_config_error),
+        cmocka_unit_test(test_turns_agent_marks_tls_paths_and_fails_fast_on_lost_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
