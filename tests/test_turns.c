@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,6 +23,9 @@
 #include "sluice.h"
 #include "testkit_coturn.h"
 #include "testkit_tls.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 typedef struct fixture {
     coturn_proc *proc;
@@ -396,6 +400,110 @@ static void test_turns_two_peers_connect_through_coturn_relay_only(void **state)
     free(b);
 }
 
+/* ---- the I/O layer's TLS stream against an in-process OpenSSL server (no coturn needed) -- */
+
+typedef struct frames {
+    int count;
+    size_t sizes[8];
+    uint8_t last[64];
+} frames;
+
+static void collect_frame(void *user, const sluice_addr *local, const sluice_addr *remote, const uint8_t *data,
+                          size_t len) {
+    (void)local;
+    (void)remote;
+    frames *fr = user;
+    if (fr->count < 8) fr->sizes[fr->count] = len;
+    fr->count++;
+    memcpy(fr->last, data, len < sizeof fr->last ? len : sizeof fr->last);
+}
+
+static void test_turns_io_tls_stream_frames_messages_and_reports_close(void **state) {
+    fixture *f = *state;
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(lfd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(lfd, 1), 0);
+    socklen_t sl = sizeof sa;
+    getsockname(lfd, (struct sockaddr *)&sa, &sl);
+
+    tls_client *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    tc_open(c, f->ca_pem, ntohs(sa.sin_port), "turn.test", 500);
+    /* A STUN Binding request: 20 bytes, self-delimiting on the stream. */
+    static const uint8_t req[20] = {0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    assert_int_equal(sluice_io_send_tls(c->io, &c->local, &c->server, "turn.test", req, sizeof req), SLUICE_OK);
+    assert_int_equal(sluice_io_send_tls(c->io, &c->local, &c->server, NULL, req, sizeof req),
+                     SLUICE_ERR_INVALID_ARGUMENT);
+    sluice_io_flush(c->io);
+
+    struct pollfd lp = {lfd, POLLIN, 0};
+    assert_int_equal(poll(&lp, 1, 3000), 1);
+    int afd = accept(lfd, NULL, NULL);
+    assert_true(afd >= 0);
+    fcntl(afd, F_SETFL, fcntl(afd, F_GETFL) | O_NONBLOCK);
+    SSL_CTX *sctx = SSL_CTX_new(TLS_server_method());
+    assert_non_null(sctx);
+    assert_int_equal(SSL_CTX_use_certificate(sctx, f->server.cert), 1);
+    assert_int_equal(SSL_CTX_use_PrivateKey(sctx, f->server.key), 1);
+    SSL *ssl = SSL_new(sctx);
+    SSL_set_fd(ssl, afd);
+    SSL_set_accept_state(ssl);
+
+    uint8_t got[64];
+    size_t got_len = 0;
+    frames fr;
+    memset(&fr, 0, sizeof fr);
+    bool replied = false;
+    sluice_time end = wall_us() + 5000000;
+    while (wall_us() < end && fr.count < 2) {
+        sluice_io_flush(c->io);
+        int fds[8];
+        int n = sluice_io_fds(c->io, fds, 8);
+        struct pollfd p[9];
+        for (int i = 0; i < n; i++) p[i] = (struct pollfd){fds[i], POLLIN, 0};
+        p[n] = (struct pollfd){afd, POLLIN, 0};
+        poll(p, (nfds_t)n + 1, 10);
+        sluice_io_recv(c->io, collect_frame, &fr, 64);
+        int r = SSL_read(ssl, got + got_len, (int)(sizeof got - got_len));
+        if (r > 0) got_len += (size_t)r;
+        ERR_clear_error();
+        if (got_len == sizeof req && !replied) {
+            /* Two messages in one record: a STUN header and an odd ChannelData, padded. */
+            uint8_t two[32] = {1, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+                               0x40, 0x00, 0, 5, 'h', 'e', 'l', 'l', 'o', 0, 0, 0};
+            assert_int_equal(SSL_write(ssl, two, sizeof two), (int)sizeof two);
+            replied = true;
+        }
+    }
+    assert_int_equal(got_len, sizeof req);
+    assert_memory_equal(got, req, sizeof req);
+    assert_int_equal(fr.count, 2);
+    assert_int_equal(fr.sizes[0], 20);
+    assert_int_equal(fr.sizes[1], 12);
+    assert_memory_equal(fr.last + 4, "hello", 5);
+    sluice_addr l, r;
+    assert_false(sluice_io_poll_stream_closed(c->io, &l, &r));
+
+    /* The server closes: the stream is reported lost. */
+    SSL_shutdown(ssl);
+    close(afd);
+    end = wall_us() + 3000000;
+    bool closed = false;
+    while (wall_us() < end && !closed) {
+        tc_wait_io(c);
+        closed = sluice_io_poll_stream_closed(c->io, &l, &r);
+    }
+    assert_true(closed);
+    assert_true(sluice_addr_equal(&r, &c->server));
+    SSL_free(ssl);
+    SSL_CTX_free(sctx);
+    close(lfd);
+    tc_close(c);
+    free(c);
+}
+
 /* A peer whose turns: server is not trusted: the allocation fails as soon as the TLS
  * handshake does (not after the 39.5 s STUN timeout), gathering completes without relay. */
 static bool a_gathered(peer_side *a, peer_side *b) {
@@ -520,6 +628,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_turns_refuses_wrong_host_name_and_unknown_ca, setup, teardown),
         cmocka_unit_test_setup_teardown(test_turns_two_peers_connect_through_coturn_relay_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_turns_untrusted_server_fails_fast_and_gathering_completes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_turns_io_tls_stream_frames_messages_and_reports_close, setup,
                                         teardown),
         cmocka_unit_test(test_turns_bad_turn_ca_pem_is_a_config_error),
         cmocka_unit_test(test_turns_agent_marks_tls_paths_and_fails_fast_on_lost_stream),
