@@ -66,8 +66,11 @@ static int coturn_teardown(void **state) {
 }
 
 static void write_text_file(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
+    FILE *f = text ? fopen(path, "w") : NULL;
+    if (!f) {
+        fail_msg("cannot write %s", path);
+        return;
+    }
     assert_int_equal(fputs(text, f) >= 0, 1);
     assert_int_equal(fclose(f), 0);
 }
