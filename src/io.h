@@ -1,5 +1,6 @@
 /* The thin I/O layer: non-blocking UDP sockets (IPv4 + IPv6), one per local address,
- * batched with recvmmsg/sendmmsg. The only module that touches sockets. */
+ * batched with recvmmsg/sendmmsg, plus TCP and TLS (tls.h) streams to TURN servers. The only
+ * module that touches sockets. */
 #ifndef SLUICE_IO_H
 #define SLUICE_IO_H
 
