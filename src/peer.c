@@ -700,11 +700,30 @@ static void resolve_server_names(sluice_peer *pc, sluice_ice_url *urls, size_t *
     *count = kept;
 }
 
+/* sans-IO: sluice_transmit cannot say "this goes on a TCP/TLS stream", so TURN servers
+ * reached over TCP or TLS would get bare datagrams; they are left out, with a warning. */
+static void drop_stream_servers(sluice_peer *pc) {
+    size_t kept = 0;
+    for (size_t i = 0; i < pc->turn_count; i++) {
+        const sluice_ice_url *u = &pc->turn_urls[i];
+        if (u->transport == SLUICE_ICE_TRANSPORT_TCP || u->scheme == SLUICE_ICE_SCHEME_TURNS) {
+            SLUICE_LOG(&pc->log, SLUICE_LOG_WARN, "peer",
+                       "TURN server %s over %s skipped: sans_io carries UDP only", u->host,
+                       u->scheme == SLUICE_ICE_SCHEME_TURNS ? "TLS" : "TCP");
+            continue;
+        }
+        pc->turn_urls[kept++] = *u;
+    }
+    pc->turn_count = kept;
+}
+
 static int ensure_ice(sluice_peer *pc, bool controlling) {
     if (pc->ice) return SLUICE_OK;
     if (!pc->cfg.sans_io) {
         resolve_server_names(pc, pc->stun_urls, &pc->stun_count);
         resolve_server_names(pc, pc->turn_urls, &pc->turn_count);
+    } else {
+        drop_stream_servers(pc);
     }
     sluice_ice_settings s;
     sluice_ice_settings_default(&s);

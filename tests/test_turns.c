@@ -548,6 +548,49 @@ static void test_turns_bad_turn_ca_pem_is_a_config_error(void **state) {
     assert_null(pc);
 }
 
+/* sans_io peers cannot mark datagrams for a stream: TCP/TLS TURN servers are skipped. */
+static void test_turns_sans_io_peer_skips_stream_turn_servers(void **state) {
+    (void)state;
+    const char *urls[] = {"turns:192.0.2.1", "turn:192.0.2.3?transport=tcp", "turn:192.0.2.4"};
+    sluice_ice_server srv = {urls, 3, "u", "p"};
+    logbuf *lb = calloc(1, sizeof *lb);
+    assert_non_null(lb);
+    sluice_config cfg;
+    sluice_config_default(&cfg);
+    cfg.sans_io = true;
+    cfg.ice_servers = &srv;
+    cfg.ice_servers_count = 1;
+    cfg.log_fn = log_capture;
+    cfg.log_user = lb;
+    cfg.log_level = SLUICE_LOG_DEBUG;
+    sluice_peer *pc;
+    assert_int_equal(sluice_peer_new(&pc, &cfg, NULL, NULL), SLUICE_OK);
+    sluice_addr local;
+    sluice_addr_parse(&local, "10.0.0.1", 5000);
+    assert_int_equal(sluice_peer_add_local_address(pc, &local), SLUICE_OK);
+    sluice_channel *ch;
+    assert_int_equal(sluice_peer_create_channel(pc, "x", NULL, &ch), SLUICE_OK);
+    assert_int_equal(sluice_peer_create_offer(pc), SLUICE_OK);
+    assert_non_null(strstr(lb->text, "TURN server 192.0.2.1 over TLS skipped"));
+    assert_non_null(strstr(lb->text, "TURN server 192.0.2.3 over TCP skipped"));
+    sluice_event ev;
+    while (sluice_peer_poll_event(pc, &ev) == 1)
+        if (ev.type == SLUICE_EVENT_SESSION_DESCRIPTION)
+            assert_int_equal(sluice_peer_set_local_description(pc, ev.sdp_type, ev.sdp), SLUICE_OK);
+    uint8_t buf[1500];
+    sluice_transmit tx;
+    int udp_turn = 0;
+    while (sluice_peer_poll_transmit(pc, 0, buf, sizeof buf, &tx) == 1) {
+        char a[64];
+        sluice_addr_format(&tx.remote, a, sizeof a);
+        assert_string_equal(a, "192.0.2.4:3478");
+        udp_turn++;
+    }
+    assert_true(udp_turn >= 1);
+    sluice_peer_free(pc);
+    free(lb);
+}
+
 /* The agent, sans-IO: turns: paths are TLS with the configured name, turn:?transport=tcp
  * paths plain TCP, stuns: is skipped; a lost stream fails its allocation at once. */
 static void test_turns_agent_marks_tls_paths_and_fails_fast_on_lost_stream(void **state) {
@@ -632,6 +675,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_turns_io_tls_stream_frames_messages_and_reports_close, setup,
                                         teardown),
         cmocka_unit_test(test_turns_bad_turn_ca_pem_is_a_config_error),
+        cmocka_unit_test(test_turns_sans_io_peer_skips_stream_turn_servers),
         cmocka_unit_test(test_turns_agent_marks_tls_paths_and_fails_fast_on_lost_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
