@@ -83,6 +83,7 @@ struct sluice_ice_agent {
     char ufrag[257], pwd[257]; /* RFC 8839 §5.4: up to 256 chars */
     char rufrag[257], rpwd[257];
     bool have_remote, remote_lite, remote_done;
+    bool peer_knows_us; /* an authenticated request arrived: the peer has our ufrag/pwd */
     uint64_t tiebreaker;
     bool controlling;
 
@@ -329,6 +330,8 @@ int sluice_ice_set_remote_credentials(sluice_ice_agent *a, const char *ufrag, co
     a->have_remote = true;
     return SLUICE_OK;
 }
+
+bool sluice_ice_peer_knows_us(const sluice_ice_agent *a) { return a && (a->peer_knows_us || a->remote_lite); }
 
 void sluice_ice_set_remote_lite(sluice_ice_agent *a, bool lite) {
     a->remote_lite = lite;
@@ -596,6 +599,7 @@ int sluice_ice_restart(sluice_ice_agent *a, sluice_time now) {
     if (!a) return SLUICE_ERR_INVALID_ARGUMENT;
     if (a->closed) return SLUICE_ERR_CLOSED;
     if (new_credentials(a) != SLUICE_OK) return SLUICE_ERR_CRYPTO;
+    a->peer_knows_us = false;
     reset_pairs(a, false);
     if (a->state != SLUICE_ICE_NEW) set_state(a, SLUICE_ICE_CHECKING);
     a->checking_since = now;
@@ -793,6 +797,9 @@ static void maybe_nominate(sluice_ice_agent *a, sluice_time now) {
     if (better_pending && now < a->first_valid + ms(ICE_NOMINATION_WAIT_MS)) return;
     a->pairs[best].nominating = true;
     trigger(a, best);
+    /* The nomination goes out at once rather than a Ta later: the pair is already valid,
+     * so it opens no new binding, and connection setup is one RTT shorter (50 ms here). */
+    a->next_check = now;
 }
 
 static void txn_failed(sluice_ice_agent *a, ice_pair *p, sluice_time now) {
@@ -1088,6 +1095,7 @@ static void handle_request(sluice_ice_agent *a, sluice_time now, const sluice_ad
         a->dropped++;
         return;
     }
+    a->peer_knows_us = true;
     if (m->unknown_count) {
         respond(a, local, remote, relay, m, 420, true);
         return;

@@ -202,6 +202,11 @@ typedef struct sluice_ice_event {
 int sluice_ice_poll_event(sluice_ice_agent *a, sluice_ice_event *ev);
 
 sluice_ice_state sluice_ice_get_state(const sluice_ice_agent *a);
+/** True once an authenticated Binding request from the peer arrived (it carried our ufrag and
+ *  was keyed with our password), i.e. the peer has applied our description; always true for
+ *  an ICE-lite peer (which never sends checks). Reset by an ICE restart. */
+bool sluice_ice_peer_knows_us(const sluice_ice_agent *a);
+
 /** The selected pair; false when none. */
 bool sluice_ice_selected_pair(const sluice_ice_agent *a, sluice_addr *local, sluice_addr *remote);
 

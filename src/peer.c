@@ -23,6 +23,8 @@
 #define PEER_SCTP_MTU 1191
 #define PEER_MAX_SCTP_EVENTS_PER_TURN 4096
 #define PEER_MAX_MDNS 16
+#define PEER_MAX_QUEUED_EVENTS_FOR_ERRORS 1024
+#define PEER_DTLS_START_GRACE_US 500000
 #define PEER_MDNS_TRIES 3
 
 /* A remote ".local" candidate waiting for its mDNS answer. */
@@ -73,6 +75,7 @@ struct sluice_peer {
     sluice_sctp *sctp;
     sluice_io *io;
     bool dtls_started;
+    sluice_time dtls_wait_since; /* DTLS client: waiting for proof the peer has our answer */
     bool sctp_up;
     bool dtls_client;
     bool role_known;
@@ -96,7 +99,7 @@ struct sluice_peer {
 
     char *local_candidates[PEER_MAX_LOCAL_CANDIDATES];
     size_t local_candidates_count;
-    sluice_ice_candidate pending_remote[PEER_MAX_PENDING_CANDIDATES];
+    sluice_ice_candidate *pending_remote; /* allocated only when candidates come early */
     size_t pending_remote_count;
     bool pending_remote_eoc;
 
@@ -180,6 +183,9 @@ static void emit_state(sluice_peer *pc, sluice_event_type type, int state) {
 
 static void emit_error(sluice_peer *pc, int err, const char *reason) {
     SLUICE_LOG(&pc->log, SLUICE_LOG_WARN, "peer", "%s (%s)", reason, sluice_strerror(err));
+    /* A hostile peer can cause one error per packet: while the application does not drain
+     * the queue, further ERROR events are only logged. */
+    if (pc->ev_count >= PEER_MAX_QUEUED_EVENTS_FOR_ERRORS) return;
     peer_event *e = event_push(pc, SLUICE_EVENT_ERROR);
     if (!e) return;
     e->error = err;
@@ -323,6 +329,7 @@ static void peer_reset_transports(sluice_peer *pc) {
     pc->ice = NULL;
     pc->io = NULL;
     pc->dtls_started = pc->sctp_up = pc->role_known = pc->dtls_client = false;
+    pc->dtls_wait_since = 0;
     pc->ice_connected_once = false;
     pc->has_dtls_path = false;
     sluice_mem_free(pc->alloc, pc->local_sdp);
@@ -335,6 +342,8 @@ static void peer_reset_transports(sluice_peer *pc) {
     for (size_t i = 0; i < pc->local_candidates_count; i++) sluice_mem_free(pc->alloc, pc->local_candidates[i]);
     pc->local_candidates_count = 0;
     pc->pending_remote_count = 0;
+    sluice_mem_free(pc->alloc, pc->pending_remote);
+    pc->pending_remote = NULL;
     pc->pending_remote_eoc = false;
     pc->remote_max_message_size = 65536;
     pc->mdns_count = 0;
@@ -965,6 +974,8 @@ static int apply_remote_media(sluice_peer *pc, const sluice_sdp *sdp, bool is_of
     }
     for (size_t i = 0; i < pc->pending_remote_count; i++) add_remote_candidate_parsed(pc, &pc->pending_remote[i]);
     pc->pending_remote_count = 0;
+    sluice_mem_free(pc->alloc, pc->pending_remote);
+    pc->pending_remote = NULL;
     if (m->end_of_candidates || pc->pending_remote_eoc) sluice_ice_remote_gathering_done(pc->ice);
     return SLUICE_OK;
 }
@@ -1075,6 +1086,9 @@ int sluice_peer_add_ice_candidate(sluice_peer *pc, const char *mid, int mline_in
     if (!pc->have_remote) {
         /* Signaling often races; keep a bounded number until the remote description. */
         if (pc->pending_remote_count >= PEER_MAX_PENDING_CANDIDATES) return SLUICE_ERR_EXHAUSTED;
+        if (!pc->pending_remote &&
+            !(pc->pending_remote = sluice_mem_calloc(pc->alloc, PEER_MAX_PENDING_CANDIDATES, sizeof *pc->pending_remote)))
+            return SLUICE_ERR_NOMEM;
         pc->pending_remote[pc->pending_remote_count++] = parsed;
         return SLUICE_OK;
     }
@@ -1322,6 +1336,15 @@ static void process_dtls(sluice_peer *pc, sluice_time now) {
 static void maybe_start_dtls(sluice_peer *pc, sluice_time now) {
     if (!pc->dtls || pc->dtls_started || !pc->dtls_client) return;
     if (!sluice_ice_selected_pair(pc->ice, NULL, NULL)) return;
+    /* Our checks can succeed before the DTLS server has our answer (it answers checks with
+     * its own password): its DTLS would then reject our certificate (libdatachannel sends
+     * "unknown CA"). Start once the peer proves it has our description (an authenticated
+     * request), or after PEER_DTLS_START_GRACE_US in case its requests never reach us. */
+    if (!sluice_ice_peer_knows_us(pc->ice)) {
+        if (!pc->dtls_wait_since) pc->dtls_wait_since = now ? now : 1;
+        if (now - pc->dtls_wait_since < PEER_DTLS_START_GRACE_US) return;
+        SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "no check from the peer yet: starting DTLS anyway");
+    }
     pc->dtls_started = true;
     set_conn_state(pc, SLUICE_CONNECTION_CONNECTING);
     int rc = sluice_dtls_start(pc->dtls, now);
@@ -1511,6 +1534,7 @@ sluice_time sluice_peer_next_deadline(const sluice_peer *pc) {
     if (pc->sctp) t = sluice_time_min(t, sluice_sctp_next_deadline(pc->sctp));
     if (pc->io)
         for (size_t i = 0; i < pc->mdns_count; i++) t = sluice_time_min(t, pc->mdns[i].next_query);
+    if (pc->dtls_wait_since && !pc->dtls_started) t = sluice_time_min(t, pc->dtls_wait_since + PEER_DTLS_START_GRACE_US);
     return t;
 }
 
