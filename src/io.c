@@ -531,7 +531,7 @@ static int stream_send(sluice_io *io, const sluice_addr *local, const sluice_add
         if (rc) return rc;
     }
     /* Never let turns: bytes go out in clear on a plain connection to the same address. */
-    if ((name != NULL) != (t->tls != NULL)) return SLUICE_ERR_INVALID_STATE;
+    if ((name != NULL) != (t->tls != NULL) || (name && strcmp(name, t->name) != 0)) return SLUICE_ERR_INVALID_STATE;
     if (len > SLUICE_IO_TCP_BUFFER - t->out_len) return SLUICE_ERR_BUFFER_FULL;
     memcpy(t->out + t->out_len, data, len);
     t->out_len += len;

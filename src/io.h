@@ -74,8 +74,8 @@ int sluice_io_send_tcp(sluice_io *io, const sluice_addr *local, const sluice_add
  *  SANs and not sent as SNI). A failed handshake or verification drops the connection with a
  *  WARN log line giving the reason; bytes queued for it are lost (STUN retransmits; the next
  *  send opens a new connection). Errors: as sluice_io_send_tcp, INVALID_ARGUMENT (no name),
- *  CRYPTO, INVALID_STATE (a plain TCP connection to that address exists; and the other way
- *  round for sluice_io_send_tcp). */
+ *  CRYPTO, INVALID_STATE (a plain TCP connection, or one verified for another name, to that
+ *  address exists; and the other way round for sluice_io_send_tcp). */
 int sluice_io_send_tls(sluice_io *io, const sluice_addr *local, const sluice_addr *remote, const char *server_name,
                        const uint8_t *data, size_t len);
 /** A TCP/TLS connection that failed or was closed (by the server, a reset, a refused connect,

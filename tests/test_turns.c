@@ -436,6 +436,10 @@ static void test_turns_io_tls_stream_frames_messages_and_reports_close(void **st
     assert_int_equal(sluice_io_send_tls(c->io, &c->local, &c->server, "turn.test", req, sizeof req), SLUICE_OK);
     assert_int_equal(sluice_io_send_tls(c->io, &c->local, &c->server, NULL, req, sizeof req),
                      SLUICE_ERR_INVALID_ARGUMENT);
+    /* One connection, one verified name; never plain bytes on it either. */
+    assert_int_equal(sluice_io_send_tls(c->io, &c->local, &c->server, "other.test", req, sizeof req),
+                     SLUICE_ERR_INVALID_STATE);
+    assert_int_equal(sluice_io_send_tcp(c->io, &c->local, &c->server, req, sizeof req), SLUICE_ERR_INVALID_STATE);
     sluice_io_flush(c->io);
 
     struct pollfd lp = {lfd, POLLIN, 0};
