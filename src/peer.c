@@ -16,6 +16,7 @@
 #include "mdns.h"
 #include "sctp/sctp.h"
 #include "sdp.h"
+#include "tls.h"
 
 #define PEER_MAX_PENDING_CANDIDATES 64
 #define PEER_MAX_LOCAL_CANDIDATES 32
@@ -52,6 +53,7 @@ struct sluice_peer {
     sluice_ice_url turn_urls[SLUICE_MAX_ICE_SERVERS * SLUICE_MAX_ICE_URLS];
     size_t turn_count;
     char *turn_username, *turn_password;
+    char *turn_ca_pem;
 
     sluice_allocator alloc_copy;
     const sluice_allocator *alloc;
@@ -237,7 +239,9 @@ static void peer_config_release(sluice_peer *pc) {
     sluice_mem_free(pc->alloc, pc->key_pem);
     sluice_mem_free(pc->alloc, pc->turn_username);
     sluice_mem_free(pc->alloc, pc->turn_password);
+    sluice_mem_free(pc->alloc, pc->turn_ca_pem);
     pc->bind_address = pc->cert_pem = pc->key_pem = pc->turn_username = pc->turn_password = NULL;
+    pc->turn_ca_pem = NULL;
     pc->stun_count = pc->turn_count = 0;
 }
 
@@ -250,9 +254,21 @@ static int peer_config_apply(sluice_peer *pc, const sluice_config *cfg) {
     tmp.alloc = pc->alloc;
     if ((cfg->bind_address && !(tmp.bind_address = sluice_mem_strdup(pc->alloc, cfg->bind_address))) ||
         (cfg->certificate_pem && !(tmp.cert_pem = sluice_mem_strdup(pc->alloc, cfg->certificate_pem))) ||
-        (cfg->private_key_pem && !(tmp.key_pem = sluice_mem_strdup(pc->alloc, cfg->private_key_pem)))) {
+        (cfg->private_key_pem && !(tmp.key_pem = sluice_mem_strdup(pc->alloc, cfg->private_key_pem))) ||
+        (cfg->turn_ca_pem && !(tmp.turn_ca_pem = sluice_mem_strdup(pc->alloc, cfg->turn_ca_pem)))) {
         peer_config_release(&tmp);
         return SLUICE_ERR_NOMEM;
+    }
+    if (cfg->turn_ca_pem) {
+        /* Fail now, not at the first turns: connection, when the PEM holds no certificate. */
+        sluice_tls_ctx *ctx = NULL;
+        sluice_logger log = {cfg->log_fn, cfg->log_user, cfg->log_level};
+        rc = sluice_tls_ctx_new(&ctx, cfg->turn_ca_pem, false, pc->alloc, &log);
+        sluice_tls_ctx_free(ctx);
+        if (rc) {
+            peer_config_release(&tmp);
+            return rc;
+        }
     }
     for (size_t i = 0; i < cfg->ice_servers_count; i++) {
         const sluice_ice_server *s = &cfg->ice_servers[i];
@@ -283,6 +299,7 @@ static int peer_config_apply(sluice_peer *pc, const sluice_config *cfg) {
     pc->key_pem = tmp.key_pem;
     pc->turn_username = tmp.turn_username;
     pc->turn_password = tmp.turn_password;
+    pc->turn_ca_pem = tmp.turn_ca_pem;
     memcpy(pc->stun_urls, tmp.stun_urls, sizeof tmp.stun_urls);
     memcpy(pc->turn_urls, tmp.turn_urls, sizeof tmp.turn_urls);
     pc->stun_count = tmp.stun_count;
@@ -290,6 +307,7 @@ static int peer_config_apply(sluice_peer *pc, const sluice_config *cfg) {
     pc->cfg.bind_address = pc->bind_address;
     pc->cfg.certificate_pem = pc->cert_pem;
     pc->cfg.private_key_pem = pc->key_pem;
+    pc->cfg.turn_ca_pem = pc->turn_ca_pem;
     pc->log.fn = cfg->log_fn;
     pc->log.user = cfg->log_user;
     pc->log.level = cfg->log_level;
@@ -661,6 +679,8 @@ static void resolve_server_names(sluice_peer *pc, sluice_ice_url *urls, size_t *
         sluice_ice_url u = urls[i];
         sluice_addr a;
         if (sluice_addr_parse(&a, u.host, u.port) != SLUICE_OK) {
+            /* turns: verifies the certificate against the name as configured. */
+            if (!u.server_name[0]) snprintf(u.server_name, sizeof u.server_name, "%s", u.host);
             struct addrinfo hints, *res = NULL;
             memset(&hints, 0, sizeof hints);
             hints.ai_family = pc->cfg.ice_ipv6 ? AF_UNSPEC : AF_INET;
@@ -689,11 +709,30 @@ static void resolve_server_names(sluice_peer *pc, sluice_ice_url *urls, size_t *
     *count = kept;
 }
 
+/* sans-IO: sluice_transmit cannot say "this goes on a TCP/TLS stream", so TURN servers
+ * reached over TCP or TLS would get bare datagrams; they are left out, with a warning. */
+static void drop_stream_servers(sluice_peer *pc) {
+    size_t kept = 0;
+    for (size_t i = 0; i < pc->turn_count; i++) {
+        const sluice_ice_url *u = &pc->turn_urls[i];
+        if (u->transport == SLUICE_ICE_TRANSPORT_TCP || u->scheme == SLUICE_ICE_SCHEME_TURNS) {
+            SLUICE_LOG(&pc->log, SLUICE_LOG_WARN, "peer",
+                       "TURN server %s over %s skipped: sans_io carries UDP only", u->host,
+                       u->scheme == SLUICE_ICE_SCHEME_TURNS ? "TLS" : "TCP");
+            continue;
+        }
+        pc->turn_urls[kept++] = *u;
+    }
+    pc->turn_count = kept;
+}
+
 static int ensure_ice(sluice_peer *pc, bool controlling) {
     if (pc->ice) return SLUICE_OK;
     if (!pc->cfg.sans_io) {
         resolve_server_names(pc, pc->stun_urls, &pc->stun_count);
         resolve_server_names(pc, pc->turn_urls, &pc->turn_count);
+    } else {
+        drop_stream_servers(pc);
     }
     sluice_ice_settings s;
     sluice_ice_settings_default(&s);
@@ -820,6 +859,7 @@ static int open_sockets(sluice_peer *pc) {
     s.port_max = pc->cfg.port_max;
     s.loopback = pc->cfg.ice_loopback;
     s.ipv6 = pc->cfg.ice_ipv6;
+    s.tls_ca_pem = pc->turn_ca_pem;
     int rc = sluice_io_open(&pc->io, &s, pc->alloc, &pc->log);
     if (rc) return rc;
     sluice_addr addrs[SLUICE_IO_MAX_SOCKETS];
@@ -1575,6 +1615,13 @@ static void on_io_datagram(void *user, const sluice_addr *local, const sluice_ad
     sluice_peer_handle_datagram(pc, pc->now, local, remote, data, len);
 }
 
+/* Lost TCP/TLS connections to TURN servers fail their allocations at once. */
+static void io_stream_events(sluice_peer *pc) {
+    sluice_addr local, remote;
+    while (sluice_io_poll_stream_closed(pc->io, &local, &remote))
+        if (pc->ice) sluice_ice_path_closed(pc->ice, &local, &remote);
+}
+
 static void flush_io(sluice_peer *pc) {
     if (!pc->io) return;
     sluice_transmit tx;
@@ -1582,12 +1629,25 @@ static void flush_io(sluice_peer *pc) {
     for (int i = 0; i < 4096; i++) {
         int r = sluice_peer_poll_transmit(pc, pc->now, buf, sizeof buf, &tx);
         if (r != 1) break;
-        if (pc->ice && sluice_ice_is_tcp_path(pc->ice, &tx.local, &tx.remote))
-            sluice_io_send_tcp(pc->io, &tx.local, &tx.remote, buf, tx.len);
+        sluice_ice_path_transport pt =
+            pc->ice ? sluice_ice_path_transport_of(pc->ice, &tx.local, &tx.remote) : SLUICE_ICE_PATH_UDP;
+        int rc = SLUICE_OK;
+        if (pt == SLUICE_ICE_PATH_TLS)
+            rc = sluice_io_send_tls(pc->io, &tx.local, &tx.remote,
+                                    sluice_ice_path_server_name(pc->ice, &tx.local, &tx.remote), buf, tx.len);
+        else if (pt == SLUICE_ICE_PATH_TCP)
+            rc = sluice_io_send_tcp(pc->io, &tx.local, &tx.remote, buf, tx.len);
         else
             sluice_io_send(pc->io, &tx.local, &tx.remote, buf, tx.len);
+        /* A connection that cannot be opened loses the message for good (no retransmission
+         * on streams): its TURN allocation fails now. A full buffer is back-pressure only. */
+        if (rc != SLUICE_OK && rc != SLUICE_ERR_BUFFER_FULL) {
+            SLUICE_LOG(&pc->log, SLUICE_LOG_WARN, "peer", "TURN stream could not be opened: %s", sluice_strerror(rc));
+            sluice_ice_path_closed(pc->ice, &tx.local, &tx.remote);
+        }
     }
     sluice_io_flush(pc->io);
+    io_stream_events(pc);
 }
 
 static void release_closed_channels(sluice_peer *pc) {
@@ -1647,6 +1707,7 @@ int sluice_peer_poll(sluice_peer *pc) {
     if (pc->io && !pc->closed) {
         mdns_service(pc, now);
         sluice_io_recv(pc->io, on_io_datagram, pc, 4096);
+        io_stream_events(pc);
         if (sluice_peer_next_deadline(pc) <= now) sluice_peer_handle_timeout(pc, now);
         flush_io(pc);
     }
