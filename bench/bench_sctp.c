@@ -10,7 +10,9 @@
  *
  * Both stacks run with the same WebRTC-like settings: DATA chunks (no I-DATA), packets of
  * 1191 bytes (1200 - DTLS overhead), 4 MiB receive window, 16 MiB send buffer, RTO
- * 1000/200/10000 ms. usrsctp reads gettimeofday() for its RTT and timers: this program
+ * 1000/200/10000 ms; usrsctp further tuned as libdatachannel does (10 K chunks on queue,
+ * initial cwnd 10 MTU, max burst 10, RFC 4960 congestion control, 20 ms delayed SACK,
+ * where sluice keeps its own defaults: 200 ms delayed SACK). usrsctp reads gettimeofday() for its RTT and timers: this program
  * defines gettimeofday() so that usrsctp sees virtual time in "mem"/"sim" and real time in
  * "udp" (see PEERS.md). Without usrsctp (Debian libusrsctp-dev) only sluice's column is
  * printed.
@@ -379,7 +381,40 @@ static void world_init(world *w, int impl, int mode, const linkcfg *lc) {
     g_port = (uint16_t)(g_port + 2);
 }
 
+/* SLUICE_BENCH_VERBOSE=1: what happened on the path and inside our sender. */
+static void world_report(const world *w) {
+    if (!getenv("SLUICE_BENCH_VERBOSE")) return;
+    fprintf(stderr, "  [%s] rx %llu B %llu msgs; path lost %llu+%llu, queue drops %llu+%llu, udp drops %llu+%llu",
+            w->impl == IMPL_SLUICE ? "sluice" : "usrsctp", (unsigned long long)w->s[1].rx_bytes,
+            (unsigned long long)w->s[1].rx_msgs, (unsigned long long)w->s[0].lost, (unsigned long long)w->s[1].lost,
+            (unsigned long long)w->s[0].qdrops, (unsigned long long)w->s[1].qdrops,
+            (unsigned long long)w->s[0].udp_drops, (unsigned long long)w->s[1].udp_drops);
+    if (w->impl == IMPL_SLUICE && w->s[0].s) {
+        sluice_sctp_stats st;
+        sluice_sctp_get_stats(w->s[0].s, &st);
+        fprintf(stderr, "; cwnd %u ssthresh %u peer_rwnd %u srtt %u us rto %u ms; pkts %llu retx %llu fast %llu t3 %llu",
+                st.cwnd, st.ssthresh, st.peer_rwnd, st.srtt_us, st.rto_ms, (unsigned long long)st.packets_sent,
+                (unsigned long long)st.retransmissions, (unsigned long long)st.fast_retransmits,
+                (unsigned long long)st.t3_expirations);
+    }
+#ifdef SLUICE_HAVE_USRSCTP
+    if (w->impl == IMPL_USRSCTP && w->s[0].us) {
+        struct sctp_status ss;
+        socklen_t l = sizeof ss;
+        memset(&ss, 0, sizeof ss);
+        if (usrsctp_getsockopt(w->s[0].us, IPPROTO_SCTP, SCTP_STATUS, &ss, &l) == 0)
+            fprintf(stderr, "; cwnd %u peer_rwnd %u srtt %u ms rto %u ms", ss.sstat_primary.spinfo_cwnd,
+                    ss.sstat_rwnd, ss.sstat_primary.spinfo_srtt, ss.sstat_primary.spinfo_rto);
+        int sb = 0;
+        l = sizeof sb;
+        if (usrsctp_getsockopt(w->s[0].us, SOL_SOCKET, SO_SNDBUF, &sb, &l) == 0) fprintf(stderr, " sndbuf %d", sb);
+    }
+#endif
+    fprintf(stderr, "\n");
+}
+
 static void world_free(world *w) {
+    world_report(w);
     for (int i = 0; i < 2; i++) {
         side *sd = &w->s[i];
         if (sd->s) sluice_sctp_free(sd->s);
@@ -468,12 +503,29 @@ static result run_sim(int impl, int mode, const linkcfg *lc, size_t msg, uint64_
     static uint8_t data[256 << 10];
     if (connect_sim(&w)) {
         uint64_t sent = 0;
-        sluice_time t0 = w.now, end = t0 + dur_us;
+        const char *tr = getenv("SLUICE_BENCH_TRACE");
+        sluice_time trace_us = tr && atoi(tr) > 1 ? (sluice_time)atoi(tr) : 1000000;
+        sluice_time t0 = w.now, end = t0 + dur_us, tick = t0 + trace_us;
+        uint64_t last = 0;
         double c0 = cpu_s();
         while (mode == MODE_SIM ? w.now < end : w.s[1].rx_bytes < total) {
             while ((mode == MODE_SIM || sent < total) && side_send(&w, data, msg) == 0) sent += msg;
             sim_step(&w);
             if (w.now - t0 > 600000000) break; /* stalled */
+            if (mode == MODE_SIM && w.now >= tick) {
+                tick += trace_us;
+                if (getenv("SLUICE_BENCH_TRACE")) {
+                    sluice_sctp_stats st;
+                    memset(&st, 0, sizeof st);
+                    if (impl == IMPL_SLUICE) sluice_sctp_get_stats(w.s[0].s, &st);
+                    fprintf(stderr, "    t=%.2f s rx %.1f MB/s cwnd %u ssthresh %u flight %u srtt %u rto %u retx %llu fast %llu t3 %llu qdrops %llu\n",
+                            (double)(w.now - t0) / 1e6, (double)(w.s[1].rx_bytes - last) / ((double)trace_us), st.cwnd,
+                            st.ssthresh, st.bytes_in_flight, st.srtt_us, st.rto_ms, (unsigned long long)st.retransmissions,
+                            (unsigned long long)st.fast_retransmits, (unsigned long long)st.t3_expirations,
+                            (unsigned long long)w.s[0].qdrops);
+                }
+                last = w.s[1].rx_bytes;
+            }
         }
         r.cpu = cpu_s() - c0;
         r.bytes = w.s[1].rx_bytes;
@@ -671,13 +723,26 @@ int main(int argc, char **argv) {
     usrsctp_sysctl_set_sctp_rto_min_default(200);
     usrsctp_sysctl_set_sctp_rto_max_default(10000);
     usrsctp_sysctl_set_sctp_heartbeat_interval_default(0);
+    /* tuned as libdatachannel tunes it (its SctpTransport::Init), windows aside */
+    usrsctp_sysctl_set_sctp_max_chunks_on_queue(10 * 1024);
+    usrsctp_sysctl_set_sctp_initial_cwnd(10);
+    usrsctp_sysctl_set_sctp_max_burst_default(10);
+    usrsctp_sysctl_set_sctp_default_cc_module(0);
+    usrsctp_sysctl_set_sctp_delayed_sack_time_default(20);
+    usrsctp_sysctl_set_sctp_init_rto_max_default(10000);
     const int nimpl = IMPL_N;
 #else
     const int nimpl = 1;
 #endif
+    /* SLUICE_BENCH_MBIT / SLUICE_BENCH_QUEUE_MS / SLUICE_BENCH_RTT_MS reshape the sim path */
+    const char *e;
+    uint32_t link_mbit = (e = getenv("SLUICE_BENCH_MBIT")) ? (uint32_t)atoi(e) : BENCH_LINK_MBIT;
+    uint32_t queue_ms = (e = getenv("SLUICE_BENCH_QUEUE_MS")) ? (uint32_t)atoi(e) : BENCH_QUEUE_MS;
+    uint32_t rtt_override = (e = getenv("SLUICE_BENCH_RTT_MS")) ? (uint32_t)atoi(e) : 0;
+    if (!link_mbit) link_mbit = BENCH_LINK_MBIT;
     printf("sim: %u Mbit/s bottleneck, drop-tail queue %u ms, one-way delay RTT/2, random loss; "
            "mem: zero delay; udp: 127.0.0.1, one thread. DATA chunks, MTU %u, rwnd %u KiB.\n\n",
-           BENCH_LINK_MBIT, BENCH_QUEUE_MS, BENCH_MTU, BENCH_RWND >> 10);
+           link_mbit, queue_ms, BENCH_MTU, BENCH_RWND >> 10);
     printf("| scenario | sluice | usrsctp | ratio |\n|---|---|---|---|\n");
     fflush(stdout);
     for (size_t k = 0; k < sizeof scs / sizeof scs[0]; k++) {
@@ -688,10 +753,10 @@ int main(int argc, char **argv) {
         for (int impl = 0; impl < nimpl; impl++) {
             linkcfg lc = {0, 0, 0, 0};
             if (sc->mode == MODE_SIM) {
-                lc.delay_us = sc->rtt_ms * 500u;
+                lc.delay_us = (rtt_override ? rtt_override : sc->rtt_ms) * 500u;
                 lc.loss = sc->loss;
-                lc.bw_bps = (uint64_t)BENCH_LINK_MBIT * 1000000u;
-                lc.qlimit_us = BENCH_QUEUE_MS * 1000u;
+                lc.bw_bps = (uint64_t)link_mbit * 1000000u;
+                lc.qlimit_us = queue_ms * 1000u;
             }
             if (sc->mode == MODE_UDP) res[impl] = run_udp(impl, sc->msg, sc->total, 10.0);
             else res[impl] = run_sim(impl, sc->mode, &lc, sc->msg, sc->total, (sluice_time)sc->dur_s * 1000000u);
