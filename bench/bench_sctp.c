@@ -17,8 +17,8 @@
  * "udp" (see PEERS.md). Without usrsctp (Debian libusrsctp-dev) only sluice's column is
  * printed.
  *
- * Usage: bench_sctp [-q] [filter]   -q: smaller transfers; filter: run scenarios whose name
- * contains it. Prints a markdown table: scenario | sluice | usrsctp | ratio. */
+ * Usage: bench_sctp [-q] [-s] [filter]   -q: smaller transfers; -s: sluice only (profiling);
+ * filter: run scenarios whose name contains it. Prints a markdown table: scenario | sluice | usrsctp | ratio. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -681,6 +681,7 @@ typedef struct scenario {
     uint64_t total; /* mem, udp */
     uint32_t dur_s; /* sim */
     bool per_msg;   /* report messages/s rather than MB/s */
+    uint32_t mbit;  /* sim bottleneck; 0 = the default */
 } scenario;
 
 static void fmt(char *out, size_t cap, const scenario *sc, const result *r) {
@@ -696,23 +697,26 @@ static void fmt(char *out, size_t cap, const scenario *sc, const result *r) {
 }
 
 int main(int argc, char **argv) {
-    bool quick = false;
+    bool quick = false, only_sluice = false;
     const char *filter = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-q")) quick = true;
+        else if (!strcmp(argv[i], "-s")) only_sluice = true; /* for profiling */
         else filter = argv[i];
     }
     const uint64_t big = quick ? 64u << 20 : 256u << 20, small = quick ? 4u << 20 : 16u << 20;
     const uint32_t dur = quick ? 10 : 20;
     const scenario scs[] = {
-        {"mem 16 KiB", MODE_MEM, 16384, 0, 0, big, 0, false},
-        {"mem 100 B", MODE_MEM, 100, 0, 0, small, 0, true},
-        {"sim 50 ms RTT 0 % loss, 16 KiB", MODE_SIM, 16384, 50, 0, 0, dur, false},
-        {"sim 50 ms RTT 1 % loss, 16 KiB", MODE_SIM, 16384, 50, 0.01, 0, dur, false},
-        {"sim 150 ms RTT 0 % loss, 16 KiB", MODE_SIM, 16384, 150, 0, 0, dur, false},
-        {"sim 150 ms RTT 1 % loss, 16 KiB", MODE_SIM, 16384, 150, 0.01, 0, dur, false},
-        {"udp loopback 16 KiB", MODE_UDP, 16384, 0, 0, big, 0, false},
-        {"udp loopback 100 B", MODE_UDP, 100, 0, 0, small, 0, true},
+        {"mem 16 KiB", MODE_MEM, 16384, 0, 0, big, 0, false, 0},
+        {"mem 100 B", MODE_MEM, 100, 0, 0, small, 0, true, 0},
+        {"sim 50 ms RTT 0 % loss, 16 KiB", MODE_SIM, 16384, 50, 0, 0, dur, false, 0},
+        {"sim 50 ms RTT 1 % loss, 16 KiB", MODE_SIM, 16384, 50, 0.01, 0, dur, false, 0},
+        {"sim 150 ms RTT 0 % loss, 16 KiB", MODE_SIM, 16384, 150, 0, 0, dur, false, 0},
+        {"sim 150 ms RTT 1 % loss, 16 KiB", MODE_SIM, 16384, 150, 0.01, 0, dur, false, 0},
+        /* BDP 18.75 MB > rwnd: here, and only here, the window bounds it (4 MiB / 150 ms = 28 MB/s) */
+        {"sim 150 ms RTT 0 % loss, 1 Gbit/s, 16 KiB", MODE_SIM, 16384, 150, 0, 0, dur, false, 1000},
+        {"udp loopback 16 KiB", MODE_UDP, 16384, 0, 0, big, 0, false, 0},
+        {"udp loopback 100 B", MODE_UDP, 100, 0, 0, small, 0, true, 0},
     };
 #ifdef SLUICE_HAVE_USRSCTP
     usrsctp_init_nothreads(0, conn_output, NULL);
@@ -751,11 +755,12 @@ int main(int argc, char **argv) {
         result res[IMPL_N];
         memset(res, 0, sizeof res);
         for (int impl = 0; impl < nimpl; impl++) {
+            if (only_sluice && impl != IMPL_SLUICE) continue;
             linkcfg lc = {0, 0, 0, 0};
             if (sc->mode == MODE_SIM) {
                 lc.delay_us = (rtt_override ? rtt_override : sc->rtt_ms) * 500u;
                 lc.loss = sc->loss;
-                lc.bw_bps = (uint64_t)link_mbit * 1000000u;
+                lc.bw_bps = (uint64_t)(sc->mbit ? sc->mbit : link_mbit) * 1000000u;
                 lc.qlimit_us = queue_ms * 1000u;
             }
             if (sc->mode == MODE_UDP) res[impl] = run_udp(impl, sc->msg, sc->total, 10.0);
