@@ -693,7 +693,8 @@ static void fmt(char *out, size_t cap, const scenario *sc, const result *r) {
     if (sc->per_msg)
         snprintf(out, cap, "%.0fk msgs/s%s (%.2f CPU s)%s", r->msgs_per_s / 1e3, base, r->cpu, r->ok ? "" : " incomplete");
     else
-        snprintf(out, cap, "%.1f MB/s%s (%.2f CPU s)%s", r->mbps, base, r->cpu, r->ok ? "" : " incomplete");
+        snprintf(out, cap, r->mbps < 10 ? "%.2f MB/s%s (%.2f CPU s)%s" : "%.1f MB/s%s (%.2f CPU s)%s", r->mbps, base,
+                 r->cpu, r->ok ? "" : " incomplete");
 }
 
 int main(int argc, char **argv) {
