@@ -249,7 +249,8 @@ def table(rows, a):
         if ref is not None and m is not ref:
             conn += ratio(ref.get("connect_med"), m.get("connect_med"), False)
         if c:
-            conn += " (max %d)" % max(c)
+            slow = sum(1 for x in c if x > 500)
+            conn += " (max %d%s)" % (max(c), ", %d of %d > 500 ms" % (slow, len(c)) if slow else "")
         unrel = cell(m, "msgs_s", "%.0f", True)
         if m.get("loss") is not None:
             unrel += ", %.1f %% lost" % m["loss"]
