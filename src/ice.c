@@ -18,7 +18,7 @@
 
 #define ICE_MAX_ADDRS 8
 #define ICE_MAX_LOCALS 24
-#define ICE_MAX_EVENTS 64
+#define ICE_MAX_EVENTS 32 /* > ICE_MAX_LOCALS + a few: one gathering burst fits */
 #define ICE_MAX_OUT 16
 #define ICE_OUT_MAX_LEN 256
 #define ICE_MAX_GATHER 16
@@ -92,7 +92,7 @@ struct sluice_ice_agent {
     ice_local locals[ICE_MAX_LOCALS];
     size_t nlocals;
     sluice_ice_candidate *remotes;
-    size_t nremotes;
+    size_t nremotes, cap_remotes;
     sluice_ice_candidate unresolved[ICE_MAX_UNRESOLVED];
     size_t nunresolved;
     ice_pair *pairs;
@@ -137,6 +137,20 @@ void sluice_ice_settings_default(sluice_ice_settings *s) {
 }
 
 static sluice_time ms(uint32_t v) { return (sluice_time)v * 1000u; }
+
+/* Remote candidates are stored in an array that grows on demand up to
+ * max_remote_candidates (most sessions have one or two). */
+static bool remote_room(sluice_ice_agent *a) {
+    if (a->nremotes < a->cap_remotes) return true;
+    if (a->cap_remotes >= a->set.max_remote_candidates) return false;
+    size_t ncap = a->cap_remotes ? a->cap_remotes * 2 : 4;
+    if (ncap > a->set.max_remote_candidates) ncap = a->set.max_remote_candidates;
+    sluice_ice_candidate *n = sluice_mem_realloc(a->alloc, a->remotes, ncap * sizeof *n);
+    if (!n) return false;
+    a->remotes = n;
+    a->cap_remotes = ncap;
+    return true;
+}
 
 static void push_event(sluice_ice_agent *a, const sluice_ice_event *ev) {
     if (a->ev_count == ICE_MAX_EVENTS) {
@@ -213,10 +227,9 @@ int sluice_ice_new(sluice_ice_agent **out, const sluice_ice_settings *s, const s
     a->rng = rng;
     a->log = log;
     a->set = *s;
-    a->remotes = sluice_mem_calloc(alloc, s->max_remote_candidates, sizeof *a->remotes);
     a->pairs = sluice_mem_calloc(alloc, s->max_pairs, sizeof *a->pairs);
     a->trig = sluice_mem_calloc(alloc, s->max_pairs, sizeof *a->trig);
-    if (!a->remotes || !a->pairs || !a->trig) {
+    if (!a->pairs || !a->trig) {
         sluice_ice_free(a);
         return SLUICE_ERR_NOMEM;
     }
@@ -466,7 +479,7 @@ int sluice_ice_add_remote_candidate(sluice_ice_agent *a, sluice_time now, const 
         }
         return SLUICE_OK;
     }
-    if (a->nremotes == a->set.max_remote_candidates) return SLUICE_ERR_EXHAUSTED;
+    if (!remote_room(a)) return a->nremotes == a->set.max_remote_candidates ? SLUICE_ERR_EXHAUSTED : SLUICE_ERR_NOMEM;
     a->remotes[a->nremotes] = *c;
     r = (int)a->nremotes++;
     pair_remote(a, now, r);
@@ -1122,7 +1135,7 @@ static void handle_request(sluice_ice_agent *a, sluice_time now, const sluice_ad
     int r = find_remote(a, remote);
     if (r < 0) {
         /* §7.3.1.3: a peer-reflexive remote candidate, priority from the request. */
-        if (a->nremotes == a->set.max_remote_candidates) {
+        if (!remote_room(a)) {
             a->dropped++;
             return;
         }
