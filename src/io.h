@@ -7,7 +7,7 @@
 #include "util.h"
 
 #define SLUICE_IO_MAX_SOCKETS 16
-#define SLUICE_IO_BATCH 32
+#define SLUICE_IO_BATCH 16
 #define SLUICE_IO_MAX_DATAGRAM 2048
 #define SLUICE_IO_MAX_TCP 4
 #define SLUICE_IO_TCP_BUFFER (256 * 1024)
