@@ -203,6 +203,7 @@ static void peer_reset_transports(sluice_peer *pc) {
     pc->io = NULL;
     pc->dtls_started = pc->sctp_up = pc->role_known = pc->dtls_client = false;
     pc->dtls_wait_since = 0;
+    pc->peer_known_at = 0;
     pc->ice_connected_once = false;
     pc->has_dtls_path = false;
     sluice_mem_free(pc->alloc, pc->local_sdp);
@@ -938,10 +939,17 @@ static void maybe_start_dtls(sluice_peer *pc, sluice_time now) {
      * its own password): its DTLS would then reject our certificate (libdatachannel sends
      * "unknown CA"). Start once the peer proves it has our description (an authenticated
      * request), or after PEER_DTLS_START_GRACE_US in case its requests never reach us. */
+    if (!pc->dtls_wait_since) pc->dtls_wait_since = now ? now : 1;
     if (!sluice_ice_peer_knows_us(pc->ice)) {
-        if (!pc->dtls_wait_since) pc->dtls_wait_since = now ? now : 1;
         if (now - pc->dtls_wait_since < PEER_DTLS_START_GRACE_US) return;
         SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "no check from the peer yet: starting DTLS anyway");
+    } else {
+        /* Even then, libdatachannel (0.24) can run ICE before it stores the remote
+         * fingerprint, and kills the connection with "unknown CA" when our ClientHello
+         * lands in between (seen 2 runs in 12 on loopback). A short settle time after our
+         * pair is selected avoids it; on real paths signaling dwarfs it. */
+        if (!pc->peer_known_at) pc->peer_known_at = now ? now : 1;
+        if (now - pc->peer_known_at < PEER_DTLS_SETTLE_US) return;
     }
     pc->dtls_started = true;
     set_conn_state(pc, SLUICE_CONNECTION_CONNECTING);
@@ -1132,7 +1140,10 @@ sluice_time sluice_peer_next_deadline(const sluice_peer *pc) {
     if (pc->sctp) t = sluice_time_min(t, sluice_sctp_next_deadline(pc->sctp));
     if (pc->io)
         for (size_t i = 0; i < pc->mdns_count; i++) t = sluice_time_min(t, pc->mdns[i].next_query);
-    if (pc->dtls_wait_since && !pc->dtls_started) t = sluice_time_min(t, pc->dtls_wait_since + PEER_DTLS_START_GRACE_US);
+    if (pc->dtls_wait_since && !pc->dtls_started) {
+        t = sluice_time_min(t, pc->dtls_wait_since + PEER_DTLS_START_GRACE_US);
+        if (pc->peer_known_at) t = sluice_time_min(t, pc->peer_known_at + PEER_DTLS_SETTLE_US);
+    }
     return t;
 }
 

@@ -54,6 +54,7 @@ struct sluice_channel {
 #define PEER_SCTP_MTU 1191
 #define PEER_MAX_SCTP_EVENTS_PER_TURN 4096
 #define PEER_MAX_MDNS 16
+#define PEER_DTLS_SETTLE_US 20000
 #define PEER_MAX_QUEUED_EVENTS_FOR_ERRORS 1024
 #define PEER_DTLS_START_GRACE_US 500000
 #define PEER_MDNS_TRIES 3
@@ -111,6 +112,7 @@ struct sluice_peer {
     sluice_io *io;
     bool dtls_started;
     sluice_time dtls_wait_since; /* DTLS client: waiting for proof the peer has our answer */
+    sluice_time peer_known_at;   /* when that proof came */
     bool sctp_up;
     bool dtls_client;
     bool role_known;
