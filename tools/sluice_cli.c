@@ -68,6 +68,7 @@ typedef struct cli {
     sluice_peer *pc;
     sluice_time t0, now, deadline, bye_deadline;
     int conn_state;
+    char last_error[256]; /* reason of the last ERROR event, for failure messages */
 
     /* signaling */
     char *in;
@@ -502,7 +503,7 @@ static void handle_event(cli *c, const sluice_event *ev)
         logf_(c, "connection state %s%s%s", ev->state >= 0 && ev->state <= 5 ? conn[ev->state] : "?",
               ev->reason && *ev->reason ? ": " : "", ev->reason ? ev->reason : "");
         if (ev->state == SLUICE_CONNECTION_FAILED && !(c->scenario == SC_CLOSE && !c->driver)) {
-            fail(c, "connection failed: %s", ev->reason ? ev->reason : "");
+            fail(c, "connection failed: %s", ev->reason && *ev->reason ? ev->reason : c->last_error);
         }
         break;
     case SLUICE_EVENT_DATA_CHANNEL:
@@ -533,6 +534,8 @@ static void handle_event(cli *c, const sluice_event *ev)
         break;
     case SLUICE_EVENT_ERROR:
         logf_(c, "error event %s: %s", sluice_strerror(ev->error), ev->reason ? ev->reason : "");
+        snprintf(c->last_error, sizeof c->last_error, "%s: %s", sluice_strerror(ev->error),
+                 ev->reason ? ev->reason : "");
         break;
     default:
         break;
