@@ -741,8 +741,16 @@ static int run(cli *c)
     for (;;) {
         c->now = now_us();
         if (!c->done && c->now >= c->deadline) {
-            fail(c, "scenario timed out after %gs (sent %u, received %u, %" PRIu64 " bytes)",
-                 c->timeout_s, c->sent, c->recv, c->bytes);
+            char missing[256] = "";
+            for (size_t i = 0; c->scenario == SC_NEGOTIATED && i < c->nslots; i++) {
+                if (!c->slots[i].got_any) {
+                    size_t l = strlen(missing);
+                    snprintf(missing + l, sizeof missing - l, "%s%s", l ? "," : "; nothing on ",
+                             c->slots[i].label);
+                }
+            }
+            fail(c, "scenario timed out after %gs (sent %u, received %u, %" PRIu64 " bytes%s)",
+                 c->timeout_s, c->sent, c->recv, c->bytes, missing);
         }
         if (c->done && !c->bye_sent) {
             send_bye(c);
