@@ -4,6 +4,7 @@
 BUILD ?= build
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
+FUZZ_SECONDS ?= 20
 
 .PHONY: all deps build build-asan build-clang run check test clean fuzz bench format
 
@@ -39,7 +40,7 @@ bench: build
 fuzz: deps
 	CC=clang cmake -S . -B $(BUILD)-fuzz -DSLUICE_FUZZ=ON -DSLUICE_SANITIZE=ON -DSLUICE_TESTS=OFF -DSLUICE_BENCH=OFF -DSLUICE_EXAMPLES=OFF >/dev/null
 	cmake --build $(BUILD)-fuzz -j$(JOBS)
-	bash tools/run-fuzz.sh $(BUILD)-fuzz 20
+	bash tools/run-fuzz.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
 
 format:
 	clang-format -i include/*.h src/*.c src/*.h src/sctp/*.c src/sctp/*.h tests/*.c 2>/dev/null || true

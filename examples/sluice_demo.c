@@ -22,9 +22,13 @@ typedef struct demo_peer {
     int connection_state;
 } demo_peer;
 
+static double now_s(void);
+
 static void demo_log(void *user, sluice_log_level level, const char *module, const char *msg) {
+    static double t0;
+    if (t0 == 0) t0 = now_s();
     (void)user;
-    fprintf(stderr, "  log %d %s: %s\n", (int)level, module, msg);
+    fprintf(stderr, "  %8.3f ms %d %s: %s\n", (now_s() - t0) * 1e3, (int)level, module, msg);
 }
 
 static double now_s(void) {

@@ -170,9 +170,47 @@ static void test_io_tcp_path_frames_stun_messages(void **state) {
     sluice_io_close(io);
 }
 
+static void test_io_ipv6_loopback_roundtrip(void **state) {
+    (void)state;
+    sluice_io_settings s;
+    memset(&s, 0, sizeof s);
+    s.bind_address = "::1";
+    s.ipv6 = true;
+    sluice_io *a, *b;
+    int rc = sluice_io_open(&a, &s, NULL, NULL);
+    if (rc == SLUICE_ERR_IO) {
+        print_message("no IPv6 loopback on this machine: skipped\n");
+        skip();
+    }
+    assert_int_equal(rc, SLUICE_OK);
+    assert_int_equal(sluice_io_open(&b, &s, NULL, NULL), SLUICE_OK);
+    sluice_addr la, lb;
+    sluice_io_local_addresses(a, &la, 1);
+    sluice_io_local_addresses(b, &lb, 1);
+    assert_int_equal(la.family, 6);
+    char text[64];
+    assert_true(sluice_addr_format(&la, text, sizeof text) > 0);
+    assert_non_null(strstr(text, "[::1]:"));
+    uint8_t msg[100] = {42};
+    assert_int_equal(sluice_io_send(a, &la, &lb, msg, sizeof msg), SLUICE_OK);
+    assert_int_equal(sluice_io_flush(a), 1);
+    rx_log log;
+    memset(&log, 0, sizeof log);
+    for (int tries = 0; tries < 50 && log.count < 1; tries++) {
+        wait_readable(b);
+        sluice_io_recv(b, on_rx, &log, 10);
+    }
+    assert_int_equal(log.count, 1);
+    assert_int_equal(log.first[0], 42);
+    assert_true(sluice_addr_equal(&log.from, &la));
+    sluice_io_close(a);
+    sluice_io_close(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_io_loopback_batch_roundtrip),
+        cmocka_unit_test(test_io_ipv6_loopback_roundtrip),
         cmocka_unit_test(test_io_rejects_unknown_local_and_bad_bind),
         cmocka_unit_test(test_io_port_range_is_respected_and_exhaustion_reported),
         cmocka_unit_test(test_io_tcp_path_frames_stun_messages),

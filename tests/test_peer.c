@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "simnet.h"
 #include "testkit_alloc.h"
@@ -31,6 +32,8 @@ typedef struct side {
     int nreceived;
     int opened, closing, closed;
     bool saw_gathering_complete;
+    bool drop_candidates; /* trickle, but lose every candidate */
+    char last_error[256];
 } side;
 
 typedef struct world {
@@ -78,7 +81,7 @@ static void pump_events(side *s) {
             s->candidates++;
             s->last_mline_index = ev.mline_index;
             snprintf(s->last_mid, sizeof s->last_mid, "%s", ev.mid);
-            if (s->trickle)
+            if (s->trickle && !s->drop_candidates)
                 assert_int_equal(sluice_peer_add_ice_candidate(s->other->pc, ev.mid, ev.mline_index, ev.candidate),
                                  SLUICE_OK);
             break;
@@ -101,7 +104,10 @@ static void pump_events(side *s) {
         case SLUICE_EVENT_CHANNEL_OPEN: s->opened++; break;
         case SLUICE_EVENT_CHANNEL_CLOSING: s->closing++; break;
         case SLUICE_EVENT_CHANNEL_CLOSED: s->closed++; break;
-        case SLUICE_EVENT_ERROR: s->errors++; break;
+        case SLUICE_EVENT_ERROR:
+            s->errors++;
+            snprintf(s->last_error, sizeof s->last_error, "%s", ev.reason);
+            break;
         default: break;
         }
     }
@@ -501,6 +507,133 @@ static void test_peer_link_cut_goes_disconnected_then_failed_and_recovers(void *
     world_free(&w);
 }
 
+/* A man in the middle (or a mangled SDP) changes the fingerprint: DTLS must fail with a
+ * readable reason and the connection go FAILED on both sides. */
+static bool both_failed(world *w) {
+    return w->a.conn_state == SLUICE_CONNECTION_FAILED && w->b.conn_state == SLUICE_CONNECTION_FAILED;
+}
+
+static void test_peer_wrong_fingerprint_fails_the_connection(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, 12, 0.0, 2000, true);
+    sluice_channel *ch;
+    assert_int_equal(sluice_peer_create_channel(w.a.pc, "x", NULL, &ch), SLUICE_OK);
+    assert_int_equal(sluice_peer_create_offer(w.a.pc), SLUICE_OK);
+    sluice_event ev;
+    char offer[8192] = "";
+    while (sluice_peer_poll_event(w.a.pc, &ev) == 1)
+        if (ev.type == SLUICE_EVENT_SESSION_DESCRIPTION) snprintf(offer, sizeof offer, "%s", ev.sdp);
+    assert_int_equal(sluice_peer_set_local_description(w.a.pc, "offer", offer), SLUICE_OK);
+    /* Flip one hex digit of the fingerprint B will check A's certificate against. */
+    char *fp = strstr(offer, "a=fingerprint:sha-256 ");
+    assert_non_null(fp);
+    fp += strlen("a=fingerprint:sha-256 ");
+    fp[0] = fp[0] == 'A' ? 'B' : 'A';
+    assert_int_equal(sluice_peer_set_remote_description(w.b.pc, "offer", offer), SLUICE_OK);
+    assert_true(run_until(&w, 30 * SEC, both_failed));
+    assert_non_null(strstr(w.b.last_error, "fingerprint"));
+    assert_int_equal(sluice_channel_ready_state(ch), SLUICE_CHANNEL_CLOSED);
+    world_free(&w);
+}
+
+/* Socket mode (sluice_peer_poll) over IPv6 loopback: the real I/O path, not the simulator. */
+static void relay_events(sluice_peer *from, sluice_peer *to) {
+    sluice_event ev;
+    while (sluice_peer_poll_event(from, &ev) == 1) {
+        if (ev.type == SLUICE_EVENT_SESSION_DESCRIPTION) {
+            assert_int_equal(sluice_peer_set_local_description(from, ev.sdp_type, ev.sdp), SLUICE_OK);
+            assert_int_equal(sluice_peer_set_remote_description(to, ev.sdp_type, ev.sdp), SLUICE_OK);
+        } else if (ev.type == SLUICE_EVENT_ICE_CANDIDATE) {
+            assert_int_equal(sluice_peer_add_ice_candidate(to, ev.mid, ev.mline_index, ev.candidate), SLUICE_OK);
+        }
+    }
+}
+
+static void test_peer_sockets_over_ipv6_loopback(void **state) {
+    (void)state;
+    sluice_config cfg;
+    sluice_config_default(&cfg);
+    cfg.bind_address = "::1";
+    cfg.ice_loopback = true;
+    sluice_peer *a, *b;
+    assert_int_equal(sluice_peer_new(&a, &cfg, NULL, NULL), SLUICE_OK);
+    assert_int_equal(sluice_peer_new(&b, &cfg, NULL, NULL), SLUICE_OK);
+    sluice_channel_options o;
+    sluice_channel_options_default(&o);
+    o.negotiated = true;
+    o.has_id = true;
+    o.id = 5;
+    sluice_channel *ca, *cb;
+    assert_int_equal(sluice_peer_create_channel(a, "v6", &o, &ca), SLUICE_OK);
+    assert_int_equal(sluice_peer_create_channel(b, "v6", &o, &cb), SLUICE_OK);
+    assert_int_equal(sluice_peer_create_offer(a), SLUICE_OK);
+    bool sent = false;
+    char buf[32];
+    int64_t n = SLUICE_ERR_AGAIN;
+    for (int i = 0; i < 1000 && n < 0; i++) {
+        int rc = sluice_peer_poll(a);
+        if (rc == SLUICE_OK) rc = sluice_peer_poll(b);
+        if (rc != SLUICE_OK) break;
+        relay_events(a, b);
+        relay_events(b, a);
+        if (sluice_peer_connection_state(a) == SLUICE_CONNECTION_FAILED) break;
+        if (!sent && sluice_channel_ready_state(ca) == SLUICE_CHANNEL_OPEN)
+            sent = sluice_channel_send(ca, "over v6", 7, true) == SLUICE_OK;
+        n = sluice_channel_recv(cb, buf, sizeof buf, NULL);
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    sluice_peer_stats st;
+    sluice_peer_get_stats(a, &st);
+    if (n < 0 && !st.has_selected_pair && sluice_peer_gathering_state(a) != SLUICE_GATHERING_COMPLETE) {
+        print_message("IPv6 loopback not usable here: skipped\n");
+        sluice_peer_free(a);
+        sluice_peer_free(b);
+        skip();
+    }
+    assert_int_equal(n, 7);
+    assert_memory_equal(buf, "over v6", 7);
+    assert_true(st.has_selected_pair);
+    assert_int_equal(st.selected_local.family, 6);
+    sluice_peer_free(a);
+    sluice_peer_free(b);
+}
+
+/* Signaling races: candidates that reach the answerer before the offer are kept. */
+static void test_peer_candidates_before_the_remote_description_are_kept(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, 13, 0.0, 2000, true);
+    sluice_channel *ch;
+    assert_int_equal(sluice_peer_create_channel(w.a.pc, "early", NULL, &ch), SLUICE_OK);
+    assert_int_equal(sluice_peer_create_offer(w.a.pc), SLUICE_OK);
+    sluice_event ev;
+    char offer[8192] = "", cand[512] = "", mid[40] = "";
+    int index = -1;
+    while (sluice_peer_poll_event(w.a.pc, &ev) == 1)
+        if (ev.type == SLUICE_EVENT_SESSION_DESCRIPTION) snprintf(offer, sizeof offer, "%s", ev.sdp);
+    assert_int_equal(sluice_peer_set_local_description(w.a.pc, "offer", offer), SLUICE_OK);
+    while (sluice_peer_poll_event(w.a.pc, &ev) == 1)
+        if (ev.type == SLUICE_EVENT_ICE_CANDIDATE) {
+            snprintf(cand, sizeof cand, "%s", ev.candidate);
+            snprintf(mid, sizeof mid, "%s", ev.mid);
+            index = ev.mline_index;
+        }
+    assert_true(cand[0] != '\0');
+    /* B gets the candidate first (with "a=" as libdatachannel writes it), then the offer. */
+    char with_a[520];
+    snprintf(with_a, sizeof with_a, "a=%s", cand);
+    assert_int_equal(sluice_peer_add_ice_candidate(w.b.pc, mid, index, with_a), SLUICE_OK);
+    assert_int_equal(sluice_peer_set_remote_description(w.b.pc, "offer", offer), SLUICE_OK);
+    /* A's candidate was delivered by hand; B's are lost, so only B's checks towards A's
+     * early candidate can connect (A learns B as peer-reflexive). */
+    w.a.trickle = false;
+    w.b.drop_candidates = true;
+    assert_true(run_until(&w, 20 * SEC, both_connected));
+    world_free(&w);
+}
+
 /* ---- API rules (no network needed) ---- */
 
 static void test_api_create_offer_without_channel_fails(void **state) {
@@ -772,6 +905,9 @@ int main(void) {
         cmocka_unit_test(test_peer_inband_channels_carry_every_reliability_mode),
         cmocka_unit_test(test_peer_channel_close_from_the_answerer),
         cmocka_unit_test(test_peer_link_cut_goes_disconnected_then_failed_and_recovers),
+        cmocka_unit_test(test_peer_wrong_fingerprint_fails_the_connection),
+        cmocka_unit_test(test_peer_sockets_over_ipv6_loopback),
+        cmocka_unit_test(test_peer_candidates_before_the_remote_description_are_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -338,10 +338,13 @@ static void connect_pair(test_run *r, bool collide) {
     if (!sluice_simnet_run(r->sn, now_of(r) + 900000000ull, both_connected, r))
     {
         sluice_sim_counters c = sluice_simnet_counters(r->sn, NULL, NULL);
-        fail_msg("no connection: states %d/%d closed %d/%d (%s) sent %llu delivered %llu lost %llu",
+        fail_msg("no connection: states %d/%d closed %d/%d (%s) sent %llu delivered %llu lost %llu; "
+                 "n1: rx %llu dropped %llu tx %llu",
                  sluice_sctp_get_state(r->n[0].a), sluice_sctp_get_state(r->n[1].a), r->n[0].closed,
                  r->n[1].closed, r->n[0].close_reason, (unsigned long long)c.sent,
-                 (unsigned long long)c.delivered, (unsigned long long)c.lost);
+                 (unsigned long long)c.delivered, (unsigned long long)c.lost,
+                 (unsigned long long)r->n[1].a->st.packets_received, (unsigned long long)r->n[1].a->st.packets_dropped,
+                 (unsigned long long)r->n[1].a->st.packets_sent);
     }
     assert_int_equal(sluice_sctp_get_state(r->n[0].a), SLUICE_SCTP_ESTABLISHED);
     assert_int_equal(sluice_sctp_get_state(r->n[1].a), SLUICE_SCTP_ESTABLISHED);
@@ -362,8 +365,25 @@ static void test_sctp_assoc_handshake_connects_both_sides(void **state) {
     assert_int_equal(r.n[1].nout, 300);
     sluice_sctp_stats st;
     sluice_sctp_get_stats(r.n[0].a, &st);
-    assert_true(st.idata);
+    assert_true(st.idata); /* on by default when both offer it */
     assert_false(st.zero_checksum);
+    run_free(&r);
+    /* I-DATA only when both offer it */
+    sluice_sctp_settings si;
+    sluice_sctp_settings_default(&si);
+    si.enable_idata = true;
+    run_init(&r, 2, &si, &si);
+    connect_pair(&r, false);
+    sluice_sctp_get_stats(r.n[1].a, &st);
+    assert_true(st.idata);
+    run_free(&r);
+    sluice_sctp_settings no_idata;
+    sluice_sctp_settings_default(&no_idata);
+    no_idata.enable_idata = false;
+    run_init(&r, 3, &si, &no_idata);
+    connect_pair(&r, true);
+    sluice_sctp_get_stats(r.n[0].a, &st);
+    assert_false(st.idata);
     run_free(&r);
 }
 
@@ -451,6 +471,42 @@ static void test_sctp_assoc_buffered_low_fires_when_queue_drains(void **state) {
     assert_int_equal(r.n[0].buffered_low, 1);
     assert_int_equal(sluice_sctp_buffered_amount(r.n[0].a, 3), 0);
     run_free(&r);
+}
+
+static bool both_reset_done(void *u) {
+    test_run *r = u;
+    return r->n[0].reset_done && r->n[1].reset_done && r->n[0].stream_resets && r->n[1].stream_resets;
+}
+
+static void test_sctp_assoc_both_sides_reset_the_same_stream_at_once(void **state) {
+    (void)state;
+    /* WebRTC: both applications close the channel at the same moment */
+    for (uint64_t seed = 60; seed < 66; seed++) {
+        test_run r;
+        run_init(&r, seed, NULL, NULL);
+        sluice_sim_path p;
+        memset(&p, 0, sizeof p);
+        p.delay_us = 20000;
+        p.loss = seed > 62 ? 0.2 : 0;
+        set_paths(&r, &p);
+        connect_pair(&r, false);
+        for (int i = 0; i < 5; i++) assert_int_equal(send_msg(&r, 6, 500, NULL), 0);
+        uint8_t m[4] = {1, 2, 3, 4};
+        assert_int_equal(sluice_sctp_send(r.n[1].a, now_of(&r), 6, 51, m, 4, NULL), 0);
+        uint16_t st = 6;
+        r.n[0].reset_out[6] = r.n[1].reset_out[6] = true;
+        assert_int_equal(sluice_sctp_reset_streams(r.n[0].a, now_of(&r), &st, 1), 0);
+        assert_int_equal(sluice_sctp_reset_streams(r.n[1].a, now_of(&r), &st, 1), 0);
+        assert_true(sluice_simnet_run(r.sn, now_of(&r) + 120000000ull, both_reset_done, &r));
+        if (r.n[1].failed) fail_msg("%s", r.n[1].fail);
+        assert_int_equal(r.n[1].msgs, 5);
+        assert_int_equal(r.n[0].msgs, 1);
+        assert_int_equal(r.n[0].stream_resets, 1);
+        assert_int_equal(r.n[1].stream_resets, 1);
+        assert_int_equal(r.n[0].reset_done, 1);
+        assert_int_equal(r.n[1].reset_done, 1);
+        run_free(&r);
+    }
 }
 
 static void test_sctp_assoc_zero_checksum_when_both_announce(void **state) {
@@ -766,6 +822,30 @@ static void test_sctp_assoc_unrecognized_init_params_are_reported(void **state) 
     sluice_sctp_free(a);
 }
 
+static void test_sctp_assoc_reset_request_flood_keeps_events_bounded(void **state) {
+    (void)state;
+    test_run r;
+    run_init(&r, 24, NULL, NULL);
+    connect_pair(&r, false);
+    sluice_sctp *b = r.n[1].a;
+    r.n[1].paused = true;
+    uint8_t v[64], pkt[128], out[1500];
+    const uint16_t st[2] = {3, 4};
+    for (uint32_t i = 0; i < 2000; i++) {
+        sluice_wr w = sluice_wr_make(v, sizeof v);
+        sluice_sctp_reconfig_write_out_reset(&w, r.n[0].a->my_tsn + i, 0, r.n[0].a->my_tsn - 1, st, 2);
+        size_t n = raw_packet(pkt, sizeof pkt, b->my_tag, SLUICE_SCTP_CHUNK_RECONFIG, 0, v, sluice_wr_len(&w));
+        sluice_sctp_handle_packet(b, now_of(&r), pkt, n);
+        while (sluice_sctp_poll_packet(b, now_of(&r), out, sizeof out) > 0) {}
+    }
+    assert_true(b->ev_n <= 4);
+    assert_int_equal(b->rc.peer_next_seq, r.n[0].a->my_tsn + 2000);
+    r.n[1].paused = false;
+    node_events(&r.n[1]);
+    assert_int_equal(r.n[1].stream_resets, 2);
+    run_free(&r);
+}
+
 static void test_sctp_assoc_reconfig_for_unknown_streams_denied(void **state) {
     (void)state;
     sluice_sctp_settings s;
@@ -882,6 +962,38 @@ static void test_sctp_assoc_many_streams_at_once(void **state) {
     assert_true(sluice_simnet_run(r.sn, now_of(&r) + 300000000ull, all_delivered, &r));
     if (r.n[1].failed) fail_msg("%s", r.n[1].fail);
     assert_int_equal(r.n[1].msgs, 2000);
+    run_free(&r);
+}
+
+/* I-DATA interleaves fragments of messages on different streams. With every started
+ * message interleaved, sixty 256 KiB messages filled the receiver's reassembly space with
+ * partial messages that could never complete, and the association died. */
+static void test_sctp_assoc_idata_many_large_messages_complete(void **state) {
+    (void)state;
+    sluice_sctp_settings si;
+    sluice_sctp_settings_default(&si);
+    si.enable_idata = true;
+    si.rwnd = 1u << 20;
+    test_run r;
+    run_init(&r, 23, &si, &si);
+    sluice_sim_path p;
+    memset(&p, 0, sizeof p);
+    p.delay_us = 5000;
+    p.bandwidth_bps = 200000000;
+    set_paths(&r, &p);
+    connect_pair(&r, false);
+    sluice_sctp_stats st;
+    sluice_sctp_get_stats(r.n[0].a, &st);
+    assert_true(st.idata);
+    sluice_sctp_send_options un;
+    memset(&un, 0, sizeof un);
+    un.unordered = true;
+    for (uint16_t k = 0; k < 60; k++) assert_int_equal(send_msg(&r, (uint16_t)(100 + k), 256 * 1024, &un), 0);
+    /* and small ones on other streams, which must not wait behind the big ones */
+    for (uint16_t k = 0; k < 20; k++) assert_int_equal(send_msg(&r, (uint16_t)(200 + k), 100, &un), 0);
+    assert_true(sluice_simnet_run(r.sn, now_of(&r) + 120000000ull, all_delivered, &r));
+    if (r.n[1].failed) fail_msg("%s", r.n[1].fail);
+    assert_int_equal(r.n[1].msgs, 80);
     run_free(&r);
 }
 
@@ -1008,6 +1120,7 @@ static void test_sctp_assoc_window_update_after_slow_reader(void **state) {
     sluice_sctp_settings s;
     sluice_sctp_settings_default(&s);
     s.rwnd = 16000;
+    s.max_message_size = 2000; /* reassembly cap = 18000 */
     test_run r;
     run_init(&r, 22, NULL, &s);
     sluice_sim_path p;
@@ -1018,7 +1131,9 @@ static void test_sctp_assoc_window_update_after_slow_reader(void **state) {
     r.n[1].paused = true;
     for (int i = 0; i < 40; i++) assert_int_equal(send_msg(&r, 1, 1000, NULL), 0);
     sluice_simnet_run(r.sn, now_of(&r) + 2000000ull, NULL, NULL);
-    assert_true(sluice_sctp_reasm_buffered(r.n[1].a->reasm) <= 16000 * 2);
+    /* held data stays within the reassembly cap (window + one max-size message), doubled
+     * for the in-sequence chunks reasm always takes (zero-window probes, reasm.h) */
+    assert_true(sluice_sctp_reasm_buffered(r.n[1].a->reasm) <= 2 * (16000 + s.max_message_size));
     assert_true(sluice_sctp_buffered_amount(r.n[0].a, 1) > 0);
     r.n[1].paused = false;
     node_events(&r.n[1]);
@@ -1081,6 +1196,52 @@ static void test_sctp_assoc_allocation_failures_are_survived(void **state) {
     }
 }
 
+/* Goodput of one bulk transfer over a long fat path (virtual time): the window and cwnd
+ * must let it approach the link rate. */
+static double bulk_goodput(uint64_t seed, uint64_t bps, uint32_t one_way_us, double loss, size_t total) {
+    test_run r;
+    run_init(&r, seed, NULL, NULL);
+    sluice_sim_path p;
+    memset(&p, 0, sizeof p);
+    p.delay_us = one_way_us;
+    p.bandwidth_bps = bps;
+    p.queue_bytes = (size_t)(bps / 8 * one_way_us * 2 / 1000000); /* one BDP of buffer */
+    p.loss = loss;
+    set_paths(&r, &p);
+    connect_pair(&r, false);
+    sluice_time t0 = now_of(&r);
+    size_t queued = 0;
+    while (r.n[1].bytes < total) {
+        while (queued < total && send_msg(&r, 1, 16384, NULL) == 0) queued += 16384;
+        if (!sluice_simnet_step(r.sn, now_of(&r) + 1000000)) break;
+        if (now_of(&r) - t0 > 600000000ull) break;
+    }
+    double secs = (double)(now_of(&r) - t0) / 1e6;
+    double mbps = (double)r.n[1].bytes * 8 / secs / 1e6;
+    if (getenv("SLUICE_SCTP_VERBOSE")) {
+        sluice_sctp_stats st;
+        sluice_sctp_get_stats(r.n[0].a, &st);
+        printf("bulk %.0f Mbit/s, %u ms RTT, loss %.3f: %.1f Mbit/s (%.1f s, cwnd %u, retx %llu, fast %llu, t3 %llu)\n",
+               (double)bps / 1e6, one_way_us / 500, loss, mbps, secs, st.cwnd, (unsigned long long)st.retransmissions,
+               (unsigned long long)st.fast_retransmits, (unsigned long long)st.t3_expirations);
+    }
+    if (r.n[1].failed) fail_msg("%s", r.n[1].fail);
+    run_free(&r);
+    return mbps;
+}
+
+static void test_sctp_assoc_bulk_transfer_fills_long_fat_path(void **state) {
+    (void)state;
+    /* 50 Mbit/s, 100 ms RTT: BDP 625 KB, well inside the 4 MiB window */
+    /* (Reno-style slow start overshoots a one-BDP queue once: ~60 % of the link over 16 MB) */
+    double m = bulk_goodput(50, 50000000, 50000, 0, 16u << 20);
+    assert_true(m > 20);
+    /* random loss on a long path: Reno's bound (Mathis: MSS/RTT * 1.22/sqrt(p)) is about
+     * 0.8 Mbit/s at 200 ms and 0.5 %; stay near it */
+    m = bulk_goodput(51, 20000000, 100000, 0.005, 2u << 20);
+    assert_true(m > 0.4);
+}
+
 /* One seeded run of the stress test: random path, random workload. */
 static void stress_one(uint64_t seed, bool idata) {
     if (getenv("SLUICE_SCTP_VERBOSE")) printf("stress seed %llu\n", (unsigned long long)seed);
@@ -1093,9 +1254,17 @@ static void stress_one(uint64_t seed, bool idata) {
      * then over 1000 runs; this test is about data, so be patient. */
     s.max_init_retransmits = 40;
     s.max_assoc_retransmits = 40;
-    run_init(&r, seed, &s, &s);
     sluice_prng w;
     sluice_prng_seed(&w, seed ^ 0x5eed);
+    /* vary the receiver too: its I-DATA offer, packet size (bundling/fragmentation) and
+     * window (every fifth run a small one, to exercise the window rules) */
+    sluice_sctp_settings s1 = s;
+    if (sluice_prng_unit(&w) < 0.2) s1.enable_idata = !idata;
+    s.mtu = s1.mtu = 300 + (size_t)(sluice_prng_unit(&w) * 1200);
+    if (sluice_prng_unit(&w) < 0.2) s1.rwnd = 8000 + (uint32_t)(sluice_prng_unit(&w) * 60000);
+    run_init(&r, seed, &s, &s1);
+    if (getenv("SLUICE_SCTP_VERBOSE"))
+        printf("  mtu %zu rwnd %u idata %d/%d\n", s.mtu, s1.rwnd, s.enable_idata, s1.enable_idata);
     sluice_sim_path p;
     memset(&p, 0, sizeof p);
     p.loss = sluice_prng_unit(&w) * 0.3;
@@ -1198,17 +1367,21 @@ int main(void) {
         cmocka_unit_test(test_sctp_assoc_bad_chunk_lengths_and_checksums_dropped),
         cmocka_unit_test(test_sctp_assoc_ootb_packets_get_t_bit_replies),
         cmocka_unit_test(test_sctp_assoc_unrecognized_init_params_are_reported),
+        cmocka_unit_test(test_sctp_assoc_reset_request_flood_keeps_events_bounded),
         cmocka_unit_test(test_sctp_assoc_reconfig_for_unknown_streams_denied),
         cmocka_unit_test(test_sctp_assoc_one_byte_and_max_size_messages),
         cmocka_unit_test(test_sctp_assoc_oversized_message_aborts),
         cmocka_unit_test(test_sctp_assoc_stream_reset_with_data_in_flight),
         cmocka_unit_test(test_sctp_assoc_many_streams_at_once),
+        cmocka_unit_test(test_sctp_assoc_idata_many_large_messages_complete),
         cmocka_unit_test(test_sctp_assoc_pr_max_retransmits_zero_never_retransmits),
         cmocka_unit_test(test_sctp_assoc_pr_lifetime_is_respected),
         cmocka_unit_test(test_sctp_assoc_heartbeat_measures_rtt),
         cmocka_unit_test(test_sctp_assoc_peer_restart_is_detected),
         cmocka_unit_test(test_sctp_assoc_window_update_after_slow_reader),
         cmocka_unit_test(test_sctp_assoc_allocation_failures_are_survived),
+        cmocka_unit_test(test_sctp_assoc_bulk_transfer_fills_long_fat_path),
+        cmocka_unit_test(test_sctp_assoc_both_sides_reset_the_same_stream_at_once),
         cmocka_unit_test(test_sctp_assoc_stress_seeded_impaired_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

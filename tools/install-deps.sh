@@ -4,9 +4,10 @@
 set -euo pipefail
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
-# Test-only: coturn (a real TURN server), libusrsctp-dev (SCTP conformance peer).
+# Test-only: coturn (a real TURN server), libusrsctp-dev (SCTP conformance peer),
+# python3-aiortc (the first real WebRTC peer in make check).
 for p in build-essential cmake pkg-config libssl-dev libcmocka-dev clang libclang-rt-14-dev openssl \
-         coturn libusrsctp-dev ${SLUICE_EXTRA_DEPS:-}; do
+         coturn libusrsctp-dev python3-aiortc ${SLUICE_EXTRA_DEPS:-}; do
   have "$p" || need+=("$p")
 done
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -93,9 +93,13 @@ size_t sluice_sctp_assoc_handshake_packet(sluice_sctp *a, sluice_time now, uint8
     if (a->state == SLUICE_SCTP_COOKIE_WAIT && a->send_init) {
         a->send_init = false;
         /* §8.5.1: an INIT carries verification tag 0. */
-        return write_init_packet(a, buf, cap, 0, SLUICE_SCTP_CHUNK_INIT, a->my_tag, a->my_tsn, NULL, 0, NULL);
+        return write_init_packet(a, buf, SLUICE_MIN(cap, a->s.mtu), 0, SLUICE_SCTP_CHUNK_INIT, a->my_tag,
+                                 a->my_tsn, NULL, 0, NULL);
     }
     if (a->state == SLUICE_SCTP_COOKIE_ECHOED && a->send_cookie_echo && a->cookie_echo) {
+        /* The peer's cookie is what it is: when it does not fit our mtu, the packet may
+         * exceed it (up to the caller's buffer) rather than never finish the handshake. */
+        if (cap < SLUICE_SCTP_HEADER_LEN + 4 + sluice_sctp_pad4(a->cookie_echo_len)) return 0;
         sluice_sctp_pkt p;
         sluice_sctp_pkt_begin(&p, buf, cap, a->s.local_port, a->s.remote_port, a->peer_tag);
         if (sluice_sctp_pkt_chunk(&p, SLUICE_SCTP_CHUNK_COOKIE_ECHO, 0, a->cookie_echo, a->cookie_echo_len) < 0)
@@ -103,7 +107,8 @@ size_t sluice_sctp_assoc_handshake_packet(sluice_sctp *a, sluice_time now, uint8
         a->send_cookie_echo = false;
         /* §3.2.1: unrecognized INIT-ACK parameters are reported in an ERROR bundled with
          * the COOKIE-ECHO (which must come first, §6.10). */
-        if (a->err_len && sluice_sctp_pkt_chunk(&p, SLUICE_SCTP_CHUNK_ERROR, 0, a->err_causes, a->err_len) == 0)
+        if (a->err_len && sluice_wr_len(&p.w) + 4 + a->err_len <= a->s.mtu &&
+            sluice_sctp_pkt_chunk(&p, SLUICE_SCTP_CHUNK_ERROR, 0, a->err_causes, a->err_len) == 0)
             a->err_len = 0;
         return sluice_sctp_pkt_end(&p, false);
     }
@@ -284,7 +289,7 @@ static void handle_init_ack(sluice_sctp *a, sluice_time now, const sluice_sctp_h
     }
     sluice_sctp_init in;
     if (sluice_sctp_init_parse(&in, c->value, c->value_len) < 0 || !in.cookie || in.cookie_len == 0 ||
-        in.cookie_len > a->s.mtu - SLUICE_SCTP_HEADER_LEN - 4 - (4 + SLUICE_SCTP_MAX_ERROR_CAUSES)) {
+        in.cookie_len > 65535 - SLUICE_SCTP_HEADER_LEN - 4) {
         /* Missing or unusable mandatory parts: drop and let T1-init try again. */
         a->st.packets_dropped++;
         return;
@@ -367,11 +372,8 @@ static void handle_cookie_echo(sluice_sctp *a, sluice_time now, const sluice_sct
         /* Everything the old association had in flight is gone; queued messages too
          * (their stream sequence numbers restart at 0). */
         sluice_sctp_datapath_stop(a);
-        sluice_sctp_tx_settings ts;
-        sluice_sctp_tx_settings_default(&ts);
-        ts.max_buffer = a->s.max_send_buffer;
         sluice_sctp_tx *tx = NULL;
-        if (sluice_sctp_tx_new(&tx, &ts, a->alloc) < 0) {
+        if (sluice_sctp_new_send_queue(a, &tx) < 0) {
             sluice_sctp_enter_closed(a, SLUICE_ERR_NOMEM, "out of memory on restart");
             return;
         }

@@ -77,6 +77,8 @@ struct sluice_sctp {
      * matters, e.g. before a stream reset or CLOSED) */
     sluice_sctp_event *ev;
     size_t ev_head, ev_n, ev_cap;
+    bool connected_queued;
+    uint8_t *reset_marks; /**< bits [2][65536]: a STREAM_RESET / _DONE of that stream is queued */
 
     uint32_t last_adv_rwnd;         /**< a_rwnd of our last SACK */
     sluice_sctp_stats st;
@@ -116,6 +118,8 @@ void sluice_sctp_send_single(sluice_sctp *a, uint32_t vtag, uint8_t type, uint8_
                              const uint8_t *value, size_t len);
 /** Push an event (messages of reassembly are moved first when `drain`). */
 void sluice_sctp_push_event(sluice_sctp *a, const sluice_sctp_event *ev, bool drain);
+/** A send queue with this association's settings. Errors: NOMEM. */
+int sluice_sctp_new_send_queue(const sluice_sctp *a, sluice_sctp_tx **out);
 /** Create the data path (retx, rx, reasm, reconfig) from the TCB. Errors: NOMEM. */
 int sluice_sctp_datapath_start(sluice_sctp *a);
 void sluice_sctp_datapath_stop(sluice_sctp *a);

@@ -28,6 +28,9 @@ void sluice_sctp_settings_default(sluice_sctp_settings *s) {
     s->delayed_ack_ms = 200;
     s->cookie_lifetime_ms = 60000;
     s->heartbeat_interval_ms = 0;
+    /* RFC 8260: a large message no longer blocks small ones on other streams. The send queue
+     * bounds the messages in progress (max_in_progress), so partial messages cannot fill
+     * the peer's reassembly space (seen with 60 x 256 KiB before that bound). */
     s->enable_idata = true;
     s->zero_checksum = false;
 }
@@ -79,9 +82,36 @@ static void drain_reasm(sluice_sctp *a) {
     }
 }
 
+/* One pending STREAM_RESET / STREAM_RESET_DONE per stream at most: a peer repeating reset
+ * requests while the application does not poll cannot grow the queue without bound. A bit
+ * per (type, stream), allocated on the first reset. Returns the bit index or -1. */
+static long reset_mark(sluice_sctp *a, const sluice_sctp_event *ev, bool create) {
+    if (ev->type != SLUICE_SCTP_EVENT_STREAM_RESET && ev->type != SLUICE_SCTP_EVENT_STREAM_RESET_DONE) return -1;
+    if (!a->reset_marks) {
+        if (!create) return -1;
+        a->reset_marks = sluice_mem_calloc(a->alloc, 2u * 65536u / 8u, 1);
+        if (!a->reset_marks) return -1;
+    }
+    return (long)((ev->type == SLUICE_SCTP_EVENT_STREAM_RESET ? 0u : 65536u) + ev->stream);
+}
+static bool mark_get(const sluice_sctp *a, long i) { return (a->reset_marks[i >> 3] >> (i & 7)) & 1; }
+static void mark_set(sluice_sctp *a, long i, bool v) {
+    if (v) a->reset_marks[i >> 3] |= (uint8_t)(1u << (i & 7));
+    else a->reset_marks[i >> 3] &= (uint8_t)~(1u << (i & 7));
+}
+
 void sluice_sctp_push_event(sluice_sctp *a, const sluice_sctp_event *ev, bool drain) {
     if (drain) drain_reasm(a);
-    if (!ev_push_raw(a, ev)) SLUICE_LOG(a->log, SLUICE_LOG_ERROR, MODULE, "out of memory: event %d dropped", (int)ev->type);
+    long mark = reset_mark(a, ev, true);
+    if (mark >= 0 && mark_get(a, mark)) return;
+    /* restarts repeated by the peer: one CONNECTED waiting is enough */
+    if (ev->type == SLUICE_SCTP_EVENT_CONNECTED && a->connected_queued) return;
+    if (!ev_push_raw(a, ev)) {
+        SLUICE_LOG(a->log, SLUICE_LOG_ERROR, MODULE, "out of memory: event %d dropped", (int)ev->type);
+        return;
+    }
+    if (mark >= 0) mark_set(a, mark, true);
+    if (ev->type == SLUICE_SCTP_EVENT_CONNECTED) a->connected_queued = true;
 }
 
 int sluice_sctp_poll_event(sluice_sctp *a, sluice_sctp_event *ev) {
@@ -90,6 +120,9 @@ int sluice_sctp_poll_event(sluice_sctp *a, sluice_sctp_event *ev) {
         *ev = a->ev[a->ev_head];
         a->ev_head = (a->ev_head + 1) % a->ev_cap;
         a->ev_n--;
+        long mark = reset_mark(a, ev, false);
+        if (mark >= 0) mark_set(a, mark, false);
+        if (ev->type == SLUICE_SCTP_EVENT_CONNECTED) a->connected_queued = false;
         return 1;
     }
     memset(ev, 0, sizeof *ev);
@@ -191,7 +224,11 @@ int sluice_sctp_datapath_start(sluice_sctp *a) {
     xs.delayed_ack_ms = a->s.delayed_ack_ms;
     sluice_sctp_reasm_settings qs;
     sluice_sctp_reasm_settings_default(&qs);
-    qs.max_bytes = a->s.max_reassembly_bytes ? a->s.max_reassembly_bytes : a->s.rwnd;
+    /* A message of max_message_size must always be able to complete, even when a full
+     * window of out-of-order data sits next to it, or the association deadlocks (the peer
+     * keeps retransmitting what we keep refusing). */
+    qs.max_bytes = a->s.max_reassembly_bytes ? a->s.max_reassembly_bytes : (size_t)a->s.rwnd + a->s.max_message_size;
+    if (qs.max_bytes < a->s.max_message_size + a->s.mtu) qs.max_bytes = a->s.max_message_size + a->s.mtu;
     qs.max_message_size = a->s.max_message_size;
     qs.idata = a->idata;
     sluice_sctp_tx_set_idata(a->tx, a->idata);
@@ -234,7 +271,9 @@ void sluice_sctp_enter_closed(sluice_sctp *a, int err, const char *reason) {
     sluice_mem_free(a->alloc, a->cookie_echo);
     a->cookie_echo = NULL;
     a->cookie_echo_len = 0;
-    SLUICE_LOG(a->log, err ? SLUICE_LOG_WARN : SLUICE_LOG_INFO, MODULE, "association closed: %s",
+    /* An ABORT (ours or the peer's) is how WebRTC stacks close: not worth a warning. */
+    SLUICE_LOG(a->log, err && err != SLUICE_ERR_ABORTED ? SLUICE_LOG_WARN : SLUICE_LOG_INFO, MODULE,
+               "association closed: %s",
                reason ? reason : "");
     if (report) {
         sluice_sctp_event ev;
@@ -248,6 +287,19 @@ void sluice_sctp_enter_closed(sluice_sctp *a, int err, const char *reason) {
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------ */
+
+int sluice_sctp_new_send_queue(const sluice_sctp *a, sluice_sctp_tx **out) {
+    sluice_sctp_tx_settings ts;
+    sluice_sctp_tx_settings_default(&ts);
+    ts.max_buffer = a->s.max_send_buffer;
+    /* Common header 12, I-DATA chunk header 20 (the larger of DATA's and I-DATA's), and the
+     * 4-byte rounding retx applies to the room it offers. */
+    ts.fresh_packet_payload = (a->s.mtu - 12 - 20) & ~(size_t)3;
+    /* I-DATA: small messages (one fragment) still interleave freely between streams; large
+     * ones are carried two at a time so partial messages never fill the peer's window. */
+    ts.max_in_progress = 2;
+    return sluice_sctp_tx_new(out, &ts, a->alloc);
+}
 
 int sluice_sctp_new(sluice_sctp **out, const sluice_sctp_settings *s, const sluice_allocator *alloc,
                     const sluice_rng *rng, const sluice_logger *log) {
@@ -276,13 +328,7 @@ int sluice_sctp_new(sluice_sctp **out, const sluice_sctp_settings *s, const slui
         a->outq[i].data = sluice_mem_alloc(alloc, s->mtu);
         if (!a->outq[i].data) goto nomem;
     }
-    sluice_sctp_tx_settings ts;
-    sluice_sctp_tx_settings_default(&ts);
-    ts.max_buffer = s->max_send_buffer;
-    /* Common header 12, I-DATA chunk header 20 (the larger of DATA's and I-DATA's), and the
-     * 4-byte rounding retx applies to the room it offers. */
-    ts.fresh_packet_payload = (s->mtu - 12 - 20) & ~(size_t)3;
-    if (sluice_sctp_tx_new(&a->tx, &ts, alloc) < 0) goto nomem;
+    if (sluice_sctp_new_send_queue(a, &a->tx) < 0) goto nomem;
     /* §5.1.3: a secret of our own for the cookie MAC. */
     if (sluice_rng_bytes(rng, a->secret, sizeof a->secret) < 0) {
         sluice_sctp_free(a);
@@ -306,6 +352,7 @@ void sluice_sctp_free(sluice_sctp *a) {
         a->ev_n--;
     }
     sluice_mem_free(a->alloc, a->ev);
+    sluice_mem_free(a->alloc, a->reset_marks);
     sluice_mem_free(a->alloc, a->cookie_echo);
     sluice_mem_free(a->alloc, a);
 }
@@ -483,11 +530,12 @@ int sluice_sctp_poll_packet(sluice_sctp *a, sluice_time now, uint8_t *buf, size_
     }
     size_t size = SLUICE_MIN(cap, a->s.mtu);
     if (size < SLUICE_SCTP_HEADER_LEN + 16) return SLUICE_ERR_NOBUFS;
-    size_t n = sluice_sctp_assoc_handshake_packet(a, now, buf, size);
+    size_t n = sluice_sctp_assoc_handshake_packet(a, now, buf, SLUICE_MIN(cap, 65535));
     if (n) {
         a->st.packets_sent++;
         return (int)n;
     }
+    if (a->state == SLUICE_SCTP_COOKIE_ECHOED && a->send_cookie_echo) return SLUICE_ERR_NOBUFS; /* big cookie */
     if (!a->up || a->state == SLUICE_SCTP_CLOSED) return 0;
 
     /* §9.2: in SHUTDOWN-SENT, answer data with SHUTDOWN (it carries the cum ack). */
@@ -500,21 +548,29 @@ int sluice_sctp_poll_packet(sluice_sctp *a, sluice_time now, uint8_t *buf, size_
     if (sluice_sctp_reconfig_wants_to_send(&a->rc)) {
         size_t vl = sluice_sctp_reconfig_pending_size(&a->rc);
         if (vl && sluice_sctp_pkt_room(&p) >= 4 + vl) {
+            uint8_t *mark = p.w.p;
             uint8_t *v = sluice_sctp_pkt_chunk_begin(&p, SLUICE_SCTP_CHUNK_RECONFIG, 0, vl);
             sluice_wr w = sluice_wr_make(v, vl);
-            sluice_sctp_reconfig_write(&a->rc, now, &w, sluice_sctp_retx_next_tsn(a->retx) - 1,
-                                       sluice_sctp_retx_rto_us(a->retx));
+            int k = sluice_sctp_reconfig_write(&a->rc, now, &w, sluice_sctp_retx_next_tsn(a->retx) - 1,
+                                               sluice_sctp_retx_rto_us(a->retx));
+            if (k != (int)vl) { /* never expected: take the chunk back rather than send junk */
+                p.w.p = mark;
+                p.nchunks--;
+            }
         }
     }
-    if (sluice_sctp_rx_sack_due(a->rx)) {
+    /* §6.2: a SACK that is only being delayed rides along for free when DATA goes out. */
+    bool may_send_data = a->state == SLUICE_SCTP_ESTABLISHED || a->state == SLUICE_SCTP_SHUTDOWN_PENDING ||
+                         a->state == SLUICE_SCTP_SHUTDOWN_RECEIVED;
+    bool piggyback = may_send_data && sluice_sctp_rx_next_deadline(a->rx) != SLUICE_TIME_NEVER &&
+                     sluice_sctp_retx_wants_to_send(a->retx);
+    if (sluice_sctp_rx_sack_due(a->rx) || piggyback) {
         uint32_t rw = our_rwnd(a);
         if (sluice_sctp_rx_write_sack(a->rx, now, &p.w, rw) == SLUICE_OK) {
             p.nchunks++;
             a->last_adv_rwnd = rw;
         }
     }
-    bool may_send_data = a->state == SLUICE_SCTP_ESTABLISHED || a->state == SLUICE_SCTP_SHUTDOWN_PENDING ||
-                         a->state == SLUICE_SCTP_SHUTDOWN_RECEIVED;
     if (may_send_data && sluice_sctp_retx_fwd_tsn_pending(a->retx)) {
         if (sluice_sctp_retx_write_fwd_tsn(a->retx, now, &p.w) == SLUICE_OK) p.nchunks++;
     }

@@ -12,7 +12,8 @@ typedef struct sluice_sctp_settings {
     uint32_t rwnd;                /**< advertised receive window; default 4 MiB */
     size_t max_send_buffer;       /**< total bytes queued to send; default 16 MiB */
     size_t max_message_size;      /**< largest inbound message; larger → ABORT; default 256 KiB */
-    size_t max_reassembly_bytes;  /**< inbound partial data cap; default = rwnd */
+    size_t max_reassembly_bytes;  /**< inbound partial data cap; default (0) = rwnd +
+                                       max_message_size; never below max_message_size + mtu */
     uint16_t num_streams;         /**< OS and MIS announced; default 65535 */
     uint32_t rto_initial_ms, rto_min_ms, rto_max_ms; /**< 1000 / 200 / 10000 */
     uint32_t max_init_retransmits;  /**< default 8 */
