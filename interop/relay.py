@@ -56,12 +56,13 @@ class LossyProxy:
                 self.delay = float(v) / 1000.0
             elif k == "jitter":
                 self.jitter = float(v) / 1000.0
-            elif k == "seed":
+            elif k in ("seed", "log"):
                 pass
             else:
                 raise ValueError("--lossy: unknown key %r" % k)
         seed = int(dict(kv.partition("=")[::2] for kv in spec.split(",")).get("seed", "1"))
         self.rng = random.Random(seed)
+        self.log_drops = "log" in [kv.partition("=")[0] for kv in spec.split(",")]
         self.fronts = {}  # (ip, port) of a real candidate -> front _Sock
         self.note = note
         self.stats = {"forwarded": 0, "dropped": 0}
@@ -69,6 +70,9 @@ class LossyProxy:
     def _send(self, sock, data, addr):
         if self.rng.random() < self.loss:
             self.stats["dropped"] += 1
+            if self.log_drops:
+                self.note("lossy", "drop %d bytes (first byte %d) to %s:%d" % (
+                    len(data), data[0] if data else -1, addr[0], addr[1]))
             return
         self.stats["forwarded"] += 1
         d = self.delay + (self.rng.random() * self.jitter if self.jitter else 0.0)
@@ -290,7 +294,8 @@ def main():
                     help="remove a=candidate lines from SDPs (forces trickle)")
     ap.add_argument("--lossy", default="",
                     help="route all traffic through a user-space impairment box: "
-                         "loss=PERCENT,delay=MS,jitter=MS,seed=N (e.g. loss=5,delay=10)")
+                         "loss=PERCENT,delay=MS,jitter=MS,seed=N[,log] (e.g. loss=5,delay=10); "
+                         "log: note every dropped datagram in signaling.log")
     ap.add_argument("--verbose", action="store_true")
     a = ap.parse_args()
     if a.candidates not in ("pass", "drop") and not re.fullmatch(r"delay=\d+", a.candidates):
