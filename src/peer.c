@@ -107,30 +107,38 @@ static void fail_connection(sluice_peer *pc, int err, const char *reason) {
 
 /* ------------------------------------------------------------------ config -------- */
 
-static void peer_config_release(sluice_peer *pc) {
-    sluice_mem_free(pc->alloc, pc->bind_address);
-    sluice_mem_free(pc->alloc, pc->cert_pem);
-    sluice_mem_free(pc->alloc, pc->key_pem);
-    sluice_mem_free(pc->alloc, pc->turn_username);
-    sluice_mem_free(pc->alloc, pc->turn_password);
-    sluice_mem_free(pc->alloc, pc->turn_ca_pem);
-    pc->bind_address = pc->cert_pem = pc->key_pem = pc->turn_username = pc->turn_password = NULL;
-    pc->turn_ca_pem = NULL;
-    pc->stun_count = pc->turn_count = 0;
+static void owned_config_release(const sluice_allocator *a, peer_owned_config *o) {
+    sluice_mem_free(a, o->bind_address);
+    sluice_mem_free(a, o->cert_pem);
+    sluice_mem_free(a, o->key_pem);
+    sluice_mem_free(a, o->turn_username);
+    sluice_mem_free(a, o->turn_password);
+    sluice_mem_free(a, o->turn_ca_pem);
+    sluice_mem_free(a, o->stun_urls);
+    sluice_mem_free(a, o->turn_urls);
+    memset(o, 0, sizeof *o);
 }
+
+static void peer_config_release(sluice_peer *pc) { owned_config_release(pc->alloc, &pc->own); }
 
 /* Copies `cfg` into pc; on failure pc's configuration is unchanged. */
 static int peer_config_apply(sluice_peer *pc, const sluice_config *cfg) {
     int rc = sluice_config_validate(cfg);
     if (rc) return rc;
-    sluice_peer tmp;
+    peer_owned_config tmp;
     memset(&tmp, 0, sizeof tmp);
-    tmp.alloc = pc->alloc;
+    size_t nurls = 0;
+    for (size_t i = 0; i < cfg->ice_servers_count; i++) nurls += cfg->ice_servers[i].urls_count;
+    if (nurls && (!(tmp.stun_urls = sluice_mem_calloc(pc->alloc, nurls, sizeof *tmp.stun_urls)) ||
+                  !(tmp.turn_urls = sluice_mem_calloc(pc->alloc, nurls, sizeof *tmp.turn_urls)))) {
+        owned_config_release(pc->alloc, &tmp);
+        return SLUICE_ERR_NOMEM;
+    }
     if ((cfg->bind_address && !(tmp.bind_address = sluice_mem_strdup(pc->alloc, cfg->bind_address))) ||
         (cfg->certificate_pem && !(tmp.cert_pem = sluice_mem_strdup(pc->alloc, cfg->certificate_pem))) ||
         (cfg->private_key_pem && !(tmp.key_pem = sluice_mem_strdup(pc->alloc, cfg->private_key_pem))) ||
         (cfg->turn_ca_pem && !(tmp.turn_ca_pem = sluice_mem_strdup(pc->alloc, cfg->turn_ca_pem)))) {
-        peer_config_release(&tmp);
+        owned_config_release(pc->alloc, &tmp);
         return SLUICE_ERR_NOMEM;
     }
     if (cfg->turn_ca_pem) {
@@ -140,7 +148,7 @@ static int peer_config_apply(sluice_peer *pc, const sluice_config *cfg) {
         rc = sluice_tls_ctx_new(&ctx, cfg->turn_ca_pem, false, pc->alloc, &log);
         sluice_tls_ctx_free(ctx);
         if (rc) {
-            peer_config_release(&tmp);
+            owned_config_release(pc->alloc, &tmp);
             return rc;
         }
     }
@@ -155,7 +163,7 @@ static int peer_config_apply(sluice_peer *pc, const sluice_config *cfg) {
                     tmp.turn_username = sluice_mem_strdup(pc->alloc, s->username);
                     tmp.turn_password = sluice_mem_strdup(pc->alloc, s->credential);
                     if (!tmp.turn_username || !tmp.turn_password) {
-                        peer_config_release(&tmp);
+                        owned_config_release(pc->alloc, &tmp);
                         return SLUICE_ERR_NOMEM;
                     }
                 }
@@ -168,20 +176,11 @@ static int peer_config_apply(sluice_peer *pc, const sluice_config *cfg) {
     pc->cfg = *cfg;
     pc->cfg.ice_servers = NULL;
     pc->cfg.ice_servers_count = 0;
-    pc->bind_address = tmp.bind_address;
-    pc->cert_pem = tmp.cert_pem;
-    pc->key_pem = tmp.key_pem;
-    pc->turn_username = tmp.turn_username;
-    pc->turn_password = tmp.turn_password;
-    pc->turn_ca_pem = tmp.turn_ca_pem;
-    memcpy(pc->stun_urls, tmp.stun_urls, sizeof tmp.stun_urls);
-    memcpy(pc->turn_urls, tmp.turn_urls, sizeof tmp.turn_urls);
-    pc->stun_count = tmp.stun_count;
-    pc->turn_count = tmp.turn_count;
-    pc->cfg.bind_address = pc->bind_address;
-    pc->cfg.certificate_pem = pc->cert_pem;
-    pc->cfg.private_key_pem = pc->key_pem;
-    pc->cfg.turn_ca_pem = pc->turn_ca_pem;
+    pc->own = tmp;
+    pc->cfg.bind_address = pc->own.bind_address;
+    pc->cfg.certificate_pem = pc->own.cert_pem;
+    pc->cfg.private_key_pem = pc->own.key_pem;
+    pc->cfg.turn_ca_pem = pc->own.turn_ca_pem;
     pc->log.fn = cfg->log_fn;
     pc->log.user = cfg->log_user;
     pc->log.level = cfg->log_level;
@@ -255,7 +254,7 @@ int sluice_peer_new(sluice_peer **out, const sluice_config *cfg, const sluice_ca
     pc->user = user;
     pc->remote_max_message_size = 65536;
     pc->data_mline_index = 0;
-    if (pc->cert_pem) rc = sluice_dtls_cert_from_pem(&pc->cert, pc->cert_pem, pc->key_pem);
+    if (pc->own.cert_pem) rc = sluice_dtls_cert_from_pem(&pc->cert, pc->own.cert_pem, pc->own.key_pem);
     else rc = sluice_dtls_cert_generate(&pc->cert);
     if (rc == SLUICE_OK) {
         int n = sluice_dtls_cert_fingerprint(pc->cert, "sha-256", pc->fingerprint, sizeof pc->fingerprint);
@@ -416,24 +415,24 @@ static void resolve_server_names(sluice_peer *pc, sluice_ice_url *urls, size_t *
  * reached over TCP or TLS would get bare datagrams; they are left out, with a warning. */
 static void drop_stream_servers(sluice_peer *pc) {
     size_t kept = 0;
-    for (size_t i = 0; i < pc->turn_count; i++) {
-        const sluice_ice_url *u = &pc->turn_urls[i];
+    for (size_t i = 0; i < pc->own.turn_count; i++) {
+        const sluice_ice_url *u = &pc->own.turn_urls[i];
         if (u->transport == SLUICE_ICE_TRANSPORT_TCP || u->scheme == SLUICE_ICE_SCHEME_TURNS) {
             SLUICE_LOG(&pc->log, SLUICE_LOG_WARN, "peer",
                        "TURN server %s over %s skipped: sans_io carries UDP only", u->host,
                        u->scheme == SLUICE_ICE_SCHEME_TURNS ? "TLS" : "TCP");
             continue;
         }
-        pc->turn_urls[kept++] = *u;
+        pc->own.turn_urls[kept++] = *u;
     }
-    pc->turn_count = kept;
+    pc->own.turn_count = kept;
 }
 
 static int ensure_ice(sluice_peer *pc, bool controlling) {
     if (pc->ice) return SLUICE_OK;
     if (!pc->cfg.sans_io) {
-        resolve_server_names(pc, pc->stun_urls, &pc->stun_count);
-        resolve_server_names(pc, pc->turn_urls, &pc->turn_count);
+        resolve_server_names(pc, pc->own.stun_urls, &pc->own.stun_count);
+        resolve_server_names(pc, pc->own.turn_urls, &pc->own.turn_count);
     } else {
         drop_stream_servers(pc);
     }
@@ -442,12 +441,12 @@ static int ensure_ice(sluice_peer *pc, bool controlling) {
     s.controlling = controlling;
     s.disconnect_ms = pc->cfg.consent_disconnect_ms;
     s.fail_ms = pc->cfg.consent_fail_ms;
-    s.stun_servers = pc->stun_urls;
-    s.stun_servers_count = pc->stun_count;
-    s.turn_servers = pc->turn_urls;
-    s.turn_servers_count = pc->turn_count;
-    s.turn_username = pc->turn_username;
-    s.turn_password = pc->turn_password;
+    s.stun_servers = pc->own.stun_urls;
+    s.stun_servers_count = pc->own.stun_count;
+    s.turn_servers = pc->own.turn_urls;
+    s.turn_servers_count = pc->own.turn_count;
+    s.turn_username = pc->own.turn_username;
+    s.turn_password = pc->own.turn_password;
     s.relay_only = pc->cfg.ice_policy == SLUICE_ICE_POLICY_RELAY;
     int rc = sluice_ice_new(&pc->ice, &s, pc->alloc, &pc->rng, &pc->log);
     if (rc) return rc;
@@ -557,12 +556,12 @@ static int open_sockets(sluice_peer *pc) {
     if (pc->cfg.sans_io || pc->io) return SLUICE_OK;
     sluice_io_settings s;
     memset(&s, 0, sizeof s);
-    s.bind_address = pc->bind_address;
+    s.bind_address = pc->own.bind_address;
     s.port_min = pc->cfg.port_min;
     s.port_max = pc->cfg.port_max;
     s.loopback = pc->cfg.ice_loopback;
     s.ipv6 = pc->cfg.ice_ipv6;
-    s.tls_ca_pem = pc->turn_ca_pem;
+    s.tls_ca_pem = pc->own.turn_ca_pem;
     int rc = sluice_io_open(&pc->io, &s, pc->alloc, &pc->log);
     if (rc) return rc;
     sluice_addr addrs[SLUICE_IO_MAX_SOCKETS];

@@ -75,16 +75,20 @@ typedef struct peer_event {
     char *s2; /* sdp type / mid */
 } peer_event;
 
+/* What a configuration owns once copied: every string, and the ICE URLs parsed and sized
+ * to what was given (a URL is ~0.5 KB: no fixed worst-case arrays per peer). */
+typedef struct peer_owned_config {
+    char *bind_address, *cert_pem, *key_pem;
+    sluice_ice_url *stun_urls, *turn_urls;
+    size_t stun_count, turn_count;
+    char *turn_username, *turn_password;
+    char *turn_ca_pem;
+} peer_owned_config;
+
 struct sluice_peer {
     /* configuration (deep copy) */
     sluice_config cfg;
-    char *bind_address, *cert_pem, *key_pem;
-    sluice_ice_url stun_urls[SLUICE_MAX_ICE_SERVERS * SLUICE_MAX_ICE_URLS];
-    size_t stun_count;
-    sluice_ice_url turn_urls[SLUICE_MAX_ICE_SERVERS * SLUICE_MAX_ICE_URLS];
-    size_t turn_count;
-    char *turn_username, *turn_password;
-    char *turn_ca_pem;
+    peer_owned_config own; /* the strings and URL lists `cfg` points into */
 
     sluice_allocator alloc_copy;
     const sluice_allocator *alloc;

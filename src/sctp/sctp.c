@@ -222,6 +222,11 @@ int sluice_sctp_datapath_start(sluice_sctp *a) {
     sluice_sctp_rx_settings xs;
     sluice_sctp_rx_settings_default(&xs);
     xs.delayed_ack_ms = a->s.delayed_ack_ms;
+    /* One range per packet of a full window: a burst of scattered losses (a drop-tail queue
+     * overflowing in slow start) must not make us discard the data that did arrive, or T3
+     * resends the whole window. Allocated on demand, so a clean path pays nothing. */
+    size_t per_window = (size_t)a->s.rwnd / (a->s.mtu ? a->s.mtu : 1200) + 1;
+    xs.max_gap_blocks = SLUICE_MIN(SLUICE_MAX(xs.max_gap_blocks, per_window), (size_t)65535);
     sluice_sctp_reasm_settings qs;
     sluice_sctp_reasm_settings_default(&qs);
     /* A message of max_message_size must always be able to complete, even when a full
