@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import re
 import shlex
 import signal
@@ -25,6 +26,102 @@ def stamp():
     return "%8.3f" % (time.monotonic() - T0)
 
 
+class _Sock(asyncio.DatagramProtocol):
+    def __init__(self, on_packet):
+        self.on_packet = on_packet
+        self.transport = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def datagram_received(self, data, addr):
+        self.on_packet(data, addr)
+
+
+class LossyProxy:
+    """A user-space impairment box: every advertised UDP candidate is replaced by a
+    "front" port on 127.0.0.1; datagrams to it are forwarded to the real candidate from a
+    per-source "back" port (peers learn it as peer-reflexive), both ways, with seeded
+    random loss and delay. No kernel support (netem) needed."""
+
+    def __init__(self, spec, note):
+        self.loss = 0.0
+        self.delay = 0.0
+        self.jitter = 0.0
+        for kv in spec.split(","):
+            k, _, v = kv.partition("=")
+            if k == "loss":
+                self.loss = float(v) / 100.0
+            elif k == "delay":
+                self.delay = float(v) / 1000.0
+            elif k == "jitter":
+                self.jitter = float(v) / 1000.0
+            elif k in ("seed", "log"):
+                pass
+            else:
+                raise ValueError("--lossy: unknown key %r" % k)
+        seed = int(dict(kv.partition("=")[::2] for kv in spec.split(",")).get("seed", "1"))
+        self.rng = random.Random(seed)
+        self.log_drops = "log" in [kv.partition("=")[0] for kv in spec.split(",")]
+        self.fronts = {}  # (ip, port) of a real candidate -> front _Sock
+        self.note = note
+        self.stats = {"forwarded": 0, "dropped": 0}
+
+    def _send(self, sock, data, addr):
+        if self.rng.random() < self.loss:
+            self.stats["dropped"] += 1
+            if self.log_drops:
+                self.note("lossy", "drop %d bytes (first byte %d) to %s:%d" % (
+                    len(data), data[0] if data else -1, addr[0], addr[1]))
+            return
+        self.stats["forwarded"] += 1
+        d = self.delay + (self.rng.random() * self.jitter if self.jitter else 0.0)
+        if d <= 0:
+            sock.transport.sendto(data, addr)
+        else:
+            asyncio.get_running_loop().call_later(d, sock.transport.sendto, data, addr)
+
+    async def front_for(self, ip, port):
+        key = (ip, port)
+        if key in self.fronts:
+            return self.fronts[key].transport.get_extra_info("sockname")[1]
+        loop = asyncio.get_running_loop()
+        backs = {}  # source addr -> back _Sock
+
+        def from_source(data, src):
+            back = backs.get(src)
+            if back is None:
+                # Created synchronously so no datagram is lost while it binds.
+                back = _Sock(lambda d, a, src=src: self._send(front, d, src))
+                backs[src] = back
+                asyncio.ensure_future(loop.create_datagram_endpoint(
+                    lambda: back, local_addr=("127.0.0.1", 0))).add_done_callback(
+                        lambda f, data=data: self._send(back, data, key))
+                return
+            if back.transport is not None:
+                self._send(back, data, key)
+
+        front = _Sock(from_source)
+        await loop.create_datagram_endpoint(lambda: front, local_addr=("127.0.0.1", 0))
+        self.fronts[key] = front
+        fport = front.transport.get_extra_info("sockname")[1]
+        self.note("lossy", "front 127.0.0.1:%d -> %s:%d" % (fport, ip, port))
+        return fport
+
+    async def rewrite_candidate(self, line):
+        """A candidate line (with or without a=) pointing at its front, or None to drop."""
+        pre = "a=" if line.startswith("a=") else ""
+        f = line[len(pre):].split()
+        if len(f) < 8 or f[2].lower() != "udp" or ":" in f[4]:
+            return None  # only UDP over IPv4 goes through the box
+        f[5] = str(await self.front_for(f[4], int(f[5])))
+        f[4] = "127.0.0.1"
+        if "raddr" in f:  # related address: irrelevant to the path
+            i = f.index("raddr")
+            f[i + 1:i + 4] = ["0.0.0.0", "rport", "0"] if i + 3 <= len(f) else f[i + 1:i + 4]
+        return pre + " ".join(f)
+
+
 class Relay:
     def __init__(self, args):
         self.args = args
@@ -32,6 +129,7 @@ class Relay:
         self.procs = {}
         self.exit_codes = {}
         self.first_exit = None
+        self.lossy = LossyProxy(args.lossy, self.note) if args.lossy else None
 
     def note(self, who, text):
         line = "%s %-6s %s" % (stamp(), who, text)
@@ -39,6 +137,24 @@ class Relay:
         self.log.flush()
         if self.args.verbose:
             print(line, file=sys.stderr, flush=True)
+
+    async def impair(self, msg):
+        """With --lossy: point every candidate at the impairment box."""
+        if not self.lossy:
+            return msg
+        if msg.get("type") in ("offer", "answer"):
+            out = []
+            for l in re.split(r"\r?\n", msg.get("sdp", "")):
+                if l.startswith("a=candidate:"):
+                    l = await self.lossy.rewrite_candidate(l)
+                    if l is None:
+                        continue
+                out.append(l)
+            return dict(msg, sdp="\r\n".join(out))
+        if msg.get("type") == "candidate" and msg.get("candidate"):
+            c = await self.lossy.rewrite_candidate(msg["candidate"])
+            return dict(msg, candidate=c) if c else None
+        return msg
 
     def filter(self, msg):
         """Returns (msg or None, delay seconds)."""
@@ -73,6 +189,8 @@ class Relay:
                 self.note(src, "NOT JSON (%s): %s" % (e, text[:300]))
                 continue
             out, delay = self.filter(msg)
+            if out is not None:
+                out = await self.impair(out)
             if out is None:
                 self.note(src, "DROPPED %s" % text)
                 continue
@@ -152,6 +270,8 @@ class Relay:
             if rc != 0 or not r or not r.get("ok"):
                 ok = False
         res["ok"] = ok
+        if self.lossy:
+            res["lossy"] = dict(self.lossy.stats, spec=a.lossy)
         with open(os.path.join(a.logdir, "summary.json"), "w", encoding="utf-8") as f:
             json.dump(res, f, indent=1)
         self.note("relay", "SUMMARY " + json.dumps(res))
@@ -172,6 +292,10 @@ def main():
                     help="pass | drop | delay=MS: what to do with trickled candidates")
     ap.add_argument("--strip-sdp-candidates", action="store_true",
                     help="remove a=candidate lines from SDPs (forces trickle)")
+    ap.add_argument("--lossy", default="",
+                    help="route all traffic through a user-space impairment box: "
+                         "loss=PERCENT,delay=MS,jitter=MS,seed=N[,log] (e.g. loss=5,delay=10); "
+                         "log: note every dropped datagram in signaling.log")
     ap.add_argument("--verbose", action="store_true")
     a = ap.parse_args()
     if a.candidates not in ("pass", "drop") and not re.fullmatch(r"delay=\d+", a.candidates):

@@ -69,6 +69,7 @@ typedef struct cli {
     sluice_peer *pc;
     sluice_time t0, now, deadline, bye_deadline;
     int conn_state;
+    char last_error[256]; /* reason of the last ERROR event, for failure messages */
 
     /* signaling */
     char *in;
@@ -510,7 +511,7 @@ static void handle_event(cli *c, const sluice_event *ev)
         logf_(c, "connection state %s%s%s", ev->state >= 0 && ev->state <= 5 ? conn[ev->state] : "?",
               ev->reason && *ev->reason ? ": " : "", ev->reason ? ev->reason : "");
         if (ev->state == SLUICE_CONNECTION_FAILED && !(c->scenario == SC_CLOSE && !c->driver)) {
-            fail(c, "connection failed: %s", ev->reason ? ev->reason : "");
+            fail(c, "connection failed: %s", ev->reason && *ev->reason ? ev->reason : c->last_error);
         }
         break;
     case SLUICE_EVENT_DATA_CHANNEL:
@@ -545,6 +546,8 @@ static void handle_event(cli *c, const sluice_event *ev)
         break;
     case SLUICE_EVENT_ERROR:
         logf_(c, "error event %s: %s", sluice_strerror(ev->error), ev->reason ? ev->reason : "");
+        snprintf(c->last_error, sizeof c->last_error, "%s: %s", sluice_strerror(ev->error),
+                 ev->reason ? ev->reason : "");
         break;
     default:
         break;
@@ -752,8 +755,16 @@ static int run(cli *c)
     for (;;) {
         c->now = now_us();
         if (!c->done && c->now >= c->deadline) {
-            fail(c, "scenario timed out after %gs (sent %u, received %u, %" PRIu64 " bytes)",
-                 c->timeout_s, c->sent, c->recv, c->bytes);
+            char missing[256] = "";
+            for (size_t i = 0; c->scenario == SC_NEGOTIATED && i < c->nslots; i++) {
+                if (!c->slots[i].got_any) {
+                    size_t l = strlen(missing);
+                    snprintf(missing + l, sizeof missing - l, "%s%s", l ? "," : "; nothing on ",
+                             c->slots[i].label);
+                }
+            }
+            fail(c, "scenario timed out after %gs (sent %u, received %u, %" PRIu64 " bytes%s)",
+                 c->timeout_s, c->sent, c->recv, c->bytes, missing);
         }
         if (c->done && !c->bye_sent) {
             send_bye(c);

@@ -16,7 +16,7 @@
   function withTimeout(p, ms, what) {
     let t;
     return Promise.race([p, new Promise((_, rej) => {
-      t = setTimeout(() => rej(new Failure(what + ' timed out after ' + ms / 1000 + 's')), ms);
+      t = setTimeout(() => rej(new Failure((typeof what === 'function' ? what() : what) + ' timed out after ' + ms / 1000 + 's')), ms);
     })]).finally(() => clearTimeout(t));
   }
 
@@ -378,7 +378,8 @@
           await sleep(100);
         }
       };
-      await withTimeout(Promise.all(labels.map(hello)), 20000, 'negotiated hellos');
+      await withTimeout(Promise.all(labels.map(hello)), 20000,
+      () => 'negotiated hellos (nothing on ' + labels.filter((l) => !got[l]).join(',') + ')');
       const ids = {};
       for (const l of labels) ids[l] = this.channels[l].id;
       this.details.ids = ids;
