@@ -6,7 +6,7 @@ JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps build build-asan build-clang run check test clean fuzz bench bench-peers format
+.PHONY: all deps build build-asan build-clang run check test clean fuzz bench bench-peers interop interop-report format
 
 all: build
 
@@ -36,6 +36,17 @@ test: check
 
 bench: build
 	for b in $(BUILD)/bench/bench_*; do [ -x "$$b" ] && "$$b"; done
+
+# The interop suite against every real peer (installs them: apt, npm, an offline Go build),
+# each stack in both roles through every scenario (interop/README.md).
+interop: build-asan
+	bash interop/install.sh
+	ctest --test-dir $(BUILD)-asan -L interop --output-on-failure
+
+# The full matrix (every pair of peers), written to interop/results.md.
+interop-report: build
+	bash interop/install.sh
+	python3 interop/run.py --build $(BUILD) --focus all
 
 # sluice <-> sluice beside each interop peer <-> itself (docs/BENCHMARKS.md); peers from
 # interop/install.sh, missing ones skipped.
