@@ -40,15 +40,15 @@ class Relay:
         if self.args.verbose:
             print(line, file=sys.stderr, flush=True)
 
-    def filter(self, msg):
-        """Returns (msg or None, delay seconds)."""
+    def filter(self, msg, who):
+        """Returns (msg or None, delay seconds); `who` sent it (offer | answer)."""
         a = self.args
         if msg.get("type") in ("offer", "answer") and a.strip_sdp_candidates:
             sdp = msg.get("sdp", "")
             lines = [l for l in re.split(r"\r?\n", sdp)
                      if not l.startswith("a=candidate:") and l != "a=end-of-candidates"]
             msg = dict(msg, sdp="\r\n".join(lines))
-        if msg.get("type") == "candidate":
+        if msg.get("type") == "candidate" and a.candidates_from in ("both", who):
             if a.candidates == "drop":
                 return None, 0.0
             if a.candidates.startswith("delay="):
@@ -72,7 +72,7 @@ class Relay:
             except ValueError as e:
                 self.note(src, "NOT JSON (%s): %s" % (e, text[:300]))
                 continue
-            out, delay = self.filter(msg)
+            out, delay = self.filter(msg, src)
             if out is None:
                 self.note(src, "DROPPED %s" % text)
                 continue
@@ -170,6 +170,8 @@ def main():
                     help="seconds the second peer may run after the first exited")
     ap.add_argument("--candidates", default="pass",
                     help="pass | drop | delay=MS: what to do with trickled candidates")
+    ap.add_argument("--candidates-from", default="both", choices=("both", "offer", "answer"),
+                    help="whose trickled candidates --candidates applies to (default both)")
     ap.add_argument("--strip-sdp-candidates", action="store_true",
                     help="remove a=candidate lines from SDPs (forces trickle)")
     ap.add_argument("--verbose", action="store_true")
