@@ -1556,7 +1556,11 @@ static void mdns_service(sluice_peer *pc, sluice_time now) {
             continue;
         }
         uint8_t q[300];
-        int n = sluice_mdns_build_query(m->cand.hostname, true, false, true, 0, q, sizeof q);
+        /* QM, not QU: Chromium's responder ignores questions with the unicast-response bit
+         * (class 0x8001) and answers QM ones by multicast, which io hears on port 5353.
+         * Coming from an ephemeral port, the query is still a legacy one (RFC 6762 §6.7):
+         * responders that follow the RFC answer it by unicast to that port. */
+        int n = sluice_mdns_build_query(m->cand.hostname, true, false, false, 0, q, sizeof q);
         if (n > 0 && sluice_io_mdns_query(pc->io, q, (size_t)n) != SLUICE_OK)
             SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "mDNS: query for %s could not be sent", m->cand.hostname);
         m->tries++;
