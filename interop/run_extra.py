@@ -53,8 +53,10 @@ def read_json(path):
         return None
 
 
-def relay_cmd(off_cmd, ans_cmd, sc, logdir, timeout, extra=()):
+def relay_cmd(off_cmd, ans_cmd, sc, logdir, timeout, extra=(), bulk_bytes=8 << 20):
     args = ["--scenario", sc, "--timeout", str(timeout - 10)]
+    if sc == "bulk":
+        args += ["--bytes", str(bulk_bytes)]
     return [sys.executable, os.path.join(HERE, "relay.py"), "--offer", off_cmd, "--answer", ans_cmd,
             "--extra", " ".join(shlex.quote(x) for x in args), "--logdir", logdir,
             "--timeout", str(timeout)] + list(extra)
@@ -133,11 +135,12 @@ def main():
     ap.add_argument("--build", default="build", help="build directory with tools/sluice-cli")
     ap.add_argument("--cli", help="path of sluice-cli (default: BUILD/tools/sluice-cli)")
     ap.add_argument("--cases", default="mdns,turn", help="mdns, turn or both")
-    ap.add_argument("--mdns-scenarios", default="echo,close")
+    ap.add_argument("--mdns-scenarios", default=",".join(run.SCENARIOS))
     ap.add_argument("--turn-peers", default="chromium,ndc,wrtc", help="partners of sluice through TURN")
-    ap.add_argument("--turn-scenarios", default="echo,close")
+    ap.add_argument("--turn-scenarios", default=",".join(run.SCENARIOS))
     ap.add_argument("--roles", default="both", choices=("both", "offer", "answer"), help="sluice's role(s)")
     ap.add_argument("--timeout", type=float, default=60.0)
+    ap.add_argument("--bytes", type=int, default=8 << 20, help="bulk scenario: bytes to send")
     ap.add_argument("--skip-code", type=int, default=0,
                     help="exit with this code when every run was skipped (ctest: 77)")
     ap.add_argument("--logs", default=os.path.join(HERE, "logs", "extra"))
@@ -191,7 +194,7 @@ def main():
             peer_cmd += " --mdns"
             cmd = run.NETNS + relay_cmd(
                 sluice_cmd if role == "offer" else peer_cmd, peer_cmd if role == "offer" else sluice_cmd,
-                sc, logdir, a.timeout, ["--candidates", "drop", "--candidates-from", role])
+                sc, logdir, a.timeout, ["--candidates", "drop", "--candidates-from", role], a.bytes)
         else:
             ice = " --ice-server turn:127.0.0.1:%d --turn-user %s --turn-pass %s --relay-only" % (
                 TURN_PORT, TURN_USER, TURN_PASS)
@@ -200,7 +203,7 @@ def main():
             coturn_log = os.path.join(logdir, "coturn.log")
             cmd = run.NETNS + [sys.executable, os.path.abspath(__file__), "--inner-turn", coturn_log] + relay_cmd(
                 sluice_cmd if role == "offer" else peer_cmd, peer_cmd if role == "offer" else sluice_cmd,
-                sc, logdir, a.timeout)
+                sc, logdir, a.timeout, (), a.bytes)
         t = time.monotonic()
         subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         dt = time.monotonic() - t
