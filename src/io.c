@@ -321,6 +321,12 @@ int sluice_io_mdns_query(sluice_io *io, const uint8_t *query, size_t len) {
     return SLUICE_OK;
 }
 
+void sluice_io_mdns_close(sluice_io *io) {
+    if (io->mdns_fd >= 0) close(io->mdns_fd);
+    if (io->mdns_listen_fd >= 0) close(io->mdns_listen_fd);
+    io->mdns_fd = io->mdns_listen_fd = -1;
+}
+
 void sluice_io_set_mdns_handler(sluice_io *io, sluice_io_recv_fn fn, void *user) {
     io->mdns_fn = fn;
     io->mdns_user = user;

@@ -55,6 +55,9 @@ int sluice_io_fds(const sluice_io *io, int *fds, size_t cap);
  *  sluice_io_set_mdns_handler from sluice_io_recv. Errors: IO. */
 int sluice_io_mdns_query(sluice_io *io, const uint8_t *query, size_t len);
 void sluice_io_set_mdns_handler(sluice_io *io, sluice_io_recv_fn fn, void *user);
+/** Close the mDNS sockets (no name left to resolve): while open, the shared port 5353 may
+ *  take unicast packets meant for another local mDNS stack. The next query reopens them. */
+void sluice_io_mdns_close(sluice_io *io);
 
 /** TURN over TCP (RFC 6062 framing, RFC 8656 §12.5): send `data` (one STUN or padded ChannelData
  *  message) over a TCP connection from the IP of `local` to `remote`, opened on first use

@@ -1543,6 +1543,10 @@ static void on_mdns_reply(void *user, const sluice_addr *local, const sluice_add
 /* Send due mDNS queries (250 ms, 500 ms, 1 s apart); give up after the last one. */
 static void mdns_service(sluice_peer *pc, sluice_time now) {
     if (!pc->io) return;
+    if (pc->mdns_count == 0) {
+        sluice_io_mdns_close(pc->io); /* nothing to resolve: give port 5353 back */
+        return;
+    }
     sluice_io_set_mdns_handler(pc->io, on_mdns_reply, pc);
     for (size_t i = 0; i < pc->mdns_count;) {
         peer_mdns *m = &pc->mdns[i];

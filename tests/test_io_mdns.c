@@ -66,7 +66,7 @@ static sluice_io *open_io_and_query(void) {
     sluice_io *io;
     assert_int_equal(sluice_io_open(&io, &s, NULL, NULL), SLUICE_OK);
     uint8_t q[300];
-    int n = sluice_mdns_build_query(NAME, true, false, true, 0, q, sizeof q);
+    int n = sluice_mdns_build_query(NAME, true, false, false, 0, q, sizeof q);
     assert_true(n > 0);
     if (sluice_io_mdns_query(io, q, (size_t)n) != SLUICE_OK) {
         sluice_io_close(io);
@@ -93,7 +93,7 @@ static void send_answer_to(uint16_t port) {
     close(fd);
 }
 
-static void test_io_mdns_hears_answers_sent_to_port_5353(void **state) {
+static void test_io_mdns_hears_answers_sent_to_port_5353_and_closes(void **state) {
     (void)state;
     sluice_io *io = open_io_and_query();
     int fds[8];
@@ -111,6 +111,14 @@ static void test_io_mdns_hears_answers_sent_to_port_5353(void **state) {
     char text[64];
     sluice_addr_format(&a.addr, text, sizeof text);
     assert_string_equal(text, "198.18.0.1:0");
+    /* Closing the mDNS sockets leaves the one UDP socket; a new query reopens them. */
+    sluice_io_mdns_close(io);
+    assert_int_equal(sluice_io_fds(io, fds, 8), 1);
+    sluice_io_mdns_close(io);
+    uint8_t q[300];
+    int n = sluice_mdns_build_query(NAME, true, false, false, 0, q, sizeof q);
+    assert_int_equal(sluice_io_mdns_query(io, q, (size_t)n), SLUICE_OK);
+    assert_int_equal(sluice_io_fds(io, fds, 8), nfds);
     sluice_io_close(io);
 }
 
@@ -132,7 +140,7 @@ static void test_io_mdns_hears_unicast_answers_to_the_query_port(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_io_mdns_hears_answers_sent_to_port_5353),
+        cmocka_unit_test(test_io_mdns_hears_answers_sent_to_port_5353_and_closes),
         cmocka_unit_test(test_io_mdns_hears_unicast_answers_to_the_query_port),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
