@@ -53,8 +53,8 @@ def read_json(path):
         return None
 
 
-def relay_cmd(off_cmd, ans_cmd, sc, logdir, timeout, extra=(), bulk_bytes=8 << 20):
-    args = ["--scenario", sc, "--timeout", str(timeout - 10)]
+def relay_cmd(off_cmd, ans_cmd, sc, logdir, timeout, extra=(), bulk_bytes=8 << 20, quirks=()):
+    args = ["--scenario", sc, "--timeout", str(timeout - 10)] + list(quirks)
     if sc == "bulk":
         args += ["--bytes", str(bulk_bytes)]
     return [sys.executable, os.path.join(HERE, "relay.py"), "--offer", off_cmd, "--answer", ans_cmd,
@@ -136,7 +136,7 @@ def main():
     ap.add_argument("--cli", help="path of sluice-cli (default: BUILD/tools/sluice-cli)")
     ap.add_argument("--cases", default="mdns,turn", help="mdns, turn or both")
     ap.add_argument("--mdns-scenarios", default=",".join(run.SCENARIOS))
-    ap.add_argument("--turn-peers", default="chromium,ndc,wrtc", help="partners of sluice through TURN")
+    ap.add_argument("--turn-peers", default="chromium,ndc,wrtc,werift", help="partners of sluice through TURN")
     ap.add_argument("--turn-scenarios", default=",".join(run.SCENARIOS))
     ap.add_argument("--roles", default="both", choices=("both", "offer", "answer"), help="sluice's role(s)")
     ap.add_argument("--timeout", type=float, default=60.0)
@@ -182,6 +182,9 @@ def main():
             why = table[p][2]
         elif c == "turn" and not os.access(TURNSERVER, os.X_OK):
             why = "turnserver not installed (Debian coturn; interop/install.sh)"
+        quirks = run.QUIRKS.get(p, {}).get(sc, [])  # the partner's known bugs, as in run.py
+        if not why and isinstance(quirks, str):
+            why = quirks
         if why:
             rows.append((c, off, ans, sc, "skip", "", why))
             print(fmt % (c, off, ans, sc, "skip", "", why), flush=True)
@@ -194,7 +197,7 @@ def main():
             peer_cmd += " --mdns"
             cmd = run.NETNS + relay_cmd(
                 sluice_cmd if role == "offer" else peer_cmd, peer_cmd if role == "offer" else sluice_cmd,
-                sc, logdir, a.timeout, ["--candidates", "drop", "--candidates-from", role], a.bytes)
+                sc, logdir, a.timeout, ["--candidates", "drop", "--candidates-from", role], a.bytes, quirks)
         else:
             ice = " --ice-server turn:127.0.0.1:%d --turn-user %s --turn-pass %s --relay-only" % (
                 TURN_PORT, TURN_USER, TURN_PASS)
@@ -203,7 +206,7 @@ def main():
             coturn_log = os.path.join(logdir, "coturn.log")
             cmd = run.NETNS + [sys.executable, os.path.abspath(__file__), "--inner-turn", coturn_log] + relay_cmd(
                 sluice_cmd if role == "offer" else peer_cmd, peer_cmd if role == "offer" else sluice_cmd,
-                sc, logdir, a.timeout, (), a.bytes)
+                sc, logdir, a.timeout, (), a.bytes, quirks)
         t = time.monotonic()
         subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         dt = time.monotonic() - t
