@@ -40,14 +40,15 @@ class Relay:
         if self.args.verbose:
             print(line, file=sys.stderr, flush=True)
 
-    def filter(self, msg, who):
-        """Returns (msg or None, delay seconds); `who` sent it (offer | answer)."""
+    def filter(self, msg):
+        """Returns (msg or None, delay seconds)."""
         a = self.args
         if msg.get("type") in ("offer", "answer") and a.strip_sdp_candidates:
             sdp = msg.get("sdp", "")
             lines = [l for l in re.split(r"\r?\n", sdp)
                      if not l.startswith("a=candidate:") and l != "a=end-of-candidates"]
             msg = dict(msg, sdp="\r\n".join(lines))
+        who = getattr(self, "reading_from", None)  # set by pump(); no await in between
         if msg.get("type") == "candidate" and a.candidates_from in ("both", who):
             if a.candidates == "drop":
                 return None, 0.0
@@ -61,6 +62,7 @@ class Relay:
         q = self.procs[dst]
         while True:
             raw = await p.stdout.readline()
+            self.reading_from = src
             if not raw:
                 self.note(src, "<stdout closed>")
                 break
@@ -72,7 +74,7 @@ class Relay:
             except ValueError as e:
                 self.note(src, "NOT JSON (%s): %s" % (e, text[:300]))
                 continue
-            out, delay = self.filter(msg, src)
+            out, delay = self.filter(msg)
             if out is None:
                 self.note(src, "DROPPED %s" % text)
                 continue
