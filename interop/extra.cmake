@@ -2,8 +2,8 @@
 # exit 77 (skipped) when Chromium / coturn / the node peers / a network namespace are missing:
 #   interop_chromium_mdns  sluice <-> Chromium with .local host candidates, resolved by
 #                          sluice's own mDNS query (every scenario, both roles; ~30 s)
-#   interop_turn           sluice <-> Chromium, libdatachannel, libwebrtc, werift through
-#                          coturn on 127.0.0.1, relay-only (every scenario, both roles; ~90 s)
+#   interop_turn           sluice <-> Chromium, libdatachannel, werift through coturn on
+#                          127.0.0.1, relay-only (every scenario, both roles; ~70 s)
 # Included from interop/CMakeLists.txt.
 find_package(Python3 COMPONENTS Interpreter)
 if(TARGET sluice-cli AND Python3_Interpreter_FOUND)
