@@ -6,7 +6,7 @@ JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps build build-asan build-clang run check test clean fuzz bench format
+.PHONY: all deps build build-asan build-clang run check test clean fuzz bench bench-peers format
 
 all: build
 
@@ -36,6 +36,11 @@ test: check
 
 bench: build
 	for b in $(BUILD)/bench/bench_*; do [ -x "$$b" ] && "$$b"; done
+
+# sluice <-> sluice beside each interop peer <-> itself (docs/BENCHMARKS.md); peers from
+# interop/install.sh, missing ones skipped.
+bench-peers: build
+	python3 bench/run_peers.py --build $(BUILD)
 
 fuzz: deps
 	CC=clang cmake -S . -B $(BUILD)-fuzz -DSLUICE_FUZZ=ON -DSLUICE_SANITIZE=ON -DSLUICE_TESTS=OFF -DSLUICE_BENCH=OFF -DSLUICE_EXAMPLES=OFF >/dev/null

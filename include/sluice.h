@@ -164,11 +164,17 @@ typedef struct sluice_ice_url {
     bool host_is_ipv6;   /**< host was a bracketed IPv6 literal */
     uint16_t port;       /**< explicit port, or the scheme default (3478 / 5349) */
     sluice_ice_transport transport; /**< from ?transport=, default UDP (TCP for turns/stuns) */
+    /** turns: the name the server certificate must carry (and the TLS SNI). "" means `host`.
+     *  Set by the peer to the configured host name before it replaces `host` with the
+     *  resolved IP literal; sluice_ice_url_parse leaves it empty. */
+    char server_name[256];
 } sluice_ice_url;
 
 /**
  * Parse an ICE server URL: `stun:host[:port]`, `stuns:`, `turn:host[:port][?transport=udp|tcp]`,
- * `turns:`. IPv6 literals in brackets. Errors: INVALID_ARGUMENT (NULL),
+ * `turns:` (TURN over TLS, verified: see sluice_config.turn_ca_pem). IPv6 literals in brackets.
+ * `stuns:` parses, but the ICE agent skips it (a STUN answer over TCP gives no UDP candidate).
+ * Errors: INVALID_ARGUMENT (NULL),
  * CONFIG (anything malformed: unknown scheme, empty host, bad port, unknown query).
  */
 SLUICE_API int sluice_ice_url_parse(const char *url, sluice_ice_url *out);
@@ -223,6 +229,12 @@ typedef struct sluice_config {
     sluice_log_level log_level; /**< default SLUICE_LOG_WARN */
     sluice_random_fn random_fn; /**< NULL: OpenSSL RAND_bytes */
     void *random_user;
+
+    /** turns: (TURN over TLS): PEM text of CA certificates trusted in addition to the system
+     *  store, for TURN servers with a private CA. Default NULL (system store only). The
+     *  server certificate is always verified, with the host name of the URL; there is no
+     *  option to turn that off. Text without any certificate makes initialize fail (CONFIG). */
+    const char *turn_ca_pem;
 } sluice_config;
 
 #define SLUICE_CONFIG_VERSION 1

@@ -18,7 +18,7 @@
 
 #define ICE_MAX_ADDRS 8
 #define ICE_MAX_LOCALS 24
-#define ICE_MAX_EVENTS 64
+#define ICE_MAX_EVENTS 32 /* > ICE_MAX_LOCALS + a few: one gathering burst fits */
 #define ICE_MAX_OUT 16
 #define ICE_OUT_MAX_LEN 256
 #define ICE_MAX_GATHER 16
@@ -92,7 +92,7 @@ struct sluice_ice_agent {
     ice_local locals[ICE_MAX_LOCALS];
     size_t nlocals;
     sluice_ice_candidate *remotes;
-    size_t nremotes;
+    size_t nremotes, cap_remotes;
     sluice_ice_candidate unresolved[ICE_MAX_UNRESOLVED];
     size_t nunresolved;
     ice_pair *pairs;
@@ -109,6 +109,7 @@ struct sluice_ice_agent {
     size_t ngather;
     sluice_turn_client turn[ICE_MAX_TURN];
     bool turn_reported[ICE_MAX_TURN];
+    size_t turn_url[ICE_MAX_TURN]; /* index into turn_urls */
     size_t nturn;
     bool gathering, gathering_done;
 
@@ -136,6 +137,20 @@ void sluice_ice_settings_default(sluice_ice_settings *s) {
 }
 
 static sluice_time ms(uint32_t v) { return (sluice_time)v * 1000u; }
+
+/* Remote candidates are stored in an array that grows on demand up to
+ * max_remote_candidates (most sessions have one or two). */
+static bool remote_room(sluice_ice_agent *a) {
+    if (a->nremotes < a->cap_remotes) return true;
+    if (a->cap_remotes >= a->set.max_remote_candidates) return false;
+    size_t ncap = a->cap_remotes ? a->cap_remotes * 2 : 4;
+    if (ncap > a->set.max_remote_candidates) ncap = a->set.max_remote_candidates;
+    sluice_ice_candidate *n = sluice_mem_realloc(a->alloc, a->remotes, ncap * sizeof *n);
+    if (!n) return false;
+    a->remotes = n;
+    a->cap_remotes = ncap;
+    return true;
+}
 
 static void push_event(sluice_ice_agent *a, const sluice_ice_event *ev) {
     if (a->ev_count == ICE_MAX_EVENTS) {
@@ -212,10 +227,9 @@ int sluice_ice_new(sluice_ice_agent **out, const sluice_ice_settings *s, const s
     a->rng = rng;
     a->log = log;
     a->set = *s;
-    a->remotes = sluice_mem_calloc(alloc, s->max_remote_candidates, sizeof *a->remotes);
     a->pairs = sluice_mem_calloc(alloc, s->max_pairs, sizeof *a->pairs);
     a->trig = sluice_mem_calloc(alloc, s->max_pairs, sizeof *a->trig);
-    if (!a->remotes || !a->pairs || !a->trig) {
+    if (!a->pairs || !a->trig) {
         sluice_ice_free(a);
         return SLUICE_ERR_NOMEM;
     }
@@ -465,7 +479,7 @@ int sluice_ice_add_remote_candidate(sluice_ice_agent *a, sluice_time now, const 
         }
         return SLUICE_OK;
     }
-    if (a->nremotes == a->set.max_remote_candidates) return SLUICE_ERR_EXHAUSTED;
+    if (!remote_room(a)) return a->nremotes == a->set.max_remote_candidates ? SLUICE_ERR_EXHAUSTED : SLUICE_ERR_NOMEM;
     a->remotes[a->nremotes] = *c;
     r = (int)a->nremotes++;
     pair_remote(a, now, r);
@@ -517,7 +531,8 @@ int sluice_ice_add_local_address(sluice_ice_agent *a, const sluice_addr *local) 
 }
 
 static bool url_addr(const sluice_ice_url *u, bool tcp_ok, sluice_addr *out) {
-    if (u->scheme == SLUICE_ICE_SCHEME_STUNS || u->scheme == SLUICE_ICE_SCHEME_TURNS) return false; /* no TLS here */
+    /* stuns: would learn a TCP mapping, useless for our UDP candidates: not supported. */
+    if (u->scheme == SLUICE_ICE_SCHEME_STUNS) return false;
     if (u->transport == SLUICE_ICE_TRANSPORT_TCP && !tcp_ok) return false;
     return sluice_addr_parse(out, u->host, u->port) == SLUICE_OK;
 }
@@ -548,8 +563,9 @@ int sluice_ice_gather(sluice_ice_agent *a, sluice_time now) {
     for (size_t s = 0; s < a->set.stun_servers_count && !a->set.relay_only; s++) {
         sluice_addr srv;
         if (!url_addr(&a->stun_urls[s], false, &srv)) {
-            SLUICE_LOG(a->log, SLUICE_LOG_WARN, "ice", "STUN server %s skipped (needs an IP literal, UDP)",
-                       a->stun_urls[s].host);
+            SLUICE_LOG(a->log, SLUICE_LOG_WARN, "ice", "STUN server %s skipped (%s)", a->stun_urls[s].host,
+                       a->stun_urls[s].scheme == SLUICE_ICE_SCHEME_STUNS ? "stuns: is not supported"
+                                                                         : "needs an IP literal, UDP");
             continue;
         }
         for (size_t i = 0; i < a->naddrs && a->ngather < ICE_MAX_GATHER; i++) {
@@ -567,7 +583,7 @@ int sluice_ice_gather(sluice_ice_agent *a, sluice_time now) {
     for (size_t s = 0; s < a->set.turn_servers_count; s++) {
         sluice_addr srv;
         if (!url_addr(&a->turn_urls[s], true, &srv)) {
-            SLUICE_LOG(a->log, SLUICE_LOG_WARN, "ice", "TURN server %s skipped (needs an IP literal, no TLS)",
+            SLUICE_LOG(a->log, SLUICE_LOG_WARN, "ice", "TURN server %s skipped (needs an IP literal)",
                        a->turn_urls[s].host);
             continue;
         }
@@ -575,12 +591,15 @@ int sluice_ice_gather(sluice_ice_agent *a, sluice_time now) {
             if (a->addrs[i].family != srv.family) continue;
             sluice_turn_settings ts;
             sluice_turn_settings_default(&ts);
-            /* RFC 8656 §3.1 / RFC 6062: TURN over TCP; the relay towards peers stays UDP. */
-            ts.tcp = a->turn_urls[s].transport == SLUICE_ICE_TRANSPORT_TCP;
+            /* RFC 8656 §3.1 / RFC 6062: TURN over TCP or TLS (turns:, always a stream); the
+             * relay towards peers stays UDP. */
+            ts.tcp = a->turn_urls[s].transport == SLUICE_ICE_TRANSPORT_TCP ||
+                     a->turn_urls[s].scheme == SLUICE_ICE_SCHEME_TURNS;
             sluice_turn_client *t = &a->turn[a->nturn];
             if (sluice_turn_init(t, &ts, &srv, &a->addrs[i], a->turn_user, a->turn_pass, a->rng, a->log) != SLUICE_OK)
                 continue;
             a->turn_reported[a->nturn] = false;
+            a->turn_url[a->nturn] = s;
             a->nturn++;
             sluice_turn_start(t, now);
         }
@@ -1031,12 +1050,39 @@ int sluice_ice_wrap_app_data(sluice_ice_agent *a, const uint8_t *data, size_t le
     return emit(a, base, &a->sel_remote, a->sel_relay, data, len, local, remote, buf, cap);
 }
 
-bool sluice_ice_is_tcp_path(const sluice_ice_agent *a, const sluice_addr *local, const sluice_addr *remote) {
+static int path_turn(const sluice_ice_agent *a, const sluice_addr *local, const sluice_addr *remote) {
     for (size_t i = 0; i < a->nturn; i++)
         if (a->turn[i].set.tcp && sluice_addr_equal(local, &a->turn[i].base) &&
             sluice_addr_equal(remote, &a->turn[i].server))
-            return true;
-    return false;
+            return (int)i;
+    return -1;
+}
+
+void sluice_ice_path_closed(sluice_ice_agent *a, const sluice_addr *local, const sluice_addr *remote) {
+    if (!a || !local || !remote) return;
+    int i = path_turn(a, local, remote);
+    /* check_turn() reports it at the next deadline (now): no relay candidate, or pairs on
+     * it fail by consent; gathering completes without waiting for a timeout. */
+    if (i >= 0) sluice_turn_transport_closed(&a->turn[i]);
+}
+
+bool sluice_ice_is_tcp_path(const sluice_ice_agent *a, const sluice_addr *local, const sluice_addr *remote) {
+    return path_turn(a, local, remote) >= 0;
+}
+
+sluice_ice_path_transport sluice_ice_path_transport_of(const sluice_ice_agent *a, const sluice_addr *local,
+                                                       const sluice_addr *remote) {
+    int i = path_turn(a, local, remote);
+    if (i < 0) return SLUICE_ICE_PATH_UDP;
+    return a->turn_urls[a->turn_url[i]].scheme == SLUICE_ICE_SCHEME_TURNS ? SLUICE_ICE_PATH_TLS : SLUICE_ICE_PATH_TCP;
+}
+
+const char *sluice_ice_path_server_name(const sluice_ice_agent *a, const sluice_addr *local,
+                                        const sluice_addr *remote) {
+    int i = path_turn(a, local, remote);
+    if (i < 0) return NULL;
+    const sluice_ice_url *u = &a->turn_urls[a->turn_url[i]];
+    return u->server_name[0] ? u->server_name : u->host;
 }
 
 void sluice_ice_note_traffic(sluice_ice_agent *a, sluice_time now, const sluice_addr *local,
@@ -1089,7 +1135,7 @@ static void handle_request(sluice_ice_agent *a, sluice_time now, const sluice_ad
     int r = find_remote(a, remote);
     if (r < 0) {
         /* §7.3.1.3: a peer-reflexive remote candidate, priority from the request. */
-        if (a->nremotes == a->set.max_remote_candidates) {
+        if (!remote_room(a)) {
             a->dropped++;
             return;
         }

@@ -11,7 +11,9 @@
  *   loop: handle_datagram (first byte 0..3 and 64..79), poll_transmit until 0, poll_event,
  *         handle_timeout at next_deadline; DTLS goes out through wrap_app_data and comes in
  *         directly (20..63) or, over TURN, through handle_datagram's `app` output.
- * STUN/TURN server URLs must hold IP literals (no DNS here; resolve before). After
+ * STUN/TURN server URLs must hold IP literals (no DNS here; resolve before; for turns: keep
+ * the configured name in sluice_ice_url.server_name for certificate checks). stuns: URLs
+ * are skipped (a TCP mapping is useless for UDP candidates). After
  * sluice_ice_close(), drain poll_transmit once more: it carries TURN deallocations. */
 #ifndef SLUICE_ICE_H
 #define SLUICE_ICE_H
@@ -157,6 +159,26 @@ int sluice_ice_wrap_app_data(sluice_ice_agent *a, const uint8_t *data, size_t le
  *  the received stream with sluice_turn_tcp_frame() (turn.h) and hands each message to
  *  sluice_ice_handle_datagram() with the same `local` / `remote`. */
 bool sluice_ice_is_tcp_path(const sluice_ice_agent *a, const sluice_addr *local, const sluice_addr *remote);
+
+typedef enum sluice_ice_path_transport {
+    SLUICE_ICE_PATH_UDP = 0,
+    SLUICE_ICE_PATH_TCP = 1, /**< turn:...?transport=tcp */
+    SLUICE_ICE_PATH_TLS = 2, /**< turns: — a TCP path (is_tcp_path is true) carrying TLS */
+} sluice_ice_path_transport;
+
+/** How datagrams between `local` and `remote` travel. For TLS the stream framing is the same
+ *  as for TCP, inside TLS; verify the server against sluice_ice_path_server_name(). */
+sluice_ice_path_transport sluice_ice_path_transport_of(const sluice_ice_agent *a, const sluice_addr *local,
+                                                       const sluice_addr *remote);
+/** For a TCP/TLS path: the name the TURN server's certificate must carry (the URL's
+ *  server_name, else its host); NULL for other paths. Valid while the agent lives. */
+const char *sluice_ice_path_server_name(const sluice_ice_agent *a, const sluice_addr *local,
+                                        const sluice_addr *remote);
+
+/** The I/O layer lost the TCP/TLS connection of that path (refused, reset, TLS handshake or
+ *  certificate verification failed, closed by the server): its TURN client fails at once
+ *  rather than after the 39.5 s transaction timeout. Other paths: ignored. */
+void sluice_ice_path_closed(sluice_ice_agent *a, const sluice_addr *local, const sluice_addr *remote);
 
 sluice_time sluice_ice_next_deadline(const sluice_ice_agent *a);
 void sluice_ice_handle_timeout(sluice_ice_agent *a, sluice_time now);

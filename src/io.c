@@ -1,5 +1,6 @@
 #include "io.h"
 
+#include "tls.h"
 #include "turn.h"
 
 #include <arpa/inet.h>
@@ -9,6 +10,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -28,10 +30,15 @@ typedef struct io_tcp {
     int fd; /* -1: free slot */
     bool connected;
     sluice_addr local, remote;
-    uint8_t *out;
+    uint8_t *out; /* bytes for the socket; with TLS: plaintext waiting to be encrypted */
     size_t out_len;
-    uint8_t *in;
+    uint8_t *in;  /* received stream (plaintext) not yet framed */
     size_t in_len;
+    sluice_tls_client *tls; /* NULL: plain TCP */
+    uint8_t *cout; /* with TLS: ciphertext for the socket */
+    size_t cout_len;
+    bool tls_up; /* handshake done and verified */
+    char name[256]; /* with TLS: the name verified */
 } io_tcp;
 
 struct sluice_io {
@@ -48,6 +55,10 @@ struct sluice_io {
     sluice_addr mdns_local;
     sluice_io_recv_fn mdns_fn;
     void *mdns_user;
+    struct { sluice_addr local, remote; } closed[2 * SLUICE_IO_MAX_TCP]; /* see poll_stream_closed */
+    size_t nclosed;
+    char *tls_ca_pem;         /* copy of the settings' extra trust anchors */
+    sluice_tls_ctx *tls_ctx;  /* made on the first TLS connection */
     uint8_t rxbuf[SLUICE_IO_BATCH][SLUICE_IO_MAX_DATAGRAM];
 };
 
@@ -182,6 +193,15 @@ int sluice_io_open(sluice_io **out, const sluice_io_settings *s, const sluice_al
         sluice_mem_free(alloc, io);
         return last_err ? last_err : SLUICE_ERR_IO;
     }
+    if (s->tls_ca_pem) {
+        /* Made now so that a bad PEM fails here, not at the first turns: connection. */
+        int rc = SLUICE_ERR_NOMEM;
+        if (!(io->tls_ca_pem = sluice_mem_strdup(alloc, s->tls_ca_pem)) ||
+            (rc = sluice_tls_ctx_new(&io->tls_ctx, io->tls_ca_pem, true, alloc, log)) != SLUICE_OK) {
+            sluice_io_close(io);
+            return rc;
+        }
+    }
     for (size_t k = 0; k < io->nsocks; k++) {
         char buf[64];
         sluice_addr_format(&io->socks[k].local, buf, sizeof buf);
@@ -198,9 +218,13 @@ void sluice_io_close(sluice_io *io) {
     if (io->mdns_listen_fd >= 0) close(io->mdns_listen_fd);
     for (size_t k = 0; k < SLUICE_IO_MAX_TCP; k++) {
         if (io->tcp[k].fd >= 0) close(io->tcp[k].fd);
+        sluice_tls_client_free(io->tcp[k].tls);
         sluice_mem_free(io->alloc, io->tcp[k].out);
         sluice_mem_free(io->alloc, io->tcp[k].in);
+        sluice_mem_free(io->alloc, io->tcp[k].cout);
     }
+    sluice_tls_ctx_free(io->tls_ctx);
+    sluice_mem_free(io->alloc, io->tls_ca_pem);
     sluice_mem_free(io->alloc, io);
 }
 
@@ -391,7 +415,7 @@ int sluice_io_send(sluice_io *io, const sluice_addr *local, const sluice_addr *r
 int sluice_io_flush(sluice_io *io) {
     int sent = 0;
     for (size_t k = 0; k < SLUICE_IO_MAX_TCP; k++)
-        if (io->tcp[k].fd >= 0 && io->tcp[k].out_len) tcp_write(io, &io->tcp[k]);
+        if (io->tcp[k].fd >= 0 && (io->tcp[k].out_len || io->tcp[k].cout_len)) tcp_write(io, &io->tcp[k]);
     struct mmsghdr msgs[SLUICE_IO_BATCH];
     struct iovec iov[SLUICE_IO_BATCH];
     struct sockaddr_storage to[SLUICE_IO_BATCH];
@@ -433,13 +457,30 @@ int sluice_io_flush(sluice_io *io) {
 }
 
 
-/* ---- TURN over TCP -------------------------------------------------------------------- */
+/* ---- TURN over TCP and TLS ------------------------------------------------------------ */
 
 static void tcp_drop(sluice_io *io, io_tcp *t) {
+    if (io->nclosed == SLUICE_ARRAY_LEN(io->closed)) {
+        memmove(&io->closed[0], &io->closed[1], sizeof io->closed[0] * (io->nclosed - 1));
+        io->nclosed--;
+    }
+    io->closed[io->nclosed].local = t->local;
+    io->closed[io->nclosed].remote = t->remote;
+    io->nclosed++;
     if (t->fd >= 0) close(t->fd);
     t->fd = -1;
     t->connected = false;
-    t->out_len = t->in_len = 0;
+    t->out_len = t->in_len = t->cout_len = 0;
+    if (t->tls) {
+        char addr[64];
+        sluice_addr_format(&t->remote, addr, sizeof addr);
+        const char *why = sluice_tls_client_reason(t->tls);
+        SLUICE_LOG(io->log, why[0] ? SLUICE_LOG_WARN : SLUICE_LOG_INFO, "io",
+                   "TLS connection to TURN server %s (%s) closed%s%s", t->name, addr, why[0] ? ": " : "", why);
+        sluice_tls_client_free(t->tls);
+        t->tls = NULL;
+        return;
+    }
     SLUICE_LOG(io->log, SLUICE_LOG_INFO, "io", "TCP connection to TURN server closed");
 }
 
@@ -451,13 +492,23 @@ static io_tcp *tcp_find(sluice_io *io, const sluice_addr *local, const sluice_ad
     return NULL;
 }
 
-static int tcp_open(sluice_io *io, const sluice_addr *local, const sluice_addr *remote, io_tcp **out) {
+/* `name` NULL: plain TCP; else TLS verifying that name. */
+static int tcp_open(sluice_io *io, const sluice_addr *local, const sluice_addr *remote, const char *name,
+                    io_tcp **out) {
     io_tcp *t = NULL;
     for (size_t k = 0; k < SLUICE_IO_MAX_TCP && !t; k++)
         if (io->tcp[k].fd < 0) t = &io->tcp[k];
     if (!t) return SLUICE_ERR_EXHAUSTED;
     if (!t->out && !(t->out = sluice_mem_alloc(io->alloc, SLUICE_IO_TCP_BUFFER))) return SLUICE_ERR_NOMEM;
     if (!t->in && !(t->in = sluice_mem_alloc(io->alloc, SLUICE_IO_TCP_BUFFER))) return SLUICE_ERR_NOMEM;
+    if (name) {
+        if (strlen(name) >= sizeof t->name) return SLUICE_ERR_INVALID_ARGUMENT;
+        if (!t->cout && !(t->cout = sluice_mem_alloc(io->alloc, SLUICE_IO_TCP_BUFFER))) return SLUICE_ERR_NOMEM;
+        if (!io->tls_ctx) {
+            int rc = sluice_tls_ctx_new(&io->tls_ctx, NULL, true, io->alloc, io->log);
+            if (rc) return rc;
+        }
+    }
     int fd = socket(remote->family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return SLUICE_ERR_IO;
     int one = 1;
@@ -473,38 +524,94 @@ static int tcp_open(sluice_io *io, const sluice_addr *local, const sluice_addr *
         close(fd);
         return SLUICE_ERR_IO;
     }
+    t->tls = NULL;
+    t->tls_up = false;
+    if (name) {
+        int rc = sluice_tls_client_new(&t->tls, io->tls_ctx, name);
+        if (rc) {
+            close(fd);
+            return rc;
+        }
+        snprintf(t->name, sizeof t->name, "%s", name);
+    }
     t->fd = fd;
     t->connected = false;
     t->local = *local;
     t->remote = *remote;
-    t->out_len = t->in_len = 0;
+    t->out_len = t->in_len = t->cout_len = 0;
     *out = t;
     return SLUICE_OK;
 }
 
-static void tcp_write(sluice_io *io, io_tcp *t) {
-    while (t->out_len) {
-        ssize_t n = send(t->fd, t->out, t->out_len, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINPROGRESS || errno == ENOTCONN) return;
+/* Move TLS output into cout and queued plaintext into OpenSSL. Plaintext is encrypted only
+ * while cout has room for a whole record, so OpenSSL's write buffer stays bounded.
+ * Returns false when the connection failed (it is dropped). */
+static bool tls_pump(sluice_io *io, io_tcp *t) {
+    for (;;) {
+        t->cout_len += sluice_tls_client_take(t->tls, t->cout + t->cout_len, SLUICE_IO_TCP_BUFFER - t->cout_len);
+        int h = sluice_tls_client_handshake(t->tls);
+        if (h < 0) {
             tcp_drop(io, t);
-            return;
+            return false;
         }
-        t->connected = true;
+        if (h == 1 && !t->tls_up) {
+            t->tls_up = true;
+            SLUICE_LOG(io->log, SLUICE_LOG_DEBUG, "io", "TLS to TURN server %s verified", t->name);
+        }
+        if (!t->out_len || !t->tls_up || sluice_tls_client_pending(t->tls) ||
+            SLUICE_IO_TCP_BUFFER - t->cout_len < 16384 + 512)
+            return true;
+        int n = sluice_tls_client_write(t->tls, t->out, t->out_len);
+        if (n < 0) {
+            tcp_drop(io, t);
+            return false;
+        }
+        if (n == 0) return true;
         memmove(t->out, t->out + n, t->out_len - (size_t)n);
         t->out_len -= (size_t)n;
     }
 }
 
-int sluice_io_send_tcp(sluice_io *io, const sluice_addr *local, const sluice_addr *remote, const uint8_t *data,
-                       size_t len) {
+static void tcp_write(sluice_io *io, io_tcp *t) {
+    for (;;) {
+        if (t->tls && !tls_pump(io, t)) return;
+        uint8_t *buf = t->tls ? t->cout : t->out;
+        size_t *len = t->tls ? &t->cout_len : &t->out_len;
+        if (!*len) return;
+        while (*len) {
+            ssize_t n = send(t->fd, buf, *len, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n < 0) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINPROGRESS || errno == ENOTCONN) return;
+                tcp_drop(io, t);
+                return;
+            }
+            t->connected = true;
+            memmove(buf, buf + n, *len - (size_t)n);
+            *len -= (size_t)n;
+        }
+        /* TLS: more plaintext may now fit into cout. */
+        if (!t->tls || (!t->out_len && !sluice_tls_client_pending(t->tls))) return;
+    }
+}
+
+static bool tcp_has_output(const io_tcp *t) {
+    if (t->fd < 0) return false;
+    if (!t->tls) return t->out_len > 0;
+    /* Plaintext waiting for the handshake is not "pending": the server must answer first. */
+    return t->cout_len > 0 || sluice_tls_client_pending(t->tls) > 0 || (t->tls_up && t->out_len > 0);
+}
+
+static int stream_send(sluice_io *io, const sluice_addr *local, const sluice_addr *remote, const char *name,
+                       const uint8_t *data, size_t len) {
     if (!io || !local || !remote || (!data && len)) return SLUICE_ERR_INVALID_ARGUMENT;
     if (find_socket(io, local) < 0) return SLUICE_ERR_NOT_FOUND;
     io_tcp *t = tcp_find(io, local, remote);
     if (!t) {
-        int rc = tcp_open(io, local, remote, &t);
+        int rc = tcp_open(io, local, remote, name, &t);
         if (rc) return rc;
     }
+    /* Never let turns: bytes go out in clear on a plain connection to the same address. */
+    if ((name != NULL) != (t->tls != NULL) || (name && strcmp(name, t->name) != 0)) return SLUICE_ERR_INVALID_STATE;
     if (len > SLUICE_IO_TCP_BUFFER - t->out_len) return SLUICE_ERR_BUFFER_FULL;
     memcpy(t->out + t->out_len, data, len);
     t->out_len += len;
@@ -512,9 +619,29 @@ int sluice_io_send_tcp(sluice_io *io, const sluice_addr *local, const sluice_add
     return SLUICE_OK;
 }
 
+int sluice_io_send_tcp(sluice_io *io, const sluice_addr *local, const sluice_addr *remote, const uint8_t *data,
+                       size_t len) {
+    return stream_send(io, local, remote, NULL, data, len);
+}
+
+int sluice_io_send_tls(sluice_io *io, const sluice_addr *local, const sluice_addr *remote, const char *server_name,
+                       const uint8_t *data, size_t len) {
+    if (!server_name || !server_name[0]) return SLUICE_ERR_INVALID_ARGUMENT;
+    return stream_send(io, local, remote, server_name, data, len);
+}
+
+bool sluice_io_poll_stream_closed(sluice_io *io, sluice_addr *local, sluice_addr *remote) {
+    if (!io || io->nclosed == 0) return false;
+    if (local) *local = io->closed[0].local;
+    if (remote) *remote = io->closed[0].remote;
+    io->nclosed--;
+    memmove(&io->closed[0], &io->closed[1], sizeof io->closed[0] * io->nclosed);
+    return true;
+}
+
 bool sluice_io_tcp_pending(const sluice_io *io) {
     for (size_t k = 0; k < SLUICE_IO_MAX_TCP; k++)
-        if (io->tcp[k].fd >= 0 && io->tcp[k].out_len) return true;
+        if (tcp_has_output(&io->tcp[k])) return true;
     return false;
 }
 
@@ -524,15 +651,41 @@ static void tcp_recv(sluice_io *io, io_tcp *t, sluice_io_recv_fn fn, void *user)
             tcp_drop(io, t); /* a message larger than the buffer: not TURN */
             return;
         }
-        ssize_t n = recv(t->fd, t->in + t->in_len, SLUICE_IO_TCP_BUFFER - t->in_len, MSG_DONTWAIT);
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
-            if (n < 0 && (errno == EINPROGRESS || errno == ENOTCONN)) return;
-            tcp_drop(io, t);
-            return;
+        size_t got;
+        if (t->tls) {
+            /* Decrypted bytes first: OpenSSL may hold some from an earlier read. */
+            int m = sluice_tls_client_read(t->tls, t->in + t->in_len, SLUICE_IO_TCP_BUFFER - t->in_len);
+            if (m < 0) {
+                tcp_drop(io, t);
+                return;
+            }
+            if (m == 0) {
+                tcp_write(io, t); /* handshake flights, and plaintext once it is done */
+                if (t->fd < 0) return;
+                uint8_t tmp[16384];
+                ssize_t n = recv(t->fd, tmp, sizeof tmp, MSG_DONTWAIT);
+                if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINPROGRESS || errno == ENOTCONN))
+                    return;
+                if (n <= 0 || sluice_tls_client_feed(t->tls, tmp, (size_t)n) != SLUICE_OK) {
+                    tcp_drop(io, t);
+                    return;
+                }
+                t->connected = true;
+                continue;
+            }
+            got = (size_t)m;
+        } else {
+            ssize_t n = recv(t->fd, t->in + t->in_len, SLUICE_IO_TCP_BUFFER - t->in_len, MSG_DONTWAIT);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+                if (n < 0 && (errno == EINPROGRESS || errno == ENOTCONN)) return;
+                tcp_drop(io, t);
+                return;
+            }
+            if (n < 0) return;
+            t->connected = true;
+            got = (size_t)n;
         }
-        if (n < 0) return;
-        t->connected = true;
-        t->in_len += (size_t)n;
+        t->in_len += got;
         size_t off = 0;
         for (;;) {
             int m = sluice_turn_tcp_frame(t->in + off, t->in_len - off);

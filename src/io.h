@@ -1,12 +1,13 @@
 /* The thin I/O layer: non-blocking UDP sockets (IPv4 + IPv6), one per local address,
- * batched with recvmmsg/sendmmsg. The only module that touches sockets. */
+ * batched with recvmmsg/sendmmsg, plus TCP and TLS (tls.h) streams to TURN servers. The only
+ * module that touches sockets. */
 #ifndef SLUICE_IO_H
 #define SLUICE_IO_H
 
 #include "util.h"
 
 #define SLUICE_IO_MAX_SOCKETS 16
-#define SLUICE_IO_BATCH 32
+#define SLUICE_IO_BATCH 16
 #define SLUICE_IO_MAX_DATAGRAM 2048
 #define SLUICE_IO_MAX_TCP 4
 #define SLUICE_IO_TCP_BUFFER (256 * 1024)
@@ -16,12 +17,16 @@ typedef struct sluice_io_settings {
     uint16_t port_min, port_max; /**< 0,0: any port */
     bool loopback;            /**< include 127.0.0.1 / ::1 (always when bind_address is loopback) */
     bool ipv6;                /**< include IPv6 (global and unique-local; link-local is skipped) */
+    /** TURN over TLS: PEM certificates trusted in addition to the system CA store (private
+     *  TURN servers); NULL: the system store only. Copied. */
+    const char *tls_ca_pem;
 } sluice_io_settings;
 
 typedef struct sluice_io sluice_io;
 
 /** Open one socket per selected local address. Errors: NOMEM, IO (no usable address or bind
- *  failed for all), EXHAUSTED (no free port in the range). */
+ *  failed for all), EXHAUSTED (no free port in the range), CONFIG (tls_ca_pem holds no
+ *  certificate). */
 int sluice_io_open(sluice_io **out, const sluice_io_settings *s, const sluice_allocator *alloc,
                    const sluice_logger *log);
 void sluice_io_close(sluice_io *io);
@@ -67,6 +72,21 @@ void sluice_io_mdns_close(sluice_io *io);
  *  IO (the connection failed; it is dropped and reopened by the next send). */
 int sluice_io_send_tcp(sluice_io *io, const sluice_addr *local, const sluice_addr *remote, const uint8_t *data,
                        size_t len);
+/** TURN over TLS (`turns:`, RFC 8656 §3.1): as sluice_io_send_tcp, but the connection carries
+ *  TLS 1.2+ (OpenSSL, driven from sluice_io_flush / sluice_io_recv, never blocking). The
+ *  server certificate must chain to the system CA store or settings.tls_ca_pem and name
+ *  `server_name` (the URL host as configured, before DNS; an IP literal is matched against IP
+ *  SANs and not sent as SNI). A failed handshake or verification drops the connection with a
+ *  WARN log line giving the reason; bytes queued for it are lost (STUN retransmits; the next
+ *  send opens a new connection). Errors: as sluice_io_send_tcp, INVALID_ARGUMENT (no name),
+ *  CRYPTO, INVALID_STATE (a plain TCP connection, or one verified for another name, to that
+ *  address exists; and the other way round for sluice_io_send_tcp). */
+int sluice_io_send_tls(sluice_io *io, const sluice_addr *local, const sluice_addr *remote, const char *server_name,
+                       const uint8_t *data, size_t len);
+/** A TCP/TLS connection that failed or was closed (by the server, a reset, a refused connect,
+ *  a failed TLS handshake or verification) since the last call: true and its addresses, or
+ *  false. Oldest first; at most 2 * SLUICE_IO_MAX_TCP are remembered. */
+bool sluice_io_poll_stream_closed(sluice_io *io, sluice_addr *local, sluice_addr *remote);
 /** True while TCP bytes wait to be written (the caller should poll again soon). */
 bool sluice_io_tcp_pending(const sluice_io *io);
 

@@ -8,138 +8,15 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
-#include "config.h"
-#include "dcep.h"
-#include "dtls.h"
-#include "ice.h"
-#include "io.h"
 #include "mdns.h"
-#include "sctp/sctp.h"
-#include "sdp.h"
-
-#define PEER_MAX_PENDING_CANDIDATES 64
-#define PEER_MAX_LOCAL_CANDIDATES 32
-#define PEER_SCTP_MTU 1191
-#define PEER_MAX_SCTP_EVENTS_PER_TURN 4096
-#define PEER_MAX_MDNS 16
-#define PEER_DTLS_START_GRACE_US 500000
-#define PEER_MDNS_TRIES 3
-
-/* A remote ".local" candidate waiting for its mDNS answer. */
-typedef struct peer_mdns {
-    sluice_ice_candidate cand;
-    sluice_time next_query;
-    int tries;
-} peer_mdns;
-
-typedef struct peer_event {
-    sluice_event_type type;
-    sluice_channel *ch;
-    int state;
-    int error;
-    int mline_index;
-    char *s1; /* sdp / candidate / reason */
-    char *s2; /* sdp type / mid */
-} peer_event;
-
-struct sluice_peer {
-    /* configuration (deep copy) */
-    sluice_config cfg;
-    char *bind_address, *cert_pem, *key_pem;
-    sluice_ice_url stun_urls[SLUICE_MAX_ICE_SERVERS * SLUICE_MAX_ICE_URLS];
-    size_t stun_count;
-    sluice_ice_url turn_urls[SLUICE_MAX_ICE_SERVERS * SLUICE_MAX_ICE_URLS];
-    size_t turn_count;
-    char *turn_username, *turn_password;
-
-    sluice_allocator alloc_copy;
-    const sluice_allocator *alloc;
-    sluice_logger log;
-    sluice_rng rng;
-    sluice_callbacks cb;
-    bool has_cb;
-    void *user;
-
-    sluice_connection_state conn_state;
-    sluice_gathering_state gathering_state;
-    sluice_signaling_state signaling_state;
-
-    sluice_dtls_cert *cert;
-    char fingerprint[160]; /* "AB:CD:..." sha-256 */
-
-    sluice_ice_agent *ice;
-    sluice_dtls *dtls;
-    sluice_sctp *sctp;
-    sluice_io *io;
-    bool dtls_started;
-    sluice_time dtls_wait_since; /* DTLS client: waiting for proof the peer has our answer */
-    bool sctp_up;
-    bool dtls_client;
-    bool role_known;
-    bool ice_connected_once;
-    bool closed;
-
-    /* descriptions */
-    uint64_t session_id, session_version;
-    char *local_sdp;          /* as applied */
-    char local_type[8];       /* "offer" / "answer" / "" */
-    bool have_local_offer_sdp;
-    char *pending_offer_sdp;  /* created, not yet applied (kept only to check) */
-    char *remote_offer_sdp;   /* answerer: the offer, to mirror its m= sections again */
-    bool have_remote;
-    char data_mid[33];
-    int data_mline_index;
-    uint16_t remote_sctp_port;
-    uint64_t remote_max_message_size; /* 0 = unlimited */
-    sluice_sdp_setup local_setup;
-    char remote_ufrag[257], remote_pwd[257];
-
-    char *local_candidates[PEER_MAX_LOCAL_CANDIDATES];
-    size_t local_candidates_count;
-    sluice_ice_candidate *pending_remote; /* allocated only when candidates come early */
-    size_t pending_remote_count;
-    bool pending_remote_eoc;
-
-    peer_mdns mdns[PEER_MAX_MDNS];
-    size_t mdns_count;
-
-    /* sans-IO local addresses declared before the ICE agent exists */
-    sluice_addr local_addrs[16];
-    size_t local_addrs_count;
-
-    /* DTLS fallback path before ICE selects a pair (answering a ClientHello early) */
-    bool has_dtls_path;
-    sluice_addr dtls_local, dtls_remote;
-
-    sluice_channel *channels;
-
-    /* events */
-    peer_event *events;
-    size_t ev_head, ev_count, ev_cap;
-    peer_event current; /* strings of the last event handed out */
-
-    int in_callback;
-    bool free_requested;
-
-    sluice_time now;
-    size_t rx_total_bytes;
-    bool rx_blocked;
-
-    uint64_t bytes_sent, bytes_received, packets_sent, packets_received;
-    uint64_t messages_sent, messages_received, datagrams_dropped;
-
-    uint8_t scratch[2048];
-    uint8_t scratch2[2048];
-};
+#include "tls.h"
 
 static void peer_free_now(sluice_peer *pc);
 static void peer_process(sluice_peer *pc, sluice_time now);
-static void channel_set_state(sluice_channel *ch, sluice_channel_state st);
-static void channel_free(sluice_channel *ch);
 
 /* ------------------------------------------------------------------ time ---------- */
 
-static sluice_time peer_now(sluice_peer *pc) {
+sluice_time sluice_peer_now(sluice_peer *pc) {
     if (!pc->cfg.sans_io) {
         sluice_time t = sluice_clock_monotonic_us();
         if (t > pc->now) pc->now = t;
@@ -178,20 +55,23 @@ static void emit_state(sluice_peer *pc, sluice_event_type type, int state) {
     if (e) e->state = state;
 }
 
-static void emit_error(sluice_peer *pc, int err, const char *reason) {
+void sluice_peer_emit_error(sluice_peer *pc, int err, const char *reason) {
     SLUICE_LOG(&pc->log, SLUICE_LOG_WARN, "peer", "%s (%s)", reason, sluice_strerror(err));
+    /* A hostile peer can cause one error per packet: while the application does not drain
+     * the queue, further ERROR events are only logged. */
+    if (pc->ev_count >= PEER_MAX_QUEUED_EVENTS_FOR_ERRORS) return;
     peer_event *e = event_push(pc, SLUICE_EVENT_ERROR);
     if (!e) return;
     e->error = err;
     e->s1 = sluice_mem_strdup(pc->alloc, reason);
 }
 
-static void emit_channel(sluice_peer *pc, sluice_event_type type, sluice_channel *ch) {
+void sluice_peer_emit_channel(sluice_peer *pc, sluice_event_type type, sluice_channel *ch) {
     peer_event *e = event_push(pc, type);
     if (e) e->ch = ch;
 }
 
-static bool message_event_pending(sluice_peer *pc, sluice_channel *ch) {
+bool sluice_peer_message_event_pending(sluice_peer *pc, sluice_channel *ch) {
     for (size_t i = 0; i < pc->ev_count; i++) {
         peer_event *e = &pc->events[(pc->ev_head + i) % pc->ev_cap];
         if (e->type == SLUICE_EVENT_CHANNEL_MESSAGE && e->ch == ch) return true;
@@ -219,36 +99,58 @@ static void set_signaling_state(sluice_peer *pc, sluice_signaling_state st) {
 }
 
 static void fail_connection(sluice_peer *pc, int err, const char *reason) {
-    emit_error(pc, err, reason);
+    sluice_peer_emit_error(pc, err, reason);
     set_conn_state(pc, SLUICE_CONNECTION_FAILED);
     for (sluice_channel *ch = pc->channels; ch; ch = ch->next)
-        if (ch->state != SLUICE_CHANNEL_CLOSED) channel_set_state(ch, SLUICE_CHANNEL_CLOSED);
+        if (ch->state != SLUICE_CHANNEL_CLOSED) sluice_channel_set_state(ch, SLUICE_CHANNEL_CLOSED);
 }
 
 /* ------------------------------------------------------------------ config -------- */
 
-static void peer_config_release(sluice_peer *pc) {
-    sluice_mem_free(pc->alloc, pc->bind_address);
-    sluice_mem_free(pc->alloc, pc->cert_pem);
-    sluice_mem_free(pc->alloc, pc->key_pem);
-    sluice_mem_free(pc->alloc, pc->turn_username);
-    sluice_mem_free(pc->alloc, pc->turn_password);
-    pc->bind_address = pc->cert_pem = pc->key_pem = pc->turn_username = pc->turn_password = NULL;
-    pc->stun_count = pc->turn_count = 0;
+static void owned_config_release(const sluice_allocator *a, peer_owned_config *o) {
+    sluice_mem_free(a, o->bind_address);
+    sluice_mem_free(a, o->cert_pem);
+    sluice_mem_free(a, o->key_pem);
+    sluice_mem_free(a, o->turn_username);
+    sluice_mem_free(a, o->turn_password);
+    sluice_mem_free(a, o->turn_ca_pem);
+    sluice_mem_free(a, o->stun_urls);
+    sluice_mem_free(a, o->turn_urls);
+    memset(o, 0, sizeof *o);
 }
+
+static void peer_config_release(sluice_peer *pc) { owned_config_release(pc->alloc, &pc->own); }
 
 /* Copies `cfg` into pc; on failure pc's configuration is unchanged. */
 static int peer_config_apply(sluice_peer *pc, const sluice_config *cfg) {
     int rc = sluice_config_validate(cfg);
     if (rc) return rc;
-    sluice_peer tmp;
+    peer_owned_config tmp;
     memset(&tmp, 0, sizeof tmp);
-    tmp.alloc = pc->alloc;
+    size_t nurls = 0;
+    for (size_t i = 0; i < cfg->ice_servers_count; i++) nurls += cfg->ice_servers[i].urls_count;
+    if (nurls && (!(tmp.stun_urls = sluice_mem_calloc(pc->alloc, nurls, sizeof *tmp.stun_urls)) ||
+                  !(tmp.turn_urls = sluice_mem_calloc(pc->alloc, nurls, sizeof *tmp.turn_urls)))) {
+        owned_config_release(pc->alloc, &tmp);
+        return SLUICE_ERR_NOMEM;
+    }
     if ((cfg->bind_address && !(tmp.bind_address = sluice_mem_strdup(pc->alloc, cfg->bind_address))) ||
         (cfg->certificate_pem && !(tmp.cert_pem = sluice_mem_strdup(pc->alloc, cfg->certificate_pem))) ||
-        (cfg->private_key_pem && !(tmp.key_pem = sluice_mem_strdup(pc->alloc, cfg->private_key_pem)))) {
-        peer_config_release(&tmp);
+        (cfg->private_key_pem && !(tmp.key_pem = sluice_mem_strdup(pc->alloc, cfg->private_key_pem))) ||
+        (cfg->turn_ca_pem && !(tmp.turn_ca_pem = sluice_mem_strdup(pc->alloc, cfg->turn_ca_pem)))) {
+        owned_config_release(pc->alloc, &tmp);
         return SLUICE_ERR_NOMEM;
+    }
+    if (cfg->turn_ca_pem) {
+        /* Fail now, not at the first turns: connection, when the PEM holds no certificate. */
+        sluice_tls_ctx *ctx = NULL;
+        sluice_logger log = {cfg->log_fn, cfg->log_user, cfg->log_level};
+        rc = sluice_tls_ctx_new(&ctx, cfg->turn_ca_pem, false, pc->alloc, &log);
+        sluice_tls_ctx_free(ctx);
+        if (rc) {
+            owned_config_release(pc->alloc, &tmp);
+            return rc;
+        }
     }
     for (size_t i = 0; i < cfg->ice_servers_count; i++) {
         const sluice_ice_server *s = &cfg->ice_servers[i];
@@ -261,7 +163,7 @@ static int peer_config_apply(sluice_peer *pc, const sluice_config *cfg) {
                     tmp.turn_username = sluice_mem_strdup(pc->alloc, s->username);
                     tmp.turn_password = sluice_mem_strdup(pc->alloc, s->credential);
                     if (!tmp.turn_username || !tmp.turn_password) {
-                        peer_config_release(&tmp);
+                        owned_config_release(pc->alloc, &tmp);
                         return SLUICE_ERR_NOMEM;
                     }
                 }
@@ -274,18 +176,11 @@ static int peer_config_apply(sluice_peer *pc, const sluice_config *cfg) {
     pc->cfg = *cfg;
     pc->cfg.ice_servers = NULL;
     pc->cfg.ice_servers_count = 0;
-    pc->bind_address = tmp.bind_address;
-    pc->cert_pem = tmp.cert_pem;
-    pc->key_pem = tmp.key_pem;
-    pc->turn_username = tmp.turn_username;
-    pc->turn_password = tmp.turn_password;
-    memcpy(pc->stun_urls, tmp.stun_urls, sizeof tmp.stun_urls);
-    memcpy(pc->turn_urls, tmp.turn_urls, sizeof tmp.turn_urls);
-    pc->stun_count = tmp.stun_count;
-    pc->turn_count = tmp.turn_count;
-    pc->cfg.bind_address = pc->bind_address;
-    pc->cfg.certificate_pem = pc->cert_pem;
-    pc->cfg.private_key_pem = pc->key_pem;
+    pc->own = tmp;
+    pc->cfg.bind_address = pc->own.bind_address;
+    pc->cfg.certificate_pem = pc->own.cert_pem;
+    pc->cfg.private_key_pem = pc->own.key_pem;
+    pc->cfg.turn_ca_pem = pc->own.turn_ca_pem;
     pc->log.fn = cfg->log_fn;
     pc->log.user = cfg->log_user;
     pc->log.level = cfg->log_level;
@@ -327,10 +222,6 @@ static void peer_reset_transports(sluice_peer *pc) {
     pc->mdns_count = 0;
 }
 
-static void channels_close_all(sluice_peer *pc) {
-    for (sluice_channel *ch = pc->channels; ch; ch = ch->next)
-        if (ch->state != SLUICE_CHANNEL_CLOSED) channel_set_state(ch, SLUICE_CHANNEL_CLOSED);
-}
 
 /* ------------------------------------------------------------------ new/free ------ */
 
@@ -363,7 +254,7 @@ int sluice_peer_new(sluice_peer **out, const sluice_config *cfg, const sluice_ca
     pc->user = user;
     pc->remote_max_message_size = 65536;
     pc->data_mline_index = 0;
-    if (pc->cert_pem) rc = sluice_dtls_cert_from_pem(&pc->cert, pc->cert_pem, pc->key_pem);
+    if (pc->own.cert_pem) rc = sluice_dtls_cert_from_pem(&pc->cert, pc->own.cert_pem, pc->own.key_pem);
     else rc = sluice_dtls_cert_generate(&pc->cert);
     if (rc == SLUICE_OK) {
         int n = sluice_dtls_cert_fingerprint(pc->cert, "sha-256", pc->fingerprint, sizeof pc->fingerprint);
@@ -386,7 +277,7 @@ static void peer_free_now(sluice_peer *pc) {
     sluice_channel *ch = pc->channels;
     while (ch) {
         sluice_channel *n = ch->next;
-        channel_free(ch);
+        sluice_channel_destroy(ch);
         ch = n;
     }
     for (size_t i = 0; i < pc->ev_count; i++) event_clear(pc, &pc->events[(pc->ev_head + i) % pc->ev_cap]);
@@ -421,9 +312,9 @@ static void flush_io(sluice_peer *pc);
 
 void sluice_peer_close(sluice_peer *pc) {
     if (!pc || pc->closed) return;
-    sluice_time now = peer_now(pc);
+    sluice_time now = sluice_peer_now(pc);
     pc->closed = true;
-    channels_close_all(pc);
+    sluice_channel_close_all(pc);
     if (pc->sctp && pc->sctp_up) sluice_sctp_abort(pc->sctp, now, "peer connection closed");
     /* Move the ABORT into DTLS before close_notify. */
     if (pc->sctp && pc->dtls && sluice_dtls_get_state(pc->dtls) == SLUICE_DTLS_CONNECTED) {
@@ -452,7 +343,7 @@ int sluice_peer_initialize(sluice_peer *pc, const sluice_config *cfg) {
             return SLUICE_ERR_CONFIG;
     }
     if (!pc->closed && pc->conn_state != SLUICE_CONNECTION_NEW) sluice_peer_close(pc);
-    channels_close_all(pc);
+    sluice_channel_close_all(pc);
     if (cfg) {
         int rc = peer_config_apply(pc, cfg);
         if (rc) return rc;
@@ -470,183 +361,16 @@ int sluice_peer_initialize(sluice_peer *pc, const sluice_config *cfg) {
     return SLUICE_OK;
 }
 
-/* ------------------------------------------------------------------ channels ------ */
 
-static sluice_channel *find_channel(sluice_peer *pc, uint16_t id) {
-    for (sluice_channel *ch = pc->channels; ch; ch = ch->next)
-        if (ch->id == id && ch->state != SLUICE_CHANNEL_CLOSED) return ch;
-    return NULL;
-}
 
-static void channel_free(sluice_channel *ch) {
-    sluice_peer *pc = ch->pc;
-    peer_msg *m = ch->rx_head;
-    while (m) {
-        peer_msg *n = m->next;
-        pc->rx_total_bytes -= m->len;
-        sluice_mem_free(pc->alloc, m->data);
-        sluice_mem_free(pc->alloc, m);
-        m = n;
-    }
-    sluice_mem_free(pc->alloc, ch->label);
-    sluice_mem_free(pc->alloc, ch->protocol);
-    sluice_mem_free(pc->alloc, ch);
-}
 
-static void channel_set_state(sluice_channel *ch, sluice_channel_state st) {
-    if (ch->state == st) return;
-    ch->state = st;
-    sluice_event_type t = st == SLUICE_CHANNEL_OPEN      ? SLUICE_EVENT_CHANNEL_OPEN
-                          : st == SLUICE_CHANNEL_CLOSING ? SLUICE_EVENT_CHANNEL_CLOSING
-                          : st == SLUICE_CHANNEL_CLOSED  ? SLUICE_EVENT_CHANNEL_CLOSED
-                                                         : SLUICE_EVENT_NONE;
-    if (t != SLUICE_EVENT_NONE) emit_channel(ch->pc, t, ch);
-}
 
-static sluice_channel *channel_alloc(sluice_peer *pc, const char *label, size_t label_len,
-                                     const char *protocol, size_t protocol_len) {
-    sluice_channel *ch = sluice_mem_calloc(pc->alloc, 1, sizeof *ch);
-    if (!ch) return NULL;
-    ch->pc = pc;
-    ch->label = sluice_mem_strndup(pc->alloc, label, label_len);
-    ch->protocol = sluice_mem_strndup(pc->alloc, protocol, protocol_len);
-    if (!ch->label || !ch->protocol) {
-        sluice_mem_free(pc->alloc, ch->label);
-        sluice_mem_free(pc->alloc, ch->protocol);
-        sluice_mem_free(pc->alloc, ch);
-        return NULL;
-    }
-    ch->id = SLUICE_UNSET;
-    ch->max_retransmits = SLUICE_UNSET;
-    ch->max_packet_life_time = SLUICE_UNSET;
-    ch->ordered = true;
-    ch->priority = 256;
-    ch->state = SLUICE_CHANNEL_CONNECTING;
-    /* Append, so channels open in creation order. */
-    sluice_channel **pp = &pc->channels;
-    while (*pp) pp = &(*pp)->next;
-    *pp = ch;
-    return ch;
-}
 
-static void channel_unlink(sluice_channel *ch) {
-    sluice_channel **pp = &ch->pc->channels;
-    while (*pp && *pp != ch) pp = &(*pp)->next;
-    if (*pp) *pp = ch->next;
-}
 
-/* Lowest free stream id of our parity (RFC 8832 §6: DTLS client even, server odd). */
-static int pick_stream_id(sluice_peer *pc) {
-    for (uint32_t id = pc->dtls_client ? 0 : 1; id <= 65534; id += 2)
-        if (!find_channel(pc, (uint16_t)id)) return (int)id;
-    return SLUICE_ERR_EXHAUSTED;
-}
 
-static int sctp_send_dcep_open(sluice_peer *pc, sluice_channel *ch) {
-    sluice_dcep_open o;
-    memset(&o, 0, sizeof o);
-    o.channel_type = sluice_dcep_channel_type(ch->ordered, ch->max_retransmits != SLUICE_UNSET,
-                                              ch->max_packet_life_time != SLUICE_UNSET);
-    o.priority = ch->priority;
-    o.reliability = ch->max_retransmits != SLUICE_UNSET        ? ch->max_retransmits
-                    : ch->max_packet_life_time != SLUICE_UNSET ? ch->max_packet_life_time
-                                                               : 0;
-    o.label = ch->label;
-    o.label_len = strlen(ch->label);
-    o.protocol = ch->protocol;
-    o.protocol_len = strlen(ch->protocol);
-    size_t n = sluice_dcep_open_size(&o);
-    uint8_t *buf = sluice_mem_alloc(pc->alloc, n);
-    if (!buf) return SLUICE_ERR_NOMEM;
-    int w = sluice_dcep_write_open(&o, buf, n);
-    int rc = w < 0 ? w : SLUICE_OK;
-    if (rc == SLUICE_OK) {
-        sluice_sctp_send_options so;
-        memset(&so, 0, sizeof so);
-        rc = sluice_sctp_send(pc->sctp, pc->now, ch->id, SLUICE_PPID_DCEP, buf, (size_t)w, &so);
-    }
-    sluice_mem_free(pc->alloc, buf);
-    return rc;
-}
 
-/* Called when SCTP is up (or a channel is created afterwards): open what can be opened. */
-static void channel_try_open(sluice_peer *pc, sluice_channel *ch) {
-    if (!pc->sctp_up || ch->state != SLUICE_CHANNEL_CONNECTING) return;
-    if (ch->id == SLUICE_UNSET) return;
-    if (ch->low_threshold) sluice_sctp_set_buffered_low_threshold(pc->sctp, ch->id, ch->low_threshold);
-    if (ch->negotiated || ch->remote_created) {
-        channel_set_state(ch, SLUICE_CHANNEL_OPEN);
-        return;
-    }
-    int rc = sctp_send_dcep_open(pc, ch);
-    if (rc) {
-        emit_error(pc, rc, "could not send DATA_CHANNEL_OPEN");
-        channel_set_state(ch, SLUICE_CHANNEL_CLOSED);
-        return;
-    }
-    ch->open_sent = true;
-    /* RFC 8832 §6: data may follow the OPEN at once (sent ordered until the ACK). */
-    channel_set_state(ch, SLUICE_CHANNEL_OPEN);
-}
 
-static void assign_stream_ids(sluice_peer *pc) {
-    for (sluice_channel *ch = pc->channels; ch; ch = ch->next) {
-        if (ch->state == SLUICE_CHANNEL_CLOSED || ch->id != SLUICE_UNSET) continue;
-        int id = pick_stream_id(pc);
-        if (id < 0) {
-            emit_error(pc, id, "no free stream id for a data channel");
-            channel_set_state(ch, SLUICE_CHANNEL_CLOSED);
-            continue;
-        }
-        ch->id = (uint16_t)id;
-    }
-}
 
-int sluice_peer_create_channel(sluice_peer *pc, const char *label, const sluice_channel_options *opts,
-                               sluice_channel **out) {
-    if (!pc || !out) return SLUICE_ERR_INVALID_ARGUMENT;
-    *out = NULL;
-    if (pc->closed || pc->conn_state == SLUICE_CONNECTION_CLOSED) return SLUICE_ERR_INVALID_STATE;
-    sluice_channel_options def;
-    if (!opts) {
-        sluice_channel_options_default(&def);
-        opts = &def;
-    }
-    int rc = sluice_channel_options_validate(opts, label);
-    if (rc) return rc;
-    if (opts->has_id && find_channel(pc, opts->id)) return SLUICE_ERR_ID_IN_USE;
-    const char *proto = opts->protocol ? opts->protocol : "";
-    const char *lab = label ? label : "";
-    sluice_channel *ch = channel_alloc(pc, lab, strlen(lab), proto, strlen(proto));
-    if (!ch) return SLUICE_ERR_NOMEM;
-    ch->ordered = opts->ordered;
-    ch->negotiated = opts->negotiated;
-    if (opts->has_id) ch->id = opts->id;
-    if (opts->has_max_retransmits) ch->max_retransmits = opts->max_retransmits;
-    if (opts->has_max_packet_life_time) ch->max_packet_life_time = opts->max_packet_life_time;
-    ch->priority = opts->priority;
-    if (ch->id == SLUICE_UNSET && pc->role_known) {
-        int id = pick_stream_id(pc);
-        if (id < 0) {
-            channel_unlink(ch);
-            channel_free(ch);
-            return id;
-        }
-        ch->id = (uint16_t)id;
-    }
-    peer_now(pc);
-    channel_try_open(pc, ch);
-    *out = ch;
-    return SLUICE_OK;
-}
-
-/* ------------------------------------------------------------------ SDP ----------- */
-
-static bool has_any_channel(const sluice_peer *pc) {
-    for (sluice_channel *ch = pc->channels; ch; ch = ch->next)
-        if (ch->state != SLUICE_CHANNEL_CLOSED) return true;
-    return false;
-}
 
 /* STUN/TURN servers given by name are resolved once, when the ICE agent is made (the agent
  * works on addresses). getaddrinfo may block briefly; a name that does not resolve is
@@ -657,6 +381,8 @@ static void resolve_server_names(sluice_peer *pc, sluice_ice_url *urls, size_t *
         sluice_ice_url u = urls[i];
         sluice_addr a;
         if (sluice_addr_parse(&a, u.host, u.port) != SLUICE_OK) {
+            /* turns: verifies the certificate against the name as configured. */
+            if (!u.server_name[0]) snprintf(u.server_name, sizeof u.server_name, "%s", u.host);
             struct addrinfo hints, *res = NULL;
             memset(&hints, 0, sizeof hints);
             hints.ai_family = pc->cfg.ice_ipv6 ? AF_UNSPEC : AF_INET;
@@ -685,23 +411,42 @@ static void resolve_server_names(sluice_peer *pc, sluice_ice_url *urls, size_t *
     *count = kept;
 }
 
+/* sans-IO: sluice_transmit cannot say "this goes on a TCP/TLS stream", so TURN servers
+ * reached over TCP or TLS would get bare datagrams; they are left out, with a warning. */
+static void drop_stream_servers(sluice_peer *pc) {
+    size_t kept = 0;
+    for (size_t i = 0; i < pc->own.turn_count; i++) {
+        const sluice_ice_url *u = &pc->own.turn_urls[i];
+        if (u->transport == SLUICE_ICE_TRANSPORT_TCP || u->scheme == SLUICE_ICE_SCHEME_TURNS) {
+            SLUICE_LOG(&pc->log, SLUICE_LOG_WARN, "peer",
+                       "TURN server %s over %s skipped: sans_io carries UDP only", u->host,
+                       u->scheme == SLUICE_ICE_SCHEME_TURNS ? "TLS" : "TCP");
+            continue;
+        }
+        pc->own.turn_urls[kept++] = *u;
+    }
+    pc->own.turn_count = kept;
+}
+
 static int ensure_ice(sluice_peer *pc, bool controlling) {
     if (pc->ice) return SLUICE_OK;
     if (!pc->cfg.sans_io) {
-        resolve_server_names(pc, pc->stun_urls, &pc->stun_count);
-        resolve_server_names(pc, pc->turn_urls, &pc->turn_count);
+        resolve_server_names(pc, pc->own.stun_urls, &pc->own.stun_count);
+        resolve_server_names(pc, pc->own.turn_urls, &pc->own.turn_count);
+    } else {
+        drop_stream_servers(pc);
     }
     sluice_ice_settings s;
     sluice_ice_settings_default(&s);
     s.controlling = controlling;
     s.disconnect_ms = pc->cfg.consent_disconnect_ms;
     s.fail_ms = pc->cfg.consent_fail_ms;
-    s.stun_servers = pc->stun_urls;
-    s.stun_servers_count = pc->stun_count;
-    s.turn_servers = pc->turn_urls;
-    s.turn_servers_count = pc->turn_count;
-    s.turn_username = pc->turn_username;
-    s.turn_password = pc->turn_password;
+    s.stun_servers = pc->own.stun_urls;
+    s.stun_servers_count = pc->own.stun_count;
+    s.turn_servers = pc->own.turn_urls;
+    s.turn_servers_count = pc->own.turn_count;
+    s.turn_username = pc->own.turn_username;
+    s.turn_password = pc->own.turn_password;
     s.relay_only = pc->cfg.ice_policy == SLUICE_ICE_POLICY_RELAY;
     int rc = sluice_ice_new(&pc->ice, &s, pc->alloc, &pc->rng, &pc->log);
     if (rc) return rc;
@@ -759,7 +504,7 @@ static int emit_sdp(sluice_peer *pc, const char *type, char *sdp_owned) {
 int sluice_peer_create_offer(sluice_peer *pc) {
     if (!pc) return SLUICE_ERR_INVALID_ARGUMENT;
     if (pc->closed) return SLUICE_ERR_INVALID_STATE;
-    if (!has_any_channel(pc)) return SLUICE_ERR_INVALID_STATE;
+    if (!sluice_channel_any(pc)) return SLUICE_ERR_INVALID_STATE;
     if (pc->signaling_state != SLUICE_SIGNALING_STABLE && pc->signaling_state != SLUICE_SIGNALING_HAVE_LOCAL_OFFER)
         return SLUICE_ERR_INVALID_STATE;
     int rc = ensure_ice(pc, true);
@@ -799,7 +544,7 @@ static int parse_sdp_checked(sluice_peer *pc, const char *text, sluice_sdp **out
     if (rc) {
         char msg[200];
         snprintf(msg, sizeof msg, "bad session description: %s", err[0] ? err : sluice_strerror(rc));
-        emit_error(pc, SLUICE_ERR_SDP, msg);
+        sluice_peer_emit_error(pc, SLUICE_ERR_SDP, msg);
         sluice_mem_free(pc->alloc, sdp);
         return SLUICE_ERR_SDP;
     }
@@ -811,11 +556,12 @@ static int open_sockets(sluice_peer *pc) {
     if (pc->cfg.sans_io || pc->io) return SLUICE_OK;
     sluice_io_settings s;
     memset(&s, 0, sizeof s);
-    s.bind_address = pc->bind_address;
+    s.bind_address = pc->own.bind_address;
     s.port_min = pc->cfg.port_min;
     s.port_max = pc->cfg.port_max;
     s.loopback = pc->cfg.ice_loopback;
     s.ipv6 = pc->cfg.ice_ipv6;
+    s.tls_ca_pem = pc->own.turn_ca_pem;
     int rc = sluice_io_open(&pc->io, &s, pc->alloc, &pc->log);
     if (rc) return rc;
     sluice_addr addrs[SLUICE_IO_MAX_SOCKETS];
@@ -828,12 +574,12 @@ static void start_gathering(sluice_peer *pc) {
     if (pc->gathering_state != SLUICE_GATHERING_NEW) return;
     int rc = open_sockets(pc);
     if (rc) {
-        emit_error(pc, rc, "could not open UDP sockets");
+        sluice_peer_emit_error(pc, rc, "could not open UDP sockets");
         return;
     }
     set_gathering_state(pc, SLUICE_GATHERING_GATHERING);
     rc = sluice_ice_gather(pc->ice, pc->now);
-    if (rc) emit_error(pc, rc, "ICE gathering failed to start");
+    if (rc) sluice_peer_emit_error(pc, rc, "ICE gathering failed to start");
 }
 
 /* The DTLS role is known: create the endpoint (a server must be ready for an early
@@ -852,7 +598,7 @@ static int setup_dtls(sluice_peer *pc, const sluice_sdp_media *remote) {
                           remote->fingerprints[i].alg, sluice_strerror(r));
     }
     pc->role_known = true;
-    assign_stream_ids(pc);
+    sluice_channel_assign_ids(pc);
     return SLUICE_OK;
 }
 
@@ -878,11 +624,11 @@ static void add_remote_candidate_parsed(sluice_peer *pc, const sluice_ice_candid
 static int apply_remote_media(sluice_peer *pc, const sluice_sdp *sdp, bool is_offer) {
     const sluice_sdp_media *m = &sdp->media[sdp->datachannel_index];
     if (!m->ice_ufrag[0] || !m->ice_pwd[0]) {
-        emit_error(pc, SLUICE_ERR_SDP, "bad session description: no a=ice-ufrag / a=ice-pwd");
+        sluice_peer_emit_error(pc, SLUICE_ERR_SDP, "bad session description: no a=ice-ufrag / a=ice-pwd");
         return SLUICE_ERR_SDP;
     }
     if (m->fingerprints_count == 0) {
-        emit_error(pc, SLUICE_ERR_SDP, "bad session description: no a=fingerprint");
+        sluice_peer_emit_error(pc, SLUICE_ERR_SDP, "bad session description: no a=fingerprint");
         return SLUICE_ERR_SDP;
     }
     bool client;
@@ -890,12 +636,12 @@ static int apply_remote_media(sluice_peer *pc, const sluice_sdp *sdp, bool is_of
         /* RFC 8842 §5.2: answer actpass with active (as browsers do); mirror active/passive. */
         client = m->setup != SLUICE_SDP_SETUP_ACTIVE;
         if (m->setup == SLUICE_SDP_SETUP_HOLDCONN) {
-            emit_error(pc, SLUICE_ERR_SDP, "bad session description: a=setup:holdconn");
+            sluice_peer_emit_error(pc, SLUICE_ERR_SDP, "bad session description: a=setup:holdconn");
             return SLUICE_ERR_SDP;
         }
     } else {
         if (m->setup == SLUICE_SDP_SETUP_ACTPASS || m->setup == SLUICE_SDP_SETUP_HOLDCONN) {
-            emit_error(pc, SLUICE_ERR_SDP, "bad session description: answer with a=setup:actpass");
+            sluice_peer_emit_error(pc, SLUICE_ERR_SDP, "bad session description: answer with a=setup:actpass");
             return SLUICE_ERR_SDP;
         }
         client = m->setup != SLUICE_SDP_SETUP_ACTIVE; /* absent → we are active (RFC 8842 default) */
@@ -908,7 +654,7 @@ static int apply_remote_media(sluice_peer *pc, const sluice_sdp *sdp, bool is_of
     }
     rc = sluice_ice_set_remote_credentials(pc->ice, m->ice_ufrag, m->ice_pwd);
     if (rc) {
-        emit_error(pc, SLUICE_ERR_SDP, "bad session description: unusable ICE credentials");
+        sluice_peer_emit_error(pc, SLUICE_ERR_SDP, "bad session description: unusable ICE credentials");
         return SLUICE_ERR_SDP;
     }
     snprintf(pc->remote_ufrag, sizeof pc->remote_ufrag, "%s", m->ice_ufrag);
@@ -953,7 +699,7 @@ int sluice_peer_set_local_description(sluice_peer *pc, const char *type, const c
     /* It must be a description this peer produced (same ICE credentials). */
     if (strcmp(m->ice_ufrag, sluice_ice_local_ufrag(pc->ice)) != 0) {
         sluice_mem_free(pc->alloc, parsed);
-        emit_error(pc, SLUICE_ERR_SDP, "local description was not created by this peer (ice-ufrag differs)");
+        sluice_peer_emit_error(pc, SLUICE_ERR_SDP, "local description was not created by this peer (ice-ufrag differs)");
         return SLUICE_ERR_SDP;
     }
     pc->local_setup = m->setup;
@@ -963,7 +709,7 @@ int sluice_peer_set_local_description(sluice_peer *pc, const char *type, const c
     sluice_mem_free(pc->alloc, pc->local_sdp);
     pc->local_sdp = copy;
     snprintf(pc->local_type, sizeof pc->local_type, "%s", type);
-    peer_now(pc);
+    sluice_peer_now(pc);
     set_signaling_state(pc, offer ? SLUICE_SIGNALING_HAVE_LOCAL_OFFER : SLUICE_SIGNALING_STABLE);
     start_gathering(pc);
     peer_process(pc, pc->now);
@@ -985,7 +731,7 @@ int sluice_peer_set_remote_description(sluice_peer *pc, const char *type, const 
     if (sluice_sdp_check_remote(parsed, offer, offer ? NULL : pc->data_mid, why, sizeof why) != SLUICE_OK) {
         char msg[200];
         snprintf(msg, sizeof msg, "bad session description: %s", why);
-        emit_error(pc, SLUICE_ERR_SDP, msg);
+        sluice_peer_emit_error(pc, SLUICE_ERR_SDP, msg);
         sluice_mem_free(pc->alloc, parsed);
         return SLUICE_ERR_SDP;
     }
@@ -994,7 +740,7 @@ int sluice_peer_set_remote_description(sluice_peer *pc, const char *type, const 
         sluice_mem_free(pc->alloc, parsed);
         return SLUICE_ERR_NOMEM;
     }
-    peer_now(pc);
+    sluice_peer_now(pc);
     rc = apply_remote_media(pc, parsed, offer);
     if (rc) {
         sluice_mem_free(pc->alloc, offer_copy);
@@ -1048,7 +794,7 @@ int sluice_peer_add_ice_candidate(sluice_peer *pc, const char *mid, int mline_in
         pc->pending_remote[pc->pending_remote_count++] = parsed;
         return SLUICE_OK;
     }
-    peer_now(pc);
+    sluice_peer_now(pc);
     add_remote_candidate_parsed(pc, &parsed);
     peer_process(pc, pc->now);
     return SLUICE_OK;
@@ -1087,114 +833,10 @@ uint64_t sluice_peer_remote_max_message_size(const sluice_peer *pc) {
     return pc ? pc->remote_max_message_size : 65536;
 }
 
-/* ------------------------------------------------------------------ data path ----- */
 
-static void deliver_message(sluice_peer *pc, sluice_sctp_message *m) {
-    sluice_channel *ch = find_channel(pc, m->stream);
-    if (m->ppid == SLUICE_PPID_DCEP) {
-        int t = sluice_dcep_message_type(m->data, m->len);
-        if (t == SLUICE_DCEP_OPEN) {
-            sluice_dcep_open o;
-            if (sluice_dcep_parse_open(m->data, m->len, &o) != SLUICE_OK) {
-                emit_error(pc, SLUICE_ERR_MALFORMED, "malformed DATA_CHANNEL_OPEN ignored");
-                return;
-            }
-            if (ch) {
-                emit_error(pc, SLUICE_ERR_ID_IN_USE, "DATA_CHANNEL_OPEN on a stream already in use ignored");
-                return;
-            }
-            sluice_channel *nc = channel_alloc(pc, o.label, o.label_len, o.protocol, o.protocol_len);
-            if (!nc) {
-                emit_error(pc, SLUICE_ERR_NOMEM, "no memory for an incoming data channel");
-                return;
-            }
-            nc->id = m->stream;
-            nc->remote_created = true;
-            nc->ack_received = true;
-            nc->ordered = (o.channel_type & 0x80) == 0;
-            nc->priority = o.priority;
-            uint8_t kind = o.channel_type & 0x7f;
-            if (kind == 0x01) nc->max_retransmits = (uint16_t)SLUICE_MIN(o.reliability, 65534u);
-            else if (kind == 0x02) nc->max_packet_life_time = (uint16_t)SLUICE_MIN(o.reliability, 65534u);
-            uint8_t ack[1];
-            sluice_dcep_write_ack(ack, sizeof ack);
-            sluice_sctp_send_options so;
-            memset(&so, 0, sizeof so);
-            int rc = sluice_sctp_send(pc->sctp, pc->now, nc->id, SLUICE_PPID_DCEP, ack, 1, &so);
-            if (rc) emit_error(pc, rc, "could not send DATA_CHANNEL_ACK");
-            emit_channel(pc, SLUICE_EVENT_DATA_CHANNEL, nc);
-            channel_set_state(nc, SLUICE_CHANNEL_OPEN);
-        } else if (t == SLUICE_DCEP_ACK) {
-            if (ch) ch->ack_received = true;
-        } else {
-            SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "unknown DCEP message ignored");
-        }
-        return;
-    }
-    if (!ch || ch->state == SLUICE_CHANNEL_CLOSED) {
-        SLUICE_LOG(&pc->log, SLUICE_LOG_DEBUG, "peer", "message on unknown stream %u dropped", m->stream);
-        return;
-    }
-    bool text, empty = false;
-    switch (m->ppid) {
-    case SLUICE_PPID_STRING:
-    case SLUICE_PPID_STRING_PARTIAL: text = true; break;
-    case SLUICE_PPID_BINARY:
-    case SLUICE_PPID_BINARY_PARTIAL: text = false; break;
-    case SLUICE_PPID_STRING_EMPTY: text = true; empty = true; break;
-    case SLUICE_PPID_BINARY_EMPTY: text = false; empty = true; break;
-    default:
-        SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "message with unknown PPID %u dropped", m->ppid);
-        return;
-    }
-    size_t len = empty ? 0 : m->len;
-    peer_msg *pm = sluice_mem_alloc(pc->alloc, sizeof *pm);
-    if (!pm) {
-        emit_error(pc, SLUICE_ERR_NOMEM, "no memory for a received message");
-        return;
-    }
-    pm->next = NULL;
-    pm->len = len;
-    pm->is_text = text;
-    pm->data = NULL;
-    if (len) {
-        pm->data = m->data; /* take the reassembly buffer */
-        m->data = NULL;
-    }
-    if (ch->rx_tail) ch->rx_tail->next = pm;
-    else ch->rx_head = pm;
-    ch->rx_tail = pm;
-    ch->rx_count++;
-    ch->rx_bytes += len;
-    pc->rx_total_bytes += len;
-    pc->messages_received++;
-    if (!message_event_pending(pc, ch)) emit_channel(pc, SLUICE_EVENT_CHANNEL_MESSAGE, ch);
-}
 
-static void on_remote_stream_reset(sluice_peer *pc, uint16_t stream) {
-    sluice_channel *ch = find_channel(pc, stream);
-    if (!ch) return;
-    ch->remote_reset = true;
-    if (ch->state == SLUICE_CHANNEL_OPEN || ch->state == SLUICE_CHANNEL_CONNECTING)
-        channel_set_state(ch, SLUICE_CHANNEL_CLOSING);
-    if (!ch->local_reset_sent) {
-        /* RFC 8831 §6.7: reset our outgoing stream in turn. */
-        ch->local_reset_sent = true;
-        uint16_t s = stream;
-        if (sluice_sctp_reset_streams(pc->sctp, pc->now, &s, 1) != SLUICE_OK) ch->local_reset_done = true;
-    }
-    if (ch->local_reset_done) channel_set_state(ch, SLUICE_CHANNEL_CLOSED);
-}
 
-static void on_local_stream_reset_done(sluice_peer *pc, uint16_t stream) {
-    for (sluice_channel *ch = pc->channels; ch; ch = ch->next) {
-        if (ch->id != stream || ch->state == SLUICE_CHANNEL_CLOSED || !ch->local_reset_sent) continue;
-        ch->local_reset_done = true;
-        if (ch->remote_reset) channel_set_state(ch, SLUICE_CHANNEL_CLOSED);
-    }
-}
-
-static void process_sctp(sluice_peer *pc, sluice_time now) {
+void sluice_peer_process_sctp(sluice_peer *pc, sluice_time now) {
     if (!pc->sctp) return;
     sluice_sctp_event ev;
     for (int i = 0; i < PEER_MAX_SCTP_EVENTS_PER_TURN; i++) {
@@ -1211,23 +853,23 @@ static void process_sctp(sluice_peer *pc, sluice_time now) {
             pc->sctp_up = true;
             SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "SCTP association up (%u out, %u in streams)",
                        ev.num_outbound, ev.num_inbound);
-            for (sluice_channel *ch = pc->channels; ch; ch = ch->next) channel_try_open(pc, ch);
+            for (sluice_channel *ch = pc->channels; ch; ch = ch->next) sluice_channel_try_open(pc, ch);
             break;
         case SLUICE_SCTP_EVENT_MESSAGE:
-            deliver_message(pc, &ev.message);
+            sluice_channel_deliver(pc, &ev.message);
             sluice_mem_free(pc->alloc, ev.message.data);
             break;
-        case SLUICE_SCTP_EVENT_STREAM_RESET: on_remote_stream_reset(pc, ev.stream); break;
-        case SLUICE_SCTP_EVENT_STREAM_RESET_DONE: on_local_stream_reset_done(pc, ev.stream); break;
+        case SLUICE_SCTP_EVENT_STREAM_RESET: sluice_channel_on_remote_reset(pc, ev.stream); break;
+        case SLUICE_SCTP_EVENT_STREAM_RESET_DONE: sluice_channel_on_reset_done(pc, ev.stream); break;
         case SLUICE_SCTP_EVENT_BUFFERED_LOW: {
-            sluice_channel *ch = find_channel(pc, ev.stream);
-            if (ch) emit_channel(pc, SLUICE_EVENT_CHANNEL_BUFFERED_AMOUNT_LOW, ch);
+            sluice_channel *ch = sluice_channel_find(pc, ev.stream);
+            if (ch) sluice_peer_emit_channel(pc, SLUICE_EVENT_CHANNEL_BUFFERED_AMOUNT_LOW, ch);
             break;
         }
         case SLUICE_SCTP_EVENT_CLOSED:
             pc->sctp_up = false;
             if (!pc->closed) {
-                channels_close_all(pc);
+                sluice_channel_close_all(pc);
                 /* A peer that closes its connection often just ABORTs the association
                  * (aiortc, usrsctp stacks): that is a close, not a failure. */
                 if (ev.error && ev.error != SLUICE_ERR_ABORTED) {
@@ -1284,7 +926,7 @@ static void process_dtls(sluice_peer *pc, sluice_time now) {
                         sluice_dtls_reason(pc->dtls)[0] ? sluice_dtls_reason(pc->dtls) : "DTLS failed");
     } else if (st == SLUICE_DTLS_CLOSED && !pc->closed && pc->conn_state != SLUICE_CONNECTION_CLOSED) {
         /* The peer sent close_notify: it closed the connection. */
-        channels_close_all(pc);
+        sluice_channel_close_all(pc);
         set_conn_state(pc, SLUICE_CONNECTION_CLOSED);
     }
 }
@@ -1372,9 +1014,9 @@ static void peer_process(sluice_peer *pc, sluice_time now) {
     if (pc->closed) return;
     process_ice(pc, now);
     process_dtls(pc, now);
-    process_sctp(pc, now);
+    sluice_peer_process_sctp(pc, now);
     process_dtls(pc, now); /* SCTP may have been created: drain records that queued meanwhile */
-    process_sctp(pc, now);
+    sluice_peer_process_sctp(pc, now);
 }
 
 /* ------------------------------------------------------------------ sans-IO ------- */
@@ -1579,6 +1221,13 @@ static void on_io_datagram(void *user, const sluice_addr *local, const sluice_ad
     sluice_peer_handle_datagram(pc, pc->now, local, remote, data, len);
 }
 
+/* Lost TCP/TLS connections to TURN servers fail their allocations at once. */
+static void io_stream_events(sluice_peer *pc) {
+    sluice_addr local, remote;
+    while (sluice_io_poll_stream_closed(pc->io, &local, &remote))
+        if (pc->ice) sluice_ice_path_closed(pc->ice, &local, &remote);
+}
+
 static void flush_io(sluice_peer *pc) {
     if (!pc->io) return;
     sluice_transmit tx;
@@ -1586,27 +1235,27 @@ static void flush_io(sluice_peer *pc) {
     for (int i = 0; i < 4096; i++) {
         int r = sluice_peer_poll_transmit(pc, pc->now, buf, sizeof buf, &tx);
         if (r != 1) break;
-        if (pc->ice && sluice_ice_is_tcp_path(pc->ice, &tx.local, &tx.remote))
-            sluice_io_send_tcp(pc->io, &tx.local, &tx.remote, buf, tx.len);
+        sluice_ice_path_transport pt =
+            pc->ice ? sluice_ice_path_transport_of(pc->ice, &tx.local, &tx.remote) : SLUICE_ICE_PATH_UDP;
+        int rc = SLUICE_OK;
+        if (pt == SLUICE_ICE_PATH_TLS)
+            rc = sluice_io_send_tls(pc->io, &tx.local, &tx.remote,
+                                    sluice_ice_path_server_name(pc->ice, &tx.local, &tx.remote), buf, tx.len);
+        else if (pt == SLUICE_ICE_PATH_TCP)
+            rc = sluice_io_send_tcp(pc->io, &tx.local, &tx.remote, buf, tx.len);
         else
             sluice_io_send(pc->io, &tx.local, &tx.remote, buf, tx.len);
-    }
-    sluice_io_flush(pc->io);
-}
-
-static void release_closed_channels(sluice_peer *pc) {
-    if (pc->ev_count) return; /* events may still name them */
-    sluice_channel **pp = &pc->channels;
-    while (*pp) {
-        sluice_channel *ch = *pp;
-        if (ch->released && ch->state == SLUICE_CHANNEL_CLOSED) {
-            *pp = ch->next;
-            channel_free(ch);
-        } else {
-            pp = &ch->next;
+        /* A connection that cannot be opened loses the message for good (no retransmission
+         * on streams): its TURN allocation fails now. A full buffer is back-pressure only. */
+        if (rc != SLUICE_OK && rc != SLUICE_ERR_BUFFER_FULL) {
+            SLUICE_LOG(&pc->log, SLUICE_LOG_WARN, "peer", "TURN stream could not be opened: %s", sluice_strerror(rc));
+            sluice_ice_path_closed(pc->ice, &tx.local, &tx.remote);
         }
     }
+    sluice_io_flush(pc->io);
+    io_stream_events(pc);
 }
+
 
 static void fill_public_event(peer_event *e, sluice_event *ev) {
     memset(ev, 0, sizeof *ev);
@@ -1633,7 +1282,7 @@ int sluice_peer_poll_event(sluice_peer *pc, sluice_event *ev) {
     if (!pc || !ev) return SLUICE_ERR_INVALID_ARGUMENT;
     event_clear(pc, &pc->current);
     if (pc->ev_count == 0) {
-        release_closed_channels(pc);
+        sluice_channel_release_closed(pc);
         memset(ev, 0, sizeof *ev);
         return 0;
     }
@@ -1647,10 +1296,11 @@ int sluice_peer_poll_event(sluice_peer *pc, sluice_event *ev) {
 int sluice_peer_poll(sluice_peer *pc) {
     if (!pc) return SLUICE_ERR_INVALID_ARGUMENT;
     if (pc->in_callback) return SLUICE_ERR_INVALID_STATE; /* no re-entrant poll */
-    sluice_time now = peer_now(pc);
+    sluice_time now = sluice_peer_now(pc);
     if (pc->io && !pc->closed) {
         mdns_service(pc, now);
         sluice_io_recv(pc->io, on_io_datagram, pc, 4096);
+        io_stream_events(pc);
         if (sluice_peer_next_deadline(pc) <= now) sluice_peer_handle_timeout(pc, now);
         flush_io(pc);
     }
@@ -1731,116 +1381,12 @@ int sluice_peer_get_stats(const sluice_peer *pc, sluice_peer_stats *out) {
     return SLUICE_OK;
 }
 
-/* ------------------------------------------------------------------ channel API --- */
 
-int sluice_channel_send(sluice_channel *ch, const void *data, size_t len, bool is_text) {
-    if (!ch || (!data && len)) return SLUICE_ERR_INVALID_ARGUMENT;
-    sluice_peer *pc = ch->pc;
-    if (ch->state != SLUICE_CHANNEL_OPEN || !pc->sctp_up) return SLUICE_ERR_INVALID_STATE;
-    if (pc->remote_max_message_size && len > pc->remote_max_message_size) return SLUICE_ERR_TOO_LARGE;
-    uint32_t ppid;
-    static const uint8_t zero = 0;
-    if (len == 0) {
-        /* RFC 8831 §6.6: an empty message is one byte with the "empty" PPID. */
-        ppid = is_text ? SLUICE_PPID_STRING_EMPTY : SLUICE_PPID_BINARY_EMPTY;
-        data = &zero;
-        len = 1;
-    } else {
-        ppid = is_text ? SLUICE_PPID_STRING : SLUICE_PPID_BINARY;
-    }
-    sluice_sctp_send_options so;
-    memset(&so, 0, sizeof so);
-    /* RFC 8832 §6: until the ACK arrives, everything is sent ordered. */
-    so.unordered = !ch->ordered && (ch->ack_received || ch->negotiated);
-    if (ch->max_retransmits != SLUICE_UNSET) {
-        so.has_max_retransmits = true;
-        so.max_retransmits = ch->max_retransmits;
-    } else if (ch->max_packet_life_time != SLUICE_UNSET) {
-        so.has_lifetime = true;
-        so.lifetime_ms = ch->max_packet_life_time;
-    }
-    int rc = sluice_sctp_send(pc->sctp, peer_now(pc), ch->id, ppid, data, len, &so);
-    if (rc) return rc;
-    pc->messages_sent++;
-    return SLUICE_OK;
-}
 
-size_t sluice_channel_available(const sluice_channel *ch) { return ch ? ch->rx_count : 0; }
 
-int64_t sluice_channel_next_size(const sluice_channel *ch) {
-    if (!ch || !ch->rx_head) return SLUICE_ERR_AGAIN;
-    return (int64_t)ch->rx_head->len;
-}
 
-int64_t sluice_channel_recv(sluice_channel *ch, void *buf, size_t cap, bool *is_text) {
-    if (!ch || (!buf && cap)) return SLUICE_ERR_INVALID_ARGUMENT;
-    peer_msg *m = ch->rx_head;
-    if (!m) return SLUICE_ERR_AGAIN;
-    if (m->len > cap) return SLUICE_ERR_NOBUFS;
-    if (m->len) memcpy(buf, m->data, m->len);
-    int64_t n = (int64_t)m->len;
-    ch->last_was_string = m->is_text;
-    if (is_text) *is_text = m->is_text;
-    ch->rx_head = m->next;
-    if (!ch->rx_head) ch->rx_tail = NULL;
-    ch->rx_count--;
-    ch->rx_bytes -= m->len;
-    ch->pc->rx_total_bytes -= m->len;
-    sluice_mem_free(ch->pc->alloc, m->data);
-    sluice_mem_free(ch->pc->alloc, m);
-    if (ch->pc->rx_blocked && ch->pc->rx_total_bytes < ch->pc->cfg.max_receive_buffer)
-        process_sctp(ch->pc, ch->pc->now);
-    return n;
-}
 
-bool sluice_channel_was_string(const sluice_channel *ch) { return ch && ch->last_was_string; }
 
-size_t sluice_channel_buffered_amount(const sluice_channel *ch) {
-    if (!ch || !ch->pc->sctp || ch->id == SLUICE_UNSET) return 0;
-    return sluice_sctp_buffered_amount(ch->pc->sctp, ch->id);
-}
 
-void sluice_channel_set_buffered_amount_low_threshold(sluice_channel *ch, size_t bytes) {
-    if (!ch) return;
-    ch->low_threshold = bytes;
-    if (ch->pc->sctp && ch->id != SLUICE_UNSET) sluice_sctp_set_buffered_low_threshold(ch->pc->sctp, ch->id, bytes);
-}
 
-sluice_channel_state sluice_channel_ready_state(const sluice_channel *ch) {
-    return ch ? ch->state : SLUICE_CHANNEL_CLOSED;
-}
-uint16_t sluice_channel_id(const sluice_channel *ch) { return ch ? ch->id : SLUICE_UNSET; }
-const char *sluice_channel_label(const sluice_channel *ch) { return ch ? ch->label : ""; }
-const char *sluice_channel_protocol(const sluice_channel *ch) { return ch ? ch->protocol : ""; }
-bool sluice_channel_ordered(const sluice_channel *ch) { return ch && ch->ordered; }
-bool sluice_channel_negotiated(const sluice_channel *ch) { return ch && ch->negotiated; }
-uint16_t sluice_channel_max_retransmits(const sluice_channel *ch) { return ch ? ch->max_retransmits : SLUICE_UNSET; }
-uint16_t sluice_channel_max_packet_life_time(const sluice_channel *ch) {
-    return ch ? ch->max_packet_life_time : SLUICE_UNSET;
-}
-sluice_peer *sluice_channel_peer(const sluice_channel *ch) { return ch ? ch->pc : NULL; }
-void sluice_channel_set_user(sluice_channel *ch, void *user) {
-    if (ch) ch->user = user;
-}
-void *sluice_channel_user(const sluice_channel *ch) { return ch ? ch->user : NULL; }
 
-void sluice_channel_close(sluice_channel *ch) {
-    if (!ch || ch->state == SLUICE_CHANNEL_CLOSED || ch->state == SLUICE_CHANNEL_CLOSING) return;
-    sluice_peer *pc = ch->pc;
-    if (!pc->sctp_up || ch->id == SLUICE_UNSET) {
-        channel_set_state(ch, SLUICE_CHANNEL_CLOSED);
-        return;
-    }
-    channel_set_state(ch, SLUICE_CHANNEL_CLOSING);
-    ch->local_reset_sent = true;
-    uint16_t s = ch->id;
-    if (sluice_sctp_reset_streams(pc->sctp, peer_now(pc), &s, 1) != SLUICE_OK) channel_set_state(ch, SLUICE_CHANNEL_CLOSED);
-}
-
-void sluice_channel_release(sluice_channel *ch) {
-    if (!ch) return;
-    ch->released = true;
-    ch->user = NULL;
-    if (ch->state != SLUICE_CHANNEL_CLOSED) sluice_channel_close(ch);
-    release_closed_channels(ch->pc);
-}

@@ -191,6 +191,13 @@ static void fail(sluice_turn_client *t, uint16_t code, const char *why) {
     for (size_t i = 0; i < SLUICE_TURN_MAX_TXNS; i++) t->txns[i].active = false;
 }
 
+void sluice_turn_transport_closed(sluice_turn_client *t) {
+    if (!t || t->state == SLUICE_TURN_IDLE || t->state == SLUICE_TURN_FAILED || t->state == SLUICE_TURN_CLOSED) return;
+    /* RFC 8656 §3.1: over TCP/TLS the allocation is bound to the connection and dies with
+     * it; an Allocate sent on a lost connection never gets an answer (no retransmission). */
+    fail(t, 0, "connection to the server lost");
+}
+
 static void txn_gave_up(sluice_turn_client *t, sluice_turn_txn *x, sluice_time now) {
     x->active = false;
     if (t->state == SLUICE_TURN_CLOSED) return;

@@ -119,6 +119,10 @@ bool sluice_turn_has_permission(const sluice_turn_client *t, const sluice_addr *
 sluice_time sluice_turn_next_deadline(const sluice_turn_client *t);
 void sluice_turn_handle_timeout(sluice_turn_client *t, sluice_time now);
 
+/** The TCP/TLS connection to the server failed or closed: the allocation (or the attempt)
+ *  is gone, the client becomes FAILED at once. No-op for IDLE/FAILED/CLOSED clients. */
+void sluice_turn_transport_closed(sluice_turn_client *t);
+
 /** TCP: length of the first complete STUN or ChannelData message at the start of `data`
  *  (with ChannelData padding), 0 when more bytes are needed, MALFORMED when the stream
  *  holds something else. */

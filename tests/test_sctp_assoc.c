@@ -365,8 +365,25 @@ static void test_sctp_assoc_handshake_connects_both_sides(void **state) {
     assert_int_equal(r.n[1].nout, 300);
     sluice_sctp_stats st;
     sluice_sctp_get_stats(r.n[0].a, &st);
-    assert_true(st.idata);
+    assert_true(st.idata); /* on by default when both offer it */
     assert_false(st.zero_checksum);
+    run_free(&r);
+    /* I-DATA only when both offer it */
+    sluice_sctp_settings si;
+    sluice_sctp_settings_default(&si);
+    si.enable_idata = true;
+    run_init(&r, 2, &si, &si);
+    connect_pair(&r, false);
+    sluice_sctp_get_stats(r.n[1].a, &st);
+    assert_true(st.idata);
+    run_free(&r);
+    sluice_sctp_settings no_idata;
+    sluice_sctp_settings_default(&no_idata);
+    no_idata.enable_idata = false;
+    run_init(&r, 3, &si, &no_idata);
+    connect_pair(&r, true);
+    sluice_sctp_get_stats(r.n[0].a, &st);
+    assert_false(st.idata);
     run_free(&r);
 }
 
@@ -454,6 +471,42 @@ static void test_sctp_assoc_buffered_low_fires_when_queue_drains(void **state) {
     assert_int_equal(r.n[0].buffered_low, 1);
     assert_int_equal(sluice_sctp_buffered_amount(r.n[0].a, 3), 0);
     run_free(&r);
+}
+
+static bool both_reset_done(void *u) {
+    test_run *r = u;
+    return r->n[0].reset_done && r->n[1].reset_done && r->n[0].stream_resets && r->n[1].stream_resets;
+}
+
+static void test_sctp_assoc_both_sides_reset_the_same_stream_at_once(void **state) {
+    (void)state;
+    /* WebRTC: both applications close the channel at the same moment */
+    for (uint64_t seed = 60; seed < 66; seed++) {
+        test_run r;
+        run_init(&r, seed, NULL, NULL);
+        sluice_sim_path p;
+        memset(&p, 0, sizeof p);
+        p.delay_us = 20000;
+        p.loss = seed > 62 ? 0.2 : 0;
+        set_paths(&r, &p);
+        connect_pair(&r, false);
+        for (int i = 0; i < 5; i++) assert_int_equal(send_msg(&r, 6, 500, NULL), 0);
+        uint8_t m[4] = {1, 2, 3, 4};
+        assert_int_equal(sluice_sctp_send(r.n[1].a, now_of(&r), 6, 51, m, 4, NULL), 0);
+        uint16_t st = 6;
+        r.n[0].reset_out[6] = r.n[1].reset_out[6] = true;
+        assert_int_equal(sluice_sctp_reset_streams(r.n[0].a, now_of(&r), &st, 1), 0);
+        assert_int_equal(sluice_sctp_reset_streams(r.n[1].a, now_of(&r), &st, 1), 0);
+        assert_true(sluice_simnet_run(r.sn, now_of(&r) + 120000000ull, both_reset_done, &r));
+        if (r.n[1].failed) fail_msg("%s", r.n[1].fail);
+        assert_int_equal(r.n[1].msgs, 5);
+        assert_int_equal(r.n[0].msgs, 1);
+        assert_int_equal(r.n[0].stream_resets, 1);
+        assert_int_equal(r.n[1].stream_resets, 1);
+        assert_int_equal(r.n[0].reset_done, 1);
+        assert_int_equal(r.n[1].reset_done, 1);
+        run_free(&r);
+    }
 }
 
 static void test_sctp_assoc_zero_checksum_when_both_announce(void **state) {
@@ -912,6 +965,38 @@ static void test_sctp_assoc_many_streams_at_once(void **state) {
     run_free(&r);
 }
 
+/* I-DATA interleaves fragments of messages on different streams. With every started
+ * message interleaved, sixty 256 KiB messages filled the receiver's reassembly space with
+ * partial messages that could never complete, and the association died. */
+static void test_sctp_assoc_idata_many_large_messages_complete(void **state) {
+    (void)state;
+    sluice_sctp_settings si;
+    sluice_sctp_settings_default(&si);
+    si.enable_idata = true;
+    si.rwnd = 1u << 20;
+    test_run r;
+    run_init(&r, 23, &si, &si);
+    sluice_sim_path p;
+    memset(&p, 0, sizeof p);
+    p.delay_us = 5000;
+    p.bandwidth_bps = 200000000;
+    set_paths(&r, &p);
+    connect_pair(&r, false);
+    sluice_sctp_stats st;
+    sluice_sctp_get_stats(r.n[0].a, &st);
+    assert_true(st.idata);
+    sluice_sctp_send_options un;
+    memset(&un, 0, sizeof un);
+    un.unordered = true;
+    for (uint16_t k = 0; k < 60; k++) assert_int_equal(send_msg(&r, (uint16_t)(100 + k), 256 * 1024, &un), 0);
+    /* and small ones on other streams, which must not wait behind the big ones */
+    for (uint16_t k = 0; k < 20; k++) assert_int_equal(send_msg(&r, (uint16_t)(200 + k), 100, &un), 0);
+    assert_true(sluice_simnet_run(r.sn, now_of(&r) + 120000000ull, all_delivered, &r));
+    if (r.n[1].failed) fail_msg("%s", r.n[1].fail);
+    assert_int_equal(r.n[1].msgs, 80);
+    run_free(&r);
+}
+
 static void test_sctp_assoc_pr_max_retransmits_zero_never_retransmits(void **state) {
     (void)state;
     test_run r;
@@ -1288,6 +1373,7 @@ int main(void) {
         cmocka_unit_test(test_sctp_assoc_oversized_message_aborts),
         cmocka_unit_test(test_sctp_assoc_stream_reset_with_data_in_flight),
         cmocka_unit_test(test_sctp_assoc_many_streams_at_once),
+        cmocka_unit_test(test_sctp_assoc_idata_many_large_messages_complete),
         cmocka_unit_test(test_sctp_assoc_pr_max_retransmits_zero_never_retransmits),
         cmocka_unit_test(test_sctp_assoc_pr_lifetime_is_respected),
         cmocka_unit_test(test_sctp_assoc_heartbeat_measures_rtt),
@@ -1295,6 +1381,7 @@ int main(void) {
         cmocka_unit_test(test_sctp_assoc_window_update_after_slow_reader),
         cmocka_unit_test(test_sctp_assoc_allocation_failures_are_survived),
         cmocka_unit_test(test_sctp_assoc_bulk_transfer_fills_long_fat_path),
+        cmocka_unit_test(test_sctp_assoc_both_sides_reset_the_same_stream_at_once),
         cmocka_unit_test(test_sctp_assoc_stress_seeded_impaired_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

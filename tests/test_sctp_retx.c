@@ -247,6 +247,36 @@ static void test_retx_t3_expiry_backs_off_and_retransmits_one_packet(void **stat
     done(x);
 }
 
+/* After a T3 the chunk at the cum ack point goes out again; SACKs that newly ack original
+ * transmissions above it (they left the peer before the retransmission could arrive) are
+ * no miss indications for the retransmission: no spurious fast retransmit, no second cwnd
+ * cut. A TSN sent after the retransmission, once acked, does count. */
+static void test_retx_retransmission_not_nacked_by_older_transmissions(void **state) {
+    (void)state;
+    h *x = mk(false, 1 << 20);
+    for (int i = 0; i < 8; i++) push(x, 1, FULL, NULL);
+    while (send_pkt(x, 0) > 0) {}
+    sluice_time d = sluice_sctp_retx_next_deadline(x->r);
+    assert_int_equal(sluice_sctp_retx_handle_timeout(x->r, d), 1);
+    assert_int_equal(send_pkt(x, d), 1);
+    assert_int_equal(x->chunks[0].tsn, T0);
+    for (uint16_t e = 2; e <= 4; e++) {
+        sluice_sctp_gap g = {2, e};
+        assert_int_equal(sack(x, d + e * MS, T0 - 1, &g, 1, 1 << 20), 1);
+    }
+    assert_int_equal(stats(x).fast_retransmits, 0);
+    /* the retransmission is lost too: each TSN sent after it and acked is a real miss
+     * indication, and the third one fast-retransmits it */
+    for (uint16_t k = 0; k < 3; k++) {
+        assert_int_equal(send_pkt(x, d + (10 + k) * MS), 1);
+        assert_int_equal(x->chunks[0].tsn, T0 + 4 + k);
+        sluice_sctp_gap g = {2, (uint16_t)(5 + k)};
+        assert_int_equal(sack(x, d + (20 + k) * MS, T0 - 1, &g, 1, 1 << 20), 1);
+    }
+    assert_int_equal(stats(x).fast_retransmits, 1);
+    done(x);
+}
+
 static void test_retx_karn_no_rtt_from_retransmitted_chunk(void **state) {
     (void)state;
     h *x = mk(false, 1 << 20);
@@ -450,6 +480,7 @@ int main(void) {
         cmocka_unit_test(test_retx_fast_retransmit_on_third_miss_indication),
         cmocka_unit_test(test_retx_gap_blocks_out_of_order_and_overlapping_equal_sorted),
         cmocka_unit_test(test_retx_t3_expiry_backs_off_and_retransmits_one_packet),
+        cmocka_unit_test(test_retx_retransmission_not_nacked_by_older_transmissions),
         cmocka_unit_test(test_retx_karn_no_rtt_from_retransmitted_chunk),
         cmocka_unit_test(test_retx_respects_peer_rwnd_and_probes_zero_window),
         cmocka_unit_test(test_retx_abandons_after_max_retransmits_and_forwards_ssn),

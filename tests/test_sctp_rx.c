@@ -141,6 +141,28 @@ static void test_rx_drops_tsn_too_far_ahead(void **state) {
     sluice_sctp_rx_free(rx);
 }
 
+/* Ranges are allocated on demand: a window of scattered losses keeps every chunk that did
+ * arrive (up to max_gap_blocks), and the SACK reports as many blocks as fit. */
+static void test_rx_grows_gap_blocks_on_demand(void **state) {
+    (void)state;
+    sluice_sctp_rx_settings s;
+    sluice_sctp_rx_settings_default(&s);
+    s.max_gap_blocks = 1000;
+    sluice_sctp_rx *rx = NULL;
+    assert_int_equal(sluice_sctp_rx_new(&rx, &s, NULL, 100), SLUICE_OK);
+    for (uint32_t i = 0; i < 1000; i++) assert_int_equal(sluice_sctp_rx_on_data(rx, 0, 101 + 2 * i, false), 1);
+    assert_int_equal(sluice_sctp_rx_on_data(rx, 0, 101 + 2 * 1000, false), SLUICE_ERR_BUFFER_FULL);
+    uint8_t buf[1200];
+    sluice_wr w = sluice_wr_make(buf, sizeof buf);
+    assert_int_equal(sluice_sctp_rx_write_sack(rx, 0, &w, 4096), SLUICE_OK);
+    assert_int_equal(sluice_load_be16(buf + 12), (sizeof buf - 16) / 4); /* gap blocks that fit */
+    /* filling the holes absorbs every range */
+    for (uint32_t i = 0; i < 1000; i++) assert_int_equal(sluice_sctp_rx_on_data(rx, 0, 100 + 2 * i, false), 2);
+    assert_int_equal(sluice_sctp_rx_cum_tsn(rx), 100 + 2 * 999 + 1);
+    assert_false(sluice_sctp_rx_has_gaps(rx));
+    sluice_sctp_rx_free(rx);
+}
+
 static void test_rx_bounds_gap_blocks(void **state) {
     (void)state;
     sluice_sctp_rx_settings s;
@@ -246,6 +268,7 @@ int main(void) {
         cmocka_unit_test(test_rx_immediate_bit_forces_sack),
         cmocka_unit_test(test_rx_drops_tsn_too_far_ahead),
         cmocka_unit_test(test_rx_bounds_gap_blocks),
+        cmocka_unit_test(test_rx_grows_gap_blocks_on_demand),
         cmocka_unit_test(test_rx_sack_truncates_gap_blocks_to_writer_room),
         cmocka_unit_test(test_rx_forward_tsn_moves_cum_and_merges_blocks),
         cmocka_unit_test(test_rx_refuses_forward_tsn_beyond_sensible),

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "ice_sim.h"
+#include "testkit_coturn.h"
 
 extern char **environ;
 
@@ -479,24 +480,6 @@ static void test_ice_relay_only_policy_signals_and_uses_only_relay(void **state)
 
 /* ---- a real coturn on loopback ----------------------------------------------------------- */
 
-static const char *find_turnserver(void) {
-    static const char *paths[] = {"/usr/bin/turnserver", "/usr/sbin/turnserver", "/usr/local/bin/turnserver"};
-    for (size_t i = 0; i < SLUICE_ARRAY_LEN(paths); i++)
-        if (access(paths[i], X_OK) == 0) return paths[i];
-    return NULL;
-}
-
-static uint16_t free_udp_port(void) {
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    socklen_t sl = sizeof sa;
-    getsockname(fd, (struct sockaddr *)&sa, &sl);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
 static int udp_socket(sluice_addr *bound) {
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
     assert_true(fd >= 0);
@@ -565,61 +548,6 @@ static bool is_settled(sluice_turn_client *t) { return t->state != SLUICE_TURN_A
 static bool is_bound(sluice_turn_client *t) { return t->peer_count && t->peers[0].channel_bound; }
 static bool is_permitted(sluice_turn_client *t) { return t->peer_count && t->peers[0].perm_expires; }
 static bool refresh_done(sluice_turn_client *t) { return !t->refresh_inflight; }
-
-typedef struct coturn_proc {
-    pid_t pid;
-    char pidfile[64], logfile[64];
-} coturn_proc;
-
-static int coturn_setup(void **state) {
-    coturn_proc *c = calloc(1, sizeof *c);
-    if (!c) return -1;
-    *state = c;
-    return 0;
-}
-
-/* Runs even when an assertion failed: the server never outlives the test. */
-static int coturn_teardown(void **state) {
-    coturn_proc *c = *state;
-    if (c->pid > 0) {
-        int status;
-        kill(c->pid, SIGTERM);
-        waitpid(c->pid, &status, 0);
-        unlink(c->pidfile);
-        unlink(c->logfile);
-    }
-    free(c);
-    return 0;
-}
-
-/* Start coturn on 127.0.0.1 (UDP and TCP on the same free port); the teardown stops it. */
-static uint16_t start_coturn(coturn_proc *proc, const char *test) {
-    const char *bin = find_turnserver();
-    if (!bin) {
-        fprintf(stderr, "SKIP: %s: turnserver (Debian package coturn) not installed\n", test);
-        return 0;
-    }
-    uint16_t port = free_udp_port();
-    char port_s[16];
-    char *pidfile = proc->pidfile, *logfile = proc->logfile;
-    snprintf(port_s, sizeof port_s, "%u", (unsigned)port);
-    snprintf(pidfile, sizeof proc->pidfile, "/tmp/sluice-coturn-%u.pid", (unsigned)port);
-    snprintf(logfile, sizeof proc->logfile, "/tmp/sluice-coturn-%u.log", (unsigned)port);
-    char *argv[] = {(char *)bin, "-n", "--listening-port", port_s, "--listening-ip", "127.0.0.1", "--relay-ip",
-                    "127.0.0.1", "--user", "u:p", "--realm", "r", "--lt-cred-mech", "--allow-loopback-peers",
-                    "--no-cli", "--no-tls", "--no-dtls", "--pidfile", pidfile, "--log-file", logfile,
-                    "--simple-log", "--no-rfc5780", "--min-port", "40000", "--max-port", "60000", NULL};
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    pid_t pid;
-    int spawn_rc = posix_spawn(&pid, bin, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    assert_int_equal(spawn_rc, 0);
-    proc->pid = pid;
-    return port;
-}
 
 static void test_turn_against_real_coturn(void **state) {
     coturn_proc *proc = *state;

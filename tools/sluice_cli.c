@@ -3,7 +3,7 @@
  *
  *   sluice-cli --role offer|answer --scenario echo|bulk|unreliable|negotiated|maxsize|close
  *              [--driver offer|answer] [--trickle 0|1] [--loopback] [--bind 127.0.0.1]
- *              [--result FILE] [--timeout S] [--bytes N] [--count N] [--echo-min N]
+ *              [--result FILE] [--timeout S] [--bytes N] [--msg-size N] [--count N] [--echo-min N]
  *              [--echo-max N]
  *              [--ice-server URL]... [--turn-user U] [--turn-pass P] [--relay-only]
  *              [--verbose]
@@ -64,6 +64,7 @@ typedef struct cli {
     int scenario;
     double timeout_s;
     uint64_t bulk_bytes;
+    size_t bulk_msg_size; /* 0: min(65535, remote max-message-size) */
     uint32_t unrel_count;
     size_t echo_max, echo_min;
     /* ICE servers (stun:/turn: URLs, one credential pair for all) and relay-only policy */
@@ -111,6 +112,10 @@ typedef struct cli {
     uint8_t *seen;
     uint32_t dups, corrupt;
     int step;
+    /* bench/run_peers.py: connect time (offer's arrival, or our start, to the first open
+     * channel) and the unreliable validator's receive rate */
+    sluice_time t_offer, t_unrel_first, t_unrel_last;
+    bool open_noted;
 } cli;
 
 static sluice_time now_us(void)
@@ -316,6 +321,9 @@ static void handle_line(cli *c, const char *line, size_t len)
     const char *sdp = cli_json_get_string(m, "sdp");
     if (type && (strcmp(type, "offer") == 0 || strcmp(type, "answer") == 0) && sdp) {
         logf_(c, "got %s (%zu bytes)", type, strlen(sdp));
+        if (strcmp(type, "offer") == 0) {
+            c->t_offer = now_us();
+        }
         free(c->remote_sdp);
         c->remote_sdp = strdup(sdp);
         int rc = sluice_peer_set_remote_description(c->pc, type, sdp);
@@ -525,6 +533,10 @@ static void handle_event(cli *c, const sluice_event *ev)
         if (s) {
             s->opened = true;
             logf_(c, "channel '%s' open (id %u)", s->label, sluice_channel_id(ev->channel));
+            if (!c->open_noted) {
+                c->open_noted = true;
+                detail_u64(c, "connect_ms", (now_us() - (c->t_offer ? c->t_offer : c->t0)) / 1000);
+            }
         }
         break;
     case SLUICE_EVENT_CHANNEL_CLOSING:
@@ -666,7 +678,7 @@ static void usage(void)
             "usage: sluice-cli --role offer|answer --scenario "
             "echo|bulk|unreliable|negotiated|maxsize|close\n"
             "       [--driver offer|answer] [--trickle 0|1] [--loopback] [--bind IP]\n"
-            "       [--result FILE] [--timeout S] [--bytes N] [--count N] [--echo-min N] [--echo-max N] "
+            "       [--result FILE] [--timeout S] [--bytes N] [--msg-size N] [--count N] [--echo-min N] [--echo-max N] "
             "[--verbose]\n"
             "       [--ice-server URL]... [--turn-user U] [--turn-pass P] [--relay-only]\n");
 }
@@ -699,6 +711,8 @@ static int parse_args(cli *c, int argc, char **argv)
             c->timeout_s = strtod(v, NULL);
         } else if (strcmp(a, "--bytes") == 0 && v) {
             c->bulk_bytes = strtoull(v, NULL, 10);
+        } else if (strcmp(a, "--msg-size") == 0 && v) {
+            c->bulk_msg_size = (size_t)strtoull(v, NULL, 10);
         } else if (strcmp(a, "--count") == 0 && v) {
             c->unrel_count = (uint32_t)strtoul(v, NULL, 10);
         } else if (strcmp(a, "--echo-min") == 0 && v) {

@@ -97,8 +97,21 @@ class Peer:
         sys.stdout.write(json.dumps(obj, separators=(",", ":")) + "\n")
         sys.stdout.flush()
 
+    def mark_open(self, ch):
+        """bench: ms from the offer's arrival (answerer; offerer: its start) to the first
+        open channel, for bench/run_peers.py."""
+        def done():
+            if "connect_ms" not in self.details:
+                t = getattr(self, "t_offer", None) or self.t0
+                self.details["connect_ms"] = round((time.monotonic() - t) * 1000)
+        if ch.readyState == "open":
+            done()
+        else:
+            ch.on("open", done)
+
     def track(self, ch):
         """Queue every message of `ch`; wake whoever waits for a channel of this label."""
+        self.mark_open(ch)
         q = asyncio.Queue()
         self.queues[ch.label] = q
         self.channels[ch.label] = ch
@@ -185,6 +198,7 @@ class Peer:
     async def handle(self, msg):
         t = msg.get("type")
         if t == "offer":
+            self.t_offer = time.monotonic()
             await self.pc.setRemoteDescription(RTCSessionDescription(msg["sdp"], "offer"))
             self.remote_sdp = msg["sdp"]
             await self.flush_candidates()
@@ -315,7 +329,7 @@ class Peer:
             t = time.monotonic()
             while sent < total:
                 off = (k * 7919) % (1 << 20)
-                chunk = base[off:off + min(BULK_CHUNK, total - sent)]
+                chunk = base[off:off + min(self.a.msg_size, total - sent)]
                 await self.drain(ch, 4 << 20)
                 ch.send(chunk)
                 h.update(chunk)
@@ -352,6 +366,7 @@ class Peer:
         q = self.queues["unreliable"]
         seen = bytearray(count)
         got = dups = corrupt = 0
+        t_first = t_last = 0.0
 
         def bad(m):
             nonlocal corrupt
@@ -363,7 +378,7 @@ class Peer:
             corrupt += 1
 
         def take(m):
-            nonlocal got, dups
+            nonlocal got, dups, t_first, t_last
             if not isinstance(m, bytes) or len(m) != UNREL_SIZE:
                 bad(m)
                 return
@@ -375,6 +390,8 @@ class Peer:
             else:
                 seen[seq] = 1
                 got += 1
+                t_last = time.monotonic()
+                t_first = t_first or t_last
 
         bye = None
         while bye is None:
@@ -391,7 +408,8 @@ class Peer:
             except asyncio.TimeoutError:
                 pass
         sent = (bye.get("result") or {}).get("details", {}).get("sent", count)
-        self.details.update(received=got, lost=sent - got, duplicated=dups, corrupted=corrupt)
+        self.details.update(received=got, lost=sent - got, duplicated=dups, corrupted=corrupt,
+                            msgs_s=round(got / max(t_last - t_first, 1e-3)) if got > 1 else 0)
         if dups or corrupt:
             raise Failure("unreliable: %d duplicated, %d corrupted" % (dups, corrupt))
         if got == 0:
@@ -551,12 +569,14 @@ def main():
     ap.add_argument("--timeout", type=float, default=60.0)
     ap.add_argument("--bytes", type=int, default=64 << 20, help="bulk: bytes to send")
     ap.add_argument("--count", type=int, default=20000, help="unreliable: messages")
+    ap.add_argument("--msg-size", type=int, default=BULK_CHUNK, help="bulk: message size (bench)")
     ap.add_argument("--echo-min", type=int, default=0, help="echo: smallest message")
     ap.add_argument("--echo-max", type=int, default=65536, help="echo: largest message")
     ap.add_argument("--loopback", action="store_true", help="accepted; always loopback")
     ap.add_argument("--bind", default="127.0.0.1", help="accepted; always 127.0.0.1")
     ap.add_argument("--verbose", action="store_true")
     a = ap.parse_args()
+    a.msg_size = max(1, min(BULK_CHUNK, a.msg_size))
     logging.basicConfig(level=logging.DEBUG if a.verbose else logging.WARNING,
                         stream=sys.stderr)
     async def amain():

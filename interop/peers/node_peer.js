@@ -22,7 +22,7 @@ class Failure extends Error {}
 
 function parseArgs(argv) {
   const a = { driver: 'offer', trickle: 1, timeout: 60, bytes: 64 << 20, count: 20000,
-    echoMax: 65536, echoMin: 0, verbose: false, impl: 'ndc', result: null,
+    echoMax: 65536, echoMin: 0, verbose: false, impl: 'ndc', result: null, msgSize: BULK_CHUNK,
     iceServers: [], turnUser: null, turnPass: null, relayOnly: false };
   for (let i = 2; i < argv.length; i++) {
     const k = argv[i], v = argv[i + 1];
@@ -34,6 +34,7 @@ function parseArgs(argv) {
       case '--result': a.result = v; i++; break;
       case '--timeout': a.timeout = Number(v); i++; break;
       case '--bytes': a.bytes = Number(v); i++; break;
+      case '--msg-size': a.msgSize = Math.max(1, Math.min(BULK_CHUNK, Number(v))); i++; break; // bench
       case '--count': a.count = Number(v); i++; break;
       case '--echo-max': a.echoMax = Number(v); i++; break;
       case '--echo-min': a.echoMin = Number(v); i++; break;
@@ -202,7 +203,18 @@ class Peer {
       candidate: c.candidate });
   }
 
+  // bench: ms from the offer's arrival (answerer; the offerer: from its start) to the first
+  // open channel, for bench/run_peers.py.
+  markOpen(ch) {
+    const done = () => {
+      if (this.details.connect_ms === undefined) this.details.connect_ms = Date.now() - (this.tOffer ?? this.t0);
+    };
+    if (ch.readyState === 'open') done();
+    else if ('addEventListener' in ch) ch.addEventListener('open', done);
+  }
+
   track(ch) {
+    this.markOpen(ch);
     const q = new Queue();
     this.channels[ch.label] = ch;
     this.queues[ch.label] = q;
@@ -220,6 +232,9 @@ class Peer {
     }
     const ch = this.channels[label];
     await this.waitState(ch, states, ms);
+    if (this.details.connect_ms === undefined && ch.readyState === 'open') {
+      this.details.connect_ms = Date.now() - (this.tOffer ?? this.t0); // no open event seen
+    }
     return ch;
   }
 
@@ -270,6 +285,7 @@ class Peer {
 
   async onSignal(m) {
     if (m.type === 'offer' || m.type === 'answer') {
+      if (m.type === 'offer') this.tOffer = Date.now();
       this.remoteSdp = m.sdp;
       await this.pc.setRemoteDescription({ type: m.type, sdp: m.sdp });
       this.remoteSet = true;
@@ -374,7 +390,7 @@ class Peer {
       const t = Date.now();
       while (sent < total) {
         const off = (k * 7919) % (1 << 20);
-        const chunk = base.subarray(off, off + Math.min(BULK_CHUNK, total - sent));
+        const chunk = base.subarray(off, off + Math.min(this.a.msgSize, total - sent));
         await this.drain(ch, 4 << 20);
         ch.send(chunk);
         h.update(chunk);
@@ -416,7 +432,7 @@ class Peer {
     }
     const q = this.queues.unreliable;
     const seen = new Uint8Array(count);
-    let got = 0, dups = 0, corrupt = 0;
+    let got = 0, dups = 0, corrupt = 0, tFirst = 0, tLast = 0;
     const bad = (m) => {
       if (corrupt++ === 0) {
         const t = `${typeof m === 'string' ? 'text' : 'binary'} ${m.length} bytes, starts ${Buffer.from(m).subarray(0, 16).toString('hex')}`;
@@ -430,13 +446,14 @@ class Peer {
       const seq = m.readUInt32BE(0);
       if (seq >= count || Buffer.compare(m, unrelMessage(seq)) !== 0) bad(m);
       else if (seen[seq]) dups++;
-      else { seen[seq] = 1; got++; }
+      else { seen[seq] = 1; got++; tLast = Date.now(); tFirst = tFirst || tLast; }
     };
     while (!this.peerBye) take(await q.get(200));
     const end = Date.now() + 500; // datagrams still in flight after the bye
     while (Date.now() < end) take(await q.get(100));
     const sent = this.peerBye.result?.details?.sent ?? count;
-    Object.assign(this.details, { received: got, lost: sent - got, duplicated: dups, corrupted: corrupt });
+    Object.assign(this.details, { received: got, lost: sent - got, duplicated: dups, corrupted: corrupt,
+      msgs_s: got > 1 ? Math.round(got / Math.max((tLast - tFirst) / 1000, 1e-3)) : 0 });
     if (dups || corrupt) throw new Failure(`unreliable: ${dups} duplicated, ${corrupt} corrupted`);
     if (got === 0) throw new Failure('unreliable: nothing arrived');
   }

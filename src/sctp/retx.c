@@ -25,6 +25,8 @@ typedef struct retx_item {
     bool retransmitted;   /* Karn: no RTT sample from it (RFC 6298 §3) */
     bool fast_rtx_done;   /* fast-retransmitted once already (§7.2.4 (5)) */
     uint32_t sack_epoch;  /* last SACK whose gap blocks covered it */
+    uint32_t sent_next;   /* next_tsn after its last transmission: only TSNs from there on,
+                             once acked, show that this transmission was lost */
 } retx_item;
 
 struct sluice_sctp_retx {
@@ -288,6 +290,7 @@ int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr 
         it->rtx_count++;
         it->retransmitted = true;
         it->sent_at = now;
+        it->sent_next = r->next_tsn;
         it->nacks = 0;
         r->rwnd = r->rwnd > it->wire ? r->rwnd - it->wire : 0;
         r->stats.retransmissions++;
@@ -328,6 +331,7 @@ int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr 
         it->ending = c.ending;
         it->wire = (uint32_t)sluice_sctp_data_wire_len(r->s.idata, c.len);
         it->sent_at = now;
+        it->sent_next = r->next_tsn + 1;
         it->state = RETX_TO_SEND; /* set_state below moves it into flight */
         r->n_to_send++;
         retx_set_state(r, it, RETX_IN_FLIGHT);
@@ -458,6 +462,12 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
         if (it->sack_epoch == epoch || it->state != RETX_IN_FLIGHT) continue;
         uint32_t tsn = r->cum_ack + 1 + (uint32_t)idx;
         bool count_it = have_htna && (sluice_sn32_lt(tsn, htna) || (r->in_fast_recovery && cum_advanced));
+        /* A retransmission is only missing once something sent after it arrived: SACKs
+         * that left before it could reach the peer (newly acking original transmissions
+         * above it, e.g. after a T3 or a truncated SACK) say nothing about it. Without this
+         * each such SACK is a false miss indication, and the spurious fast retransmit
+         * halves cwnd a second time (RFC 9260 §7.2.4 HTNA, applied per transmission). */
+        if (count_it && it->retransmitted && !sluice_sn32_ge(htna, it->sent_next)) count_it = false;
         if (!count_it) continue;
         if (it->nacks < 255) it->nacks++;
         if (it->nacks >= 3 && !it->fast_rtx_done) {

@@ -12,6 +12,7 @@ struct sluice_sctp_rx {
     uint32_t cum;
     rx_range *ranges;  /* sorted, disjoint, non-adjacent */
     size_t nranges;
+    size_t cap;        /* ranges (and scratch) allocated: grows up to max_gap_blocks */
     uint32_t *dups;
     size_t ndups;
     sluice_sctp_gap *scratch; /* gap blocks being written */
@@ -51,8 +52,10 @@ int sluice_sctp_rx_new(sluice_sctp_rx **out, const sluice_sctp_rx_settings *s, c
     rx->s = *s;
     /* Gap block offsets are 16 bit (RFC 9260 §3.3.4). */
     if (rx->s.max_tsn_ahead > 65535) rx->s.max_tsn_ahead = 65535;
-    rx->ranges = sluice_mem_alloc(alloc, s->max_gap_blocks * sizeof *rx->ranges);
-    rx->scratch = sluice_mem_alloc(alloc, s->max_gap_blocks * sizeof *rx->scratch);
+    /* Sized on demand: a clean path never needs more than a few ranges. */
+    rx->cap = SLUICE_MIN(s->max_gap_blocks, (size_t)16);
+    rx->ranges = sluice_mem_alloc(alloc, rx->cap * sizeof *rx->ranges);
+    rx->scratch = sluice_mem_alloc(alloc, rx->cap * sizeof *rx->scratch);
     rx->dups = s->max_dups ? sluice_mem_alloc(alloc, s->max_dups * sizeof *rx->dups) : NULL;
     if (!rx->ranges || !rx->scratch || (s->max_dups && !rx->dups)) {
         sluice_sctp_rx_free(rx);
@@ -96,8 +99,22 @@ int sluice_sctp_rx_check(const sluice_sctp_rx *rx, uint32_t tsn) {
     /* A new range is needed unless it touches a neighbour. */
     bool touches = (i < rx->nranges && rx_off(rx, rx->ranges[i].start) == off + 1) ||
                    (i > 0 && rx_off(rx, rx->ranges[i - 1].end) + 1 == off);
-    if (!touches && rx->nranges == rx->s.max_gap_blocks) return SLUICE_ERR_BUFFER_FULL;
+    if (!touches && rx->nranges == rx->cap) return SLUICE_ERR_BUFFER_FULL;
     return SLUICE_SCTP_RX_NEW;
+}
+
+/* Double the range arrays, up to max_gap_blocks. */
+static int rx_grow(sluice_sctp_rx *rx) {
+    if (rx->cap >= rx->s.max_gap_blocks) return SLUICE_ERR_BUFFER_FULL;
+    size_t ncap = SLUICE_MIN(rx->cap * 2, rx->s.max_gap_blocks);
+    rx_range *r = sluice_mem_realloc(rx->alloc, rx->ranges, ncap * sizeof *r);
+    if (!r) return SLUICE_ERR_NOMEM;
+    rx->ranges = r;
+    sluice_sctp_gap *g = sluice_mem_realloc(rx->alloc, rx->scratch, ncap * sizeof *g);
+    if (!g) return SLUICE_ERR_NOMEM; /* ranges grew, scratch did not: cap stays */
+    rx->scratch = g;
+    rx->cap = ncap;
+    return SLUICE_OK;
 }
 
 /* Cum ack reached the first range: swallow it. */
@@ -152,6 +169,10 @@ int sluice_sctp_rx_on_data(sluice_sctp_rx *rx, sluice_time now, uint32_t tsn, bo
         memmove(rx->ranges + i + 1, rx->ranges + i, (rx->nranges - i) * sizeof *rx->ranges);
         rx->ranges[i].start = rx->ranges[i].end = tsn;
         rx->nranges++;
+        /* Keep one free slot ahead, so that check() (const, called before the chunk is
+         * stored) is exact. Out of memory just leaves the cap: later chunks needing a new
+         * range are refused, and the peer retransmits them. */
+        if (rx->nranges == rx->cap) (void)rx_grow(rx);
     }
     return c;
 }

@@ -23,8 +23,9 @@
 
 typedef struct sluice_sctp_rx_settings {
     uint32_t delayed_ack_ms;  /**< default 200 (RFC 9260 §6.2: at most 500) */
-    size_t max_gap_blocks;    /**< ranges tracked above the cum ack; default 128. TSNs that would
-                                   need more are dropped (the peer retransmits). */
+    size_t max_gap_blocks;    /**< ranges tracked above the cum ack; default 128 (the
+                                   association uses rwnd / mtu). Allocated on demand. TSNs that
+                                   would need more are dropped (the peer retransmits). */
     size_t max_dups;          /**< duplicate TSNs remembered for the next SACK; default 32 */
     uint32_t max_tsn_ahead;   /**< DATA with TSN > cum + this is dropped; default 65535 (gap
                                    block offsets are 16 bit) */

@@ -28,6 +28,9 @@ void sluice_sctp_settings_default(sluice_sctp_settings *s) {
     s->delayed_ack_ms = 200;
     s->cookie_lifetime_ms = 60000;
     s->heartbeat_interval_ms = 0;
+    /* RFC 8260: a large message no longer blocks small ones on other streams. The send queue
+     * bounds the messages in progress (max_in_progress), so partial messages cannot fill
+     * the peer's reassembly space (seen with 60 x 256 KiB before that bound). */
     s->enable_idata = true;
     s->zero_checksum = false;
 }
@@ -219,6 +222,11 @@ int sluice_sctp_datapath_start(sluice_sctp *a) {
     sluice_sctp_rx_settings xs;
     sluice_sctp_rx_settings_default(&xs);
     xs.delayed_ack_ms = a->s.delayed_ack_ms;
+    /* One range per packet of a full window: a burst of scattered losses (a drop-tail queue
+     * overflowing in slow start) must not make us discard the data that did arrive, or T3
+     * resends the whole window. Allocated on demand, so a clean path pays nothing. */
+    size_t per_window = (size_t)a->s.rwnd / (a->s.mtu ? a->s.mtu : 1200) + 1;
+    xs.max_gap_blocks = SLUICE_MIN(SLUICE_MAX(xs.max_gap_blocks, per_window), (size_t)65535);
     sluice_sctp_reasm_settings qs;
     sluice_sctp_reasm_settings_default(&qs);
     /* A message of max_message_size must always be able to complete, even when a full
@@ -292,6 +300,9 @@ int sluice_sctp_new_send_queue(const sluice_sctp *a, sluice_sctp_tx **out) {
     /* Common header 12, I-DATA chunk header 20 (the larger of DATA's and I-DATA's), and the
      * 4-byte rounding retx applies to the room it offers. */
     ts.fresh_packet_payload = (a->s.mtu - 12 - 20) & ~(size_t)3;
+    /* I-DATA: small messages (one fragment) still interleave freely between streams; large
+     * ones are carried two at a time so partial messages never fill the peer's window. */
+    ts.max_in_progress = 2;
     return sluice_sctp_tx_new(out, &ts, a->alloc);
 }
 
@@ -553,15 +564,18 @@ int sluice_sctp_poll_packet(sluice_sctp *a, sluice_time now, uint8_t *buf, size_
             }
         }
     }
-    if (sluice_sctp_rx_sack_due(a->rx)) {
+    /* §6.2: a SACK that is only being delayed rides along for free when DATA goes out. */
+    bool may_send_data = a->state == SLUICE_SCTP_ESTABLISHED || a->state == SLUICE_SCTP_SHUTDOWN_PENDING ||
+                         a->state == SLUICE_SCTP_SHUTDOWN_RECEIVED;
+    bool piggyback = may_send_data && sluice_sctp_rx_next_deadline(a->rx) != SLUICE_TIME_NEVER &&
+                     sluice_sctp_retx_wants_to_send(a->retx);
+    if (sluice_sctp_rx_sack_due(a->rx) || piggyback) {
         uint32_t rw = our_rwnd(a);
         if (sluice_sctp_rx_write_sack(a->rx, now, &p.w, rw) == SLUICE_OK) {
             p.nchunks++;
             a->last_adv_rwnd = rw;
         }
     }
-    bool may_send_data = a->state == SLUICE_SCTP_ESTABLISHED || a->state == SLUICE_SCTP_SHUTDOWN_PENDING ||
-                         a->state == SLUICE_SCTP_SHUTDOWN_RECEIVED;
     if (may_send_data && sluice_sctp_retx_fwd_tsn_pending(a->retx)) {
         if (sluice_sctp_retx_write_fwd_tsn(a->retx, now, &p.w) == SLUICE_OK) p.nchunks++;
     }

@@ -25,6 +25,7 @@ struct sluice_sctp_tx {
     size_t nqueued;      /* messages queued, all streams */
     size_t ntimed;       /* queued messages with a lifetime */
     tx_stream *current;  /* DATA: a message in progress must be finished first (§6.9) */
+    size_t in_progress;  /* messages partly produced (0 < produced < len) */
     uint16_t *low;       /* FIFO of streams whose buffered amount fell to the threshold */
     size_t nlow;
     sluice_sctp_tx_stats stats;
@@ -198,6 +199,7 @@ static void tx_pop_head(sluice_sctp_tx *tx, tx_stream *st) {
         tx_deactivate(tx, st);
     }
     m->next = NULL;
+    if (m->produced > 0 && m->produced < m->len) tx->in_progress--;
     if (m->expires != SLUICE_TIME_NEVER) tx->ntimed--;
     tx->nqueued--;
     if (tx->current == st) tx->current = NULL;
@@ -269,6 +271,15 @@ int sluice_sctp_tx_produce(sluice_sctp_tx *tx, sluice_time now, size_t max_paylo
             tx_drop_head(tx, st);
             continue;
         }
+        if (tx->s.idata && tx->s.max_in_progress && m->produced == 0 && tx->in_progress >= tx->s.max_in_progress) {
+            /* Enough messages are interleaved: continue one of them (a partly sent message is
+             * always the head of its stream) before starting another. */
+            tx_stream *p = st->rr_next;
+            while (p != st && !(p->head && p->head->produced > 0 && p->head->produced < p->head->len)) p = p->rr_next;
+            if (p == st) return 0; /* cannot happen while in_progress > 0; be safe */
+            st = p;
+            m = st->head;
+        }
         if (m->produced == 0 && m->len > max_payload && m->len <= tx->s.fresh_packet_payload) return 0;
         size_t n = SLUICE_MIN(max_payload, m->len - m->produced);
         if (!m->started) {
@@ -284,7 +295,11 @@ int sluice_sctp_tx_produce(sluice_sctp_tx *tx, sluice_time now, size_t max_paylo
         out->beginning = m->produced == 0;
         out->ending = m->produced + n == m->len;
         size_t before = st->buffered;
+        bool was_partial = m->produced > 0;
         m->produced += n;
+        bool is_partial = m->produced < m->len;
+        if (is_partial && !was_partial) tx->in_progress++;
+        else if (!is_partial && was_partial) tx->in_progress--;
         st->buffered -= n;
         tx->total -= n;
         if (out->ending) {

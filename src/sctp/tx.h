@@ -62,6 +62,10 @@ typedef struct sluice_sctp_tx_settings {
      *  and the message starts the next packet (splitting small messages doubles their loss
      *  risk and has broken peers' reassembly). 0 = split anywhere (default). */
     size_t fresh_packet_payload;
+    /** I-DATA: at most this many messages partly sent at once (0 = no limit). Interleaving
+     *  every started message can fill the receiver's reassembly space with partial messages
+     *  that never complete; keep this times the largest message below the peer's window. */
+    size_t max_in_progress;
 } sluice_sctp_tx_settings;
 
 void sluice_sctp_tx_settings_default(sluice_sctp_tx_settings *s);

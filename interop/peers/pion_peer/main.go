@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"regexp"
 	"strconv"
@@ -39,6 +40,7 @@ type args struct {
 	timeout                        float64
 	bytes                          int64
 	count, echoMax, echoMin        int
+	msgSize                        int64
 	verbose                        bool
 }
 
@@ -70,6 +72,23 @@ type peer struct {
 	remoteOK bool
 	pending  []map[string]interface{}
 	sentEnd  bool
+	// bench: the offer's arrival (answerer) and ms from it (offerer: from t0) to the first
+	// open channel, for bench/run_peers.py; both under mu (OnOpen runs elsewhere)
+	tOffer    time.Time
+	connectMs int64
+}
+
+func (p *peer) markOpen() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.connectMs >= 0 {
+		return
+	}
+	from := p.t0
+	if !p.tOffer.IsZero() {
+		from = p.tOffer
+	}
+	p.connectMs = time.Since(from).Milliseconds()
 }
 
 func (p *peer) log(format string, a ...interface{}) {
@@ -84,6 +103,10 @@ func (p *peer) sendSig(v interface{}) {
 }
 
 func (p *peer) track(dc *webrtc.DataChannel) {
+	dc.OnOpen(p.markOpen)
+	if dc.ReadyState() == webrtc.DataChannelStateOpen {
+		p.markOpen()
+	}
 	q := make(chan msg, 65536)
 	p.mu.Lock()
 	p.chans[dc.Label()] = dc
@@ -243,6 +266,10 @@ func (p *peer) onSignal(m map[string]interface{}) {
 		typ := webrtc.SDPTypeOffer
 		if t == "answer" {
 			typ = webrtc.SDPTypeAnswer
+		} else {
+			p.mu.Lock()
+			p.tOffer = time.Now()
+			p.mu.Unlock()
 		}
 		if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: typ, SDP: sdp}); err != nil {
 			p.log("SetRemoteDescription: %v", err)
@@ -403,7 +430,7 @@ func (p *peer) scBulk() error {
 		t := time.Now()
 		for k := 0; sent < total; k++ {
 			off := (k * 7919) % (1 << 20)
-			n := int64(bulkChunk)
+			n := p.a.msgSize
 			if total-sent < n {
 				n = total - sent
 			}
@@ -463,6 +490,7 @@ func (p *peer) scUnreliable() error {
 	}
 	seen := make([]bool, count)
 	got, dups, corrupt := 0, 0, 0
+	var tFirst, tLast time.Time
 	take := func(m msg) {
 		bad := m.text || len(m.data) != unrelSize
 		var seq uint32
@@ -485,6 +513,10 @@ func (p *peer) scUnreliable() error {
 		default:
 			seen[seq] = true
 			got++
+			tLast = time.Now()
+			if tFirst.IsZero() {
+				tFirst = tLast
+			}
 		}
 	}
 	for p.peerBye == nil {
@@ -516,6 +548,9 @@ func (p *peer) scUnreliable() error {
 	}
 	p.details["received"] = got
 	p.details["lost"] = sent - got
+	if got > 1 {
+		p.details["msgs_s"] = int64(float64(got) / math.Max(tLast.Sub(tFirst).Seconds(), 1e-3))
+	}
 	p.details["duplicated"] = dups
 	p.details["corrupted"] = corrupt
 	if dups > 0 || corrupt > 0 {
@@ -764,6 +799,11 @@ func (p *peer) run() int {
 	if err != nil {
 		errv = err.Error()
 	}
+	p.mu.Lock()
+	if p.connectMs >= 0 {
+		p.details["connect_ms"] = p.connectMs
+	}
+	p.mu.Unlock()
 	mine := map[string]interface{}{"peer": "pion", "version": "3.1.56", "role": p.a.role,
 		"scenario": p.a.scenario, "driver": p.driver, "ok": ok, "error": errv,
 		"elapsed_ms": time.Since(p.t0).Milliseconds(), "details": p.details}
@@ -818,12 +858,16 @@ func main() {
 	flag.Float64Var(&a.timeout, "timeout", 60, "scenario timeout, s")
 	flag.Int64Var(&a.bytes, "bytes", 64<<20, "bulk: bytes")
 	flag.IntVar(&a.count, "count", 20000, "unreliable: messages")
+	flag.Int64Var(&a.msgSize, "msg-size", bulkChunk, "bulk: message size (bench)")
 	flag.IntVar(&a.echoMax, "echo-max", 65535, "echo: largest message (pion cannot receive 65536)")
 	flag.IntVar(&a.echoMin, "echo-min", 0, "echo: smallest message")
 	flag.BoolVar(&a.verbose, "verbose", false, "")
 	flag.Bool("loopback", true, "accepted; always loopback")
 	flag.String("bind", "127.0.0.1", "accepted")
 	flag.Parse()
+	if a.msgSize < 1 || a.msgSize > bulkChunk {
+		a.msgSize = bulkChunk
+	}
 	if (a.role != "offer" && a.role != "answer") || a.scenario == "" {
 		flag.Usage()
 		os.Exit(2)
@@ -841,7 +885,7 @@ func main() {
 	p := &peer{a: a, t0: time.Now(), pc: pc, driver: a.role == a.driver,
 		chans: map[string]*webrtc.DataChannel{}, queues: map[string]chan msg{},
 		arrived: make(chan string, 64), details: map[string]interface{}{},
-		bye: make(chan map[string]interface{}, 1)}
+		bye: make(chan map[string]interface{}, 1), connectMs: -1}
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
 		p.log("datachannel '%s' negotiated=%v", dc.Label(), dc.Negotiated())
 		p.track(dc)
