@@ -7,7 +7,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 need=()
-for p in python3-aiortc chromium iproute2 util-linux golang-go golang-github-pion-webrtc.v3-dev; do have "$p" || need+=("$p"); done
+for p in python3-aiortc chromium iproute2 util-linux golang-go golang-github-pion-webrtc.v3-dev coturn; do have "$p" || need+=("$p"); done
 # node/npm may come from elsewhere than Debian (e.g. a nodejs that bundles npm): check the
 # commands, not the packages.
 command -v node >/dev/null || need+=(nodejs)

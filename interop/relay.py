@@ -164,7 +164,8 @@ class Relay:
             lines = [l for l in re.split(r"\r?\n", sdp)
                      if not l.startswith("a=candidate:") and l != "a=end-of-candidates"]
             msg = dict(msg, sdp="\r\n".join(lines))
-        if msg.get("type") == "candidate":
+        who = getattr(self, "reading_from", None)  # set by pump(); no await in between
+        if msg.get("type") == "candidate" and a.candidates_from in ("both", who):
             if a.candidates == "drop":
                 return None, 0.0
             if a.candidates.startswith("delay="):
@@ -177,6 +178,7 @@ class Relay:
         q = self.procs[dst]
         while True:
             raw = await p.stdout.readline()
+            self.reading_from = src
             if not raw:
                 self.note(src, "<stdout closed>")
                 break
@@ -290,6 +292,8 @@ def main():
                     help="seconds the second peer may run after the first exited")
     ap.add_argument("--candidates", default="pass",
                     help="pass | drop | delay=MS: what to do with trickled candidates")
+    ap.add_argument("--candidates-from", default="both", choices=("both", "offer", "answer"),
+                    help="whose trickled candidates --candidates applies to (default both)")
     ap.add_argument("--strip-sdp-candidates", action="store_true",
                     help="remove a=candidate lines from SDPs (forces trickle)")
     ap.add_argument("--lossy", default="",

@@ -51,6 +51,7 @@ struct sluice_io {
     uint64_t send_drops;
     io_tcp tcp[SLUICE_IO_MAX_TCP];
     int mdns_fd; /* -1 until the first query */
+    int mdns_listen_fd; /* -1: none; 0.0.0.0:5353 joined to 224.0.0.251 for multicast answers */
     sluice_addr mdns_local;
     sluice_io_recv_fn mdns_fn;
     void *mdns_user;
@@ -155,6 +156,7 @@ int sluice_io_open(sluice_io **out, const sluice_io_settings *s, const sluice_al
     io->alloc = alloc;
     io->log = log;
     io->mdns_fd = -1;
+    io->mdns_listen_fd = -1;
     for (size_t k = 0; k < SLUICE_IO_MAX_TCP; k++) io->tcp[k].fd = -1;
     int last_err = SLUICE_ERR_IO;
     if (s->bind_address) {
@@ -213,6 +215,7 @@ void sluice_io_close(sluice_io *io) {
     if (!io) return;
     for (size_t k = 0; k < io->nsocks; k++) close(io->socks[k].fd);
     if (io->mdns_fd >= 0) close(io->mdns_fd);
+    if (io->mdns_listen_fd >= 0) close(io->mdns_listen_fd);
     for (size_t k = 0; k < SLUICE_IO_MAX_TCP; k++) {
         if (io->tcp[k].fd >= 0) close(io->tcp[k].fd);
         sluice_tls_client_free(io->tcp[k].tls);
@@ -230,12 +233,11 @@ size_t sluice_io_local_addresses(const sluice_io *io, sluice_addr *out, size_t c
     return io->nsocks;
 }
 
-static void recv_mdns(sluice_io *io) {
+static void recv_mdns(sluice_io *io, int fd) {
     for (int i = 0; i < 16; i++) {
         struct sockaddr_storage from;
         socklen_t fl = sizeof from;
-        ssize_t n = recvfrom(io->mdns_fd, io->rxbuf[0], SLUICE_IO_MAX_DATAGRAM, MSG_DONTWAIT,
-                             (struct sockaddr *)&from, &fl);
+        ssize_t n = recvfrom(fd, io->rxbuf[0], SLUICE_IO_MAX_DATAGRAM, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
         if (n < 0) break;
         sluice_addr remote;
         if (io->mdns_fn && sockaddr_to_addr((struct sockaddr *)&from, &remote))
@@ -243,11 +245,67 @@ static void recv_mdns(sluice_io *io) {
     }
 }
 
+/* Multicast-capable IPv4 interface addresses (up, not loopback), for joining the group and
+ * sending queries on each link. Returns the count written (at most cap). */
+static size_t mdns_interfaces(struct in_addr *out, size_t cap) {
+    size_t n = 0;
+    struct ifaddrs *ifs = NULL;
+    if (getifaddrs(&ifs) != 0) return 0;
+    for (struct ifaddrs *i = ifs; i && n < cap; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+        if ((i->ifa_flags & (IFF_UP | IFF_MULTICAST | IFF_LOOPBACK)) != (IFF_UP | IFF_MULTICAST)) continue;
+        out[n++] = ((const struct sockaddr_in *)i->ifa_addr)->sin_addr;
+    }
+    freeifaddrs(ifs);
+    return n;
+}
+
+/* Responders that ignore the legacy-unicast rule of RFC 6762 §6.7 (Chromium's among them)
+ * answer a query from an ephemeral port by multicast to 224.0.0.251:5353 (§6). To hear those
+ * answers we share port 5353 with the local responders (SO_REUSEADDR/SO_REUSEPORT, as every
+ * mDNS stack does) and join the group on each link. Best effort: -1 when that is impossible. */
+static int mdns_open_listener(sluice_io *io) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+#ifdef SO_REUSEPORT
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+#endif
+    struct sockaddr_in any;
+    memset(&any, 0, sizeof any);
+    any.sin_family = AF_INET;
+    any.sin_port = htons(5353);
+    if (bind(fd, (struct sockaddr *)&any, sizeof any) != 0) {
+        SLUICE_LOG(io->log, SLUICE_LOG_DEBUG, "io", "mDNS: cannot bind port 5353 (%s): unicast answers only",
+                   strerror(errno));
+        close(fd);
+        return -1;
+    }
+    struct in_addr ifs[SLUICE_IO_MAX_SOCKETS];
+    size_t nif = mdns_interfaces(ifs, SLUICE_IO_MAX_SOCKETS);
+    size_t joined = 0;
+    for (size_t k = 0; k <= nif; k++) {
+        if (k == nif && joined) break;
+        struct ip_mreq mr;
+        memset(&mr, 0, sizeof mr);
+        mr.imr_multiaddr.s_addr = htonl(0xE00000FBu); /* 224.0.0.251 */
+        mr.imr_interface.s_addr = k < nif ? ifs[k].s_addr : htonl(INADDR_ANY); /* last: by route */
+        if (setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof mr) == 0) joined++;
+    }
+    if (!joined) {
+        SLUICE_LOG(io->log, SLUICE_LOG_DEBUG, "io", "mDNS: cannot join 224.0.0.251: unicast answers only");
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 int sluice_io_mdns_query(sluice_io *io, const uint8_t *query, size_t len) {
     if (io->mdns_fd < 0) {
         int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) return SLUICE_ERR_IO;
-        int ttl = 255, loop = 1;
+        int ttl = 255, loop = 1; /* §11: TTL 255; loop: the responder may be on this host */
         setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl);
         setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof loop);
         struct sockaddr_in any;
@@ -262,14 +320,35 @@ int sluice_io_mdns_query(sluice_io *io, const uint8_t *query, size_t len) {
         getsockname(fd, (struct sockaddr *)&bound, &bl);
         sockaddr_to_addr((struct sockaddr *)&bound, &io->mdns_local);
         io->mdns_fd = fd;
+        io->mdns_listen_fd = mdns_open_listener(io);
     }
     struct sockaddr_in to;
     memset(&to, 0, sizeof to);
     to.sin_family = AF_INET;
     to.sin_port = htons(5353);
     to.sin_addr.s_addr = htonl(0xE00000FBu); /* 224.0.0.251 */
-    if (sendto(io->mdns_fd, query, len, MSG_DONTWAIT, (struct sockaddr *)&to, sizeof to) < 0) return SLUICE_ERR_IO;
+    /* The name's owner may be on any link: ask on each multicast interface (IP_MULTICAST_IF),
+     * or by route when there is none. */
+    struct in_addr ifs[SLUICE_IO_MAX_SOCKETS];
+    size_t nif = mdns_interfaces(ifs, SLUICE_IO_MAX_SOCKETS);
+    size_t sent = 0;
+    for (size_t k = 0; k < nif; k++) {
+        if (setsockopt(io->mdns_fd, IPPROTO_IP, IP_MULTICAST_IF, &ifs[k], sizeof ifs[k]) != 0) continue;
+        if (sendto(io->mdns_fd, query, len, MSG_DONTWAIT, (struct sockaddr *)&to, sizeof to) == (ssize_t)len) sent++;
+    }
+    if (sent == 0) {
+        struct in_addr none = {.s_addr = htonl(INADDR_ANY)};
+        setsockopt(io->mdns_fd, IPPROTO_IP, IP_MULTICAST_IF, &none, sizeof none);
+        if (sendto(io->mdns_fd, query, len, MSG_DONTWAIT, (struct sockaddr *)&to, sizeof to) < 0)
+            return SLUICE_ERR_IO;
+    }
     return SLUICE_OK;
+}
+
+void sluice_io_mdns_close(sluice_io *io) {
+    if (io->mdns_fd >= 0) close(io->mdns_fd);
+    if (io->mdns_listen_fd >= 0) close(io->mdns_listen_fd);
+    io->mdns_fd = io->mdns_listen_fd = -1;
 }
 
 void sluice_io_set_mdns_handler(sluice_io *io, sluice_io_recv_fn fn, void *user) {
@@ -279,7 +358,8 @@ void sluice_io_set_mdns_handler(sluice_io *io, sluice_io_recv_fn fn, void *user)
 
 int sluice_io_recv(sluice_io *io, sluice_io_recv_fn fn, void *user, size_t max_datagrams) {
     int total = 0;
-    if (io->mdns_fd >= 0) recv_mdns(io);
+    if (io->mdns_fd >= 0) recv_mdns(io, io->mdns_fd);
+    if (io->mdns_listen_fd >= 0) recv_mdns(io, io->mdns_listen_fd);
     for (size_t k = 0; k < SLUICE_IO_MAX_TCP; k++)
         if (io->tcp[k].fd >= 0) tcp_recv(io, &io->tcp[k], fn, user);
     struct mmsghdr msgs[SLUICE_IO_BATCH];
@@ -629,6 +709,10 @@ int sluice_io_fds(const sluice_io *io, int *fds, size_t cap) {
     size_t n = io->nsocks;
     if (io->mdns_fd >= 0) {
         if (n < cap) fds[n] = io->mdns_fd;
+        n++;
+    }
+    if (io->mdns_listen_fd >= 0) {
+        if (n < cap) fds[n] = io->mdns_listen_fd;
         n++;
     }
     for (size_t k = 0; k < SLUICE_IO_MAX_TCP; k++) {

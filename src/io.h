@@ -52,12 +52,17 @@ int sluice_io_flush(sluice_io *io);
 /** Socket fds to watch for reading. Returns the count (may exceed cap). */
 int sluice_io_fds(const sluice_io *io, int *fds, size_t cap);
 
-/** mDNS (RFC 6762): send `query` to 224.0.0.251:5353 from a lazily opened IPv4 socket on an
- *  ephemeral port (responders answer it by unicast when the QU bit is set). Replies arrive
- *  through the handler set with sluice_io_set_mdns_handler from sluice_io_recv.
- *  Errors: IO. */
+/** mDNS (RFC 6762): send `query` to 224.0.0.251:5353 on every multicast-capable IPv4
+ *  interface from a lazily opened socket on an ephemeral port (responders that honour §6.7
+ *  answer it by unicast there). Responders that answer by multicast instead (Chromium) are
+ *  heard on a second socket bound to port 5353 (shared, SO_REUSEADDR) that joined the group,
+ *  when that bind is possible. Replies from both arrive through the handler set with
+ *  sluice_io_set_mdns_handler from sluice_io_recv. Errors: IO. */
 int sluice_io_mdns_query(sluice_io *io, const uint8_t *query, size_t len);
 void sluice_io_set_mdns_handler(sluice_io *io, sluice_io_recv_fn fn, void *user);
+/** Close the mDNS sockets (no name left to resolve): while open, the shared port 5353 may
+ *  take unicast packets meant for another local mDNS stack. The next query reopens them. */
+void sluice_io_mdns_close(sluice_io *io);
 
 /** TURN over TCP (RFC 6062 framing, RFC 8656 §12.5): send `data` (one STUN or padded ChannelData
  *  message) over a TCP connection from the IP of `local` to `remote`, opened on first use

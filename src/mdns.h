@@ -1,7 +1,8 @@
 /* Multicast DNS (RFC 6762) codec for ICE ".local" candidates (draft-ietf-mmusic-mdns-ice-
  * candidates): a one-shot query for "<uuid>.local" A/AAAA and the parsing of answers.
  * Sans-IO: the I/O layer sends the query to 224.0.0.251:5353 / [ff02::fb]:5353 from an
- * ephemeral port (so responders answer by unicast, RFC 6762 §6.7) and feeds replies back. */
+ * ephemeral port (RFC 6762 §6.7 responders answer by unicast; Chromium answers by multicast
+ * to port 5353, which the I/O layer also listens on) and feeds replies back. */
 #ifndef SLUICE_MDNS_H
 #define SLUICE_MDNS_H
 

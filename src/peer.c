@@ -1196,6 +1196,10 @@ static void on_mdns_reply(void *user, const sluice_addr *local, const sluice_add
 /* Send due mDNS queries (250 ms, 500 ms, 1 s apart); give up after the last one. */
 static void mdns_service(sluice_peer *pc, sluice_time now) {
     if (!pc->io) return;
+    if (pc->mdns_count == 0) {
+        sluice_io_mdns_close(pc->io); /* nothing to resolve: give port 5353 back */
+        return;
+    }
     sluice_io_set_mdns_handler(pc->io, on_mdns_reply, pc);
     for (size_t i = 0; i < pc->mdns_count;) {
         peer_mdns *m = &pc->mdns[i];
@@ -1209,7 +1213,11 @@ static void mdns_service(sluice_peer *pc, sluice_time now) {
             continue;
         }
         uint8_t q[300];
-        int n = sluice_mdns_build_query(m->cand.hostname, true, false, true, 0, q, sizeof q);
+        /* QM, not QU: Chromium's responder ignores questions with the unicast-response bit
+         * (class 0x8001) and answers QM ones by multicast, which io hears on port 5353.
+         * Coming from an ephemeral port, the query is still a legacy one (RFC 6762 §6.7):
+         * responders that follow the RFC answer it by unicast to that port. */
+        int n = sluice_mdns_build_query(m->cand.hostname, true, false, false, 0, q, sizeof q);
         if (n > 0 && sluice_io_mdns_query(pc->io, q, (size_t)n) != SLUICE_OK)
             SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "mDNS: query for %s could not be sent", m->cand.hostname);
         m->tries++;

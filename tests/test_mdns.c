@@ -136,6 +136,55 @@ static void test_mdns_rejects_pointer_loops_and_bad_labels(void **state) {
     assert_int_equal(sluice_mdns_parse_response(buf, 5, "x.local", out, 2, NULL), SLUICE_ERR_MALFORMED);
 }
 
+/* Captured from Chromium 156's mDNS responder (interop/run_extra.py, network namespace):
+ * our QM query (class IN, no QU bit: Chromium ignores QU questions) and its answer, sent by
+ * multicast to 224.0.0.251:5353 although the query came from an ephemeral port (RFC 6762
+ * §6.7 asks for unicast): cache-flush A record plus an NSEC in the additional section whose
+ * next-domain name is a compression pointer. */
+static const uint8_t CHROMIUM_QUERY[] = {
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x24, 0x61, 0x39, 0x30,
+    0x63, 0x35, 0x37, 0x62, 0x30, 0x2d, 0x34, 0x30, 0x31, 0x32, 0x2d, 0x34, 0x30, 0x32, 0x30, 0x2d,
+    0x39, 0x31, 0x32, 0x30, 0x2d, 0x31, 0x62, 0x37, 0x37, 0x36, 0x63, 0x64, 0x32, 0x61, 0x64, 0x38,
+    0x37, 0x05, 0x6c, 0x6f, 0x63, 0x61, 0x6c, 0x00, 0x00, 0x01, 0x00, 0x01,
+};
+static const uint8_t CHROMIUM_ANSWER[] = {
+    0x00, 0x00, 0x84, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x24, 0x61, 0x39, 0x30,
+    0x63, 0x35, 0x37, 0x62, 0x30, 0x2d, 0x34, 0x30, 0x31, 0x32, 0x2d, 0x34, 0x30, 0x32, 0x30, 0x2d,
+    0x39, 0x31, 0x32, 0x30, 0x2d, 0x31, 0x62, 0x37, 0x37, 0x36, 0x63, 0x64, 0x32, 0x61, 0x64, 0x38,
+    0x37, 0x05, 0x6c, 0x6f, 0x63, 0x61, 0x6c, 0x00, 0x00, 0x01, 0x80, 0x01, 0x00, 0x00, 0x00, 0x78,
+    0x00, 0x04, 0xc6, 0x12, 0x00, 0x01, 0x24, 0x61, 0x39, 0x30, 0x63, 0x35, 0x37, 0x62, 0x30, 0x2d,
+    0x34, 0x30, 0x31, 0x32, 0x2d, 0x34, 0x30, 0x32, 0x30, 0x2d, 0x39, 0x31, 0x32, 0x30, 0x2d, 0x31,
+    0x62, 0x37, 0x37, 0x36, 0x63, 0x64, 0x32, 0x61, 0x64, 0x38, 0x37, 0x05, 0x6c, 0x6f, 0x63, 0x61,
+    0x6c, 0x00, 0x00, 0x2f, 0x80, 0x01, 0x00, 0x00, 0x00, 0x78, 0x00, 0x05, 0xc0, 0x46, 0x00, 0x01,
+    0x40,
+};
+#define CHROMIUM_NAME "a90c57b0-4012-4020-9120-1b776cd2ad87.local"
+
+static void test_mdns_parses_chromium_answer_with_nsec(void **state) {
+    (void)state;
+    uint8_t q[300];
+    int n = sluice_mdns_build_query(CHROMIUM_NAME, true, false, false, 0, q, sizeof q);
+    assert_int_equal(n, (int)sizeof CHROMIUM_QUERY);
+    assert_memory_equal(q, CHROMIUM_QUERY, sizeof CHROMIUM_QUERY);
+    sluice_addr out[4];
+    uint32_t ttl = 0;
+    assert_int_equal(sluice_mdns_parse_response(CHROMIUM_ANSWER, sizeof CHROMIUM_ANSWER, CHROMIUM_NAME, out, 4, &ttl),
+                     1);
+    char text[64];
+    sluice_addr_format(&out[0], text, sizeof text);
+    assert_string_equal(text, "198.18.0.1:0");
+    assert_int_equal(ttl, 120);
+    /* Case-insensitive owner match; another name gets nothing. */
+    assert_int_equal(sluice_mdns_parse_response(CHROMIUM_ANSWER, sizeof CHROMIUM_ANSWER,
+                                                "A90C57B0-4012-4020-9120-1B776CD2AD87.LOCAL", out, 4, NULL), 1);
+    assert_int_equal(sluice_mdns_parse_response(CHROMIUM_ANSWER, sizeof CHROMIUM_ANSWER, NAME, out, 4, NULL), 0);
+    /* Every truncation is reported as malformed, never read past. */
+    for (size_t len = 0; len < sizeof CHROMIUM_ANSWER; len++) {
+        int rc = sluice_mdns_parse_response(CHROMIUM_ANSWER, len, CHROMIUM_NAME, out, 4, NULL);
+        assert_int_equal(rc, SLUICE_ERR_MALFORMED);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mdns_local_name_validation),
@@ -143,6 +192,7 @@ int main(void) {
         cmocka_unit_test(test_mdns_response_roundtrip_v4_and_v6),
         cmocka_unit_test(test_mdns_response_with_compression_and_other_records),
         cmocka_unit_test(test_mdns_rejects_pointer_loops_and_bad_labels),
+        cmocka_unit_test(test_mdns_parses_chromium_answer_with_nsec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

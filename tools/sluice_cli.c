@@ -5,6 +5,7 @@
  *              [--driver offer|answer] [--trickle 0|1] [--loopback] [--bind 127.0.0.1]
  *              [--result FILE] [--timeout S] [--bytes N] [--msg-size N] [--count N] [--echo-min N]
  *              [--echo-max N]
+ *              [--ice-server URL]... [--turn-user U] [--turn-pass P] [--relay-only]
  *              [--verbose]
  *
  * Signaling is JSON lines on stdin/stdout; the scenarios, who drives and who validates,
@@ -35,6 +36,7 @@
 #define UNREL_HIGH_WATER (64u << 10)
 #define BYE_WAIT_US (20 * 1000000ull)
 #define MAX_LINE (16u << 20)
+#define MAX_ICE_SERVERS 4
 
 /* Same table as the interop peers (interop/peers): message i has size ECHO_SIZES[i % 25]. */
 static const size_t ECHO_SIZES[] = {0, 1, 2, 3, 7, 15, 16, 100, 255, 256, 1000, 1023, 1024,
@@ -65,6 +67,11 @@ typedef struct cli {
     size_t bulk_msg_size; /* 0: min(65535, remote max-message-size) */
     uint32_t unrel_count;
     size_t echo_max, echo_min;
+    /* ICE servers (stun:/turn: URLs, one credential pair for all) and relay-only policy */
+    const char *ice_urls[MAX_ICE_SERVERS];
+    size_t nice;
+    const char *turn_user, *turn_pass;
+    bool relay_only;
 
     sluice_peer *pc;
     sluice_time t0, now, deadline, bye_deadline;
@@ -635,6 +642,21 @@ static void write_result(cli *c)
     cli_str_free(&s);
 }
 
+/* With ICE servers: which pair carried the data (a relayed run checks it is the TURN one). */
+static void note_selected_pair(cli *c)
+{
+    sluice_peer_stats st;
+    if (sluice_peer_get_stats(c->pc, &st) != SLUICE_OK || !st.has_selected_pair) {
+        return;
+    }
+    char l[64], r[64];
+    sluice_addr_format(&st.selected_local, l, sizeof l);
+    sluice_addr_format(&st.selected_remote, r, sizeof r);
+    logf_(c, "selected pair %s -> %s", l, r);
+    detail_str(c, "selected_local", l);
+    detail_str(c, "selected_remote", r);
+}
+
 static void send_bye(cli *c)
 {
     cli_str s = {0};
@@ -660,7 +682,8 @@ static void usage(void)
             "echo|bulk|unreliable|negotiated|maxsize|close\n"
             "       [--driver offer|answer] [--trickle 0|1] [--loopback] [--bind IP]\n"
             "       [--result FILE] [--timeout S] [--bytes N] [--msg-size N] [--count N] [--echo-min N] [--echo-max N] "
-            "[--verbose]\n");
+            "[--verbose]\n"
+            "       [--ice-server URL]... [--turn-user U] [--turn-pass P] [--relay-only]\n");
 }
 
 static int parse_args(cli *c, int argc, char **argv)
@@ -699,6 +722,15 @@ static int parse_args(cli *c, int argc, char **argv)
             c->echo_min = (size_t)strtoul(v, NULL, 10);
         } else if (strcmp(a, "--echo-max") == 0 && v) {
             c->echo_max = (size_t)strtoul(v, NULL, 10);
+        } else if (strcmp(a, "--ice-server") == 0 && v && c->nice < MAX_ICE_SERVERS) {
+            c->ice_urls[c->nice++] = v;
+        } else if (strcmp(a, "--turn-user") == 0 && v) {
+            c->turn_user = v;
+        } else if (strcmp(a, "--turn-pass") == 0 && v) {
+            c->turn_pass = v;
+        } else if (strcmp(a, "--relay-only") == 0) {
+            c->relay_only = true;
+            takes = false;
         } else if (strcmp(a, "--loopback") == 0) {
             c->loopback = true;
             takes = false;
@@ -736,6 +768,14 @@ static int run(cli *c)
         cfg.bind_address = c->bind;
         cfg.ice_ipv6 = strchr(c->bind, ':') != NULL;
     }
+    sluice_ice_server servers[MAX_ICE_SERVERS];
+    for (size_t i = 0; i < c->nice; i++) {
+        servers[i] = (sluice_ice_server){.urls = &c->ice_urls[i], .urls_count = 1,
+                                         .username = c->turn_user, .credential = c->turn_pass};
+    }
+    cfg.ice_servers = c->nice ? servers : NULL;
+    cfg.ice_servers_count = c->nice;
+    cfg.ice_policy = c->relay_only ? SLUICE_ICE_POLICY_RELAY : SLUICE_ICE_POLICY_ALL;
     cfg.log_fn = lib_log;
     cfg.log_user = c;
     cfg.log_level = c->verbose ? SLUICE_LOG_DEBUG : SLUICE_LOG_INFO;
@@ -767,6 +807,9 @@ static int run(cli *c)
                  c->timeout_s, c->sent, c->recv, c->bytes, missing);
         }
         if (c->done && !c->bye_sent) {
+            if (c->nice) {
+                note_selected_pair(c);
+            }
             send_bye(c);
             c->bye_deadline = c->now + BYE_WAIT_US;
             if (c->scenario == SC_CLOSE && c->driver) {

@@ -139,7 +139,8 @@
     constructor(a) {
       this.a = a;
       this.t0 = Date.now();
-      this.pc = new RTCPeerConnection({ iceServers: [] });
+      const ice = (a.iceServers || []).map((u) => (a.turnUser ? { urls: u, username: a.turnUser, credential: a.turnPass } : { urls: u }));
+      this.pc = new RTCPeerConnection({ iceServers: ice, iceTransportPolicy: a.relayOnly ? 'relay' : 'all' });
       this.driver = a.role === a.driver;
       this.remoteSet = false;
       this.pendingCands = [];

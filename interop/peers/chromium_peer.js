@@ -20,7 +20,8 @@ const CHROMIUM = process.env.SLUICE_CHROMIUM || '/usr/bin/chromium';
 
 function parseArgs(argv) {
   const a = { driver: 'offer', trickle: 1, timeout: 60, bytes: 64 << 20, count: 20000,
-    echoMax: 65536, echoMin: 0, verbose: false, result: null };
+    echoMax: 65536, echoMin: 0, verbose: false, result: null,
+    mdns: false, iceServers: [], relayOnly: false, turnUser: null, turnPass: null };
   for (let i = 2; i < argv.length; i++) {
     const k = argv[i], v = argv[i + 1];
     switch (k) {
@@ -37,6 +38,12 @@ function parseArgs(argv) {
       case '--bind': i++; break;
       case '--loopback': break;
       case '--verbose': a.verbose = true; break;
+      // interop/run_extra.py: keep Chromium's mDNS host names (.local); TURN servers.
+      case '--mdns': a.mdns = true; break;
+      case '--ice-server': a.iceServers.push(v); i++; break;
+      case '--turn-user': a.turnUser = v; i++; break;
+      case '--turn-pass': a.turnPass = v; i++; break;
+      case '--relay-only': a.relayOnly = true; break;
       default: throw new Error('unknown option ' + k);
     }
   }
@@ -69,6 +76,9 @@ function setupNamespace(log) {
     ip(['link', 'set', 'peers0', 'up']);
     ip(['link', 'set', 'peers1', 'up']);
     ip(['route', 'add', 'default', 'dev', 'peers0']);
+    // mDNS (224.0.0.251) leaves over peers0 like the default route; IP_MULTICAST_LOOP then
+    // hands our partner's query to Chromium's responder, which joined the group there.
+    ip(['route', 'add', '224.0.0.0/4', 'dev', 'peers0']);
   } catch (e) {
     if (!ip(['-o', 'link', 'show']).includes('peers0')) throw e; // lost a race: fine
   }
@@ -82,7 +92,8 @@ async function main() {
   const { chromium } = require(path.join(NM, 'playwright-core'));
   const browser = await chromium.launch({
     executablePath: CHROMIUM, headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-features=WebRtcHideLocalIpsWithMdns'],
+    args: ['--no-sandbox', '--disable-gpu'].concat(
+      a.mdns ? [] : ['--disable-features=WebRtcHideLocalIpsWithMdns']),
   });
   const page = await browser.newPage();
   let finished = false;

@@ -22,7 +22,8 @@ class Failure extends Error {}
 
 function parseArgs(argv) {
   const a = { driver: 'offer', trickle: 1, timeout: 60, bytes: 64 << 20, count: 20000,
-    echoMax: 65536, echoMin: 0, verbose: false, impl: 'ndc', result: null, msgSize: BULK_CHUNK };
+    echoMax: 65536, echoMin: 0, verbose: false, impl: 'ndc', result: null, msgSize: BULK_CHUNK,
+    iceServers: [], turnUser: null, turnPass: null, relayOnly: false };
   for (let i = 2; i < argv.length; i++) {
     const k = argv[i], v = argv[i + 1];
     switch (k) {
@@ -41,6 +42,11 @@ function parseArgs(argv) {
       case '--bind': i++; break; // always 127.0.0.1
       case '--loopback': break;
       case '--verbose': a.verbose = true; break;
+      // interop/run_extra.py (TURN runs): W3C iceServers and iceTransportPolicy 'relay'.
+      case '--ice-server': a.iceServers.push(v); i++; break;
+      case '--turn-user': a.turnUser = v; i++; break;
+      case '--turn-pass': a.turnPass = v; i++; break;
+      case '--relay-only': a.relayOnly = true; break;
       default: throw new Error('unknown option ' + k);
     }
   }
@@ -155,7 +161,13 @@ class Peer {
     this.a = a;
     this.t0 = Date.now();
     this.impl = loadImpl(a.impl);
-    this.pc = new this.impl.RTCPeerConnection(this.impl.config);
+    const config = Object.assign({}, this.impl.config);
+    if (a.iceServers.length) {
+      config.iceServers = a.iceServers.map((u) => (a.turnUser
+        ? { urls: u, username: a.turnUser, credential: a.turnPass } : { urls: u }));
+    }
+    if (a.relayOnly) config.iceTransportPolicy = 'relay';
+    this.pc = new this.impl.RTCPeerConnection(config);
     this.driver = a.role === a.driver;
     this.remoteSet = false;
     this.pendingCands = [];
