@@ -204,6 +204,7 @@ static void peer_reset_transports(sluice_peer *pc) {
     pc->dtls_started = pc->sctp_up = pc->role_known = pc->dtls_client = false;
     pc->dtls_wait_since = 0;
     pc->peer_known_at = 0;
+    pc->remote_is_libdatachannel = false;
     pc->ice_connected_once = false;
     pc->has_dtls_path = false;
     sluice_mem_free(pc->alloc, pc->local_sdp);
@@ -661,6 +662,7 @@ static int apply_remote_media(sluice_peer *pc, const sluice_sdp *sdp, bool is_of
     snprintf(pc->remote_ufrag, sizeof pc->remote_ufrag, "%s", m->ice_ufrag);
     snprintf(pc->remote_pwd, sizeof pc->remote_pwd, "%s", m->ice_pwd);
     pc->dtls_client = client;
+    pc->remote_is_libdatachannel = strcmp(sdp->origin_user, "rtc") == 0;
     pc->remote_sctp_port = m->sctp_port ? m->sctp_port : 5000;
     pc->remote_max_message_size = m->has_max_message_size ? m->max_message_size : 65536;
     if (is_offer) {
@@ -943,11 +945,12 @@ static void maybe_start_dtls(sluice_peer *pc, sluice_time now) {
     if (!sluice_ice_peer_knows_us(pc->ice)) {
         if (now - pc->dtls_wait_since < PEER_DTLS_START_GRACE_US) return;
         SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "no check from the peer yet: starting DTLS anyway");
-    } else {
+    } else if (pc->remote_is_libdatachannel) {
         /* Even then, libdatachannel (0.24) can run ICE before it stores the remote
          * fingerprint, and kills the connection with "unknown CA" when our ClientHello
-         * lands in between (seen 2 runs in 12 on loopback). A short settle time after our
-         * pair is selected avoids it; on real paths signaling dwarfs it. */
+         * lands in between (seen 2 runs in 12 on loopback). A short settle time after its
+         * proof avoids it. Only for that stack (its SDP origin is "rtc"): others keep the
+         * fast start. */
         if (!pc->peer_known_at) pc->peer_known_at = now ? now : 1;
         if (now - pc->peer_known_at < PEER_DTLS_SETTLE_US) return;
     }

@@ -113,6 +113,7 @@ struct sluice_peer {
     bool dtls_started;
     sluice_time dtls_wait_since; /* DTLS client: waiting for proof the peer has our answer */
     sluice_time peer_known_at;   /* when that proof came */
+    bool remote_is_libdatachannel; /* its SDP origin is "rtc": see maybe_start_dtls */
     bool sctp_up;
     bool dtls_client;
     bool role_known;
