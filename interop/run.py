@@ -6,6 +6,7 @@ logs and of the signaling log. Exit status 0 when every run that was not skipped
 Standard library only. See README.md.
 """
 import argparse
+import glob
 import json
 import os
 import shlex
@@ -20,6 +21,14 @@ NODE_MODULES = os.path.join(HERE, "node_modules")
 PION = os.path.join(HERE, "peers", "pion_peer", "pion_peer")
 # A private network namespace with only lo up: traffic cannot leave 127.0.0.1.
 NETNS = ["unshare", "-n", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
+
+
+def gst_available():
+    """webrtcbin (gstreamer1.0-plugins-bad), libnice's plugin and their GObject bindings."""
+    return os.path.isdir("/usr/lib/python3/dist-packages/gi") and all(
+        glob.glob("/usr/lib/*/" + p) for p in (
+            "gstreamer-1.0/libgstwebrtc.so", "gstreamer-1.0/libgstnice.so",
+            "girepository-1.0/GstWebRTC-1.0.typelib"))
 
 
 def peers(build, cli=None):
@@ -42,6 +51,8 @@ def peers(build, cli=None):
                      "chromium or playwright-core not installed (interop/install.sh)"),
         "pion": (shlex.quote(PION), os.access(PION, os.X_OK),
                  "no " + PION + " (interop/install.sh builds it)"),
+        "gst": ("/usr/bin/python3 " + shlex.quote(os.path.join(HERE, "peers", "gst_peer.py")),
+                gst_available(), "GStreamer webrtcbin not installed (interop/install.sh)"),
         "werift": (node + " --impl werift", os.path.isdir(os.path.join(NODE_MODULES, "werift")),
                    "werift not installed (interop/install.sh)"),
     }
@@ -62,6 +73,9 @@ QUIRKS = {
     "werift": {"echo": ["--echo-min", "1"], "unreliable": ["--count", "5000"]},
     # pion 3.1.56 cannot receive a 65536-byte message although it advertises no limit,
     # and refuses to send more than 65535 bytes: maxsize cannot pass with it.
+    # GStreamer 1.22 webrtcbin hands an empty text message (PPID 56) to on-message-data
+    # (as binary) and cannot send an empty message of either type (the channel stalls).
+    "gst": {"echo": ["--echo-min", "1"]},
     "pion": {"echo": ["--echo-max", "65535"],
              "maxsize": "skip: pion 3.1.56 cannot send or receive messages above 65535 bytes"},
 }
