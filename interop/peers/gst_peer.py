@@ -236,10 +236,14 @@ class Peer:
             time.sleep(0.002)
 
     def send(self, ch, m):
-        if isinstance(m, str):
-            ch.emit("send-string", m or None)
-        else:
-            ch.emit("send-data", GLib.Bytes.new(m) if m else None)
+        """The *_full variants (1.22) report errors; the action signals drop them."""
+        try:
+            if isinstance(m, str):
+                ch.send_string_full(m or None)
+            else:
+                ch.send_data_full(GLib.Bytes.new(m) if m else None)
+        except GLib.Error as e:
+            raise Failure("send of %d bytes on %r refused: %s" % (len(m), ch.props.label, e.message))
 
     # --- signaling -------------------------------------------------------------------
     def reader(self):
@@ -468,6 +472,13 @@ class Peer:
         if got == 0:
             raise Failure("unreliable: nothing arrived")
 
+    def sctp_transport(self):
+        """webrtcbin's SCTP transport, read once it exists and then kept (the getter has
+        the same ownership caveat as "ice-agent")."""
+        if getattr(self, "sctp", None) is None:
+            self.sctp = self.w.get_property("sctp-transport")
+        return self.sctp
+
     def sc_negotiated(self, deadline):
         self.channel("reliable")
         mine = "inband-" + self.a.role
@@ -526,11 +537,20 @@ class Peer:
         if self.driver:
             mms = max_message_size(self.remote_sdp)
             n = mms if mms is not None else 262144
+            # Read once and keep (same ownership caveat as "ice-agent" above).
+            own = self.sctp_transport().props.max_message_size if self.sctp_transport() else None
+            self.details["webrtcbin_max_message_size"] = own
             self.send(ch, maxsize_message(n))
-            self.drain(ch, 0)
             self.details["sent"] = n
-            # webrtcbin 1.22 does not check the remote max-message-size at send time.
-            self.details["too_large_refused"] = "not-enforced-by-webrtcbin"
+            try:
+                self.send(ch, maxsize_message(n + 1))
+                self.details["too_large_refused"] = False
+            except Failure as e:
+                self.log("one byte more: %s" % e)
+                self.details["too_large_refused"] = True
+            self.drain(ch, 0)
+            if not self.details["too_large_refused"]:
+                raise Failure("maxsize: a message of %d bytes was accepted" % (n + 1))
             return
         want = max_message_size(self.local_sdp) or 262144
         m = self.get("maxsize", 30)
@@ -562,16 +582,24 @@ class Peer:
         self.closed(a)
         b.emit("close")
         self.closed(b)
-        end = time.monotonic() + 15
+        # The driver closes its peer connection after its bye (sluice: SCTP ABORT, then
+        # DTLS close_notify). webrtcbin 1.22 reacts to neither (FINDINGS.md): after 10 s
+        # we report that instead of failing, so the channel closes above stay tested.
+        self.sctp_transport()
+        end = time.monotonic() + 10
         CS = GstWebRTC.WebRTCPeerConnectionState
+        state = lambda: "close-c %s, connection %s, sctp %s" % (
+            c.props.ready_state.value_nick, self.w.props.connection_state.value_nick,
+            self.sctp.props.state.value_nick if self.sctp else "-")
         while c.props.ready_state != S.CLOSED and \
-                self.w.props.connection_state not in (CS.CLOSED, CS.FAILED, CS.DISCONNECTED):
+                self.w.props.connection_state not in (CS.CLOSED, CS.FAILED, CS.DISCONNECTED) and \
+                (self.sctp is None or self.sctp.props.state != GstWebRTC.WebRTCSCTPTransportState.CLOSED):
             if time.monotonic() > end:
-                raise Failure("peer close not noticed in 15 s (close-c %s, connection %s)" %
-                              (c.props.ready_state, self.w.props.connection_state))
+                self.details["peer_close_noticed"] = "no (webrtcbin: %s)" % state()
+                self.log("peer close not noticed in 10 s: %s" % state())
+                return
             time.sleep(0.05)
-        self.details["peer_close_noticed"] = "close-c %s, connection %s" % (
-            c.props.ready_state.value_nick, self.w.props.connection_state.value_nick)
+        self.details["peer_close_noticed"] = state()
 
     def cross_check(self, peer):
         pd = (peer.get("result") or {}).get("details") or {}
@@ -584,9 +612,13 @@ class Peer:
 
     # --- main ------------------------------------------------------------------------
     def run(self):
-        threading.Thread(target=self.reader, daemon=True).start()
         if self.a.scenario == "negotiated":
+            # Before the remote description: once webrtcbin 1.22 has an SCTP transport it
+            # checks ids against its "max-channels", which stays 0 on an answerer (even
+            # after the association is up), and refuses every negotiated id
+            # (CRITICAL "id <= max_channels").
             self.create_negotiated()
+        threading.Thread(target=self.reader, daemon=True).start()
         if self.a.role == "offer":
             self.create_channels()
             reply = self.promise("create-offer", None)
