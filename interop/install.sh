@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Installs what the interop peers need, idempotently (a fresh Debian 12 machine, as root
-# or with sudo): apt python3-aiortc, chromium, nodejs/npm, and the pinned npm peers into
+# or with sudo): apt python3-aiortc, chromium, GStreamer webrtcbin (plugins-bad, nice, gi
+# bindings), nodejs/npm, and the pinned npm peers into
 # interop/node_modules. Quiet when everything is there already.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 need=()
-for p in python3-aiortc chromium iproute2 util-linux golang-go golang-github-pion-webrtc.v3-dev coturn; do have "$p" || need+=("$p"); done
+for p in python3-aiortc chromium iproute2 util-linux golang-go golang-github-pion-webrtc.v3-dev coturn \
+         python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0 \
+         gir1.2-nice-0.1 gstreamer1.0-plugins-base gstreamer1.0-plugins-bad gstreamer1.0-nice; do
+  have "$p" || need+=("$p")
+done
 # node/npm may come from elsewhere than Debian (e.g. a nodejs that bundles npm): check the
 # commands, not the packages.
 command -v node >/dev/null || need+=(nodejs)
