@@ -101,7 +101,7 @@ class Peer:
         self.w.connect("on-data-channel", self.on_data_channel)
         self.w.connect("notify::ice-gathering-state", self.on_gathering)
         self.w.connect("notify::connection-state",
-                       lambda *_: self.log("connection state %s" % self.w.props.connection_state))
+                       lambda *_: self.log("connection state %s" % self.w.props.connection_state.value_nick))
         self.loopback_only()
         self.pipe.set_state(Gst.State.PLAYING)
 
@@ -149,7 +149,7 @@ class Peer:
 
     def on_gathering(self, *_):
         st = self.w.props.ice_gathering_state
-        self.log("ice gathering %s" % st)
+        self.log("ice gathering %s" % st.value_nick)
         if st == GstWebRTC.WebRTCICEGatheringState.COMPLETE:
             self.gathered.set()
             if self.a.trickle:
