@@ -85,6 +85,7 @@ class Peer:
         self.pending = []
         self.gathered = threading.Event()
         self.desc_sent = False
+        self.eoc_sent = False
         self.local_cands = []
         self.seen = {}           # negotiated: labels on which something arrived
 
@@ -153,10 +154,7 @@ class Peer:
         if st == GstWebRTC.WebRTCICEGatheringState.COMPLETE:
             self.gathered.set()
             if self.a.trickle:
-                with self.lock:
-                    sent = self.desc_sent
-                if sent:
-                    self.send_sig({"type": "candidate", "mid": "0", "index": 0, "candidate": ""})
+                self.end_of_candidates()
 
     def on_data_channel(self, _w, ch):
         self.log("datachannel %r id=%s negotiated=%s" % (ch.props.label, ch.props.id,
@@ -327,7 +325,15 @@ class Peer:
         for mline, c in cands:
             self.send_sig({"type": "candidate", "mid": "0", "index": mline, "candidate": c})
         if self.gathered.is_set():
-            self.send_sig({"type": "candidate", "mid": "0", "index": 0, "candidate": ""})
+            self.end_of_candidates()
+
+    def end_of_candidates(self):
+        """Once, after the description (gathering may end before or after it is sent)."""
+        with self.lock:
+            if not self.desc_sent or self.eoc_sent:
+                return
+            self.eoc_sent = True
+        self.send_sig({"type": "candidate", "mid": "0", "index": 0, "candidate": ""})
 
     def wait_bye(self, timeout):
         end = time.monotonic() + timeout
