@@ -117,8 +117,9 @@ class Peer:
             sys.stdout.flush()
 
     def loopback_only(self):
-        """Gather 127.0.0.1 only. libnice leaves loopback out unless nothing else is up
-        (true inside run.py's namespace); on the host we name it explicitly."""
+        """Gather 127.0.0.1 only. libnice 0.1.21 never gathers loopback addresses by
+        itself: on the host it offers only the other interfaces, and in run.py's
+        namespace (only lo) no candidate at all; so we name 127.0.0.1 explicitly."""
         try:
             gi.require_version("Nice", "0.1")
             from gi.repository import Nice
