@@ -24,11 +24,12 @@ NETNS = ["unshare", "-n", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "s
 
 
 def gst_available():
-    """webrtcbin (gstreamer1.0-plugins-bad), libnice's plugin and their GObject bindings."""
+    """webrtcbin (gstreamer1.0-plugins-bad), libnice's plugin and their GObject bindings
+    (gst_peer.py needs libnice's own, Nice-0.1, to gather 127.0.0.1)."""
     return os.path.isdir("/usr/lib/python3/dist-packages/gi") and all(
         glob.glob("/usr/lib/*/" + p) for p in (
             "gstreamer-1.0/libgstwebrtc.so", "gstreamer-1.0/libgstnice.so",
-            "girepository-1.0/GstWebRTC-1.0.typelib"))
+            "girepository-1.0/GstWebRTC-1.0.typelib", "girepository-1.0/Nice-0.1.typelib"))
 
 
 def peers(build, cli=None):

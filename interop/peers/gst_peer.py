@@ -120,16 +120,13 @@ class Peer:
         """Gather 127.0.0.1 only. libnice 0.1.21 never gathers loopback addresses by
         itself: on the host it offers only the other interfaces, and in run.py's
         namespace (only lo) no candidate at all; so we name 127.0.0.1 explicitly."""
-        try:
-            gi.require_version("Nice", "0.1")
-            from gi.repository import Nice
-            self.nice = agent = self.ice.get_property("agent")
-            addr = Nice.Address.new()
-            addr.set_from_string("127.0.0.1")
-            agent.add_local_address(addr)
-            self.log("libnice: local address 127.0.0.1 only")
-        except Exception as e:  # no gir1.2-nice: rely on the namespace
-            self.log("libnice: cannot restrict to 127.0.0.1 (%s); relying on the netns" % e)
+        gi.require_version("Nice", "0.1")  # gir1.2-nice-0.1 (interop/install.sh)
+        from gi.repository import Nice
+        self.nice = agent = self.ice.get_property("agent")
+        addr = Nice.Address.new()
+        addr.set_from_string("127.0.0.1")
+        agent.add_local_address(addr)
+        self.log("libnice: local address 127.0.0.1 only")
 
     def promise(self, signal, *args):
         p = Gst.Promise.new()
