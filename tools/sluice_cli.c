@@ -4,7 +4,7 @@
  *   sluice-cli --role offer|answer --scenario echo|bulk|unreliable|negotiated|maxsize|close
  *              [--driver offer|answer] [--trickle 0|1] [--loopback] [--bind 127.0.0.1]
  *              [--result FILE] [--timeout S] [--bytes N] [--msg-size N] [--count N] [--echo-min N]
- *              [--echo-max N]
+ *              [--echo-max N] [--echo-ready]
  *              [--ice-server URL]... [--turn-user U] [--turn-pass P] [--relay-only]
  *              [--verbose]
  *
@@ -67,6 +67,7 @@ typedef struct cli {
     size_t bulk_msg_size; /* 0: min(65535, remote max-message-size) */
     uint32_t unrel_count;
     size_t echo_max, echo_min;
+    bool echo_ready; /* --echo-ready: the echo driver waits for the validator's "ready" */
     /* ICE servers (stun:/turn: URLs, one credential pair for all) and relay-only policy */
     const char *ice_urls[MAX_ICE_SERVERS];
     size_t nice;
@@ -681,7 +682,7 @@ static void usage(void)
             "usage: sluice-cli --role offer|answer --scenario "
             "echo|bulk|unreliable|negotiated|maxsize|close\n"
             "       [--driver offer|answer] [--trickle 0|1] [--loopback] [--bind IP]\n"
-            "       [--result FILE] [--timeout S] [--bytes N] [--msg-size N] [--count N] [--echo-min N] [--echo-max N] "
+            "       [--result FILE] [--timeout S] [--bytes N] [--msg-size N] [--count N] [--echo-min N] [--echo-max N] [--echo-ready] "
             "[--verbose]\n"
             "       [--ice-server URL]... [--turn-user U] [--turn-pass P] [--relay-only]\n");
 }
@@ -720,6 +721,9 @@ static int parse_args(cli *c, int argc, char **argv)
             c->unrel_count = (uint32_t)strtoul(v, NULL, 10);
         } else if (strcmp(a, "--echo-min") == 0 && v) {
             c->echo_min = (size_t)strtoul(v, NULL, 10);
+        } else if (strcmp(a, "--echo-ready") == 0) {
+            c->echo_ready = true;
+            takes = false;
         } else if (strcmp(a, "--echo-max") == 0 && v) {
             c->echo_max = (size_t)strtoul(v, NULL, 10);
         } else if (strcmp(a, "--ice-server") == 0 && v && c->nice < MAX_ICE_SERVERS) {
