@@ -208,11 +208,9 @@ static void peer_reset_transports(sluice_peer *pc) {
     pc->ice_connected_once = false;
     pc->has_dtls_path = false;
     sluice_mem_free(pc->alloc, pc->local_sdp);
-    sluice_mem_free(pc->alloc, pc->pending_offer_sdp);
     sluice_mem_free(pc->alloc, pc->remote_offer_sdp);
-    pc->local_sdp = pc->pending_offer_sdp = pc->remote_offer_sdp = NULL;
+    pc->local_sdp = pc->remote_offer_sdp = NULL;
     pc->local_type[0] = '\0';
-    pc->have_local_offer_sdp = false;
     pc->have_remote = false;
     for (size_t i = 0; i < pc->local_candidates_count; i++) sluice_mem_free(pc->alloc, pc->local_candidates[i]);
     pc->local_candidates_count = 0;
@@ -519,19 +517,7 @@ int sluice_peer_create_offer(sluice_peer *pc) {
     char *sdp;
     rc = build_sdp(pc, SLUICE_SDP_SETUP_ACTPASS, false, NULL, &sdp);
     if (rc) return rc;
-    char *copy = sluice_mem_strdup(pc->alloc, sdp);
-    if (!copy) {
-        sluice_mem_free(pc->alloc, sdp);
-        return SLUICE_ERR_NOMEM;
-    }
-    rc = emit_sdp(pc, "offer", sdp);
-    if (rc) {
-        sluice_mem_free(pc->alloc, copy);
-        return rc;
-    }
-    sluice_mem_free(pc->alloc, pc->pending_offer_sdp);
-    pc->pending_offer_sdp = copy;
-    return SLUICE_OK;
+    return emit_sdp(pc, "offer", sdp);
 }
 
 static int parse_sdp_checked(sluice_peer *pc, const char *text, sluice_sdp **out) {

@@ -124,8 +124,6 @@ struct sluice_peer {
     uint64_t session_id, session_version;
     char *local_sdp;          /* as applied */
     char local_type[8];       /* "offer" / "answer" / "" */
-    bool have_local_offer_sdp;
-    char *pending_offer_sdp;  /* created, not yet applied (kept only to check) */
     char *remote_offer_sdp;   /* answerer: the offer, to mirror its m= sections again */
     bool have_remote;
     char data_mid[33];
