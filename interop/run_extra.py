@@ -186,6 +186,12 @@ def main():
             why = table[p][2]
         elif c == "turn" and not os.access(TURNSERVER, os.X_OK):
             why = "turnserver not installed (Debian coturn; interop/install.sh)"
+        if why and run.REQUIRE:  # SLUICE_INTEROP_REQUIRE=1: a missing peer is a failure
+            failed += 1
+            why += " (SLUICE_INTEROP_REQUIRE=1: required)"
+            rows.append((c, off, ans, sc, "FAIL", "", why))
+            print(fmt % (c, off, ans, sc, "FAIL", "", why), flush=True)
+            continue
         quirks = run.QUIRKS.get(p, {}).get(sc, [])  # the partner's known bugs, as in run.py
         if not why and isinstance(quirks, str):
             why = quirks
