@@ -418,6 +418,16 @@ SLUICE_API int sluice_peer_create_channel(sluice_peer *pc, const char *label,
 SLUICE_API int sluice_peer_create_offer(sluice_peer *pc);
 
 /**
+ * Like the browser's restartIce() (Godot has no such call): the next
+ * sluice_peer_create_offer() carries new ICE credentials, and ICE runs again once the
+ * answer arrives; DTLS, SCTP and the channels stay, and data keeps flowing on the path in
+ * use meanwhile. Use it after the network changed (DISCONNECTED, a new interface).
+ * A remote offer with new credentials restarts ICE the same way without this call.
+ * Errors: INVALID_ARGUMENT, INVALID_STATE (closed, or no remote description yet).
+ */
+SLUICE_API int sluice_peer_restart_ice(sluice_peer *pc);
+
+/**
  * Godot set_local_description(type, sdp): applies a description produced by this peer
  * ("offer" or "answer"); starts ICE gathering, which queues ICE_CANDIDATE events.
  * Errors: INVALID_ARGUMENT, SDP, INVALID_STATE.
@@ -430,6 +440,10 @@ SLUICE_API int sluice_peer_set_local_description(sluice_peer *pc, const char *ty
  * and queued as SESSION_DESCRIPTION("answer"). "answer": applied; the connection
  * proceeds. Candidates inside the SDP are used. Errors: INVALID_ARGUMENT, SDP (names
  * the line in the ERROR event reason and the log), INVALID_STATE. On error nothing changes.
+ * A later offer or answer (renegotiation) is accepted when it keeps the DTLS certificate,
+ * the DTLS roles, the data m= section and the SCTP port; new ICE credentials in it are an
+ * ICE restart (see sluice_peer_restart_ice()); a changed max-message-size applies.
+ * Anything else is refused with SDP (a new DTLS/SCTP association needs a new peer).
  */
 SLUICE_API int sluice_peer_set_remote_description(sluice_peer *pc, const char *type,
                                                   const char *sdp);

@@ -513,11 +513,28 @@ int sluice_peer_create_offer(sluice_peer *pc) {
         memcpy(pc->data_mid, "0", 2);
         pc->data_mline_index = 0;
     }
+    if (pc->restart_on_next_offer && pc->have_remote) {
+        rc = sluice_ice_restart(pc->ice, sluice_peer_now(pc));
+        if (rc) return rc;
+        for (size_t i = 0; i < pc->local_candidates_count; i++) sluice_mem_free(pc->alloc, pc->local_candidates[i]);
+        pc->local_candidates_count = 0;
+        pc->restart_on_next_offer = false;
+        pc->local_restart_pending = true;
+    }
     pc->session_version++;
     char *sdp;
+    /* Subsequent offers say actpass too, as browsers do (old aiortc refuses anything
+     * else in an offer); the answer must keep the roles (apply_remote_update). */
     rc = build_sdp(pc, SLUICE_SDP_SETUP_ACTPASS, false, NULL, &sdp);
     if (rc) return rc;
     return emit_sdp(pc, "offer", sdp);
+}
+
+int sluice_peer_restart_ice(sluice_peer *pc) {
+    if (!pc) return SLUICE_ERR_INVALID_ARGUMENT;
+    if (pc->closed || !pc->have_remote || !pc->ice) return SLUICE_ERR_INVALID_STATE;
+    pc->restart_on_next_offer = true;
+    return SLUICE_OK;
 }
 
 static int parse_sdp_checked(sluice_peer *pc, const char *text, sluice_sdp **out) {
@@ -648,6 +665,7 @@ static int apply_remote_media(sluice_peer *pc, const sluice_sdp *sdp, bool is_of
     snprintf(pc->remote_ufrag, sizeof pc->remote_ufrag, "%s", m->ice_ufrag);
     snprintf(pc->remote_pwd, sizeof pc->remote_pwd, "%s", m->ice_pwd);
     pc->dtls_client = client;
+    pc->remote_fp = m->fingerprints[0];
     pc->remote_is_libdatachannel = strcmp(sdp->origin_user, "rtc") == 0;
     pc->remote_sctp_port = m->sctp_port ? m->sctp_port : 5000;
     pc->remote_max_message_size = m->has_max_message_size ? m->max_message_size : 65536;
@@ -668,6 +686,65 @@ static int apply_remote_media(sluice_peer *pc, const sluice_sdp *sdp, bool is_of
     sluice_mem_free(pc->alloc, pc->pending_remote);
     pc->pending_remote = NULL;
     if (m->end_of_candidates || pc->pending_remote_eoc) sluice_ice_remote_gathering_done(pc->ice);
+    return SLUICE_OK;
+}
+
+static int reject_update(sluice_peer *pc, const char *why) {
+    char msg[200];
+    snprintf(msg, sizeof msg, "bad session description: %s", why);
+    sluice_peer_emit_error(pc, SLUICE_ERR_SDP, msg);
+    return SLUICE_ERR_SDP;
+}
+
+/* A description after the first one (renegotiation, RFC 8829 §5.2.2 / §5.3.2): the DTLS
+ * association and the SCTP association stay, so the certificate, the DTLS roles, the data
+ * section and the SCTP port must not change. New ICE credentials are an ICE restart (RFC
+ * 8839 §4.4.1.1.1): we restart too (new ufrag/pwd of ours, candidates signalled again)
+ * while data keeps flowing on the pair in use. `*restart` says whether it was one. */
+static int apply_remote_update(sluice_peer *pc, const sluice_sdp *sdp, bool is_offer, bool *restart) {
+    const sluice_sdp_media *m = &sdp->media[sdp->datachannel_index];
+    *restart = false;
+    if (!m->ice_ufrag[0] || !m->ice_pwd[0]) return reject_update(pc, "no a=ice-ufrag / a=ice-pwd");
+    if (sdp->datachannel_index != pc->data_mline_index || strcmp(m->mid[0] ? m->mid : "0", pc->data_mid) != 0)
+        return reject_update(pc, "the data channel m= section moved or changed its mid");
+    bool same_cert = false;
+    for (size_t i = 0; i < m->fingerprints_count; i++)
+        if (sluice_strcasecmp(m->fingerprints[i].alg, pc->remote_fp.alg) == 0 &&
+            sluice_strcasecmp(m->fingerprints[i].hex, pc->remote_fp.hex) == 0)
+            same_cert = true;
+    if (!same_cert)
+        return reject_update(pc, "a=fingerprint changed: a new DTLS association needs a new peer connection");
+    /* The roles stay (RFC 8842 §5.5): an offer may say actpass, or confirm the role it has. */
+    if (m->setup == SLUICE_SDP_SETUP_HOLDCONN ||
+        (m->setup == SLUICE_SDP_SETUP_ACTIVE && pc->dtls_client) ||
+        (m->setup == SLUICE_SDP_SETUP_PASSIVE && !pc->dtls_client) ||
+        (!is_offer && m->setup == SLUICE_SDP_SETUP_ACTPASS))
+        return reject_update(pc, "a=setup would change the DTLS roles of the existing association");
+    if ((m->sctp_port ? m->sctp_port : 5000) != pc->remote_sctp_port)
+        return reject_update(pc, "a=sctp-port changed: a new SCTP association needs a new peer connection");
+    if (strcmp(m->ice_ufrag, pc->remote_ufrag) != 0 || strcmp(m->ice_pwd, pc->remote_pwd) != 0) {
+        if (!is_offer && !pc->local_restart_pending)
+            return reject_update(pc, "new ICE credentials in an answer to an offer without an ICE restart");
+        if (is_offer) {
+            int rc = sluice_ice_restart(pc->ice, pc->now);
+            if (rc) return rc;
+            for (size_t i = 0; i < pc->local_candidates_count; i++) sluice_mem_free(pc->alloc, pc->local_candidates[i]);
+            pc->local_candidates_count = 0;
+        }
+        int rc = sluice_ice_set_remote_credentials(pc->ice, m->ice_ufrag, m->ice_pwd);
+        if (rc) return reject_update(pc, "unusable ICE credentials");
+        snprintf(pc->remote_ufrag, sizeof pc->remote_ufrag, "%s", m->ice_ufrag);
+        snprintf(pc->remote_pwd, sizeof pc->remote_pwd, "%s", m->ice_pwd);
+        SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "ICE restart (%s)", is_offer ? "remote offer" : "our offer");
+        *restart = true;
+    }
+    pc->local_restart_pending = false;
+    pc->remote_max_message_size = m->has_max_message_size ? m->max_message_size : 65536;
+    for (size_t i = 0; i < m->candidates_count; i++) {
+        sluice_ice_candidate c;
+        if (sluice_ice_candidate_parse(m->candidates[i], &c) == SLUICE_OK) add_remote_candidate_parsed(pc, &c);
+    }
+    if (m->end_of_candidates) sluice_ice_remote_gathering_done(pc->ice);
     return SLUICE_OK;
 }
 
@@ -712,7 +789,7 @@ int sluice_peer_set_remote_description(sluice_peer *pc, const char *type, const 
     if (!offer && !answer) return SLUICE_ERR_INVALID_ARGUMENT;
     if (offer && pc->signaling_state != SLUICE_SIGNALING_STABLE) return SLUICE_ERR_INVALID_STATE;
     if (answer && pc->signaling_state != SLUICE_SIGNALING_HAVE_LOCAL_OFFER) return SLUICE_ERR_INVALID_STATE;
-    if (offer && pc->have_remote) return SLUICE_ERR_NOT_IMPLEMENTED; /* renegotiation */
+    if (pc->conn_state == SLUICE_CONNECTION_FAILED) return SLUICE_ERR_INVALID_STATE;
     sluice_sdp *parsed;
     int rc = parse_sdp_checked(pc, sdp, &parsed);
     if (rc) return rc;
@@ -730,7 +807,8 @@ int sluice_peer_set_remote_description(sluice_peer *pc, const char *type, const 
         return SLUICE_ERR_NOMEM;
     }
     sluice_peer_now(pc);
-    rc = apply_remote_media(pc, parsed, offer);
+    bool restart = false;
+    rc = pc->have_remote ? apply_remote_update(pc, parsed, offer, &restart) : apply_remote_media(pc, parsed, offer);
     if (rc) {
         sluice_mem_free(pc->alloc, offer_copy);
         sluice_mem_free(pc->alloc, parsed);

@@ -132,6 +132,9 @@ struct sluice_peer {
     uint64_t remote_max_message_size; /* 0 = unlimited */
     sluice_sdp_setup local_setup;
     char remote_ufrag[257], remote_pwd[257];
+    sluice_sdp_fingerprint remote_fp; /* the first a=fingerprint: a later description must keep it */
+    bool restart_on_next_offer;       /* sluice_peer_restart_ice() called */
+    bool local_restart_pending;       /* our offer restarted ICE: its answer brings new credentials */
 
     char *local_candidates[PEER_MAX_LOCAL_CANDIDATES];
     size_t local_candidates_count;
