@@ -10,7 +10,7 @@ counts them. Exit status 1 when a cell failed. Standard library only.
 import os
 import sys
 
-SCENARIOS = ["echo", "bulk", "unreliable", "negotiated", "maxsize", "close"]
+SCENARIOS = ["echo", "bulk", "unreliable", "negotiated", "maxsize", "close", "restart"]
 
 
 def rows_of(path):

@@ -135,13 +135,13 @@ def main():
     ap.add_argument("--build", default="build", help="build directory with tools/sluice-cli")
     ap.add_argument("--cli", help="path of sluice-cli (default: BUILD/tools/sluice-cli)")
     ap.add_argument("--cases", default="mdns,turn", help="mdns, turn or both")
-    ap.add_argument("--mdns-scenarios", default=",".join(run.SCENARIOS))
+    ap.add_argument("--mdns-scenarios", default=",".join(run.BASE_SCENARIOS))
     # wrtc passes too but is left out by default: with sluice as offerer its first echo
     # messages are sometimes lost before its ondatachannel handler runs (about 1 run in 6,
     # with or without TURN; see run.py's interop_libwebrtc), which would make ctest flaky.
     ap.add_argument("--turn-peers", default="chromium,ndc,werift",
                     help="partners of sluice through TURN (also possible: wrtc)")
-    ap.add_argument("--turn-scenarios", default=",".join(run.SCENARIOS))
+    ap.add_argument("--turn-scenarios", default=",".join(run.BASE_SCENARIOS))
     ap.add_argument("--roles", default="both", choices=("both", "offer", "answer"), help="sluice's role(s)")
     ap.add_argument("--timeout", type=float, default=60.0)
     ap.add_argument("--bytes", type=int, default=8 << 20, help="bulk scenario: bytes to send")
