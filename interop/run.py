@@ -74,7 +74,13 @@ REQUIRE = os.environ.get("SLUICE_INTEROP_REQUIRE") == "1"
 QUIRKS = {
     # werift sends empty messages without user data, and is slow to send thousands of
     # small unreliable messages (about 700/s here).
-    "werift": {"echo": ["--echo-min", "1"], "unreliable": ["--count", "5000"]},
+    "werift": {"echo": ["--echo-min", "1"], "unreliable": ["--count", "5000"],
+               # After its own ICE restart werift 0.25.2 checks only remote candidates it
+               # has not seen before (connect() returns early while DTLS is up), so with
+               # an answerer that keeps its ports (sluice; libwebrtc gathers new ones)
+               # no pair is ever checked or nominated again and its data stops.
+               "restart:driver": "skip: werift 0.25.2 never re-checks a known remote "
+                                 "candidate after its own ICE restart (FINDINGS.md)"},
     # @roamhq/wrtc 0.10.0 (libwebrtc in a node binding) loses the messages that reach it
     # before its RTCDataChannel object exists: the echo driver waits for the validator's
     # "ready" (like close does). Only sluice-cli and node_peer.js know --echo-ready.
@@ -95,8 +101,12 @@ QUIRKS = {
 
 # The restart scenario (renegotiation with an ICE restart) needs the peer's program to
 # implement it and its stack to support ICE restarts; the others skip it, with this reason.
-RESTART_PEERS = {"sluice"}
-RESTART_MISSING = {}
+RESTART_PEERS = {"sluice", "wrtc", "werift"}
+RESTART_MISSING = {
+    "ndc": "libdatachannel 0.24 has no ICE restart: an offer with a new ice-ufrag fails "
+           "with 'Invalid ICE settings from remote SDP', and createOffer({iceRestart}) keeps "
+           "its credentials",
+}
 
 
 # Peers whose programs implement --echo-ready.

@@ -518,6 +518,7 @@ int sluice_peer_create_offer(sluice_peer *pc) {
         if (rc) return rc;
         for (size_t i = 0; i < pc->local_candidates_count; i++) sluice_mem_free(pc->alloc, pc->local_candidates[i]);
         pc->local_candidates_count = 0;
+        set_gathering_state(pc, SLUICE_GATHERING_GATHERING); /* the candidates come again */
         pc->restart_on_next_offer = false;
         pc->local_restart_pending = true;
     }
@@ -730,6 +731,7 @@ static int apply_remote_update(sluice_peer *pc, const sluice_sdp *sdp, bool is_o
             if (rc) return rc;
             for (size_t i = 0; i < pc->local_candidates_count; i++) sluice_mem_free(pc->alloc, pc->local_candidates[i]);
             pc->local_candidates_count = 0;
+            set_gathering_state(pc, SLUICE_GATHERING_GATHERING);
         }
         int rc = sluice_ice_set_remote_credentials(pc->ice, m->ice_ufrag, m->ice_pwd);
         if (rc) return reject_update(pc, "unusable ICE credentials");

@@ -505,6 +505,9 @@ static void handle_event(cli *c, const sluice_event *ev)
         break;
     case SLUICE_EVENT_GATHERING_STATE:
         logf_(c, "gathering state %d", ev->state);
+        if (ev->state == SLUICE_GATHERING_GATHERING) {
+            c->sent_end_of_candidates = false; /* again after an ICE restart */
+        }
         if (ev->state == SLUICE_GATHERING_COMPLETE) {
             if (c->trickle && !c->sent_end_of_candidates) {
                 send_candidate(c, "0", 0, "");
