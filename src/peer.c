@@ -3,6 +3,8 @@
  * (sluice_peer_poll) drives the same entry points from src/io.c. */
 #include "peer.h"
 
+#include "mux.h"
+
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -274,6 +276,7 @@ int sluice_peer_new(sluice_peer **out, const sluice_config *cfg, const sluice_ca
 
 static void peer_free_now(sluice_peer *pc) {
     peer_reset_transports(pc);
+    if (pc->mux) sluice_mux_detach(pc->mux, pc);
     sluice_channel *ch = pc->channels;
     while (ch) {
         sluice_channel *n = ch->next;
@@ -347,6 +350,7 @@ int sluice_peer_initialize(sluice_peer *pc, const sluice_config *cfg) {
     if (cfg) {
         int rc = peer_config_apply(pc, cfg);
         if (rc) return rc;
+        if (pc->mux) pc->cfg.sans_io = sluice_mux_is_sans_io(pc->mux); /* the mux decides */
     }
     peer_reset_transports(pc);
     /* Old channels are detached from the stream-id space: mark them so they never match. */
@@ -430,6 +434,12 @@ static void drop_stream_servers(sluice_peer *pc) {
 
 static int ensure_ice(sluice_peer *pc, bool controlling) {
     if (pc->ice) return SLUICE_OK;
+    if (pc->mux && pc->own.turn_count) {
+        /* A TURN allocation belongs to one 5-tuple: peers sharing the mux's port cannot
+         * each have one (mux.h). */
+        SLUICE_LOG(&pc->log, SLUICE_LOG_WARN, "peer", "TURN servers ignored: this peer is on a mux");
+        pc->own.turn_count = 0;
+    }
     if (!pc->cfg.sans_io) {
         resolve_server_names(pc, pc->own.stun_urls, &pc->own.stun_count);
         resolve_server_names(pc, pc->own.turn_urls, &pc->own.turn_count);
@@ -541,7 +551,7 @@ static int parse_sdp_checked(sluice_peer *pc, const char *text, sluice_sdp **out
 }
 
 static int open_sockets(sluice_peer *pc) {
-    if (pc->cfg.sans_io || pc->io) return SLUICE_OK;
+    if (pc->cfg.sans_io || pc->io || pc->mux) return SLUICE_OK;
     sluice_io_settings s;
     memset(&s, 0, sizeof s);
     s.bind_address = pc->own.bind_address;
@@ -594,7 +604,7 @@ static void add_remote_candidate_parsed(sluice_peer *pc, const sluice_ice_candid
     if (c->addr.family == 0) {
         /* An mDNS name (browsers hide host IPs this way): resolve it on the local link.
          * The sans-IO caller owns no multicast socket of ours: there it is skipped. */
-        if (pc->cfg.sans_io || !sluice_mdns_is_local_name(c->hostname) || pc->mdns_count >= PEER_MAX_MDNS) {
+        if (pc->cfg.sans_io || pc->mux || !sluice_mdns_is_local_name(c->hostname) || pc->mdns_count >= PEER_MAX_MDNS) {
             SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "skipping unresolved candidate host %s", c->hostname);
             return;
         }
@@ -1229,6 +1239,10 @@ static void io_stream_events(sluice_peer *pc) {
 }
 
 static void flush_io(sluice_peer *pc) {
+    if (pc->mux) {
+        sluice_mux_flush_peer(pc->mux, pc);
+        return;
+    }
     if (!pc->io) return;
     sluice_transmit tx;
     uint8_t buf[SLUICE_IO_MAX_DATAGRAM];
@@ -1303,6 +1317,8 @@ int sluice_peer_poll(sluice_peer *pc) {
         io_stream_events(pc);
         if (sluice_peer_next_deadline(pc) <= now) sluice_peer_handle_timeout(pc, now);
         flush_io(pc);
+    } else if (pc->mux && !pc->closed) {
+        sluice_mux_service_peer(pc->mux, pc, now); /* reads the shared socket, sends ours */
     }
     if (!pc->has_cb) return SLUICE_OK;
     sluice_event ev;
@@ -1317,12 +1333,13 @@ int sluice_peer_poll(sluice_peer *pc) {
     }
     event_clear(pc, &pc->current);
     /* Sends that callbacks queued go out now rather than on the next poll. */
-    if (pc->io && !pc->closed) flush_io(pc);
+    if ((pc->io || pc->mux) && !pc->closed) flush_io(pc);
     return SLUICE_OK;
 }
 
 int sluice_peer_fds(const sluice_peer *pc, int *fds, size_t cap) {
     if (!pc || (!fds && cap)) return SLUICE_ERR_INVALID_ARGUMENT;
+    if (pc->mux) return sluice_mux_fds(pc->mux, fds, cap);
     if (!pc->io) return 0;
     return sluice_io_fds(pc->io, fds, cap);
 }

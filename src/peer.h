@@ -110,6 +110,8 @@ struct sluice_peer {
     sluice_dtls *dtls;
     sluice_sctp *sctp;
     sluice_io *io;
+    struct sluice_mux *mux; /* served by a mux (mux.c): no sockets of its own */
+    size_t mux_slot;
     bool dtls_started;
     sluice_time dtls_wait_since; /* DTLS client: waiting for proof the peer has our answer */
     sluice_time peer_known_at;   /* when that proof came */
