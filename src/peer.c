@@ -286,6 +286,7 @@ static void peer_free_now(sluice_peer *pc) {
     for (size_t i = 0; i < pc->ev_count; i++) event_clear(pc, &pc->events[(pc->ev_head + i) % pc->ev_cap]);
     event_clear(pc, &pc->current);
     sluice_mem_free(pc->alloc, pc->events);
+    sluice_mem_free(pc->alloc, pc->mdns);
     sluice_dtls_cert_free(pc->cert);
     peer_config_release(pc);
     const sluice_allocator *a = pc->alloc ? &pc->alloc_copy : NULL;
@@ -606,6 +607,10 @@ static void add_remote_candidate_parsed(sluice_peer *pc, const sluice_ice_candid
          * The sans-IO caller owns no multicast socket of ours: there it is skipped. */
         if (pc->cfg.sans_io || pc->mux || !sluice_mdns_is_local_name(c->hostname) || pc->mdns_count >= PEER_MAX_MDNS) {
             SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "skipping unresolved candidate host %s", c->hostname);
+            return;
+        }
+        if (!pc->mdns && !(pc->mdns = sluice_mem_calloc(pc->alloc, PEER_MAX_MDNS, sizeof *pc->mdns))) {
+            SLUICE_LOG(&pc->log, SLUICE_LOG_WARN, "peer", "no memory to resolve %s", c->hostname);
             return;
         }
         peer_mdns *m = &pc->mdns[pc->mdns_count++];
@@ -1196,6 +1201,8 @@ static void on_mdns_reply(void *user, const sluice_addr *local, const sluice_add
 static void mdns_service(sluice_peer *pc, sluice_time now) {
     if (!pc->io) return;
     if (pc->mdns_count == 0) {
+        sluice_mem_free(pc->alloc, pc->mdns);
+        pc->mdns = NULL;
         sluice_io_mdns_close(pc->io); /* nothing to resolve: give port 5353 back */
         return;
     }

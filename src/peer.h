@@ -141,7 +141,7 @@ struct sluice_peer {
     size_t pending_remote_count;
     bool pending_remote_eoc;
 
-    peer_mdns mdns[PEER_MAX_MDNS];
+    peer_mdns *mdns; /* PEER_MAX_MDNS of them, from the first ".local" candidate until none waits */
     size_t mdns_count;
 
     /* sans-IO local addresses declared before the ICE agent exists */
