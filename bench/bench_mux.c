@@ -196,6 +196,31 @@ int main(int argc, char **argv) {
     sluice_mux_stats st;
     sluice_mux_get_stats(m, &st);
     double rss = rss_mb();
+    /* Bulk over connection 0 (client -> server peer on the mux) while the others idle: what
+     * one connection gets through the shared socket, per-poll scans of every peer included. */
+    static uint8_t msg[16384], rx[16384];
+    size_t bulk = 64u << 20, sent = 0, got = 0;
+    double b0 = now_s();
+    sluice_channel *sch = NULL;
+    while (got < bulk && now_s() - b0 < 60) {
+        while (sent < bulk && sluice_channel_buffered_amount(c[0].ch) < (1u << 20) &&
+               sluice_channel_send(c[0].ch, msg, sizeof msg, false) == SLUICE_OK)
+            sent += sizeof msg;
+        int fd;
+        pfds[0] = (struct pollfd){mfd, POLLIN, 0};
+        int k = 1;
+        if (sluice_peer_fds(c[0].cli, &fd, 1) >= 1) pfds[k++] = (struct pollfd){fd, POLLIN, 0};
+        poll(pfds, (nfds_t)k, 1);
+        sluice_peer_poll(c[0].cli);
+        sluice_mux_poll(m);
+        sluice_event ev;
+        while (sluice_peer_poll_event(c[0].cli, &ev) == 1) continue;
+        while (sluice_peer_poll_event(c[0].srv, &ev) == 1)
+            if (ev.type == SLUICE_EVENT_CHANNEL_MESSAGE) sch = ev.channel;
+        int64_t r;
+        while (sch && (r = sluice_channel_recv(sch, rx, sizeof rx, NULL)) > 0) got += (size_t)r;
+    }
+    double bulk_s = now_s() - b0;
     printf("bench_mux: %zu connections on one server UDP port (%s:%u), loopback, clients in the same process\n", n,
            "127.0.0.1", (unsigned)ma.port);
     printf("  set up (peers, channels, offers): %.2f s\n", t_setup);
@@ -212,6 +237,8 @@ int main(int argc, char **argv) {
            (unsigned long long)st.routed_ufrag, (unsigned long long)st.routed_transaction,
            (unsigned long long)st.routed_address, (unsigned long long)st.dropped_unknown,
            (unsigned long long)st.dropped_malformed, st.addresses, (unsigned long long)st.send_drops);
+    printf("  bulk on one connection through the mux (16 KiB messages, %zu idle peers on the port): %.1f MB/s\n", n - 1,
+           (double)got / 1e6 / bulk_s);
     for (size_t i = 0; i < n; i++) {
         sluice_peer_free(c[i].cli);
         sluice_peer_free(c[i].srv);
