@@ -559,6 +559,8 @@ SLUICE_API int sluice_peer_get_stats(const sluice_peer *pc, sluice_peer_stats *o
  * peers on a mux gather host and server-reflexive candidates only (a TURN allocation is
  * bound to one 5-tuple: TURN servers are ignored with a warning).
  * Threading: the mux and all its peers are used from one thread.
+ * Datagrams of a mux's peers go only through the mux (sluice_mux_handle_datagram /
+ * sluice_mux_poll_transmit, or the mux's socket): it learns its routes from what they send.
  */
 typedef struct sluice_mux sluice_mux;
 
