@@ -16,6 +16,7 @@
 #include "peer.h"
 #include "simnet.h"
 #include "stun.h"
+#include "testkit_alloc.h"
 #include "sluice.h"
 #include "util.h"
 
@@ -311,6 +312,55 @@ static void test_mux_peer_stays_on_the_mux_after_initialize(void **state) {
     assert_int_equal(sluice_mux_free(m), SLUICE_OK);
 }
 
+/* Every allocation of a mux's life may fail (the mux, its tables, a peer on it, routing
+ * and learning): each failure is an error or absorbed, nothing leaks. */
+static int mux_life_scenario(testkit_alloc *t, void *user) {
+    (void)user;
+    sluice_mux_config mc;
+    sluice_mux_config_default(&mc);
+    mc.sans_io = true;
+    mc.bind_address = "10.0.0.1";
+    mc.port = 5000;
+    mc.max_peers = 4;
+    mc.allocator = t->a;
+    sluice_mux *m = NULL;
+    int rc = sluice_mux_new(&mc, &m);
+    if (rc) return rc;
+    sluice_prng prng;
+    sluice_prng_seed(&prng, 14);
+    sluice_config cfg;
+    sluice_config_default(&cfg);
+    cfg.allocator = t->a;
+    cfg.random_fn = sluice_prng_random_fn;
+    cfg.random_user = &prng;
+    sluice_peer *pc = NULL;
+    sluice_channel *ch;
+    if (!(rc = sluice_peer_new_on_mux(m, &pc, &cfg, NULL, NULL)) && !(rc = sluice_peer_create_channel(pc, "x", NULL, &ch)) &&
+        !(rc = sluice_peer_create_offer(pc))) {
+        sluice_event ev;
+        char sdp[4096] = "";
+        while (sluice_peer_poll_event(pc, &ev) == 1)
+            if (ev.type == SLUICE_EVENT_SESSION_DESCRIPTION) snprintf(sdp, sizeof sdp, "%s", ev.sdp);
+        rc = sluice_peer_set_local_description(pc, "offer", sdp);
+        while (sluice_peer_poll_event(pc, &ev) == 1) continue;
+        sluice_addr r = sluice_sim_addr4(192, 0, 2, 9, 9999);
+        sluice_mux_note_sent(m, pc, &r, dtls_record, sizeof dtls_record);
+        sluice_mux_handle_datagram(m, 1, &r, dtls_record, sizeof dtls_record);
+        uint8_t buf[1500];
+        sluice_transmit tx;
+        while (sluice_mux_poll_transmit(m, 1, buf, sizeof buf, &tx) == 1) continue;
+    }
+    sluice_peer_free(pc);
+    int frc = sluice_mux_free(m);
+    return rc ? rc : frc;
+}
+
+static void test_mux_every_allocation_failure_is_handled(void **state) {
+    (void)state;
+    char why[256];
+    if (!testkit_alloc_sweep(mux_life_scenario, NULL, TESTKIT_SWEEP_ALLOW_OK, why, sizeof why)) fail_msg("%s", why);
+}
+
 /* ---- one server mux, many clients, over the simulated network ---------------------- */
 
 #define N_CLIENTS 100
@@ -557,6 +607,7 @@ int main(void) {
         cmocka_unit_test(test_mux_forgets_a_freed_peer_at_once),
         cmocka_unit_test(test_mux_address_table_stays_bounded),
         cmocka_unit_test(test_mux_peer_stays_on_the_mux_after_initialize),
+        cmocka_unit_test(test_mux_every_allocation_failure_is_handled),
         cmocka_unit_test(test_mux_one_port_serves_100_clients_each_echoing_on_a_channel),
         cmocka_unit_test(test_mux_socket_mode_serves_clients_on_one_loopback_port),
     };
