@@ -13,7 +13,8 @@
 
 #define MUX_BATCH 16
 #define MUX_MAX_DATAGRAM 2048
-#define MUX_PROBE 8           /* probe window of the hash tables */
+#define MUX_PROBE 8           /* probe window of the address and transaction tables */
+#define MUX_UFRAG_PROBE 32    /* probe window of the ufrag index (at most 1/4 full) */
 #define MUX_BURST 16          /* datagrams taken from one peer before the next one's turn */
 #define MUX_RECV_PER_POLL 4096
 
@@ -33,6 +34,15 @@ typedef struct mux_txn_entry {
     uint32_t slot, gen;
     uint64_t used;
 } mux_txn_entry;
+
+/* ufrag -> peer. A peer's ufrag is fixed for the life of its ICE agent (the peer layer never
+ * restarts ICE in place; re-initialize makes a new agent and indexes it again). Entries are
+ * checked against the peer's current ufrag on every hit, so stale ones are harmless. */
+typedef struct mux_ufrag_entry {
+    uint32_t hash;
+    uint32_t slot, gen;
+    bool used;
+} mux_ufrag_entry;
 
 typedef struct mux_out {
     sluice_addr remote;
@@ -56,6 +66,9 @@ struct sluice_mux {
     size_t addr_mask;
     mux_txn_entry *txns;
     size_t txn_mask;
+    mux_ufrag_entry *ufrags;
+    size_t ufrag_mask;
+    uint64_t ufrag_overflows; /* > 0: some peer is not indexed; misses fall back to a scan */
     uint64_t clock; /* use counter for least-recently-used replacement */
 
     /* socket mode: one receive batch and one send batch for every peer of the mux */
@@ -180,10 +193,13 @@ int sluice_mux_new(const sluice_mux_config *cfg, sluice_mux **out) {
     ntxn = pow2_at_least(2 * ntxn);
     m->addr_mask = naddr - 1;
     m->txn_mask = ntxn - 1;
+    size_t nufrag = pow2_at_least(4 * cfg->max_peers);
+    m->ufrag_mask = nufrag - 1;
     int rc = SLUICE_ERR_NOMEM;
     if (!(m->slots = sluice_mem_calloc(m->alloc, m->nslots, sizeof *m->slots)) ||
         !(m->addrs = sluice_mem_calloc(m->alloc, naddr, sizeof *m->addrs)) ||
         !(m->txns = sluice_mem_calloc(m->alloc, ntxn, sizeof *m->txns)) ||
+        !(m->ufrags = sluice_mem_calloc(m->alloc, nufrag, sizeof *m->ufrags)) ||
         (!m->sans_io && (!(m->rx = sluice_mem_alloc(m->alloc, (size_t)MUX_BATCH * MUX_MAX_DATAGRAM)) ||
                          !(m->out = sluice_mem_alloc(m->alloc, MUX_BATCH * sizeof *m->out)) ||
                          (rc = open_socket(m)) != SLUICE_OK))) {
@@ -206,6 +222,7 @@ int sluice_mux_free(sluice_mux *m) {
     sluice_mem_free(m->alloc, m->slots);
     sluice_mem_free(m->alloc, m->addrs);
     sluice_mem_free(m->alloc, m->txns);
+    sluice_mem_free(m->alloc, m->ufrags);
     sluice_mem_free(m->alloc, m->rx);
     sluice_mem_free(m->alloc, m->out);
     const sluice_allocator *a = m->alloc ? &m->alloc_copy : NULL;
@@ -368,15 +385,51 @@ static uint16_t stun_method(const uint8_t *d) {
     return (uint16_t)((t & 0x000F) | ((t >> 1) & 0x0070) | ((t >> 2) & 0x0F80));
 }
 
-static sluice_peer *peer_by_ufrag(sluice_mux *m, const uint8_t *u, size_t len) {
-    /* Linear in the number of peers: Binding requests come at check and consent rates (a
-     * few per connection per 5 s), far below the data rate, which is routed by hash. */
-    for (size_t i = 0; i < m->nslots; i++) {
-        sluice_peer *pc = m->slots[i].pc;
-        if (!pc || !pc->ice) continue;
-        const char *mine = sluice_ice_local_ufrag(pc->ice);
-        if (strlen(mine) == len && memcmp(mine, u, len) == 0) return pc;
+static bool ufrag_is(const sluice_peer *pc, const uint8_t *u, size_t len) {
+    if (!pc || !pc->ice) return false;
+    const char *mine = sluice_ice_local_ufrag(pc->ice);
+    return strlen(mine) == len && memcmp(mine, u, len) == 0;
+}
+
+/* The index entry is live when its peer is and still has that ufrag. */
+static bool ufrag_entry_live(const sluice_mux *m, const mux_ufrag_entry *e) {
+    if (!e->used || !slot_live(m, e->slot, e->gen)) return false;
+    const sluice_peer *pc = m->slots[e->slot].pc;
+    if (!pc->ice) return false;
+    const char *u = sluice_ice_local_ufrag(pc->ice);
+    return hash_bytes((const uint8_t *)u, strlen(u), 2166136261u) == e->hash;
+}
+
+void sluice_mux_index_peer(sluice_mux *m, sluice_peer *pc) {
+    if (!m || !pc || pc->mux != m || !pc->ice) return;
+    const char *u = sluice_ice_local_ufrag(pc->ice);
+    uint32_t h = hash_bytes((const uint8_t *)u, strlen(u), 2166136261u);
+    for (size_t i = 0; i < MUX_UFRAG_PROBE; i++) {
+        mux_ufrag_entry *e = &m->ufrags[(h + i) & m->ufrag_mask];
+        if (ufrag_entry_live(m, e) && !(e->slot == pc->mux_slot && e->hash == h)) continue;
+        e->hash = h;
+        e->slot = (uint32_t)pc->mux_slot;
+        e->gen = m->slots[pc->mux_slot].gen;
+        e->used = true;
+        return;
     }
+    /* Practically never (the index is at most a quarter full): routing stays correct, by
+     * scanning the peers on a miss. */
+    m->ufrag_overflows++;
+    SLUICE_LOG(&m->log, SLUICE_LOG_WARN, "mux", "ufrag index window full: lookups fall back to a scan");
+}
+
+static sluice_peer *peer_by_ufrag(sluice_mux *m, const uint8_t *u, size_t len) {
+    uint32_t h = hash_bytes(u, len, 2166136261u);
+    for (size_t i = 0; i < MUX_UFRAG_PROBE; i++) {
+        mux_ufrag_entry *e = &m->ufrags[(h + i) & m->ufrag_mask];
+        if (!e->used) break;
+        if (e->hash == h && slot_live(m, e->slot, e->gen) && ufrag_is(m->slots[e->slot].pc, u, len))
+            return m->slots[e->slot].pc;
+    }
+    if (!m->ufrag_overflows) return NULL;
+    for (size_t i = 0; i < m->nslots; i++)
+        if (ufrag_is(m->slots[i].pc, u, len)) return m->slots[i].pc;
     return NULL;
 }
 

@@ -10,9 +10,11 @@
  *   anything else, or nobody's: dropped and counted.
  * A remote address is bound to a peer by what that peer sends: a Binding success response
  * (its ICE agent authenticated the request, RFC 8445 §7.3) or DTLS (only ever sent on a
- * validated path). The latest such peer wins (ICE restarts, NAT rebinding). Both tables
- * are fixed-size open-addressing hashes whose size comes from the configuration; when a
- * probe window is full the least recently used entry is replaced: bounded, no growth.
+ * validated path). The latest such peer wins (ICE restarts, NAT rebinding). The address
+ * and transaction tables are fixed-size open-addressing hashes sized from the
+ * configuration; when a probe window is full the least recently used entry is replaced:
+ * bounded, no growth. Peers are indexed by ufrag (4 entries per peer slot) when their ICE
+ * agent is made; each hit is checked against the peer's current ufrag.
  * No globals; entries name a peer by slot and generation, so a freed peer's entries are
  * dead at once. */
 #ifndef SLUICE_MUX_H
@@ -23,6 +25,8 @@
 
 /** Whether the mux is in sans-IO mode (its peers follow it). */
 bool sluice_mux_is_sans_io(const sluice_mux *m);
+/** The peer made its ICE agent (a new local ufrag): index it for routing by USERNAME. */
+void sluice_mux_index_peer(sluice_mux *m, sluice_peer *pc);
 /** The peer is being freed: forget it (its slot's entries die with its generation). */
 void sluice_mux_detach(sluice_mux *m, sluice_peer *pc);
 /** Socket mode: send every datagram `pc` has queued (no-op in sans-IO mode). */

@@ -461,6 +461,7 @@ static int ensure_ice(sluice_peer *pc, bool controlling) {
     s.relay_only = pc->cfg.ice_policy == SLUICE_ICE_POLICY_RELAY;
     int rc = sluice_ice_new(&pc->ice, &s, pc->alloc, &pc->rng, &pc->log);
     if (rc) return rc;
+    if (pc->mux) sluice_mux_index_peer(pc->mux, pc);
     for (size_t i = 0; i < pc->local_addrs_count; i++) sluice_ice_add_local_address(pc->ice, &pc->local_addrs[i]);
     return SLUICE_OK;
 }

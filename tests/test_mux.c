@@ -286,6 +286,8 @@ static void test_mux_peer_stays_on_the_mux_after_initialize(void **state) {
     sluice_mux *m = new_mux(2, 0);
     sluice_prng p1;
     sluice_peer *a = new_mux_peer(m, &p1, 13);
+    char old_user[300];
+    snprintf(old_user, sizeof old_user, "%s:x", sluice_ice_local_ufrag(a->ice));
     sluice_config cfg;
     sluice_config_default(&cfg);
     cfg.random_fn = sluice_prng_random_fn;
@@ -308,6 +310,16 @@ static void test_mux_peer_stays_on_the_mux_after_initialize(void **state) {
     assert_true(sluice_peer_local_description(a, sdp, sizeof sdp, NULL) > 0);
     assert_non_null(strstr(sdp, "10.0.0.1 5000 typ host"));
     assert_null(a->io);
+    /* Its new ufrag routes to it, the old one no longer does. */
+    uint8_t buf[256];
+    char user[300];
+    snprintf(user, sizeof user, "%s:x", sluice_ice_local_ufrag(a->ice));
+    assert_string_not_equal(user, old_user);
+    sluice_addr r = sluice_sim_addr4(192, 0, 2, 10, 1010);
+    size_t n = binding_request(buf, sizeof buf, user, 0x31);
+    assert_ptr_equal(sluice_mux_route(m, &r, buf, n), a);
+    n = binding_request(buf, sizeof buf, old_user, 0x32);
+    assert_null(sluice_mux_route(m, &r, buf, n));
     sluice_peer_free(a);
     assert_int_equal(sluice_mux_free(m), SLUICE_OK);
 }
