@@ -46,7 +46,11 @@ struct sluice_io {
     const sluice_logger *log;
     io_socket socks[SLUICE_IO_MAX_SOCKETS];
     size_t nsocks;
-    io_pending out[SLUICE_IO_BATCH];
+    /* The send batch and the receive buffers (32 KB each) exist only while in use: from
+     * the first sluice_io_send to the end of sluice_io_flush, and inside sluice_io_recv.
+     * An idle connection holds neither (one malloc per poll costs nothing beside the
+     * syscalls it batches). */
+    io_pending *out;
     size_t nout;
     uint64_t send_drops;
     io_tcp tcp[SLUICE_IO_MAX_TCP];
@@ -59,7 +63,7 @@ struct sluice_io {
     size_t nclosed;
     char *tls_ca_pem;         /* copy of the settings' extra trust anchors */
     sluice_tls_ctx *tls_ctx;  /* made on the first TLS connection */
-    uint8_t rxbuf[SLUICE_IO_BATCH][SLUICE_IO_MAX_DATAGRAM];
+    uint8_t (*rxbuf)[SLUICE_IO_MAX_DATAGRAM]; /* SLUICE_IO_BATCH of them, during sluice_io_recv only */
 };
 
 static void tcp_write(sluice_io *io, io_tcp *t);
@@ -225,6 +229,7 @@ void sluice_io_close(sluice_io *io) {
     }
     sluice_tls_ctx_free(io->tls_ctx);
     sluice_mem_free(io->alloc, io->tls_ca_pem);
+    sluice_mem_free(io->alloc, io->out);
     sluice_mem_free(io->alloc, io);
 }
 
@@ -358,6 +363,8 @@ void sluice_io_set_mdns_handler(sluice_io *io, sluice_io_recv_fn fn, void *user)
 
 int sluice_io_recv(sluice_io *io, sluice_io_recv_fn fn, void *user, size_t max_datagrams) {
     int total = 0;
+    /* NOMEM: nothing is read now; the kernel keeps the datagrams for the next call. */
+    if (!(io->rxbuf = sluice_mem_alloc(io->alloc, (size_t)SLUICE_IO_BATCH * SLUICE_IO_MAX_DATAGRAM))) return 0;
     if (io->mdns_fd >= 0) recv_mdns(io, io->mdns_fd);
     if (io->mdns_listen_fd >= 0) recv_mdns(io, io->mdns_listen_fd);
     for (size_t k = 0; k < SLUICE_IO_MAX_TCP; k++)
@@ -389,6 +396,8 @@ int sluice_io_recv(sluice_io *io, sluice_io_recv_fn fn, void *user, size_t max_d
             if ((size_t)n < want) break;
         }
     }
+    sluice_mem_free(io->alloc, io->rxbuf);
+    io->rxbuf = NULL;
     return total;
 }
 
@@ -404,6 +413,8 @@ int sluice_io_send(sluice_io *io, const sluice_addr *local, const sluice_addr *r
     int k = find_socket(io, local);
     if (k < 0) return SLUICE_ERR_NOT_FOUND;
     if (io->nout == SLUICE_IO_BATCH) sluice_io_flush(io);
+    if (!io->out && !(io->out = sluice_mem_alloc(io->alloc, SLUICE_IO_BATCH * sizeof *io->out)))
+        return SLUICE_ERR_NOMEM; /* dropped, as the kernel would: the protocols retransmit */
     io_pending *p = &io->out[io->nout++];
     p->sock = k;
     p->remote = *remote;
@@ -453,6 +464,8 @@ int sluice_io_flush(sluice_io *io) {
         i = j;
     }
     io->nout = 0;
+    sluice_mem_free(io->alloc, io->out);
+    io->out = NULL;
     return sent;
 }
 

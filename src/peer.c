@@ -3,6 +3,8 @@
  * (sluice_peer_poll) drives the same entry points from src/io.c. */
 #include "peer.h"
 
+#include "mux.h"
+
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -274,6 +276,7 @@ int sluice_peer_new(sluice_peer **out, const sluice_config *cfg, const sluice_ca
 
 static void peer_free_now(sluice_peer *pc) {
     peer_reset_transports(pc);
+    if (pc->mux) sluice_mux_detach(pc->mux, pc);
     sluice_channel *ch = pc->channels;
     while (ch) {
         sluice_channel *n = ch->next;
@@ -283,6 +286,7 @@ static void peer_free_now(sluice_peer *pc) {
     for (size_t i = 0; i < pc->ev_count; i++) event_clear(pc, &pc->events[(pc->ev_head + i) % pc->ev_cap]);
     event_clear(pc, &pc->current);
     sluice_mem_free(pc->alloc, pc->events);
+    sluice_mem_free(pc->alloc, pc->mdns);
     sluice_dtls_cert_free(pc->cert);
     peer_config_release(pc);
     const sluice_allocator *a = pc->alloc ? &pc->alloc_copy : NULL;
@@ -347,6 +351,7 @@ int sluice_peer_initialize(sluice_peer *pc, const sluice_config *cfg) {
     if (cfg) {
         int rc = peer_config_apply(pc, cfg);
         if (rc) return rc;
+        if (pc->mux) pc->cfg.sans_io = sluice_mux_is_sans_io(pc->mux); /* the mux decides */
     }
     peer_reset_transports(pc);
     /* Old channels are detached from the stream-id space: mark them so they never match. */
@@ -430,6 +435,12 @@ static void drop_stream_servers(sluice_peer *pc) {
 
 static int ensure_ice(sluice_peer *pc, bool controlling) {
     if (pc->ice) return SLUICE_OK;
+    if (pc->mux && pc->own.turn_count) {
+        /* A TURN allocation belongs to one 5-tuple: peers sharing the mux's port cannot
+         * each have one (mux.h). */
+        SLUICE_LOG(&pc->log, SLUICE_LOG_WARN, "peer", "TURN servers ignored: this peer is on a mux");
+        pc->own.turn_count = 0;
+    }
     if (!pc->cfg.sans_io) {
         resolve_server_names(pc, pc->own.stun_urls, &pc->own.stun_count);
         resolve_server_names(pc, pc->own.turn_urls, &pc->own.turn_count);
@@ -450,6 +461,7 @@ static int ensure_ice(sluice_peer *pc, bool controlling) {
     s.relay_only = pc->cfg.ice_policy == SLUICE_ICE_POLICY_RELAY;
     int rc = sluice_ice_new(&pc->ice, &s, pc->alloc, &pc->rng, &pc->log);
     if (rc) return rc;
+    if (pc->mux) sluice_mux_index_peer(pc->mux, pc);
     for (size_t i = 0; i < pc->local_addrs_count; i++) sluice_ice_add_local_address(pc->ice, &pc->local_addrs[i]);
     return SLUICE_OK;
 }
@@ -559,7 +571,7 @@ static int parse_sdp_checked(sluice_peer *pc, const char *text, sluice_sdp **out
 }
 
 static int open_sockets(sluice_peer *pc) {
-    if (pc->cfg.sans_io || pc->io) return SLUICE_OK;
+    if (pc->cfg.sans_io || pc->io || pc->mux) return SLUICE_OK;
     sluice_io_settings s;
     memset(&s, 0, sizeof s);
     s.bind_address = pc->own.bind_address;
@@ -612,8 +624,12 @@ static void add_remote_candidate_parsed(sluice_peer *pc, const sluice_ice_candid
     if (c->addr.family == 0) {
         /* An mDNS name (browsers hide host IPs this way): resolve it on the local link.
          * The sans-IO caller owns no multicast socket of ours: there it is skipped. */
-        if (pc->cfg.sans_io || !sluice_mdns_is_local_name(c->hostname) || pc->mdns_count >= PEER_MAX_MDNS) {
+        if (pc->cfg.sans_io || pc->mux || !sluice_mdns_is_local_name(c->hostname) || pc->mdns_count >= PEER_MAX_MDNS) {
             SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "skipping unresolved candidate host %s", c->hostname);
+            return;
+        }
+        if (!pc->mdns && !(pc->mdns = sluice_mem_calloc(pc->alloc, PEER_MAX_MDNS, sizeof *pc->mdns))) {
+            SLUICE_LOG(&pc->log, SLUICE_LOG_WARN, "peer", "no memory to resolve %s", c->hostname);
             return;
         }
         peer_mdns *m = &pc->mdns[pc->mdns_count++];
@@ -1266,6 +1282,8 @@ static void on_mdns_reply(void *user, const sluice_addr *local, const sluice_add
 static void mdns_service(sluice_peer *pc, sluice_time now) {
     if (!pc->io) return;
     if (pc->mdns_count == 0) {
+        sluice_mem_free(pc->alloc, pc->mdns);
+        pc->mdns = NULL;
         sluice_io_mdns_close(pc->io); /* nothing to resolve: give port 5353 back */
         return;
     }
@@ -1309,6 +1327,10 @@ static void io_stream_events(sluice_peer *pc) {
 }
 
 static void flush_io(sluice_peer *pc) {
+    if (pc->mux) {
+        sluice_mux_flush_peer(pc->mux, pc);
+        return;
+    }
     if (!pc->io) return;
     sluice_transmit tx;
     uint8_t buf[SLUICE_IO_MAX_DATAGRAM];
@@ -1383,6 +1405,8 @@ int sluice_peer_poll(sluice_peer *pc) {
         io_stream_events(pc);
         if (sluice_peer_next_deadline(pc) <= now) sluice_peer_handle_timeout(pc, now);
         flush_io(pc);
+    } else if (pc->mux && !pc->closed) {
+        sluice_mux_service_peer(pc->mux, pc, now); /* reads the shared socket, sends ours */
     }
     if (!pc->has_cb) return SLUICE_OK;
     sluice_event ev;
@@ -1397,12 +1421,13 @@ int sluice_peer_poll(sluice_peer *pc) {
     }
     event_clear(pc, &pc->current);
     /* Sends that callbacks queued go out now rather than on the next poll. */
-    if (pc->io && !pc->closed) flush_io(pc);
+    if ((pc->io || pc->mux) && !pc->closed) flush_io(pc);
     return SLUICE_OK;
 }
 
 int sluice_peer_fds(const sluice_peer *pc, int *fds, size_t cap) {
     if (!pc || (!fds && cap)) return SLUICE_ERR_INVALID_ARGUMENT;
+    if (pc->mux) return sluice_mux_fds(pc->mux, fds, cap);
     if (!pc->io) return 0;
     return sluice_io_fds(pc->io, fds, cap);
 }

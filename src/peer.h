@@ -110,6 +110,8 @@ struct sluice_peer {
     sluice_dtls *dtls;
     sluice_sctp *sctp;
     sluice_io *io;
+    struct sluice_mux *mux; /* served by a mux (mux.c): no sockets of its own */
+    size_t mux_slot;
     bool dtls_started;
     sluice_time dtls_wait_since; /* DTLS client: waiting for proof the peer has our answer */
     sluice_time peer_known_at;   /* when that proof came */
@@ -142,7 +144,7 @@ struct sluice_peer {
     size_t pending_remote_count;
     bool pending_remote_eoc;
 
-    peer_mdns mdns[PEER_MAX_MDNS];
+    peer_mdns *mdns; /* PEER_MAX_MDNS of them, from the first ".local" candidate until none waits */
     size_t mdns_count;
 
     /* sans-IO local addresses declared before the ICE agent exists */

@@ -954,7 +954,7 @@ static void test_ice_new_handles_allocation_failure(void **state) {
         int rc = sluice_ice_new(&a, &s, &al, &rng, NULL);
         if (rc == SLUICE_OK) {
             sluice_ice_free(a);
-            assert_true(k >= 3); /* agent, pairs, triggered queue; remotes grow on demand */
+            assert_true(k >= 1); /* the agent; its tables grow on demand */
             break;
         }
         assert_int_equal(rc, SLUICE_ERR_NOMEM);
