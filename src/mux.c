@@ -35,9 +35,9 @@ typedef struct mux_txn_entry {
     uint64_t used;
 } mux_txn_entry;
 
-/* ufrag -> peer. A peer's ufrag is fixed for the life of its ICE agent (the peer layer never
- * restarts ICE in place; re-initialize makes a new agent and indexes it again). Entries are
- * checked against the peer's current ufrag on every hit, so stale ones are harmless. */
+/* ufrag -> peer. A peer's ufrag changes when ICE restarts (the peer layer indexes the new
+ * one) or re-initialize makes a new agent (indexed again). Entries are checked against the
+ * peer's current ufrag on every hit, so stale ones are harmless. */
 typedef struct mux_ufrag_entry {
     uint32_t hash;
     uint32_t slot, gen;

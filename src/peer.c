@@ -513,6 +513,18 @@ static int emit_sdp(sluice_peer *pc, const char *type, char *sdp_owned) {
     return SLUICE_OK;
 }
 
+/* ICE restart of our side: new ufrag/pwd, our candidates signalled again (gathering
+ * goes back to GATHERING), and a mux routes the new ufrag to us. */
+static int restart_ice_now(sluice_peer *pc) {
+    int rc = sluice_ice_restart(pc->ice, sluice_peer_now(pc));
+    if (rc) return rc;
+    for (size_t i = 0; i < pc->local_candidates_count; i++) sluice_mem_free(pc->alloc, pc->local_candidates[i]);
+    pc->local_candidates_count = 0;
+    set_gathering_state(pc, SLUICE_GATHERING_GATHERING);
+    if (pc->mux) sluice_mux_index_peer(pc->mux, pc);
+    return SLUICE_OK;
+}
+
 int sluice_peer_create_offer(sluice_peer *pc) {
     if (!pc) return SLUICE_ERR_INVALID_ARGUMENT;
     if (pc->closed) return SLUICE_ERR_INVALID_STATE;
@@ -526,11 +538,8 @@ int sluice_peer_create_offer(sluice_peer *pc) {
         pc->data_mline_index = 0;
     }
     if (pc->restart_on_next_offer && pc->have_remote) {
-        rc = sluice_ice_restart(pc->ice, sluice_peer_now(pc));
+        rc = restart_ice_now(pc);
         if (rc) return rc;
-        for (size_t i = 0; i < pc->local_candidates_count; i++) sluice_mem_free(pc->alloc, pc->local_candidates[i]);
-        pc->local_candidates_count = 0;
-        set_gathering_state(pc, SLUICE_GATHERING_GATHERING); /* the candidates come again */
         pc->restart_on_next_offer = false;
         pc->local_restart_pending = true;
     }
@@ -743,11 +752,8 @@ static int apply_remote_update(sluice_peer *pc, const sluice_sdp *sdp, bool is_o
         if (!is_offer && !pc->local_restart_pending)
             return reject_update(pc, "new ICE credentials in an answer to an offer without an ICE restart");
         if (is_offer) {
-            int rc = sluice_ice_restart(pc->ice, pc->now);
+            int rc = restart_ice_now(pc);
             if (rc) return rc;
-            for (size_t i = 0; i < pc->local_candidates_count; i++) sluice_mem_free(pc->alloc, pc->local_candidates[i]);
-            pc->local_candidates_count = 0;
-            set_gathering_state(pc, SLUICE_GATHERING_GATHERING);
         }
         int rc = sluice_ice_set_remote_credentials(pc->ice, m->ice_ufrag, m->ice_pwd);
         if (rc) return reject_update(pc, "unusable ICE credentials");

@@ -540,6 +540,94 @@ static void test_mux_one_port_serves_100_clients_each_echoing_on_a_channel(void 
     free(f);
 }
 
+
+/* A client whose network changes restarts ICE from a new address: the server peer on the
+ * mux answers with a new ufrag, which the mux must route, and the channel carries on. */
+static void test_mux_client_ice_restart_from_a_new_address_is_routed(void **state) {
+    (void)state;
+    enum { N = 3 };
+    farm *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    f->sn = sluice_simnet_new(78, 1 * SEC);
+    f->mux = new_mux(N, 0);
+    sluice_mux_local_address(f->mux, &f->mux_addr);
+    int mn = sluice_simnet_add_node(f->sn, &mux_ops, f);
+    sluice_simnet_bind(f->sn, mn, &f->mux_addr);
+    sluice_sim_path path;
+    memset(&path, 0, sizeof path);
+    path.delay_us = 5000;
+    sluice_simnet_set_default_path(f->sn, &path);
+    int node0 = -1;
+    for (int i = 0; i < N; i++) {
+        client *c = &f->c[i];
+        c->addr = sluice_sim_addr4(10, 2, 0, (uint8_t)(1 + i), 40000);
+        sluice_prng_seed(&c->prng, 2000 + (uint64_t)i);
+        sluice_prng_seed(&c->srv_prng, 6000 + (uint64_t)i);
+        sluice_config cfg;
+        sluice_config_default(&cfg);
+        cfg.sans_io = true;
+        cfg.random_fn = sluice_prng_random_fn;
+        cfg.random_user = &c->prng;
+        assert_int_equal(sluice_peer_new(&c->pc, &cfg, NULL, c), SLUICE_OK);
+        assert_int_equal(sluice_peer_add_local_address(c->pc, &c->addr), SLUICE_OK);
+        cfg.random_user = &c->srv_prng;
+        assert_int_equal(sluice_peer_new_on_mux(f->mux, &c->srv, &cfg, NULL, c), SLUICE_OK);
+        int node = sluice_simnet_add_node(f->sn, &client_ops, c);
+        if (i == 0) node0 = node;
+        sluice_simnet_bind(f->sn, node, &c->addr);
+        assert_int_equal(sluice_peer_create_channel(c->pc, "echo", NULL, &c->ch), SLUICE_OK);
+        assert_int_equal(sluice_peer_create_offer(c->pc), SLUICE_OK);
+    }
+    for (int round = 0; round < 2; round++) {
+        sluice_time end = sluice_simnet_now(f->sn) + 30 * SEC;
+        int done = 0;
+        while (sluice_simnet_now(f->sn) < end && done < N) {
+            done = 0;
+            for (int i = 0; i < N; i++) {
+                pump_client(&f->c[i]);
+                done += f->c[i].echoed;
+            }
+            sluice_simnet_step(f->sn, sluice_simnet_now(f->sn) + 10000);
+        }
+        assert_int_equal(done, N);
+        if (round == 1) break;
+        /* Client 0 moves: the old address goes dead, a new one appears, ICE restarts. */
+        client *c = &f->c[0];
+        sluice_sim_path down;
+        memset(&down, 0, sizeof down);
+        down.down = true;
+        sluice_simnet_set_path(f->sn, &c->addr, &f->mux_addr, &down);
+        sluice_simnet_set_path(f->sn, &f->mux_addr, &c->addr, &down);
+        sluice_addr moved = sluice_sim_addr4(10, 3, 0, 1, 40001);
+        assert_int_equal(sluice_simnet_bind(f->sn, node0, &moved), SLUICE_OK);
+        assert_int_equal(sluice_peer_add_local_address(c->pc, &moved), SLUICE_OK);
+        assert_int_equal(sluice_peer_restart_ice(c->pc), SLUICE_OK);
+        assert_int_equal(sluice_peer_create_offer(c->pc), SLUICE_OK);
+        c->addr = moved;
+        for (int i = 0; i < N; i++) {
+            f->c[i].echoed = false;
+            char msg[32];
+            int n = snprintf(msg, sizeof msg, "hello %p", (void *)&f->c[i]);
+            if (i) assert_int_equal(sluice_channel_send(f->c[i].ch, msg, (size_t)n, true), SLUICE_OK);
+        }
+        /* Client 0 sends once its new path is up (its message would otherwise go down the
+         * dead one first and wait for a retransmission: fine, but slower). */
+        char msg[32];
+        int n = snprintf(msg, sizeof msg, "hello %p", (void *)c);
+        assert_int_equal(sluice_channel_send(c->ch, msg, (size_t)n, true), SLUICE_OK);
+    }
+    sluice_peer_stats ps;
+    sluice_peer_get_stats(f->c[0].srv, &ps);
+    assert_true(sluice_addr_equal(&ps.selected_remote, &f->c[0].addr));
+    for (int i = 0; i < N; i++) {
+        sluice_peer_free(f->c[i].pc);
+        sluice_peer_free(f->c[i].srv);
+    }
+    assert_int_equal(sluice_mux_free(f->mux), SLUICE_OK);
+    sluice_simnet_free(f->sn);
+    free(f);
+}
+
 /* ---- socket mode over loopback ------------------------------------------------------ */
 
 #define N_SOCK 4
@@ -621,6 +709,7 @@ int main(void) {
         cmocka_unit_test(test_mux_peer_stays_on_the_mux_after_initialize),
         cmocka_unit_test(test_mux_every_allocation_failure_is_handled),
         cmocka_unit_test(test_mux_one_port_serves_100_clients_each_echoing_on_a_channel),
+        cmocka_unit_test(test_mux_client_ice_restart_from_a_new_address_is_routed),
         cmocka_unit_test(test_mux_socket_mode_serves_clients_on_one_loopback_port),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
