@@ -208,7 +208,7 @@ static void their_read(world *w) {
         }
         w->rlen += (size_t)n;
         if (!(flags & MSG_EOR)) continue;
-        uint32_t k;
+        uint32_t k = 0;
         uint16_t st = info.rcv_sid;
         assert_int_equal(ntohl(info.rcv_ppid), 53);
         assert_true(check(w->rbuf, w->rlen, &k, st));
@@ -277,7 +277,7 @@ static void our_events(world *w) {
         }
         if (ev.type == SLUICE_SCTP_EVENT_STREAM_RESET_DONE) w->resets_done++;
         if (ev.type == SLUICE_SCTP_EVENT_MESSAGE) {
-            uint32_t k;
+            uint32_t k = 0;
             assert_int_equal(ev.message.ppid, 53);
             assert_true(check(ev.message.data, ev.message.len, &k, ev.message.stream));
             if (ev.message.stream < 64 && !ev.message.unordered) {
