@@ -101,8 +101,9 @@ QUIRKS = {
 
 # The restart scenario (renegotiation with an ICE restart) needs the peer's program to
 # implement it and its stack to support ICE restarts; the others skip it, with this reason.
-RESTART_PEERS = {"sluice", "wrtc", "werift", "chromium"}
+RESTART_PEERS = {"sluice", "wrtc", "werift", "chromium", "pion"}
 RESTART_MISSING = {
+    "aiortc": "aiortc 1.4 has no ICE restart (no iceRestart option, aioice cannot restart)",
     "ndc": "libdatachannel 0.24 has no ICE restart: an offer with a new ice-ufrag fails "
            "with 'Invalid ICE settings from remote SDP', and createOffer({iceRestart}) keeps "
            "its credentials",

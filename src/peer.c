@@ -545,9 +545,12 @@ int sluice_peer_create_offer(sluice_peer *pc) {
     }
     pc->session_version++;
     char *sdp;
-    /* Subsequent offers say actpass too, as browsers do (old aiortc refuses anything
-     * else in an offer); the answer must keep the roles (apply_remote_update). */
-    rc = build_sdp(pc, SLUICE_SDP_SETUP_ACTPASS, false, NULL, &sdp);
+    /* A subsequent offer states the role we have (RFC 8842 §5.2 allows active/passive in
+     * offers): answering actpass, pion 3.1 picks active whatever its role, which would
+     * flip the roles of the running association (apply_remote_update refuses that). */
+    sluice_sdp_setup setup = SLUICE_SDP_SETUP_ACTPASS;
+    if (pc->have_remote && pc->role_known) setup = pc->dtls_client ? SLUICE_SDP_SETUP_ACTIVE : SLUICE_SDP_SETUP_PASSIVE;
+    rc = build_sdp(pc, setup, false, NULL, &sdp);
     if (rc) return rc;
     return emit_sdp(pc, "offer", sdp);
 }
@@ -740,12 +743,19 @@ static int apply_remote_update(sluice_peer *pc, const sluice_sdp *sdp, bool is_o
             same_cert = true;
     if (!same_cert)
         return reject_update(pc, "a=fingerprint changed: a new DTLS association needs a new peer connection");
-    /* The roles stay (RFC 8842 §5.5): an offer may say actpass, or confirm the role it has. */
-    if (m->setup == SLUICE_SDP_SETUP_HOLDCONN ||
-        (m->setup == SLUICE_SDP_SETUP_ACTIVE && pc->dtls_client) ||
-        (m->setup == SLUICE_SDP_SETUP_PASSIVE && !pc->dtls_client) ||
-        (!is_offer && m->setup == SLUICE_SDP_SETUP_ACTPASS))
-        return reject_update(pc, "a=setup would change the DTLS roles of the existing association");
+    /* The roles stay (RFC 8842 §5.5): an offer may say actpass, or confirm the role it has;
+     * one that asks for the other role is refused. An answer cannot be refused usefully
+     * (we would stay in have-local-offer): pion 3.1 answers "active" to any subsequent
+     * offer whatever its role while its DTLS keeps running, so a contradicting answer is
+     * ignored with a warning: the running association decides the roles. */
+    bool flips = m->setup == SLUICE_SDP_SETUP_HOLDCONN || (m->setup == SLUICE_SDP_SETUP_ACTIVE && pc->dtls_client) ||
+                 (m->setup == SLUICE_SDP_SETUP_PASSIVE && !pc->dtls_client) ||
+                 (!is_offer && m->setup == SLUICE_SDP_SETUP_ACTPASS);
+    if (flips && is_offer) return reject_update(pc, "a=setup would change the DTLS roles of the existing association");
+    if (flips)
+        SLUICE_LOG(&pc->log, SLUICE_LOG_WARN, "peer",
+                   "answer's a=setup contradicts the running DTLS association: ignored (we stay %s)",
+                   pc->dtls_client ? "client" : "server");
     if ((m->sctp_port ? m->sctp_port : 5000) != pc->remote_sctp_port)
         return reject_update(pc, "a=sctp-port changed: a new SCTP association needs a new peer connection");
     if (strcmp(m->ice_ufrag, pc->remote_ufrag) != 0 || strcmp(m->ice_pwd, pc->remote_pwd) != 0) {
