@@ -69,7 +69,7 @@ struct sluice_io {
 static void tcp_write(sluice_io *io, io_tcp *t);
 static void tcp_recv(sluice_io *io, io_tcp *t, sluice_io_recv_fn fn, void *user);
 
-static void addr_to_sockaddr(const sluice_addr *a, struct sockaddr_storage *ss, socklen_t *len) {
+void sluice_io_addr_to_sockaddr(const sluice_addr *a, struct sockaddr_storage *ss, socklen_t *len) {
     memset(ss, 0, sizeof *ss);
     if (a->family == 4) {
         struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
@@ -86,7 +86,7 @@ static void addr_to_sockaddr(const sluice_addr *a, struct sockaddr_storage *ss, 
     }
 }
 
-static bool sockaddr_to_addr(const struct sockaddr *sa, sluice_addr *a) {
+bool sluice_io_sockaddr_to_addr(const struct sockaddr *sa, sluice_addr *a) {
     memset(a, 0, sizeof *a);
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
@@ -134,12 +134,12 @@ static int open_socket(sluice_io *io, const sluice_addr *local, const sluice_io_
         a.port = (uint16_t)port;
         struct sockaddr_storage ss;
         socklen_t sl;
-        addr_to_sockaddr(&a, &ss, &sl);
+        sluice_io_addr_to_sockaddr(&a, &ss, &sl);
         if (bind(fd, (struct sockaddr *)&ss, sl) == 0) {
             struct sockaddr_storage bound;
             socklen_t bl = sizeof bound;
             getsockname(fd, (struct sockaddr *)&bound, &bl);
-            sockaddr_to_addr((struct sockaddr *)&bound, &a);
+            sluice_io_sockaddr_to_addr((struct sockaddr *)&bound, &a);
             io->socks[io->nsocks].fd = fd;
             io->socks[io->nsocks].local = a;
             io->nsocks++;
@@ -176,7 +176,7 @@ int sluice_io_open(sluice_io **out, const sluice_io_settings *s, const sluice_al
             for (struct ifaddrs *i = ifs; i && io->nsocks < SLUICE_IO_MAX_SOCKETS; i = i->ifa_next) {
                 if (!i->ifa_addr || !(i->ifa_flags & IFF_UP)) continue;
                 sluice_addr a;
-                if (!sockaddr_to_addr(i->ifa_addr, &a)) continue;
+                if (!sluice_io_sockaddr_to_addr(i->ifa_addr, &a)) continue;
                 if (a.family == 6 && (!s->ipv6 || is_link_local6(&a))) continue;
                 if (is_loopback(&a) && !s->loopback) continue;
                 bool dup = false;
@@ -245,7 +245,7 @@ static void recv_mdns(sluice_io *io, int fd) {
         ssize_t n = recvfrom(fd, io->rxbuf[0], SLUICE_IO_MAX_DATAGRAM, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
         if (n < 0) break;
         sluice_addr remote;
-        if (io->mdns_fn && sockaddr_to_addr((struct sockaddr *)&from, &remote))
+        if (io->mdns_fn && sluice_io_sockaddr_to_addr((struct sockaddr *)&from, &remote))
             io->mdns_fn(io->mdns_user, &io->mdns_local, &remote, io->rxbuf[0], (size_t)n);
     }
 }
@@ -323,7 +323,7 @@ int sluice_io_mdns_query(sluice_io *io, const uint8_t *query, size_t len) {
         struct sockaddr_storage bound;
         socklen_t bl = sizeof bound;
         getsockname(fd, (struct sockaddr *)&bound, &bl);
-        sockaddr_to_addr((struct sockaddr *)&bound, &io->mdns_local);
+        sluice_io_sockaddr_to_addr((struct sockaddr *)&bound, &io->mdns_local);
         io->mdns_fd = fd;
         io->mdns_listen_fd = mdns_open_listener(io);
     }
@@ -389,7 +389,7 @@ int sluice_io_recv(sluice_io *io, sluice_io_recv_fn fn, void *user, size_t max_d
             for (int i = 0; i < n; i++) {
                 sluice_addr remote;
                 if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) continue; /* never ours: too big */
-                if (!sockaddr_to_addr((struct sockaddr *)&from[i], &remote)) continue;
+                if (!sluice_io_sockaddr_to_addr((struct sockaddr *)&from[i], &remote)) continue;
                 fn(user, &io->socks[k].local, &remote, io->rxbuf[i], msgs[i].msg_len);
             }
             total += n;
@@ -436,7 +436,7 @@ int sluice_io_flush(sluice_io *io) {
         size_t j = i, n = 0;
         while (j < io->nout && io->out[j].sock == io->out[i].sock) {
             socklen_t sl;
-            addr_to_sockaddr(&io->out[j].remote, &to[n], &sl);
+            sluice_io_addr_to_sockaddr(&io->out[j].remote, &to[n], &sl);
             iov[n].iov_base = io->out[j].data;
             iov[n].iov_len = io->out[j].len;
             memset(&msgs[n], 0, sizeof msgs[n]);
@@ -530,9 +530,9 @@ static int tcp_open(sluice_io *io, const sluice_addr *local, const sluice_addr *
     socklen_t sl;
     sluice_addr bind_addr = *local;
     bind_addr.port = 0;
-    addr_to_sockaddr(&bind_addr, &ss, &sl);
+    sluice_io_addr_to_sockaddr(&bind_addr, &ss, &sl);
     if (local->family == remote->family) (void)bind(fd, (struct sockaddr *)&ss, sl);
-    addr_to_sockaddr(remote, &ss, &sl);
+    sluice_io_addr_to_sockaddr(remote, &ss, &sl);
     if (connect(fd, (struct sockaddr *)&ss, sl) != 0 && errno != EINPROGRESS) {
         close(fd);
         return SLUICE_ERR_IO;

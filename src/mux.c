@@ -2,6 +2,7 @@
 #include "mux.h"
 
 #include "ice.h"
+#include "io.h"
 #include "peer.h"
 #include "stun.h"
 
@@ -96,42 +97,6 @@ static size_t pow2_at_least(size_t n) {
     return p;
 }
 
-static void addr_to_sockaddr(const sluice_addr *a, struct sockaddr_storage *ss, socklen_t *len) {
-    memset(ss, 0, sizeof *ss);
-    if (a->family == 4) {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons(a->port);
-        memcpy(&s4->sin_addr, a->ip, 4);
-        *len = sizeof *s4;
-    } else {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons(a->port);
-        memcpy(&s6->sin6_addr, a->ip, 16);
-        *len = sizeof *s6;
-    }
-}
-
-static bool sockaddr_to_addr(const struct sockaddr_storage *ss, sluice_addr *a) {
-    memset(a, 0, sizeof *a);
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-        a->family = 4;
-        a->port = ntohs(s4->sin_port);
-        memcpy(a->ip, &s4->sin_addr, 4);
-        return true;
-    }
-    if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-        a->family = 6;
-        a->port = ntohs(s6->sin6_port);
-        memcpy(a->ip, &s6->sin6_addr, 16);
-        return true;
-    }
-    return false;
-}
-
 static int open_socket(sluice_mux *m) {
     int fd = socket(m->local.family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return SLUICE_ERR_IO;
@@ -145,7 +110,7 @@ static int open_socket(sluice_mux *m) {
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof bufsz);
     struct sockaddr_storage ss;
     socklen_t sl;
-    addr_to_sockaddr(&m->local, &ss, &sl);
+    sluice_io_addr_to_sockaddr(&m->local, &ss, &sl);
     if (bind(fd, (struct sockaddr *)&ss, sl) != 0) {
         SLUICE_LOG(&m->log, SLUICE_LOG_ERROR, "mux", "bind failed: %s", strerror(errno));
         close(fd);
@@ -153,7 +118,7 @@ static int open_socket(sluice_mux *m) {
     }
     struct sockaddr_storage bound;
     socklen_t bl = sizeof bound;
-    if (getsockname(fd, (struct sockaddr *)&bound, &bl) != 0 || !sockaddr_to_addr(&bound, &m->local)) {
+    if (getsockname(fd, (struct sockaddr *)&bound, &bl) != 0 || !sluice_io_sockaddr_to_addr((const struct sockaddr *)&bound, &m->local)) {
         close(fd);
         return SLUICE_ERR_IO;
     }
@@ -560,7 +525,7 @@ static void mux_send_batch(sluice_mux *m) {
     struct sockaddr_storage to[MUX_BATCH];
     for (size_t i = 0; i < m->nout; i++) {
         socklen_t sl;
-        addr_to_sockaddr(&m->out[i].remote, &to[i], &sl);
+        sluice_io_addr_to_sockaddr(&m->out[i].remote, &to[i], &sl);
         iov[i].iov_base = m->out[i].data;
         iov[i].iov_len = m->out[i].len;
         memset(&msgs[i], 0, sizeof msgs[i]);
@@ -622,7 +587,7 @@ static void mux_recv(sluice_mux *m, sluice_time now) {
         if (n <= 0) break;
         for (int i = 0; i < n; i++) {
             sluice_addr remote;
-            if ((msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || !sockaddr_to_addr(&from[i], &remote)) {
+            if ((msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || !sluice_io_sockaddr_to_addr((const struct sockaddr *)&from[i], &remote)) {
                 m->st.dropped_malformed++;
                 continue;
             }
