@@ -465,26 +465,28 @@ static void pump_client(client *c) {
     }
 }
 
-static void test_mux_one_port_serves_100_clients_each_echoing_on_a_channel(void **state) {
-    (void)state;
+/* A server mux on the simulated network and n clients, each with its own sans-IO peer
+ * offering one "echo" channel to its own peer on the mux. Returns the farm; client i's
+ * simnet node id is i + 1. */
+static farm *farm_new(uint64_t seed, int n, uint8_t net, uint32_t delay_us, uint32_t jitter_us, double loss) {
     farm *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    f->sn = sluice_simnet_new(77, 1 * SEC);
-    f->mux = new_mux(N_CLIENTS, 0);
+    f->sn = sluice_simnet_new(seed, 1 * SEC);
+    f->mux = new_mux((size_t)n, 0);
     sluice_mux_local_address(f->mux, &f->mux_addr);
     int mn = sluice_simnet_add_node(f->sn, &mux_ops, f);
     sluice_simnet_bind(f->sn, mn, &f->mux_addr);
     sluice_sim_path path;
     memset(&path, 0, sizeof path);
-    path.delay_us = 10000;
-    path.jitter_us = 2000;
-    path.loss = 0.01;
+    path.delay_us = delay_us;
+    path.jitter_us = jitter_us;
+    path.loss = loss;
     sluice_simnet_set_default_path(f->sn, &path);
-    for (int i = 0; i < N_CLIENTS; i++) {
+    for (int i = 0; i < n; i++) {
         client *c = &f->c[i];
-        c->addr = sluice_sim_addr4(10, 1, (uint8_t)(i / 200), (uint8_t)(1 + i % 200), 40000);
-        sluice_prng_seed(&c->prng, 1000 + (uint64_t)i);
-        sluice_prng_seed(&c->srv_prng, 5000 + (uint64_t)i);
+        c->addr = sluice_sim_addr4(10, net, (uint8_t)(i / 200), (uint8_t)(1 + i % 200), 40000);
+        sluice_prng_seed(&c->prng, seed * 1000 + (uint64_t)i);
+        sluice_prng_seed(&c->srv_prng, seed * 1000 + 500 + (uint64_t)i);
         sluice_config cfg;
         sluice_config_default(&cfg);
         cfg.sans_io = true;
@@ -496,20 +498,43 @@ static void test_mux_one_port_serves_100_clients_each_echoing_on_a_channel(void 
         cfg.random_user = &c->srv_prng;
         assert_int_equal(sluice_peer_new_on_mux(f->mux, &c->srv, &cfg, NULL, c), SLUICE_OK);
         int node = sluice_simnet_add_node(f->sn, &client_ops, c);
+        assert_int_equal(node, i + 1);
         sluice_simnet_bind(f->sn, node, &c->addr);
         assert_int_equal(sluice_peer_create_channel(c->pc, "echo", NULL, &c->ch), SLUICE_OK);
         assert_int_equal(sluice_peer_create_offer(c->pc), SLUICE_OK);
     }
-    sluice_time end = sluice_simnet_now(f->sn) + 60 * SEC;
+    return f;
+}
+
+/* Run until the n first clients all got their echo (or the virtual limit): how many did. */
+static int farm_run_until_echoed(farm *f, int n, sluice_time limit) {
+    sluice_time end = sluice_simnet_now(f->sn) + limit;
     int done = 0;
-    while (sluice_simnet_now(f->sn) < end && done < N_CLIENTS) {
+    while (sluice_simnet_now(f->sn) < end && done < n) {
         done = 0;
-        for (int i = 0; i < N_CLIENTS; i++) {
+        for (int i = 0; i < n; i++) {
             pump_client(&f->c[i]);
             done += f->c[i].echoed;
         }
         sluice_simnet_step(f->sn, sluice_simnet_now(f->sn) + 10000);
     }
+    return done;
+}
+
+static void farm_free(farm *f, int n) {
+    for (int i = 0; i < n; i++) {
+        sluice_peer_free(f->c[i].pc);
+        sluice_peer_free(f->c[i].srv);
+    }
+    assert_int_equal(sluice_mux_free(f->mux), SLUICE_OK);
+    sluice_simnet_free(f->sn);
+    free(f);
+}
+
+static void test_mux_one_port_serves_100_clients_each_echoing_on_a_channel(void **state) {
+    (void)state;
+    farm *f = farm_new(77, N_CLIENTS, 1, 10000, 2000, 0.01);
+    int done = farm_run_until_echoed(f, N_CLIENTS, 60 * SEC);
     assert_int_equal(done, N_CLIENTS);
     sluice_mux_stats st;
     sluice_mux_get_stats(f->mux, &st);
@@ -531,13 +556,7 @@ static void test_mux_one_port_serves_100_clients_each_echoing_on_a_channel(void 
         assert_true(sluice_addr_equal(&ps.selected_remote, &f->c[i].addr));
         assert_int_equal(sluice_peer_connection_state(f->c[i].srv), SLUICE_CONNECTION_CONNECTED);
     }
-    for (int i = 0; i < N_CLIENTS; i++) {
-        sluice_peer_free(f->c[i].pc);
-        sluice_peer_free(f->c[i].srv);
-    }
-    assert_int_equal(sluice_mux_free(f->mux), SLUICE_OK);
-    sluice_simnet_free(f->sn);
-    free(f);
+    farm_free(f, N_CLIENTS);
 }
 
 
@@ -546,50 +565,10 @@ static void test_mux_one_port_serves_100_clients_each_echoing_on_a_channel(void 
 static void test_mux_client_ice_restart_from_a_new_address_is_routed(void **state) {
     (void)state;
     enum { N = 3 };
-    farm *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    f->sn = sluice_simnet_new(78, 1 * SEC);
-    f->mux = new_mux(N, 0);
-    sluice_mux_local_address(f->mux, &f->mux_addr);
-    int mn = sluice_simnet_add_node(f->sn, &mux_ops, f);
-    sluice_simnet_bind(f->sn, mn, &f->mux_addr);
-    sluice_sim_path path;
-    memset(&path, 0, sizeof path);
-    path.delay_us = 5000;
-    sluice_simnet_set_default_path(f->sn, &path);
-    int node0 = -1;
-    for (int i = 0; i < N; i++) {
-        client *c = &f->c[i];
-        c->addr = sluice_sim_addr4(10, 2, 0, (uint8_t)(1 + i), 40000);
-        sluice_prng_seed(&c->prng, 2000 + (uint64_t)i);
-        sluice_prng_seed(&c->srv_prng, 6000 + (uint64_t)i);
-        sluice_config cfg;
-        sluice_config_default(&cfg);
-        cfg.sans_io = true;
-        cfg.random_fn = sluice_prng_random_fn;
-        cfg.random_user = &c->prng;
-        assert_int_equal(sluice_peer_new(&c->pc, &cfg, NULL, c), SLUICE_OK);
-        assert_int_equal(sluice_peer_add_local_address(c->pc, &c->addr), SLUICE_OK);
-        cfg.random_user = &c->srv_prng;
-        assert_int_equal(sluice_peer_new_on_mux(f->mux, &c->srv, &cfg, NULL, c), SLUICE_OK);
-        int node = sluice_simnet_add_node(f->sn, &client_ops, c);
-        if (i == 0) node0 = node;
-        sluice_simnet_bind(f->sn, node, &c->addr);
-        assert_int_equal(sluice_peer_create_channel(c->pc, "echo", NULL, &c->ch), SLUICE_OK);
-        assert_int_equal(sluice_peer_create_offer(c->pc), SLUICE_OK);
-    }
+    farm *f = farm_new(78, N, 2, 5000, 0, 0.0);
+    const int node0 = 1;
     for (int round = 0; round < 2; round++) {
-        sluice_time end = sluice_simnet_now(f->sn) + 30 * SEC;
-        int done = 0;
-        while (sluice_simnet_now(f->sn) < end && done < N) {
-            done = 0;
-            for (int i = 0; i < N; i++) {
-                pump_client(&f->c[i]);
-                done += f->c[i].echoed;
-            }
-            sluice_simnet_step(f->sn, sluice_simnet_now(f->sn) + 10000);
-        }
-        assert_int_equal(done, N);
+        assert_int_equal(farm_run_until_echoed(f, N, 30 * SEC), N);
         if (round == 1) break;
         /* Client 0 moves: the old address goes dead, a new one appears, ICE restarts. */
         client *c = &f->c[0];
@@ -619,13 +598,7 @@ static void test_mux_client_ice_restart_from_a_new_address_is_routed(void **stat
     sluice_peer_stats ps;
     sluice_peer_get_stats(f->c[0].srv, &ps);
     assert_true(sluice_addr_equal(&ps.selected_remote, &f->c[0].addr));
-    for (int i = 0; i < N; i++) {
-        sluice_peer_free(f->c[i].pc);
-        sluice_peer_free(f->c[i].srv);
-    }
-    assert_int_equal(sluice_mux_free(f->mux), SLUICE_OK);
-    sluice_simnet_free(f->sn);
-    free(f);
+    farm_free(f, N);
 }
 
 /* ---- socket mode over loopback ------------------------------------------------------ */
