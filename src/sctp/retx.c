@@ -9,7 +9,9 @@ enum {
     RETX_ABANDONED = 3, /* PR-SCTP: given up, waiting for the FORWARD-TSN to be acked */
 };
 
-#define RETX_MAX_GAPS 256  /* gap blocks looked at per SACK; more are ignored (less acked) */
+/* Gap blocks looked at per SACK; more are ignored (less acked). A SACK in a 1200-byte
+ * packet carries up to ~290; 1024 covers peers with larger packets. */
+#define RETX_MAX_GAPS 1024
 #define RETX_MAX_SKIPS 256 /* distinct streams in one FORWARD-TSN */
 
 typedef struct retx_item {
@@ -23,7 +25,6 @@ typedef struct retx_item {
     uint8_t nacks;
     bool beginning, ending;
     bool retransmitted;   /* Karn: no RTT sample from it (RFC 6298 §3) */
-    bool fast_rtx_done;   /* fast-retransmitted once already (§7.2.4 (5)) */
     uint32_t sack_epoch;  /* last SACK whose gap blocks covered it */
     uint32_t sent_next;   /* next_tsn after its last transmission: only TSNs from there on,
                              once acked, show that this transmission was lost */
@@ -285,6 +286,9 @@ int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr 
         if (it->wire > sluice_wr_left(w)) break;
         uint32_t tsn = r->cum_ack + 1 + (uint32_t)i;
         retx_write_item(r, it, tsn, w, false);
+        /* §7.2.4 (4): resending the first outstanding chunk restarts T3-rtx, so the
+         * retransmission gets a whole RTO before the timer gives up on it. */
+        if (i == 0 && !r->t3_pending) retx_arm_t3(r, now);
         if (r->rtt_probe_active && r->rtt_probe_tsn == tsn) r->rtt_probe_active = false; /* Karn */
         retx_set_state(r, it, RETX_IN_FLIGHT);
         it->rtx_count++;
@@ -427,10 +431,15 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
         any_new = true;
     }
 
-    /* Gap blocks, merged in order; each covers TSNs cum + start .. cum + end. */
+    /* Gap blocks, merged in order; each covers TSNs cum + start .. cum + end. Sorted, and
+     * each block clipped to what the previous ones did not cover, so overlapping blocks
+     * from a hostile peer cost no more than the outstanding chunks they span. */
     uint32_t epoch = ++r->sack_epoch;
+    uint32_t covered = 0; /* offsets 1 .. covered already walked */
     for (size_t b = 0; b < ng; b++) {
-        for (uint32_t off = r->gaps[b].start; off <= r->gaps[b].end; off++) {
+        uint32_t from = SLUICE_MAX((uint32_t)r->gaps[b].start, covered + 1);
+        if (r->gaps[b].end > covered) covered = r->gaps[b].end;
+        for (uint32_t off = from; off <= r->gaps[b].end; off++) {
             size_t idx = off - 1;
             if (idx >= r->count) break;
             retx_item *it = retx_at(r, idx);
@@ -470,8 +479,13 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
         if (count_it && it->retransmitted && !sluice_sn32_ge(htna, it->sent_next)) count_it = false;
         if (!count_it) continue;
         if (it->nacks < 255) it->nacks++;
-        if (it->nacks >= 3 && !it->fast_rtx_done) {
-            it->fast_rtx_done = true;
+        /* Three miss indications mark it again even when it was fast-retransmitted before
+         * (as usrsctp does; RFC 9260 §7.2.4 (5) would leave a lost fast retransmission to
+         * T3-rtx, a whole RTO of silence plus cwnd = 1 MTU). The indications counted above
+         * come only from TSNs sent after that retransmission, so they prove it lost as
+         * firmly as the first three proved the original lost; within fast recovery cwnd
+         * is not cut again (§7.2.4 (2)). */
+        if (it->nacks >= 3) {
             retx_mark_to_send(r, idx);
             r->stats.fast_retransmits++;
             marked = true;
