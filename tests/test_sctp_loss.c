@@ -38,6 +38,7 @@ typedef struct lnode {
     uint64_t bytes_rx, msgs_rx;
     uint32_t next_idx; /* receiver: next message index expected (one ordered stream) */
     bool corrupt;
+    bool paused; /* receiver application not reading: its window closes */
     struct world *w;
 } lnode;
 
@@ -67,6 +68,7 @@ static void fill(uint8_t *p, size_t len, uint32_t idx) {
 
 static void ln_events(lnode *nd) {
     sluice_sctp_event ev;
+    if (nd->paused) return;
     while (sluice_sctp_poll_event(nd->a, &ev) == 1) {
         switch (ev.type) {
         case SLUICE_SCTP_EVENT_CONNECTED:
@@ -184,7 +186,15 @@ static void ln_timeout(void *obj, sluice_time now) {
 
 static const sluice_sim_node_ops ln_ops = {ln_deliver, ln_poll, ln_deadline, ln_timeout};
 
+static void world_init2(world *w, const sluice_sim_path *p, const drop_rule *rules, size_t nrules,
+                        const sluice_sctp_settings *rs);
+
 static void world_init(world *w, const sluice_sim_path *p, const drop_rule *rules, size_t nrules) {
+    world_init2(w, p, rules, nrules, NULL);
+}
+
+static void world_init2(world *w, const sluice_sim_path *p, const drop_rule *rules, size_t nrules,
+                        const sluice_sctp_settings *rs) {
     memset(w, 0, sizeof *w);
     w->sn = sluice_simnet_new(7, 1000000);
     assert_non_null(w->sn);
@@ -201,6 +211,7 @@ static void world_init(world *w, const sluice_sim_path *p, const drop_rule *rule
         nd->peer = sluice_sim_addr4(10, 0, 0, (uint8_t)(2 - i), 5000);
         sluice_sctp_settings s;
         sluice_sctp_settings_default(&s);
+        if (i == 1 && rs) s = *rs;
         s.max_send_buffer = 64u << 20;
         assert_int_equal(sluice_sctp_new(&nd->a, &s, NULL, &nd->rng, NULL), SLUICE_OK);
         int id = sluice_simnet_add_node(w->sn, &ln_ops, nd);
@@ -357,6 +368,53 @@ static void test_sctp_loss_many_holes_small_messages_recover_without_t3(void **s
     world_free(&w);
 }
 
+/* The receiving application stops reading for 3 s: the window closes, the sender probes.
+ * When it reads again, the window update must not release cwnd at once (RFC 9260 §6.1 D
+ * Max.Burst): a few packets per SACK, growing. */
+static void test_sctp_loss_window_reopening_after_stall_is_burst_limited(void **state) {
+    (void)state;
+    world w;
+    sluice_sctp_settings rs;
+    sluice_sctp_settings_default(&rs);
+    rs.rwnd = 1u << 20;
+    world_init2(&w, &deep, NULL, 0, &rs);
+    assert_int_equal(sluice_sctp_connect(w.n[0].a, sluice_simnet_now(w.sn)), SLUICE_OK);
+    assert_true(sluice_simnet_run(w.sn, sluice_simnet_now(w.sn) + 10000 * MS, connected, &w));
+    size_t nmsgs = 192, size = 65536; /* 12 MiB */
+    uint8_t *buf = malloc(size);
+    for (size_t i = 0; i < nmsgs; i++) {
+        fill(buf, size, (uint32_t)i);
+        assert_int_equal(sluice_sctp_send(w.n[0].a, sluice_simnet_now(w.sn), 0, 53, buf, size, NULL), SLUICE_OK);
+    }
+    free(buf);
+    /* let cwnd grow to the window, then stop reading */
+    sluice_simnet_run(w.sn, sluice_simnet_now(w.sn) + 600 * MS, NULL, NULL);
+    sluice_sctp_stats st;
+    sluice_sctp_get_stats(w.n[0].a, &st);
+    uint32_t cwnd_before = st.cwnd;
+    w.n[1].paused = true;
+    sluice_simnet_run(w.sn, sluice_simnet_now(w.sn) + 3000 * MS, NULL, NULL);
+    sluice_sctp_get_stats(w.n[0].a, &st);
+    assert_true(st.peer_rwnd == 0 || st.bytes_in_flight < 2 * 1191);
+    w.n[1].paused = false;
+    w.measure_burst = true;
+    ln_events(&w.n[1]); /* reads everything: the window update goes out */
+    goal g = {&w, nmsgs};
+    bool ok = sluice_simnet_run(w.sn, sluice_simnet_now(w.sn) + 600000 * MS, all_received, &g);
+    sluice_sctp_get_stats(w.n[0].a, &st);
+    if (!ok || getenv("SLUICE_TEST_VERBOSE"))
+        print_message("cwnd before the stall %u; largest burst after it %u packets; t3 %llu\n", cwnd_before,
+                      w.burst_max, (unsigned long long)st.t3_expirations);
+    assert_true(ok);
+    assert_false(w.n[1].corrupt);
+    assert_true(cwnd_before > 500000);
+    /* one SACK frees the 2 packets it acknowledges plus Max.Burst = 4 (a message's short
+     * last fragment can make that one packet more); without the limit: ~880 packets */
+    assert_true(w.burst_max <= 8);
+    assert_int_equal(st.t3_expirations, 0);
+    world_free(&w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sctp_loss_burst_of_20_packets_in_4mib_window_recovers_without_t3),
@@ -366,6 +424,7 @@ int main(void) {
         cmocka_unit_test(test_sctp_loss_lost_sacks_during_recovery_recover_without_t3),
         cmocka_unit_test(test_sctp_loss_many_holes_at_the_end_of_a_transfer_recover_without_t3),
         cmocka_unit_test(test_sctp_loss_many_holes_small_messages_recover_without_t3),
+        cmocka_unit_test(test_sctp_loss_window_reopening_after_stall_is_burst_limited),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -53,6 +53,9 @@ struct sluice_sctp_retx {
     bool t3_pending;       /* T3 expired: one packet of retransmissions (§6.3.3 E3) */
     bool hold;             /* ... then nothing more until a SACK arrives */
     bool fwd_pending;
+    uint32_t burst_cap;    /* Max.Burst: new data only while flight < this (UINT32_MAX: off) */
+    bool burst_counted;    /* stats.burst_limited counted for the current cap */
+    sluice_time last_sack; /* when the previous SACK arrived (NEVER: none yet) */
 
     bool have_rtt;
     uint64_t srtt, rttvar, rto; /* microseconds */
@@ -75,6 +78,7 @@ void sluice_sctp_retx_settings_default(sluice_sctp_retx_settings *s) {
     s->rto_max_ms = 10000;
     s->max_outstanding = 32768;
     s->idata = false;
+    s->max_burst = 4;
 }
 
 static uint32_t retx_initial_cwnd(size_t mtu) {
@@ -109,6 +113,8 @@ int sluice_sctp_retx_new(sluice_sctp_retx **out, const sluice_sctp_retx_settings
     uint64_t rto = (uint64_t)SLUICE_MIN(SLUICE_MAX(s->rto_initial_ms, s->rto_min_ms), s->rto_max_ms);
     r->rto = rto * 1000u;
     r->t3 = SLUICE_TIME_NEVER;
+    r->burst_cap = UINT32_MAX;
+    r->last_sack = SLUICE_TIME_NEVER;
     *out = r;
     return SLUICE_OK;
 }
@@ -242,9 +248,12 @@ static void retx_write_item(sluice_sctp_retx *r, const retx_item *it, uint32_t t
     r->stats.data_chunks_sent++;
 }
 
+/* The congestion window for new data: cwnd, lowered for the moment by Max.Burst. */
+static uint32_t retx_new_data_window(const sluice_sctp_retx *r) { return SLUICE_MIN(r->cwnd, r->burst_cap); }
+
 static bool retx_window_open(const sluice_sctp_retx *r) {
     /* §6.1 B: new data only while less than cwnd is outstanding (one packet may overshoot). */
-    if (r->flight >= r->cwnd) return false;
+    if (r->flight >= retx_new_data_window(r)) return false;
     /* §6.1 A: zero window: one chunk may probe when nothing is in flight. Otherwise wait
      * for room for a chunk worth sending (see write_data). */
     size_t hdr = r->s.idata ? SLUICE_SCTP_IDATA_HEADER_LEN : SLUICE_SCTP_DATA_HEADER_LEN;
@@ -348,9 +357,15 @@ int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr 
         /* RFC 7053: ask for an immediate SACK when we will have to wait for one anyway (the
          * end of what is queued, or the windows are full), rather than let the peer's
          * delayed-ack timer hold us up. */
-        bool last = !sluice_sctp_tx_has_data(r->tx) || r->flight >= r->cwnd || r->rwnd == 0;
+        bool last = !sluice_sctp_tx_has_data(r->tx) || r->flight >= retx_new_data_window(r) || r->rwnd == 0;
         retx_write_item(r, it, r->next_tsn++, w, last);
         n++;
+    }
+    /* Count the SACKs after which Max.Burst, not cwnd or the peer's window, stopped us. */
+    if (!r->burst_counted && r->n_to_send == 0 && r->flight >= r->burst_cap && r->flight < r->cwnd &&
+        r->rwnd >= hdr + 512 && sluice_sctp_tx_has_data(r->tx)) {
+        r->burst_counted = true;
+        r->stats.burst_limited++;
     }
 out:
     if (n > 0) r->last_send = now;
@@ -528,6 +543,24 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
     /* §6.2.1 E: peer's window minus what is still in flight. */
     r->rwnd = sack->a_rwnd > r->flight ? sack->a_rwnd - r->flight : 0;
 
+    /* RFC 9260 §6.1 D, Max.Burst, as a temporary cwnd (never lowering cwnd itself): the
+     * new data this SACK releases may take the flight at most Max.Burst packets above where
+     * it stood before the SACK. A normal SACK, even a stretch one acknowledging a batch of
+     * packets, only lets the window refill; after a SACK that opens a window the peer had
+     * closed, or when the application queues data after the flight drained, a few packets
+     * go, and each following SACK lets a few more go, instead of cwnd at once. After a stall of SACKs (none for half an RTO
+     * while data was out: lost SACKs, a stalled peer) the bound is taken from what is still
+     * in flight now, so the one SACK that finally acknowledges everything cannot release a
+     * whole window in one burst either. Lifted by the next SACK or a T3-rtx. */
+    if (r->s.max_burst) {
+        bool stall = flight_before > 0 && r->last_sack != SLUICE_TIME_NEVER && now > r->last_sack &&
+                     now - r->last_sack >= r->rto / 2;
+        uint64_t cap = (uint64_t)(stall ? r->flight : flight_before) + (uint64_t)r->s.max_burst * r->s.mtu;
+        r->burst_cap = cap >= r->cwnd ? UINT32_MAX : (uint32_t)cap;
+        r->burst_counted = false;
+    }
+    r->last_sack = now;
+
     /* §6.3.2 R2/R3: timer follows the cum ack. */
     if (!retx_needs_t3(r)) r->t3 = SLUICE_TIME_NEVER;
     else if (cum_advanced || r->t3 == SLUICE_TIME_NEVER) retx_arm_t3(r, now);
@@ -550,6 +583,7 @@ int sluice_sctp_retx_handle_timeout(sluice_sctp_retx *r, sluice_time now) {
     r->fast_rtx_pending = false;
     r->rtt_probe_active = false;
     r->hold = false;
+    r->burst_cap = UINT32_MAX; /* cwnd is one MTU now */
     for (size_t i = 0; i < r->count; i++) {
         retx_item *it = retx_at(r, i);
         if (it->state == RETX_IN_FLIGHT) retx_mark_to_send(r, i);

@@ -27,6 +27,10 @@ typedef struct sluice_sctp_retx_settings {
     uint32_t rto_max_ms;        /**< default 10000 (RFC says 60000) */
     size_t max_outstanding;     /**< cap on chunks in flight (table size); default 32768 */
     bool idata;                 /**< send I-DATA / I-FORWARD-TSN; default false */
+    /** RFC 9260 §6.1 D Max.Burst (packets; §16: 4; 0 = off): new data released by one SACK
+     *  may take the flight at most this many packets above its level before the SACK (or,
+     *  after half an RTO without SACKs, above what is still in flight). */
+    uint32_t max_burst;
 } sluice_sctp_retx_settings;
 
 void sluice_sctp_retx_settings_default(sluice_sctp_retx_settings *s);
@@ -99,6 +103,7 @@ typedef struct sluice_sctp_retx_stats {
     uint64_t data_chunks_sent, retransmissions, fast_retransmits, t3_expirations;
     uint64_t messages_abandoned;  /**< abandoned after (partly) being sent */
     uint64_t bad_sacks;           /**< SACKs refused as MALFORMED */
+    uint64_t burst_limited;       /**< SACKs after which Max.Burst held new data back */
 } sluice_sctp_retx_stats;
 void sluice_sctp_retx_get_stats(const sluice_sctp_retx *r, sluice_sctp_retx_stats *out);
 
