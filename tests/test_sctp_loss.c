@@ -3,7 +3,8 @@
  * middle of a large window, several separate holes in one window, lost retransmissions,
  * more holes than one SACK can report, and lost SACKs. The point of each test is that fast
  * retransmit and fast recovery repair the loss (RFC 9260 §7.2.4) and T3-rtx, the last
- * resort, never fires; plus the sender's burst limit after a stall (§6.1, Max.Burst). */
+ * resort, never fires; plus the sender's burst limit after a stall (§6.1, Max.Burst) and
+ * the guard that ends a shutdown the peer never completes (§9.2, T5-shutdown-guard). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -55,6 +56,8 @@ typedef struct world {
     uint32_t cwnd_at_first_drop, flight_at_first_drop;
     uint32_t drop_sacks_from, drop_sacks_n; /* receiver's SACK packets index range to drop */
     uint32_t sacks_seen;
+    int drop_rx_chunk;      /* receiver's packets carrying this chunk type are lost (0: none) */
+    uint64_t dropped_rx_chunk;
     /* burst measurement: most DATA packets the sender emitted at one instant */
     sluice_time burst_at;
     uint32_t burst_now, burst_max;
@@ -140,12 +143,12 @@ static bool drop_data_packet(world *w, const uint8_t *buf, size_t n) {
     return drop;
 }
 
-static bool is_sack_packet(const uint8_t *buf, size_t n) {
+static bool has_chunk(const uint8_t *buf, size_t n, int type) {
     sluice_sctp_chunk_iter it;
     sluice_sctp_chunk c;
     sluice_sctp_chunk_iter_init(&it, buf, n);
     while (sluice_sctp_chunk_next(&it, &c) == 1)
-        if (c.type == SLUICE_SCTP_CHUNK_SACK) return true;
+        if (c.type == type) return true;
     return false;
 }
 
@@ -164,7 +167,11 @@ static size_t ln_poll(void *obj, sluice_time now, sluice_addr *from, sluice_addr
             }
             continue;
         }
-        if (nd == &w->n[1] && w->drop_sacks_n && is_sack_packet(buf, (size_t)n)) {
+        if (nd == &w->n[1] && w->drop_rx_chunk && has_chunk(buf, (size_t)n, w->drop_rx_chunk)) {
+            w->dropped_rx_chunk++;
+            continue;
+        }
+        if (nd == &w->n[1] && w->drop_sacks_n && has_chunk(buf, (size_t)n, SLUICE_SCTP_CHUNK_SACK)) {
             uint32_t k = w->sacks_seen++;
             if (k >= w->drop_sacks_from && k - w->drop_sacks_from < w->drop_sacks_n) {
                 w->dropped_sacks++;
@@ -187,14 +194,14 @@ static void ln_timeout(void *obj, sluice_time now) {
 static const sluice_sim_node_ops ln_ops = {ln_deliver, ln_poll, ln_deadline, ln_timeout};
 
 static void world_init2(world *w, const sluice_sim_path *p, const drop_rule *rules, size_t nrules,
-                        const sluice_sctp_settings *rs);
+                        const sluice_sctp_settings *rs, const sluice_sctp_settings *ss);
 
 static void world_init(world *w, const sluice_sim_path *p, const drop_rule *rules, size_t nrules) {
-    world_init2(w, p, rules, nrules, NULL);
+    world_init2(w, p, rules, nrules, NULL, NULL);
 }
 
 static void world_init2(world *w, const sluice_sim_path *p, const drop_rule *rules, size_t nrules,
-                        const sluice_sctp_settings *rs) {
+                        const sluice_sctp_settings *rs, const sluice_sctp_settings *ss) {
     memset(w, 0, sizeof *w);
     w->sn = sluice_simnet_new(7, 1000000);
     assert_non_null(w->sn);
@@ -212,6 +219,7 @@ static void world_init2(world *w, const sluice_sim_path *p, const drop_rule *rul
         sluice_sctp_settings s;
         sluice_sctp_settings_default(&s);
         if (i == 1 && rs) s = *rs;
+        if (i == 0 && ss) s = *ss;
         s.max_send_buffer = 64u << 20;
         assert_int_equal(sluice_sctp_new(&nd->a, &s, NULL, &nd->rng, NULL), SLUICE_OK);
         int id = sluice_simnet_add_node(w->sn, &ln_ops, nd);
@@ -377,7 +385,7 @@ static void test_sctp_loss_window_reopening_after_stall_is_burst_limited(void **
     sluice_sctp_settings rs;
     sluice_sctp_settings_default(&rs);
     rs.rwnd = 1u << 20;
-    world_init2(&w, &deep, NULL, 0, &rs);
+    world_init2(&w, &deep, NULL, 0, &rs, NULL);
     assert_int_equal(sluice_sctp_connect(w.n[0].a, sluice_simnet_now(w.sn)), SLUICE_OK);
     assert_true(sluice_simnet_run(w.sn, sluice_simnet_now(w.sn) + 10000 * MS, connected, &w));
     size_t nmsgs = 192, size = 65536; /* 12 MiB */
@@ -415,6 +423,38 @@ static void test_sctp_loss_window_reopening_after_stall_is_burst_limited(void **
     world_free(&w);
 }
 
+static bool sender_closed(void *u) { return ((world *)u)->n[0].closed; }
+
+/* A peer that answers heartbeats (resetting the error counter) but whose SHUTDOWN-ACK
+ * never arrives: T2-shutdown alone would retransmit SHUTDOWN forever; T5-shutdown-guard
+ * (RFC 9260 §9.2, 5 x RTO.Max) ends it with an ABORT. */
+static void test_sctp_shutdown_guard_ends_a_shutdown_the_peer_never_completes(void **state) {
+    (void)state;
+    world w;
+    sluice_sctp_settings ss;
+    sluice_sctp_settings_default(&ss);
+    ss.rto_max_ms = 2000;
+    ss.heartbeat_interval_ms = 500;
+    sluice_sim_path p = {.delay_us = 20000};
+    world_init2(&w, &p, NULL, 0, NULL, &ss);
+    w.drop_rx_chunk = SLUICE_SCTP_CHUNK_SHUTDOWN_ACK;
+    assert_int_equal(sluice_sctp_connect(w.n[0].a, sluice_simnet_now(w.sn)), SLUICE_OK);
+    assert_true(sluice_simnet_run(w.sn, sluice_simnet_now(w.sn) + 10000 * MS, connected, &w));
+    uint8_t msg[100] = {0};
+    assert_int_equal(sluice_sctp_send(w.n[0].a, sluice_simnet_now(w.sn), 0, 53, msg, sizeof msg, NULL), SLUICE_OK);
+    sluice_simnet_run(w.sn, sluice_simnet_now(w.sn) + 1000 * MS, NULL, NULL);
+    sluice_time t0 = sluice_simnet_now(w.sn);
+    sluice_sctp_shutdown(w.n[0].a, t0);
+    assert_true(sluice_simnet_run(w.sn, t0 + 60000 * MS, sender_closed, &w));
+    sluice_time took = sluice_simnet_now(w.sn) - t0;
+    assert_int_equal(w.n[0].close_err, SLUICE_ERR_TIMEOUT);
+    assert_true(w.dropped_rx_chunk > 3);
+    /* 5 x RTO.Max = 10 s after the first SHUTDOWN, not the ~20 s Association.Max.Retrans
+     * T2 expiries would take (and they never add up: heartbeats reset the counter) */
+    assert_true(took >= 10000 * MS && took < 10500 * MS);
+    world_free(&w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sctp_loss_burst_of_20_packets_in_4mib_window_recovers_without_t3),
@@ -425,6 +465,7 @@ int main(void) {
         cmocka_unit_test(test_sctp_loss_many_holes_at_the_end_of_a_transfer_recover_without_t3),
         cmocka_unit_test(test_sctp_loss_many_holes_small_messages_recover_without_t3),
         cmocka_unit_test(test_sctp_loss_window_reopening_after_stall_is_burst_limited),
+        cmocka_unit_test(test_sctp_shutdown_guard_ends_a_shutdown_the_peer_never_completes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

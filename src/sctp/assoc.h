@@ -51,6 +51,8 @@ struct sluice_sctp {
     uint32_t error_count;           /**< Association.Max.Retrans counter (§8.1) */
     sluice_time hb_deadline;
     bool hb_outstanding;
+    sluice_time t5;                 /**< T5-shutdown-guard deadline (§9.2), valid in
+                                         SHUTDOWN-SENT / SHUTDOWN-ACK-SENT */
 
     /* control chunks to send */
     bool send_init, send_cookie_echo, send_cookie_ack, send_shutdown, send_shutdown_ack;

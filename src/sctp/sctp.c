@@ -511,6 +511,10 @@ int sluice_sctp_handle_packet(sluice_sctp *a, sluice_time now, const uint8_t *da
     }
 done:
     if (had_data && a->rx) sluice_sctp_rx_on_packet_end(a->rx, now);
+    /* §9.2: in SHUTDOWN-SENT, DATA is answered with SHUTDOWN (see poll) and restarts T2
+     * (T5-shutdown-guard still bounds the whole sequence). */
+    if (had_data && a->state == SLUICE_SCTP_SHUTDOWN_SENT && a->t_ctrl != SLUICE_TIME_NEVER)
+        a->t_ctrl = now + a->t_ctrl_rto;
     sluice_sctp_assoc_shutdown_progress(a, now);
     return SLUICE_OK;
 drop:
