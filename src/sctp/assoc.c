@@ -27,10 +27,15 @@ static void ctrl_timer_start(sluice_sctp *a, sluice_time now, uint64_t rto) {
 }
 
 /* §9.2: T5-shutdown-guard bounds the whole shutdown sequence from the first SHUTDOWN (or
- * SHUTDOWN-ACK) at 5 x RTO.Max: T2 alone never ends it while the peer keeps the association
- * alive (answering heartbeats resets the error counter) without completing the shutdown, or
- * while it keeps sending DATA (each restarts T2). */
-static void t5_start(sluice_sctp *a, sluice_time now) { a->t5 = now + 5 * rto_max_us(a); }
+ * SHUTDOWN-ACK): T2 alone never ends it while the peer keeps the association alive
+ * (answering heartbeats resets the error counter) without completing the shutdown, or while
+ * it keeps sending DATA (each restarts T2). The RFC suggests 5 x RTO.Max; we take at least
+ * (Association.Max.Retrans + 1) x RTO.Max, so that on a lossy path the guard never cuts a
+ * shutdown shorter than the T2 retransmissions themselves may take. */
+static void t5_start(sluice_sctp *a, sluice_time now) {
+    uint64_t n = SLUICE_MAX((uint64_t)5, (uint64_t)a->s.max_assoc_retransmits + 1);
+    a->t5 = now + n * rto_max_us(a);
+}
 static bool t5_running(const sluice_sctp *a) {
     return a->state == SLUICE_SCTP_SHUTDOWN_SENT || a->state == SLUICE_SCTP_SHUTDOWN_ACK_SENT;
 }
