@@ -80,7 +80,7 @@ struct sluice_sctp {
     sluice_sctp_event *ev;
     size_t ev_head, ev_n, ev_cap;
     bool connected_queued;
-    uint8_t *reset_marks; /**< bits [2][65536]: a STREAM_RESET / _DONE of that stream is queued */
+    uint8_t *reset_marks; /**< bits [3][65536]: a STREAM_RESET / _DONE / _REQUESTED of that stream is queued */
 
     uint32_t last_adv_rwnd;         /**< a_rwnd of our last SACK */
     sluice_sctp_stats st;
