@@ -115,6 +115,22 @@ static void test_retx_sends_new_data_within_initial_cwnd(void **state) {
     done(x);
 }
 
+static void test_retx_initial_cwnd_setting_overrides_rfc_formula(void **state) {
+    (void)state;
+    h *x = mk(false, 1 << 20);
+    sluice_sctp_retx_free(x->r);
+    sluice_sctp_retx_settings rs;
+    sluice_sctp_retx_settings_default(&rs);
+    rs.initial_cwnd_mtus = 10;
+    assert_int_equal(sluice_sctp_retx_new(&x->r, &rs, NULL, x->tx, T0, 1 << 20), SLUICE_OK);
+    for (int i = 0; i < 20; i++) push(x, 1, FULL, NULL);
+    int total = 0, n;
+    while ((n = send_pkt(x, 0)) > 0) total += n;
+    assert_int_equal(total, 10);
+    assert_int_equal(stats(x).cwnd, 10 * 1191);
+    done(x);
+}
+
 static void test_retx_sack_releases_grows_cwnd_and_measures_rtt(void **state) {
     (void)state;
     h *x = mk(false, 1 << 20);
@@ -512,6 +528,7 @@ static void test_retx_cwnd_decays_after_idle_longer_than_rto(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retx_sends_new_data_within_initial_cwnd),
+        cmocka_unit_test(test_retx_initial_cwnd_setting_overrides_rfc_formula),
         cmocka_unit_test(test_retx_sack_releases_grows_cwnd_and_measures_rtt),
         cmocka_unit_test(test_retx_rejects_sack_acking_unsent_tsns),
         cmocka_unit_test(test_retx_ignores_stale_sack),

@@ -81,7 +81,10 @@ void sluice_sctp_retx_settings_default(sluice_sctp_retx_settings *s) {
     s->max_burst = 4;
 }
 
-static uint32_t retx_initial_cwnd(size_t mtu) {
+static uint32_t retx_initial_cwnd(const sluice_sctp_retx_settings *s) {
+    size_t mtu = s->mtu;
+    /* an explicit choice (bounded: a larger start is a burst into an unknown path) */
+    if (s->initial_cwnd_mtus) return (uint32_t)(SLUICE_MIN(s->initial_cwnd_mtus, 64u) * mtu);
     /* RFC 9260 §7.2.1: min(4 * MTU, max(2 * MTU, 4380)). */
     size_t c = SLUICE_MIN(4 * mtu, SLUICE_MAX(2 * mtu, (size_t)4380));
     return (uint32_t)c;
@@ -107,7 +110,7 @@ int sluice_sctp_retx_new(sluice_sctp_retx **out, const sluice_sctp_retx_settings
     r->cum_ack = initial_tsn - 1;
     r->adv_ack = r->cum_ack;
     r->next_tsn = initial_tsn;
-    r->cwnd = retx_initial_cwnd(s->mtu);
+    r->cwnd = retx_initial_cwnd(s);
     r->ssthresh = peer_rwnd ? peer_rwnd : UINT32_MAX; /* §7.2.1: may be arbitrarily high */
     r->rwnd = peer_rwnd;
     uint64_t rto = (uint64_t)SLUICE_MIN(SLUICE_MAX(s->rto_initial_ms, s->rto_min_ms), s->rto_max_ms);

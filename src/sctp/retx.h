@@ -31,6 +31,8 @@ typedef struct sluice_sctp_retx_settings {
      *  may take the flight at most this many packets above its level before the SACK (or,
      *  after half an RTO without SACKs, above what is still in flight). */
     uint32_t max_burst;
+    /** Initial cwnd in packets; 0 (default) = RFC 9260 §7.2.1 min(4 MTU, max(2 MTU, 4380)) */
+    uint32_t initial_cwnd_mtus;
 } sluice_sctp_retx_settings;
 
 void sluice_sctp_retx_settings_default(sluice_sctp_retx_settings *s);

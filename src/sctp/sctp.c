@@ -238,6 +238,7 @@ int sluice_sctp_datapath_start(sluice_sctp *a) {
     rs.rto_initial_ms = a->s.rto_initial_ms;
     rs.rto_min_ms = a->s.rto_min_ms;
     rs.rto_max_ms = a->s.rto_max_ms;
+    rs.initial_cwnd_mtus = a->s.initial_cwnd_mtus;
     rs.idata = a->idata;
     sluice_sctp_rx_settings xs;
     sluice_sctp_rx_settings_default(&xs);

@@ -23,6 +23,10 @@ typedef struct sluice_sctp_settings {
     uint32_t heartbeat_interval_ms; /**< 0 = off (default: ICE consent covers liveness) */
     bool enable_idata;              /**< announce I-DATA/I-FORWARD-TSN; default true */
     bool zero_checksum;             /**< RFC 9653: announce and use; default false */
+    /** Initial congestion window in packets; 0 (default) = RFC 9260 §7.2.1,
+     *  min(4 MTU, max(2 MTU, 4380)) (a MUST there; usrsctp as libdatachannel sets it and
+     *  dcsctp start at 10: see docs/BENCHMARKS.md for what it buys) */
+    uint32_t initial_cwnd_mtus;
 } sluice_sctp_settings;
 
 void sluice_sctp_settings_default(sluice_sctp_settings *s);
