@@ -248,6 +248,9 @@ int sluice_sctp_datapath_start(sluice_sctp *a) {
      * resends the whole window. Allocated on demand, so a clean path pays nothing. */
     size_t per_window = (size_t)a->s.rwnd / (a->s.mtu ? a->s.mtu : 1200) + 1;
     xs.max_gap_blocks = SLUICE_MIN(SLUICE_MAX(xs.max_gap_blocks, per_window), (size_t)65535);
+    /* §6.2: a SACK reports as many duplicate TSNs as fit in one packet beside the gap
+     * blocks (which come first): remember that many. */
+    xs.max_dups = SLUICE_MIN((a->s.mtu - SLUICE_SCTP_HEADER_LEN - 16) / 4, (size_t)1024);
     sluice_sctp_reasm_settings qs;
     sluice_sctp_reasm_settings_default(&qs);
     /* A message of max_message_size must always be able to complete, even when a full
