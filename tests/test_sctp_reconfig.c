@@ -31,7 +31,8 @@ static void f_out(void *ctx, uint16_t s, uint32_t r) {
 }
 static void f_asked(void *ctx, const uint16_t *streams, size_t n) {
     fake *f = ctx;
-    for (size_t i = 0; i < n; i++) f->asked[f->n_asked++] = streams[i];
+    for (size_t i = 0; i < n; i++, f->n_asked++)
+        if (f->n_asked < 64) f->asked[f->n_asked] = streams[i];
 }
 
 static void setup_rc(sluice_sctp_reconfig *rc, fake *f, uint32_t local_tsn, uint32_t peer_tsn) {
@@ -275,6 +276,29 @@ static void test_sctp_reconfig_incoming_ssn_reset_request_denied_for_unknown_or_
     sluice_sctp_reconfig_clear(&rc);
 }
 
+static void test_sctp_reconfig_incoming_ssn_reset_request_for_thousands_of_streams(void **state) {
+    (void)state;
+    sluice_sctp_reconfig rc;
+    fake f;
+    setup_rc(&rc, &f, 1, 9);
+    sluice_sctp_reconfig_set_num_outbound(&rc, 65535);
+    rc.max_pending = 65535;
+    /* a RE-CONFIG chunk near its 64 KiB limit: 30000 streams, each listed twice */
+    static uint16_t s[30000];
+    static uint8_t req[8 + 2 * 30000];
+    for (size_t i = 0; i < 30000; i++) s[i] = (uint16_t)(i % 15000);
+    size_t n = in_request(req, sizeof req, 9, s, 30000);
+    assert_int_equal(sluice_sctp_reconfig_handle(&rc, 0, req, n, 0), 0);
+    assert_int_equal(rc.n_pending, 15000);
+    assert_int_equal(f.n_asked, 15000);
+    /* the same streams again in a new request: nothing new */
+    n = in_request(req, sizeof req, 10, s, 15000);
+    assert_int_equal(sluice_sctp_reconfig_handle(&rc, 0, req, n, 0), 0);
+    assert_int_equal(f.n_asked, 15000);
+    assert_int_equal(rc.n_pending, 15000);
+    sluice_sctp_reconfig_clear(&rc);
+}
+
 static void test_sctp_reconfig_request_bounded_and_deduplicated(void **state) {
     (void)state;
     sluice_sctp_reconfig rc;
@@ -304,6 +328,7 @@ int main(void) {
         cmocka_unit_test(test_sctp_reconfig_denies_unknown_streams_and_other_requests),
         cmocka_unit_test(test_sctp_reconfig_incoming_ssn_reset_request_is_performed_by_our_own_request),
         cmocka_unit_test(test_sctp_reconfig_incoming_ssn_reset_request_denied_for_unknown_or_all_streams),
+        cmocka_unit_test(test_sctp_reconfig_incoming_ssn_reset_request_for_thousands_of_streams),
         cmocka_unit_test(test_sctp_reconfig_request_bounded_and_deduplicated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

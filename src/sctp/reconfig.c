@@ -24,37 +24,45 @@ void sluice_sctp_reconfig_set_num_outbound(sluice_sctp_reconfig *rc, uint16_t nu
 
 void sluice_sctp_reconfig_clear(sluice_sctp_reconfig *rc) {
     sluice_mem_free(rc->alloc, rc->pending);
+    sluice_mem_free(rc->alloc, rc->resetting);
     rc->pending = NULL;
+    rc->resetting = NULL;
     rc->n_pending = rc->cap_pending = 0;
 }
 
+static void mark(sluice_sctp_reconfig *rc, uint16_t s, bool on) {
+    if (on) rc->resetting[s >> 3] |= (uint8_t)(1u << (s & 7));
+    else rc->resetting[s >> 3] &= (uint8_t)~(1u << (s & 7));
+}
+
 bool sluice_sctp_reconfig_is_resetting(const sluice_sctp_reconfig *rc, uint16_t stream) {
-    for (size_t i = 0; i < rc->n_pending; i++)
-        if (rc->pending[i] == stream) return true;
-    if (rc->inflight)
-        for (size_t i = 0; i < rc->n_inflight; i++)
-            if (rc->inflight_streams[i] == stream) return true;
-    return false;
+    return rc->resetting && ((rc->resetting[stream >> 3] >> (stream & 7)) & 1);
 }
 
 int sluice_sctp_reconfig_request(sluice_sctp_reconfig *rc, const uint16_t *streams, size_t n) {
-    size_t add = 0;
-    for (size_t i = 0; i < n; i++) {
-        bool dup = sluice_sctp_reconfig_is_resetting(rc, streams[i]);
-        for (size_t j = 0; j < i && !dup; j++) dup = streams[j] == streams[i];
-        if (!dup) add++;
-    }
-    if (rc->n_pending + add > rc->max_pending) return SLUICE_ERR_BUFFER_FULL;
-    if (rc->n_pending + add > rc->cap_pending) {
-        size_t cap = SLUICE_MAX(rc->cap_pending * 2, rc->n_pending + add);
-        if (cap < 16) cap = 16;
+    if (n == 0) return SLUICE_OK;
+    if (!rc->resetting && !(rc->resetting = sluice_mem_calloc(rc->alloc, 65536 / 8, 1))) return SLUICE_ERR_NOMEM;
+    size_t want = SLUICE_MIN(rc->n_pending + n, rc->max_pending);
+    if (want > rc->cap_pending) {
+        size_t cap = SLUICE_MIN(SLUICE_MAX(SLUICE_MAX(rc->cap_pending * 2, want), (size_t)16), rc->max_pending);
         uint16_t *p = sluice_mem_realloc(rc->alloc, rc->pending, cap * sizeof *p);
         if (!p) return SLUICE_ERR_NOMEM;
         rc->pending = p;
         rc->cap_pending = cap;
     }
-    for (size_t i = 0; i < n; i++)
-        if (!sluice_sctp_reconfig_is_resetting(rc, streams[i])) rc->pending[rc->n_pending++] = streams[i];
+    size_t added = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint16_t s = streams[i];
+        if (sluice_sctp_reconfig_is_resetting(rc, s)) continue; /* duplicate */
+        if (rc->n_pending == rc->max_pending) {
+            /* all or nothing: take back what this call added */
+            while (added--) mark(rc, rc->pending[--rc->n_pending], false);
+            return SLUICE_ERR_BUFFER_FULL;
+        }
+        mark(rc, s, true);
+        rc->pending[rc->n_pending++] = s;
+        added++;
+    }
     return SLUICE_OK;
 }
 
@@ -235,6 +243,7 @@ static int handle_response(sluice_sctp_reconfig *rc, const sluice_sctp_reconfig_
     rc->inflight = false;
     rc->resend = false;
     rc->deadline = SLUICE_TIME_NEVER;
+    for (size_t i = 0; i < rc->n_inflight; i++) mark(rc, rc->inflight_streams[i], false);
     for (size_t i = 0; i < rc->n_inflight; i++)
         if (rc->ops.outgoing_reset_done) rc->ops.outgoing_reset_done(rc->ops.ctx, rc->inflight_streams[i], p->result);
     rc->n_inflight = 0;

@@ -38,6 +38,8 @@ typedef struct sluice_sctp_reconfig {
     /* our side */
     uint32_t next_req_seq;     /**< §5.1.1: starts at our initial TSN */
     uint16_t *pending;         /**< streams waiting to be reset, FIFO, no duplicates */
+    uint8_t *resetting;        /**< bit per stream: pending or in flight (8 KiB, on first use),
+                                    so membership costs O(1) whatever a peer asks for */
     size_t n_pending, cap_pending, max_pending;
     bool inflight;
     uint32_t inflight_seq;
