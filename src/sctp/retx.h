@@ -3,9 +3,11 @@
  * send queue (tx), writes DATA / I-DATA chunks within cwnd and the peer's rwnd, processes
  * SACKs (cumulative ack, gap blocks, duplicates), measures RTT (Karn's rule) and keeps the
  * RTO (RFC 9260 §6.3, RFC 6298), runs T3-rtx with back-off, fast retransmit on the third
- * miss indication with fast recovery (§7.2.4), slow start / congestion avoidance / partial
- * bytes acked (§7.2.1-7.2.3), and PR-SCTP abandonment (max retransmissions, lifetime) with
- * the advanced peer ack point and the (I-)FORWARD-TSN it needs (RFC 3758 §3.5, RFC 8260 §2.3).
+ * miss indication with fast recovery (§7.2.4; a lost fast retransmission is fast-
+ * retransmitted again once three TSNs sent after it are acked, instead of waiting for
+ * T3-rtx), slow start / congestion avoidance / partial bytes acked (§7.2.1-7.2.3), Max.Burst
+ * (§6.1 D), and PR-SCTP abandonment (max retransmissions, lifetime) with the advanced peer
+ * ack point and the (I-)FORWARD-TSN it needs (RFC 3758 §3.5, RFC 8260 §2.3).
  *
  * Typical use by the association, per outgoing packet:
  *     if (sluice_sctp_retx_fwd_tsn_pending(r)) sluice_sctp_retx_write_fwd_tsn(r, now, &w);
