@@ -267,8 +267,8 @@ static sluice_sctp_stats transfer(world *w, size_t nmsgs, size_t size) {
     sluice_sctp_stats st;
     sluice_sctp_get_stats(w->n[0].a, &st);
     if (!ok || getenv("SLUICE_TEST_VERBOSE"))
-        print_message("at first drop: cwnd %u flight %u; t=%.3fs received %llu/%zu dropped %llu data %llu sacks; retx %llu fast %llu t3 %llu cwnd %u "
-                      "ssthresh %u flight %u rto %u ms\n",
+        print_message("at first drop: cwnd %u flight %u; t=%.3fs received %llu/%zu dropped %llu data "
+                      "%llu sacks; retx %llu fast %llu t3 %llu cwnd %u ssthresh %u flight %u rto %u ms\n",
                       w->cwnd_at_first_drop, w->flight_at_first_drop,
                       (double)(sluice_simnet_now(w->sn) - 1000000) / 1e6, (unsigned long long)w->n[1].msgs_rx, nmsgs,
                       (unsigned long long)w->dropped_data, (unsigned long long)w->dropped_sacks,

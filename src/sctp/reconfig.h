@@ -5,8 +5,9 @@
  * with its retransmission timer, the expected request sequence number of the peer and the
  * last result sent (to answer retransmissions identically, §5.2.1), and the responses still
  * to send. A peer's Incoming SSN Reset Request (§5.2.3, which no WebRTC stack sends) is
- * performed: its streams join ours and our next request answers it. It writes RE-CONFIG chunk values and reports what to do through callbacks; it
- * never touches the data path itself. */
+ * performed: its streams join ours and our next request answers it. It writes RE-CONFIG
+ * chunk values and reports what to do through callbacks; it never touches the data path
+ * itself. */
 #ifndef SLUICE_SCTP_RECONFIG_H
 #define SLUICE_SCTP_RECONFIG_H
 

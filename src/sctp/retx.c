@@ -551,10 +551,11 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
      * it stood before the SACK. A normal SACK, even a stretch one acknowledging a batch of
      * packets, only lets the window refill; after a SACK that opens a window the peer had
      * closed, or when the application queues data after the flight drained, a few packets
-     * go, and each following SACK lets a few more go, instead of cwnd at once. After a stall of SACKs (none for half an RTO
-     * while data was out: lost SACKs, a stalled peer) the bound is taken from what is still
-     * in flight now, so the one SACK that finally acknowledges everything cannot release a
-     * whole window in one burst either. Lifted by the next SACK or a T3-rtx. */
+     * go, and each following SACK lets a few more go, instead of cwnd at once. After a
+     * stall of SACKs (none for half an RTO while data was out: lost SACKs, a stalled peer)
+     * the bound is taken from what is still in flight now, so the one SACK that finally
+     * acknowledges everything cannot release a whole window in one burst either. Lifted by
+     * the next SACK or a T3-rtx. */
     if (r->s.max_burst) {
         bool stall = flight_before > 0 && r->last_sack != SLUICE_TIME_NEVER && now > r->last_sack &&
                      now - r->last_sack >= r->rto / 2;
