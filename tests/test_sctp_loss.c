@@ -297,9 +297,26 @@ static void test_sctp_loss_burst_of_20_packets_in_4mib_window_recovers_without_t
     static const drop_rule rules[] = {{9000, 20, 1, 0}};
     world_init(&w, &deep, rules, 1);
     sluice_sctp_stats st = transfer(&w, 256, 65536); /* 16 MiB */
+    assert_true(st.idata);
     assert_int_equal(w.dropped_data, 20);
     assert_int_equal(st.t3_expirations, 0);
     assert_true(st.fast_retransmits >= 20);
+    world_free(&w);
+}
+
+static void test_sctp_loss_burst_with_data_chunks_recovers_without_t3(void **state) {
+    (void)state;
+    world w;
+    /* the same burst with DATA instead of I-DATA (both sides default to I-DATA) */
+    static const drop_rule rules[] = {{9000, 20, 1, 0}, {9005, 2, 1, 1}};
+    sluice_sctp_settings s;
+    sluice_sctp_settings_default(&s);
+    s.enable_idata = false;
+    world_init2(&w, &deep, rules, 2, &s, &s);
+    sluice_sctp_stats st = transfer(&w, 256, 65536);
+    assert_false(st.idata);
+    assert_int_equal(w.dropped_data, 22);
+    assert_int_equal(st.t3_expirations, 0);
     world_free(&w);
 }
 
@@ -419,6 +436,7 @@ static void test_sctp_loss_window_reopening_after_stall_is_burst_limited(void **
     /* one SACK frees the 2 packets it acknowledges plus Max.Burst = 4 (a message's short
      * last fragment can make that one packet more); without the limit: ~880 packets */
     assert_true(w.burst_max <= 8);
+    assert_true(st.burst_limited > 0);
     assert_int_equal(st.t3_expirations, 0);
     world_free(&w);
 }
@@ -459,6 +477,7 @@ static void test_sctp_shutdown_guard_ends_a_shutdown_the_peer_never_completes(vo
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sctp_loss_burst_of_20_packets_in_4mib_window_recovers_without_t3),
+        cmocka_unit_test(test_sctp_loss_burst_with_data_chunks_recovers_without_t3),
         cmocka_unit_test(test_sctp_loss_separate_holes_in_one_window_recover_without_t3),
         cmocka_unit_test(test_sctp_loss_lost_fast_retransmissions_recover_without_t3),
         cmocka_unit_test(test_sctp_loss_more_holes_than_one_sack_reports_recover_without_t3),

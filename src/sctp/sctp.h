@@ -149,6 +149,7 @@ typedef struct sluice_sctp_stats {
     uint64_t packets_sent, packets_received, packets_dropped;
     uint64_t data_chunks_sent, data_chunks_received, retransmissions, fast_retransmits, t3_expirations;
     uint64_t messages_sent, messages_received, messages_abandoned;
+    uint64_t burst_limited; /**< SACKs after which Max.Burst (not cwnd) held new data back */
     bool idata, zero_checksum;
 } sluice_sctp_stats;
 
