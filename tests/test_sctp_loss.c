@@ -441,6 +441,32 @@ static void test_sctp_loss_window_reopening_after_stall_is_burst_limited(void **
     world_free(&w);
 }
 
+static bool sender_idle(void *u) {
+    sluice_sctp_stats st;
+    sluice_sctp_get_stats(((world *)u)->n[0].a, &st);
+    return st.bytes_in_flight == 0;
+}
+
+/* Max.Burst bounds what a SACK ending a stall releases, not what the application queues
+ * while the path is idle (within an RTO of the last send, so cwnd is not decayed yet):
+ * a 64 KiB message after a drained flight goes out at once, as before. */
+static void test_sctp_loss_application_burst_after_drained_flight_is_not_capped(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, &deep, NULL, 0);
+    transfer(&w, 64, 65536);
+    assert_true(sluice_simnet_run(w.sn, sluice_simnet_now(w.sn) + 10000 * MS, sender_idle, &w));
+    w.measure_burst = true;
+    uint8_t *buf = malloc(65536);
+    fill(buf, 65536, 64);
+    assert_int_equal(sluice_sctp_send(w.n[0].a, sluice_simnet_now(w.sn), 0, 53, buf, 65536, NULL), SLUICE_OK);
+    free(buf);
+    goal g = {&w, 65};
+    assert_true(sluice_simnet_run(w.sn, sluice_simnet_now(w.sn) + 10000 * MS, all_received, &g));
+    assert_true(w.burst_max >= 50);
+    world_free(&w);
+}
+
 static bool sender_closed(void *u) { return ((world *)u)->n[0].closed; }
 
 /* A peer that answers heartbeats (resetting the error counter) but whose SHUTDOWN-ACK
@@ -485,6 +511,7 @@ int main(void) {
         cmocka_unit_test(test_sctp_loss_many_holes_at_the_end_of_a_transfer_recover_without_t3),
         cmocka_unit_test(test_sctp_loss_many_holes_small_messages_recover_without_t3),
         cmocka_unit_test(test_sctp_loss_window_reopening_after_stall_is_burst_limited),
+        cmocka_unit_test(test_sctp_loss_application_burst_after_drained_flight_is_not_capped),
         cmocka_unit_test(test_sctp_shutdown_guard_ends_a_shutdown_the_peer_never_completes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

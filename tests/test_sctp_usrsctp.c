@@ -67,7 +67,7 @@ typedef struct world {
     uint64_t their_msgs;
     uint32_t their_next_k[64];
     bool their_ooo;
-    uint32_t their_resets_in, their_reset_failures;
+    uint32_t their_resets_in, their_resets_out, their_reset_failures;
     bool their_out_reset[1024], our_out_reset[1024];
     bool answer_resets; /* we reset our side when the peer resets its (RFC 8831 §6.7) */
     bool graceful_closed_them;
@@ -182,6 +182,9 @@ static void their_read(world *w) {
             if (nt.sn_header.sn_type == SCTP_STREAM_RESET_EVENT &&
                 (nt.sn_strreset_event.strreset_flags & (SCTP_STREAM_RESET_DENIED | SCTP_STREAM_RESET_FAILED)))
                 w->their_reset_failures++;
+            else if (nt.sn_header.sn_type == SCTP_STREAM_RESET_EVENT &&
+                     (nt.sn_strreset_event.strreset_flags & SCTP_STREAM_RESET_OUTGOING_SSN))
+                w->their_resets_out++;
             if (nt.sn_header.sn_type == SCTP_STREAM_RESET_EVENT &&
                 (nt.sn_strreset_event.strreset_flags & SCTP_STREAM_RESET_INCOMING_SSN)) {
                 w->their_resets_in++;
@@ -604,7 +607,8 @@ static void test_sctp_usrsctp_they_reset_we_answer(void **state) {
 }
 
 static bool asked_reset_done(world *w) {
-    return w->resets_requested >= 1 && w->resets_done >= 1 && w->their_resets_in >= 1 && w->resets_in >= 1;
+    return w->resets_requested >= 1 && w->resets_done >= 1 && w->their_resets_in >= 1 && w->resets_in >= 1 &&
+           w->their_resets_out >= 1;
 }
 
 /* usrsctp asks us to reset our outgoing stream (RFC 6525 Incoming SSN Reset Request): we

@@ -55,6 +55,7 @@ struct sluice_sctp_retx {
     bool fwd_pending;
     uint32_t burst_cap;    /* Max.Burst: new data only while flight < this (UINT32_MAX: off) */
     bool burst_counted;    /* stats.burst_limited counted for the current cap */
+    bool burst_mode;       /* since a stall: each SACK caps until the flight is back at cwnd */
     sluice_time last_sack; /* when the previous SACK arrived (NEVER: none yet) */
 
     bool have_rtt;
@@ -544,22 +545,30 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
     }
 
     /* §6.2.1 E: peer's window minus what is still in flight. */
+    uint32_t rwnd_before = r->rwnd;
     r->rwnd = sack->a_rwnd > r->flight ? sack->a_rwnd - r->flight : 0;
 
-    /* RFC 9260 §6.1 D, Max.Burst, as a temporary cwnd (never lowering cwnd itself): the
-     * new data this SACK releases may take the flight at most Max.Burst packets above where
-     * it stood before the SACK. A normal SACK, even a stretch one acknowledging a batch of
-     * packets, only lets the window refill; after a SACK that opens a window the peer had
-     * closed, or when the application queues data after the flight drained, a few packets
-     * go, and each following SACK lets a few more go, instead of cwnd at once. After a
-     * stall of SACKs (none for half an RTO while data was out: lost SACKs, a stalled peer)
-     * the bound is taken from what is still in flight now, so the one SACK that finally
-     * acknowledges everything cannot release a whole window in one burst either. Lifted by
-     * the next SACK or a T3-rtx. */
+    /* RFC 9260 §6.1 D, Max.Burst, as a temporary cwnd (never lowering cwnd itself), where
+     * a SACK could otherwise release a burst: when it ends a stall. Either the peer's window
+     * was shut (a slow reader, or a window-bound transfer) and this SACK opens it, or no
+     * SACK came for half an RTO while data was out (lost SACKs, a stalled peer: the bound
+     * is then taken from what is still in flight, so the one SACK that finally acknowledges
+     * everything cannot release a whole window at once). From then on each SACK lets the
+     * flight grow at most Max.Burst packets above where it stood before that SACK, until
+     * the flight is back at cwnd (or nothing waits to be sent). A SACK in normal flow, even
+     * a stretch one acknowledging a batch of packets, only lets the window refill (no cap),
+     * and neither does data the application queues later (the idle decay of §7.2.1 bounds
+     * that). A T3-rtx lifts the cap (cwnd is one packet then). */
     if (r->s.max_burst) {
+        size_t hdr = r->s.idata ? SLUICE_SCTP_IDATA_HEADER_LEN : SLUICE_SCTP_DATA_HEADER_LEN;
         bool stall = flight_before > 0 && r->last_sack != SLUICE_TIME_NEVER && now > r->last_sack &&
                      now - r->last_sack >= r->rto / 2;
-        uint64_t cap = (uint64_t)(stall ? r->flight : flight_before) + (uint64_t)r->s.max_burst * r->s.mtu;
+        if (stall || rwnd_before < hdr + 512) r->burst_mode = true;
+        if (!sluice_sctp_tx_has_data(r->tx)) r->burst_mode = false; /* no burst waiting */
+        uint64_t cap = UINT64_MAX;
+        if (r->burst_mode)
+            cap = (uint64_t)(stall ? r->flight : flight_before) + (uint64_t)r->s.max_burst * r->s.mtu;
+        if (cap >= r->cwnd) r->burst_mode = false;
         r->burst_cap = cap >= r->cwnd ? UINT32_MAX : (uint32_t)cap;
         r->burst_counted = false;
     }
@@ -588,6 +597,7 @@ int sluice_sctp_retx_handle_timeout(sluice_sctp_retx *r, sluice_time now) {
     r->rtt_probe_active = false;
     r->hold = false;
     r->burst_cap = UINT32_MAX; /* cwnd is one MTU now */
+    r->burst_mode = false;
     for (size_t i = 0; i < r->count; i++) {
         retx_item *it = retx_at(r, i);
         if (it->state == RETX_IN_FLIGHT) retx_mark_to_send(r, i);

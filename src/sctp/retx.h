@@ -29,9 +29,10 @@ typedef struct sluice_sctp_retx_settings {
     uint32_t rto_max_ms;        /**< default 10000 (RFC says 60000) */
     size_t max_outstanding;     /**< cap on chunks in flight (table size); default 32768 */
     bool idata;                 /**< send I-DATA / I-FORWARD-TSN; default false */
-    /** RFC 9260 §6.1 D Max.Burst (packets; §16: 4; 0 = off): new data released by one SACK
-     *  may take the flight at most this many packets above its level before the SACK (or,
-     *  after half an RTO without SACKs, above what is still in flight). */
+    /** RFC 9260 §6.1 D Max.Burst (packets; §16: 4; 0 = off), applied to SACKs that end a
+     *  stall: one that opens a window the peer had shut lets the flight grow at most this
+     *  many packets above its level before the SACK; one after half an RTO without SACKs,
+     *  at most this many above what is still in flight. */
     uint32_t max_burst;
     /** Initial cwnd in packets; 0 (default) = RFC 9260 §7.2.1 min(4 MTU, max(2 MTU, 4380)) */
     uint32_t initial_cwnd_mtus;
