@@ -256,6 +256,16 @@ void sluice_channel_on_reset_done(sluice_peer *pc, uint16_t stream) {
     }
 }
 
+/* The peer asked us to reset our outgoing stream (RFC 6525 Incoming SSN Reset Request): the
+ * SCTP layer resets it as for sluice_channel_close(), and STREAM_RESET_DONE follows. */
+void sluice_channel_on_reset_requested(sluice_peer *pc, uint16_t stream) {
+    sluice_channel *ch = sluice_channel_find(pc, stream);
+    if (!ch || ch->state == SLUICE_CHANNEL_CLOSED) return;
+    if (ch->state == SLUICE_CHANNEL_OPEN || ch->state == SLUICE_CHANNEL_CONNECTING)
+        sluice_channel_set_state(ch, SLUICE_CHANNEL_CLOSING);
+    ch->local_reset_sent = true;
+}
+
 void sluice_channel_release_closed(sluice_peer *pc) {
     if (pc->ev_count) return; /* events may still name them */
     sluice_channel **pp = &pc->channels;

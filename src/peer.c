@@ -962,6 +962,7 @@ void sluice_peer_process_sctp(sluice_peer *pc, sluice_time now) {
             break;
         case SLUICE_SCTP_EVENT_STREAM_RESET: sluice_channel_on_remote_reset(pc, ev.stream); break;
         case SLUICE_SCTP_EVENT_STREAM_RESET_DONE: sluice_channel_on_reset_done(pc, ev.stream); break;
+        case SLUICE_SCTP_EVENT_STREAM_RESET_REQUESTED: sluice_channel_on_reset_requested(pc, ev.stream); break;
         case SLUICE_SCTP_EVENT_BUFFERED_LOW: {
             sluice_channel *ch = sluice_channel_find(pc, ev.stream);
             if (ch) sluice_peer_emit_channel(pc, SLUICE_EVENT_CHANNEL_BUFFERED_AMOUNT_LOW, ch);

@@ -201,6 +201,7 @@ bool sluice_channel_any(const sluice_peer *pc);
 void sluice_channel_deliver(sluice_peer *pc, sluice_sctp_message *m);
 void sluice_channel_on_remote_reset(sluice_peer *pc, uint16_t stream);
 void sluice_channel_on_reset_done(sluice_peer *pc, uint16_t stream);
+void sluice_channel_on_reset_requested(sluice_peer *pc, uint16_t stream);
 /** Free released channels that are CLOSED (only while no queued event names them). */
 void sluice_channel_release_closed(sluice_peer *pc);
 

@@ -51,6 +51,8 @@ struct sluice_sctp {
     uint32_t error_count;           /**< Association.Max.Retrans counter (§8.1) */
     sluice_time hb_deadline;
     bool hb_outstanding;
+    sluice_time t5;                 /**< T5-shutdown-guard deadline (§9.2), valid in
+                                         SHUTDOWN-SENT / SHUTDOWN-ACK-SENT */
 
     /* control chunks to send */
     bool send_init, send_cookie_echo, send_cookie_ack, send_shutdown, send_shutdown_ack;
@@ -78,7 +80,7 @@ struct sluice_sctp {
     sluice_sctp_event *ev;
     size_t ev_head, ev_n, ev_cap;
     bool connected_queued;
-    uint8_t *reset_marks; /**< bits [2][65536]: a STREAM_RESET / _DONE of that stream is queued */
+    uint8_t *reset_marks; /**< bits [3][65536]: a STREAM_RESET / _DONE / _REQUESTED of that stream is queued */
 
     uint32_t last_adv_rwnd;         /**< a_rwnd of our last SACK */
     sluice_sctp_stats st;

@@ -82,17 +82,24 @@ static void drain_reasm(sluice_sctp *a) {
     }
 }
 
-/* One pending STREAM_RESET / STREAM_RESET_DONE per stream at most: a peer repeating reset
- * requests while the application does not poll cannot grow the queue without bound. A bit
- * per (type, stream), allocated on the first reset. Returns the bit index or -1. */
+/* One pending STREAM_RESET / STREAM_RESET_DONE / STREAM_RESET_REQUESTED per stream at most:
+ * a peer repeating reset requests while the application does not poll cannot grow the
+ * queue without bound. A bit per (type, stream), allocated on the first reset. Returns the
+ * bit index or -1. */
 static long reset_mark(sluice_sctp *a, const sluice_sctp_event *ev, bool create) {
-    if (ev->type != SLUICE_SCTP_EVENT_STREAM_RESET && ev->type != SLUICE_SCTP_EVENT_STREAM_RESET_DONE) return -1;
+    unsigned plane;
+    switch (ev->type) {
+    case SLUICE_SCTP_EVENT_STREAM_RESET: plane = 0; break;
+    case SLUICE_SCTP_EVENT_STREAM_RESET_DONE: plane = 1; break;
+    case SLUICE_SCTP_EVENT_STREAM_RESET_REQUESTED: plane = 2; break;
+    default: return -1;
+    }
     if (!a->reset_marks) {
         if (!create) return -1;
-        a->reset_marks = sluice_mem_calloc(a->alloc, 2u * 65536u / 8u, 1);
+        a->reset_marks = sluice_mem_calloc(a->alloc, 3u * 65536u / 8u, 1);
         if (!a->reset_marks) return -1;
     }
-    return (long)((ev->type == SLUICE_SCTP_EVENT_STREAM_RESET ? 0u : 65536u) + ev->stream);
+    return (long)(plane * 65536u + ev->stream);
 }
 static bool mark_get(const sluice_sctp *a, long i) { return (a->reset_marks[i >> 3] >> (i & 7)) & 1; }
 static void mark_set(sluice_sctp *a, long i, bool v) {
@@ -210,6 +217,19 @@ static void rc_outgoing_done(void *ctx, uint16_t stream, uint32_t result) {
     sluice_sctp_push_event(a, &ev, false);
 }
 
+static void rc_outgoing_requested(void *ctx, const uint16_t *streams, size_t n) {
+    sluice_sctp *a = ctx;
+    sluice_sctp_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = SLUICE_SCTP_EVENT_STREAM_RESET_REQUESTED;
+    for (size_t i = 0; i < n; i++) {
+        /* as sluice_sctp_reset_streams(): no new data, what is queued goes first */
+        sluice_sctp_tx_close_stream(a->tx, streams[i]);
+        ev.stream = streams[i];
+        sluice_sctp_push_event(a, &ev, false);
+    }
+}
+
 int sluice_sctp_datapath_start(sluice_sctp *a) {
     sluice_sctp_datapath_stop(a);
     sluice_sctp_retx_settings rs;
@@ -218,6 +238,7 @@ int sluice_sctp_datapath_start(sluice_sctp *a) {
     rs.rto_initial_ms = a->s.rto_initial_ms;
     rs.rto_min_ms = a->s.rto_min_ms;
     rs.rto_max_ms = a->s.rto_max_ms;
+    rs.initial_cwnd_mtus = a->s.initial_cwnd_mtus;
     rs.idata = a->idata;
     sluice_sctp_rx_settings xs;
     sluice_sctp_rx_settings_default(&xs);
@@ -227,6 +248,9 @@ int sluice_sctp_datapath_start(sluice_sctp *a) {
      * resends the whole window. Allocated on demand, so a clean path pays nothing. */
     size_t per_window = (size_t)a->s.rwnd / (a->s.mtu ? a->s.mtu : 1200) + 1;
     xs.max_gap_blocks = SLUICE_MIN(SLUICE_MAX(xs.max_gap_blocks, per_window), (size_t)65535);
+    /* §6.2: a SACK reports as many duplicate TSNs as fit in one packet beside the gap
+     * blocks (which come first): remember that many. */
+    xs.max_dups = SLUICE_MIN((a->s.mtu - SLUICE_SCTP_HEADER_LEN - 16) / 4, (size_t)1024);
     sluice_sctp_reasm_settings qs;
     sluice_sctp_reasm_settings_default(&qs);
     /* A message of max_message_size must always be able to complete, even when a full
@@ -243,8 +267,9 @@ int sluice_sctp_datapath_start(sluice_sctp *a) {
         sluice_sctp_datapath_stop(a);
         return SLUICE_ERR_NOMEM;
     }
-    sluice_sctp_reconfig_ops ops = {rc_stream_drained, rc_incoming_reset, rc_outgoing_done, a};
+    sluice_sctp_reconfig_ops ops = {rc_stream_drained, rc_incoming_reset, rc_outgoing_done, a, rc_outgoing_requested};
     sluice_sctp_reconfig_init(&a->rc, a->alloc, &ops, a->my_tsn, a->peer_tsn, a->num_in, a->num_out);
+    sluice_sctp_reconfig_set_num_outbound(&a->rc, a->num_out);
     a->rc_init = true;
     a->up = true;
     a->last_adv_rwnd = a->s.rwnd;
@@ -511,6 +536,10 @@ int sluice_sctp_handle_packet(sluice_sctp *a, sluice_time now, const uint8_t *da
     }
 done:
     if (had_data && a->rx) sluice_sctp_rx_on_packet_end(a->rx, now);
+    /* §9.2: in SHUTDOWN-SENT, DATA is answered with SHUTDOWN (see poll) and restarts T2
+     * (T5-shutdown-guard still bounds the whole sequence). */
+    if (had_data && a->state == SLUICE_SCTP_SHUTDOWN_SENT && a->t_ctrl != SLUICE_TIME_NEVER)
+        a->t_ctrl = now + a->t_ctrl_rto;
     sluice_sctp_assoc_shutdown_progress(a, now);
     return SLUICE_OK;
 drop:
@@ -718,6 +747,7 @@ void sluice_sctp_get_stats(const sluice_sctp *a, sluice_sctp_stats *out) {
         out->retransmissions = r.retransmissions;
         out->fast_retransmits = r.fast_retransmits;
         out->t3_expirations = r.t3_expirations;
+        out->burst_limited = r.burst_limited;
         out->messages_abandoned += r.messages_abandoned;
     }
     if (a->tx) {
