@@ -79,6 +79,9 @@ struct sluice_sctp {
     size_t ev_head, ev_n, ev_cap;
     bool connected_queued;
     uint8_t *reset_marks; /**< bits [2][65536]: a STREAM_RESET / _DONE of that stream is queued */
+    size_t ev_msg_bytes;  /**< messages moved from reassembly into `ev` (+ overhead each): they
+                               still count against the window and the reassembly cap */
+    size_t reasm_max;     /**< the reassembly cap (sluice_sctp_reasm_settings.max_bytes) */
 
     uint32_t last_adv_rwnd;         /**< a_rwnd of our last SACK */
     sluice_sctp_stats st;

@@ -39,10 +39,14 @@ void sluice_sctp_settings_default(sluice_sctp_settings *s) {
 
 /* Our advertised receive window: the setting minus what reassembly holds (§6.2). */
 static uint32_t our_rwnd(const sluice_sctp *a) {
-    size_t held = a->reasm ? sluice_sctp_reasm_buffered(a->reasm) : 0;
+    size_t held = (a->reasm ? sluice_sctp_reasm_buffered(a->reasm) : 0) + a->ev_msg_bytes;
     return held >= a->s.rwnd ? 0 : (uint32_t)(a->s.rwnd - held);
 }
 
+
+/* What a message waiting in the event ring is charged (as reassembly charges it). */
+#define EV_MSG_OVERHEAD 64u
+static size_t ev_msg_cost(const sluice_sctp_event *ev) { return ev->message.len + EV_MSG_OVERHEAD; }
 
 static void free_event(sluice_sctp *a, sluice_sctp_event *ev) {
     if (ev->type == SLUICE_SCTP_EVENT_MESSAGE) sluice_mem_free(a->alloc, ev->message.data);
@@ -78,6 +82,11 @@ static void drain_reasm(sluice_sctp *a) {
             SLUICE_LOG(a->log, SLUICE_LOG_ERROR, MODULE, "out of memory: message on stream %u dropped",
                        (unsigned)ev.stream);
             sluice_mem_free(a->alloc, ev.message.data);
+        } else {
+            /* Still unread: keeps its place in the window, or a peer alternating "fill the
+             * window" and "reset a stream" (which drains reassembly) grows this ring without
+             * bound while the application is not reading. */
+            a->ev_msg_bytes += ev_msg_cost(&ev);
         }
     }
 }
@@ -123,6 +132,11 @@ int sluice_sctp_poll_event(sluice_sctp *a, sluice_sctp_event *ev) {
         long mark = reset_mark(a, ev, false);
         if (mark >= 0) mark_set(a, mark, false);
         if (ev->type == SLUICE_SCTP_EVENT_CONNECTED) a->connected_queued = false;
+        if (ev->type == SLUICE_SCTP_EVENT_MESSAGE) {
+            a->ev_msg_bytes -= ev_msg_cost(ev);
+            if (a->rx && our_rwnd(a) >= a->last_adv_rwnd + SLUICE_MAX(a->s.rwnd / 4, 2 * a->s.mtu))
+                sluice_sctp_rx_force_sack(a->rx);
+        }
         return 1;
     }
     memset(ev, 0, sizeof *ev);
@@ -236,6 +250,7 @@ int sluice_sctp_datapath_start(sluice_sctp *a) {
     if (qs.max_bytes < a->s.max_message_size + a->s.mtu) qs.max_bytes = a->s.max_message_size + a->s.mtu;
     qs.max_message_size = a->s.max_message_size;
     qs.idata = a->idata;
+    a->reasm_max = qs.max_bytes;
     sluice_sctp_tx_set_idata(a->tx, a->idata);
     if (sluice_sctp_retx_new(&a->retx, &rs, a->alloc, a->tx, a->my_tsn, a->peer_rwnd) < 0 ||
         sluice_sctp_rx_new(&a->rx, &xs, a->alloc, a->peer_tsn) < 0 ||
@@ -415,6 +430,11 @@ static bool handle_data(sluice_sctp *a, sluice_time now, const sluice_sctp_chunk
             sluice_sctp_rx_on_data(a->rx, now, d.tsn, true);
             return true;
         }
+        /* Messages already moved to the event ring count against the reassembly cap too
+         * (same rule as in reassembly: cum ack + 1 may use up to twice the cap). */
+        size_t cap = r == SLUICE_SCTP_RX_NEW_NEXT ? 2 * a->reasm_max : a->reasm_max;
+        if (a->ev_msg_bytes && sluice_sctp_reasm_buffered(a->reasm) + a->ev_msg_bytes + d.len > cap)
+            return true; /* not recorded: the peer retransmits once the application reads */
         int e = sluice_sctp_reasm_add(a->reasm, &d, r == SLUICE_SCTP_RX_NEW_NEXT);
         if (e == SLUICE_ERR_TOO_LARGE) {
             sluice_sctp_assoc_abort(a, now, SLUICE_SCTP_CAUSE_PROTOCOL_VIOLATION,
