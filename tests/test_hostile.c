@@ -20,6 +20,7 @@
 #include "sctp/data.h"
 #include "sctp/packet.h"
 #include "sctp/sctp.h"
+#include "sctp/serial.h"
 #include "testkit_alloc.h"
 #include "util.h"
 
@@ -219,9 +220,179 @@ static void test_hostile_sctp_reset_requests_cannot_grow_unread_messages(void **
     sx_free(&x);
 }
 
+/* Attack: DATA far ahead of the cumulative TSN, spread so each chunk needs its own gap
+ * block; beyond the 16-bit gap offsets; half the serial space away. The tracker keeps at most
+ * its bounded set of ranges, the rest is dropped (a real sender would retransmit), and once
+ * the hole is filled the association carries on. */
+static void test_hostile_sctp_data_far_ahead_is_bounded(void **state) {
+    (void)state;
+    sluice_sctp_settings s = small_window();
+    sx x;
+    sx_init(&x, &s, false);
+    size_t base = x.ta.live_bytes;
+    uint32_t cum = vic_cum(&x);
+    /* every other TSN above a hole at cum + 1, one message each, ordered on stream 1 */
+    for (uint32_t i = 1; i <= 3000; i++) send_msg(&x, cum + 2 * i, 1, (uint16_t)i, 8);
+    /* beyond what gap blocks can express, and far away in serial space */
+    send_msg(&x, cum + 70000, 1, 7, 8);
+    send_msg(&x, cum + 0x7fffffffu, 1, 7, 8);
+    send_msg(&x, cum + 0x80000000u, 1, 7, 8);
+    send_msg(&x, cum + 0x80000001u, 1, 7, 8);
+    sx_flush(&x);
+    assert_int_equal(vic_cum(&x), cum); /* the hole is still there */
+    size_t held = x.ta.live_bytes - base;
+    print_message("victim holds %zu bytes after 3000 scattered chunks\n", held);
+    assert_true(held < 2 * (size_t)s.rwnd);
+    assert_int_equal(sluice_sctp_get_state(x.vic), SLUICE_SCTP_ESTABLISHED);
+    /* Fill the hole: SSN 0 .. the held ones become deliverable. */
+    send_msg(&x, cum + 1, 1, 0, 8);
+    sx_flush(&x);
+    size_t got = 0;
+    drain_victim_events(&x, &got, NULL);
+    assert_true(got >= 2);
+    assert_true(sluice_sn32_gt(vic_cum(&x), cum + 1));
+    sx_free(&x);
+}
+
+/* Attack: one message cut into 1-byte fragments that never ends. The message size cap
+ * (max_message_size) ends it with an ABORT and CLOSED(TOO_LARGE); memory stays at about
+ * the message cap meanwhile. */
+static void test_hostile_sctp_endless_tiny_fragments_abort_cleanly(void **state) {
+    (void)state;
+    sluice_sctp_settings s = small_window();
+    sx x;
+    sx_init(&x, &s, false);
+    size_t base = x.ta.live_bytes, peak = 0;
+    static const uint8_t one = 'x';
+    bool first = true;
+    int packets = 0;
+    while (sluice_sctp_get_state(x.vic) == SLUICE_SCTP_ESTABLISHED && packets < 10000) {
+        raw r;
+        raw_begin(&x, &r, 1200);
+        while (raw_data(&r, x.tsn, 1, 0, 0, first, false, false, &one, 1, false)) {
+            x.tsn++;
+            first = false;
+        }
+        raw_send(&x, &r);
+        packets++;
+        sx_flush(&x);
+        if (x.ta.live_bytes > base && x.ta.live_bytes - base > peak) peak = x.ta.live_bytes - base;
+    }
+    int err = 0;
+    drain_victim_events(&x, NULL, &err);
+    assert_int_equal(sluice_sctp_get_state(x.vic), SLUICE_SCTP_CLOSED);
+    assert_int_equal(err, SLUICE_ERR_TOO_LARGE);
+    print_message("%d packets of 1-byte fragments; peak %zu bytes\n", packets, peak);
+    assert_true(peak < 4 * s.max_message_size + 16384);
+    sx_free(&x);
+}
+
+/* Attack: first fragments of messages on thousands of streams, never finished. Reassembly
+ * refuses what is over its cap; the association keeps working for whole messages. */
+static void test_hostile_sctp_unfinished_messages_on_many_streams_are_capped(void **state) {
+    (void)state;
+    sluice_sctp_settings s = small_window();
+    sx x;
+    sx_init(&x, &s, false);
+    size_t base = x.ta.live_bytes;
+    static const uint8_t one = 'x';
+    uint32_t cum0 = vic_cum(&x);
+    for (uint32_t st = 0; st < 20000; st++) {
+        raw r;
+        raw_begin(&x, &r, 1200);
+        for (int k = 0; k < 50 && st < 20000; k++, st++) {
+            assert_true(raw_data(&r, x.tsn, (uint16_t)st, 0, 0, true, false, false, &one, 1, false));
+            x.tsn++;
+        }
+        raw_send(&x, &r);
+        sx_flush(&x);
+    }
+    uint32_t accepted = vic_cum(&x) - cum0;
+    size_t held = x.ta.live_bytes - base;
+    print_message("%u first fragments accepted of 20000; victim holds %zu bytes\n", accepted, held);
+    assert_true(accepted < 20000);
+    assert_int_equal(sluice_sctp_get_state(x.vic), SLUICE_SCTP_ESTABLISHED);
+    assert_true(held < 4 * (size_t)(s.rwnd + s.max_message_size));
+    sx_free(&x);
+}
+
+/* Attack (CPU): fragments that never join, inserted so each lands in the middle of a long
+ * list of partial runs of one stream, within the default 4 MiB window. */
+static void test_hostile_sctp_scattered_fragments_stay_cheap(void **state) {
+    (void)state;
+    sx x;
+    sx_init(&x, NULL, false);
+    static const uint8_t one = 'x';
+    uint32_t cum = vic_cum(&x);
+    /* TSNs cum+2 .. cum+N+1, inserted from both ends inward; alternating SSNs keep
+     * neighbours from joining; middle fragments (no B, no E) never complete. */
+    const uint32_t n = 60000;
+    uint32_t lo = 2, hi = n + 1;
+    bool from_hi = true;
+    while (lo <= hi) {
+        raw r;
+        raw_begin(&x, &r, 1200);
+        for (;;) {
+            if (lo > hi) break;
+            uint32_t off = from_hi ? hi : lo;
+            if (!raw_data(&r, cum + off, 1, off & 1, 0, false, false, false, &one, 1, false)) break;
+            if (from_hi) hi--;
+            else lo++;
+            from_hi = !from_hi;
+        }
+        raw_send(&x, &r);
+        sx_flush(&x);
+    }
+    print_message("reassembly holds %zu bytes\n", sluice_sctp_reasm_buffered(x.vic->reasm));
+    /* what fits within max_sorted_walk (512) of both ends: about 2 x 512 runs of 1 byte */
+    assert_true(sluice_sctp_reasm_buffered(x.vic->reasm) <= 2 * 1024 * (64 + 1));
+    assert_int_equal(sluice_sctp_get_state(x.vic), SLUICE_SCTP_ESTABLISHED);
+    sx_free(&x);
+}
+
+/* Attack (CPU): whole ordered messages behind a missing SSN, their SSNs inserted from both
+ * ends inward, so each lands in the middle of the stream's list of waiting messages. */
+static void test_hostile_sctp_scattered_ssns_stay_cheap(void **state) {
+    (void)state;
+    sx x;
+    sx_init(&x, NULL, false);
+    static const uint8_t one = 'x';
+    /* SSN 0 never comes; SSNs 1 .. 30000 come zigzag, in TSN order (each is cum ack + 1). */
+    uint32_t lo = 1, hi = 30000;
+    bool from_hi = true;
+    while (lo <= hi) {
+        raw r;
+        raw_begin(&x, &r, 1200);
+        while (lo <= hi) {
+            uint32_t ssn = from_hi ? hi : lo;
+            if (!raw_data(&r, x.tsn, 1, ssn, 0, true, true, false, &one, 1, false)) break;
+            x.tsn++;
+            if (from_hi) hi--;
+            else lo++;
+            from_hi = !from_hi;
+        }
+        raw_send(&x, &r);
+        sx_flush(&x);
+    }
+    size_t waiting = sluice_sctp_reasm_buffered(x.vic->reasm);
+    print_message("reassembly holds %zu bytes of waiting messages\n", waiting);
+    assert_true(waiting <= 2 * 1024 * (64 + 1));
+    assert_int_equal(sluice_sctp_get_state(x.vic), SLUICE_SCTP_ESTABLISHED);
+    /* refused chunks were not acknowledged: a real peer retransmits them */
+    assert_true(sluice_sn32_lt(vic_cum(&x), x.tsn - 1));
+    sx_free(&x);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hostile_sctp_reset_requests_cannot_grow_unread_messages),
+        cmocka_unit_test(test_hostile_sctp_data_far_ahead_is_bounded),
+        cmocka_unit_test(test_hostile_sctp_endless_tiny_fragments_abort_cleanly),
+        cmocka_unit_test(test_hostile_sctp_unfinished_messages_on_many_streams_are_capped),
+        cmocka_unit_test(test_hostile_sctp_scattered_fragments_stay_cheap),
+        cmocka_unit_test(test_hostile_sctp_scattered_ssns_stay_cheap),
     };
+    /* HOSTILE_FILTER=test_hostile_sctp_* runs a subset (cmocka glob). */
+    if (getenv("HOSTILE_FILTER")) cmocka_set_test_filter(getenv("HOSTILE_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

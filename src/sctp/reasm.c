@@ -24,9 +24,10 @@ typedef struct reasm_ready {
     sluice_sctp_message m;
 } reasm_ready;
 
-/* Bookkeeping charged per held message or run on top of its payload, so that a flood of
+/* Bookkeeping charged per held message or run on top of its payload (about what a run and
+ * its allocations really cost, allocator headers included), so that a flood of
  * tiny messages cannot hold far more memory than max_bytes says. */
-#define REASM_OVERHEAD 64u
+#define REASM_OVERHEAD 128u
 
 typedef struct reasm_stream {
     uint16_t id;
@@ -62,6 +63,7 @@ void sluice_sctp_reasm_settings_default(sluice_sctp_reasm_settings *s) {
     s->max_bytes = 4u * 1024 * 1024;
     s->max_message_size = 256u * 1024;
     s->idata = false;
+    s->max_sorted_walk = 512;
 }
 
 int sluice_sctp_reasm_new(sluice_sctp_reasm **out, const sluice_sctp_reasm_settings *s,
@@ -79,6 +81,7 @@ int sluice_sctp_reasm_new(sluice_sctp_reasm **out, const sluice_sctp_reasm_setti
     if (!q) return SLUICE_ERR_NOMEM;
     q->alloc = alloc;
     q->s = *s;
+    if (q->s.max_sorted_walk == 0) q->s.max_sorted_walk = 512;
     *out = q;
     return SLUICE_OK;
 }
@@ -210,6 +213,18 @@ static int reasm_drain_ready(sluice_sctp_reasm *q, reasm_stream *st) {
     return SLUICE_OK;
 }
 
+/* Where a waiting message with `mid` goes in st->ready: the link to insert at, or NULL when
+ * that takes more than `limit` steps (the list is sorted by SSN / MID). */
+static reasm_ready **reasm_ready_slot(const sluice_sctp_reasm *q, reasm_stream *st, uint32_t mid, size_t limit) {
+    if (st->ready_tail && reasm_mid_lt(q, st->ready_tail->mid, mid)) return &st->ready_tail->next;
+    reasm_ready **pp = &st->ready;
+    for (size_t n = 0; *pp && reasm_mid_lt(q, (*pp)->mid, mid); n++) {
+        if (n >= limit) return NULL;
+        pp = &(*pp)->next;
+    }
+    return pp;
+}
+
 /* A complete message (its bytes already counted in held). Takes ownership of m->data. */
 static int reasm_deliver(sluice_sctp_reasm *q, reasm_stream *st, uint32_t mid, sluice_sctp_message *m) {
     if (m->unordered) {
@@ -236,10 +251,8 @@ static int reasm_deliver(sluice_sctp_reasm *q, reasm_stream *st, uint32_t mid, s
     q->spare = NULL;
     r->mid = mid;
     r->m = *m;
-    reasm_ready **pp = &st->ready;
-    if (st->ready_tail && reasm_mid_lt(q, st->ready_tail->mid, mid)) pp = &st->ready_tail->next;
-    else
-        while (*pp && reasm_mid_lt(q, (*pp)->mid, mid)) pp = &(*pp)->next;
+    /* sluice_sctp_reasm_add checked that this takes at most max_sorted_walk steps */
+    reasm_ready **pp = reasm_ready_slot(q, st, mid, SIZE_MAX);
     if (*pp && (*pp)->mid == mid) {
         /* Same SSN twice under different TSNs: hostile or broken peer; keep the first. */
         q->spare = r;
@@ -351,10 +364,29 @@ static int reasm_join(sluice_sctp_reasm *q, reasm_stream *st, reasm_run *r) {
 
 /* Insert fragment d (payload not yet counted) into the runs of st. */
 static int reasm_insert(sluice_sctp_reasm *q, reasm_stream *st, const sluice_sctp_data *d) {
-    /* From the tail: in-order arrival finds its place at once. */
-    reasm_run *at = st->tail;
+    /* Search from both ends at once: new data lands at the tail, retransmissions fill the
+     * oldest holes near the head. A fragment that is more than max_sorted_walk runs away
+     * from both ends is refused (a hostile pattern: see reasm.h). */
+    reasm_run *at = NULL, *t = st->tail, *h = st->head;
     int pos = 1;
-    while (at && (pos = reasm_key_vs_run(q, d, at)) < 0) at = at->prev;
+    for (size_t n = 0; t; n++) {
+        if ((pos = reasm_key_vs_run(q, d, t)) >= 0) {
+            at = t;
+            break;
+        }
+        int hp = reasm_key_vs_run(q, d, h);
+        if (hp <= 0) {
+            at = hp == 0 ? h : h->prev;
+            pos = hp == 0 ? 0 : 1;
+            break;
+        }
+        if (n >= q->s.max_sorted_walk) {
+            q->stats.chunks_refused_full++;
+            return SLUICE_ERR_BUFFER_FULL;
+        }
+        t = t->prev;
+        h = h->next;
+    }
     if (at && pos == 0) {
         /* The same fragment again (a retransmission after a join failed for lack of memory,
          * or an I-DATA repeat under a new TSN): nothing to store; retry the join. */
@@ -431,6 +463,13 @@ int sluice_sctp_reasm_add(sluice_sctp_reasm *q, const sluice_sctp_data *d, bool 
     if (!d->unordered && reasm_mid_lt(q, d->mid, st->next_mid)) {
         q->stats.chunks_discarded_by_fwd++;
         return SLUICE_OK;
+    }
+    /* An ordered message that will wait for an earlier one must find its place in the
+     * stream's waiting list within max_sorted_walk steps (checked before anything is kept,
+     * so that completing it later cannot fail). */
+    if (!d->unordered && d->mid != st->next_mid && !reasm_ready_slot(q, st, d->mid, q->s.max_sorted_walk)) {
+        q->stats.chunks_refused_full++;
+        return SLUICE_ERR_BUFFER_FULL;
     }
     if (d->beginning && d->ending) {
         /* Fast path: one chunk, one copy. */

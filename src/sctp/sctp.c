@@ -45,7 +45,7 @@ static uint32_t our_rwnd(const sluice_sctp *a) {
 
 
 /* What a message waiting in the event ring is charged (as reassembly charges it). */
-#define EV_MSG_OVERHEAD 64u
+#define EV_MSG_OVERHEAD 128u
 static size_t ev_msg_cost(const sluice_sctp_event *ev) { return ev->message.len + EV_MSG_OVERHEAD; }
 
 static void free_event(sluice_sctp *a, sluice_sctp_event *ev) {
