@@ -103,7 +103,7 @@ static void sx_flush(sx *x) {
 
 /* A packet under construction, addressed to the victim. */
 typedef struct raw {
-    uint8_t buf[2048];
+    uint8_t buf[65536 + 64];
     sluice_sctp_pkt p;
 } raw;
 
@@ -383,6 +383,279 @@ static void test_hostile_sctp_scattered_ssns_stay_cheap(void **state) {
     sx_free(&x);
 }
 
+static void send_fwd(sx *x, bool idata, uint32_t new_cum, const sluice_sctp_skip *sk, size_t n) {
+    static uint8_t buf[65536];
+    sluice_wr w = sluice_wr_make(buf, sizeof buf);
+    assert_int_equal(sluice_sctp_fwd_write(&w, idata, new_cum, sk, n), SLUICE_OK);
+    static uint8_t pkt[65536 + 16];
+    sluice_sctp_pkt p;
+    sluice_sctp_pkt_begin(&p, pkt, sizeof pkt, 5000, 5000, x->vic->my_tag);
+    memcpy(p.w.p, buf, sluice_wr_len(&w));
+    p.w.p += sluice_wr_len(&w);
+    p.nchunks++;
+    size_t len = sluice_sctp_pkt_end(&p, false);
+    assert_int_equal(sluice_sctp_handle_packet(x->vic, x->now, pkt, len), SLUICE_OK);
+}
+
+/* Attack: FORWARD-TSN backwards, to the far future, on streams that do not exist, with the
+ * largest skip list a chunk holds, and the kind that was not negotiated. */
+static void test_hostile_sctp_forward_tsn_abuse(void **state) {
+    (void)state;
+    sluice_sctp_settings s = small_window();
+    s.num_streams = 100;
+    sx x;
+    sx_init(&x, &s, false);
+    size_t base = x.ta.live_bytes;
+    uint32_t cum = vic_cum(&x);
+    static sluice_sctp_skip sk[16000];
+    for (size_t i = 0; i < 16000; i++) sk[i] = (sluice_sctp_skip){(uint16_t)(65535 - i % 4000), false, (uint32_t)i};
+    send_fwd(&x, false, cum - 1000, sk, 16000);          /* backwards: a stale one */
+    assert_int_equal(vic_cum(&x), cum);
+    send_fwd(&x, false, cum + (1u << 24) + 1, sk, 10); /* too far: refused */
+    assert_int_equal(vic_cum(&x), cum);
+    send_fwd(&x, false, cum + 0x80000000u, sk, 10);     /* half the serial space: stale */
+    assert_int_equal(vic_cum(&x), cum);
+    send_fwd(&x, true, cum + 5, sk, 10);                /* I-FORWARD-TSN without I-DATA */
+    assert_int_equal(vic_cum(&x), cum);
+    send_fwd(&x, false, cum + 5, sk, 16000);            /* unknown streams, repeated */
+    assert_int_equal(vic_cum(&x), cum + 5);
+    sx_flush(&x);
+    size_t held = x.ta.live_bytes - base;
+    print_message("victim holds %zu bytes after FORWARD-TSNs naming 4000 unknown streams\n", held);
+    assert_int_equal(sluice_sctp_get_state(x.vic), SLUICE_SCTP_ESTABLISHED);
+    /* Only streams below the negotiated count get reassembly state. */
+    assert_true(held < 64 * 1024);
+    /* The association carries on after the jump. */
+    send_msg(&x, cum + 6, 1, 0, 100);
+    size_t got = 0;
+    drain_victim_events(&x, &got, NULL);
+    assert_int_equal(got, 1);
+    sx_free(&x);
+}
+
+/* Attack: I-DATA first fragments of many messages in progress on many streams, ordered and
+ * unordered, never finished. */
+static void test_hostile_sctp_idata_many_messages_in_progress_are_capped(void **state) {
+    (void)state;
+    sluice_sctp_settings s = small_window();
+    sx x;
+    sx_init(&x, &s, true);
+    size_t base = x.ta.live_bytes;
+    static uint8_t payload[200];
+    uint32_t cum0 = vic_cum(&x);
+    for (uint32_t m = 0; m < 20000;) {
+        raw r;
+        raw_begin(&x, &r, 1200);
+        for (int k = 0; k < 4; k++, m++)
+            assert_true(raw_data(&r, x.tsn++, (uint16_t)(m % 500), m / 500, 0, true, false, m & 1, payload,
+                                 sizeof payload, true));
+        raw_send(&x, &r);
+        sx_flush(&x);
+    }
+    size_t held = x.ta.live_bytes - base;
+    print_message("%u of 20000 first fragments taken; victim holds %zu bytes\n", vic_cum(&x) - cum0, held);
+    assert_int_equal(sluice_sctp_get_state(x.vic), SLUICE_SCTP_ESTABLISHED);
+    assert_true(held < 4 * (size_t)(s.rwnd + s.max_message_size));
+    sx_free(&x);
+}
+
+/* A SACK chunk value. */
+static size_t sack_value(uint8_t *v, size_t cap, uint32_t cum, uint32_t rwnd, const uint16_t *gaps, size_t ng,
+                         size_t ndups, uint32_t dup) {
+    sluice_wr w = sluice_wr_make(v, cap);
+    sluice_wr_u32(&w, cum);
+    sluice_wr_u32(&w, rwnd);
+    sluice_wr_u16(&w, (uint16_t)ng);
+    sluice_wr_u16(&w, (uint16_t)ndups);
+    for (size_t i = 0; i < ng; i++) {
+        sluice_wr_u16(&w, gaps[2 * i]);
+        sluice_wr_u16(&w, gaps[2 * i + 1]);
+    }
+    for (size_t i = 0; i < ndups; i++) sluice_wr_u32(&w, dup + (uint32_t)i);
+    assert_false(w.err);
+    return sluice_wr_len(&w);
+}
+
+/* The TSNs of DATA chunks in one victim packet. */
+static size_t data_tsns(const uint8_t *pkt, size_t len, uint32_t *max_tsn) {
+    sluice_sctp_chunk_iter it;
+    sluice_sctp_chunk c;
+    size_t n = 0;
+    sluice_sctp_chunk_iter_init(&it, pkt, len);
+    while (sluice_sctp_chunk_next(&it, &c) == 1) {
+        if (c.type != SLUICE_SCTP_CHUNK_DATA && c.type != SLUICE_SCTP_CHUNK_IDATA) continue;
+        uint32_t tsn = sluice_load_be32(c.value);
+        if (!n && !*max_tsn) *max_tsn = tsn;
+        if (sluice_sn32_gt(tsn, *max_tsn)) *max_tsn = tsn;
+        n++;
+    }
+    return n;
+}
+
+/* Attack: SACKs acknowledging TSNs never sent, gap blocks out of range or reversed, and the
+ * largest duplicate-TSN list a chunk holds. The sender's state must not move; real acks
+ * still work afterwards. */
+static void test_hostile_sctp_bogus_sacks_change_nothing(void **state) {
+    (void)state;
+    sluice_sctp_settings s = small_window();
+    sx x;
+    sx_init(&x, &s, false);
+    static uint8_t msg[1000];
+    for (int i = 0; i < 10; i++) assert_int_equal(sluice_sctp_send(x.vic, x.now, 1, 53, msg, sizeof msg, NULL), 0);
+    uint8_t out[2048];
+    uint32_t max_tsn = 0;
+    size_t ndata = 0;
+    int n;
+    while ((n = sluice_sctp_poll_packet(x.vic, x.now, out, sizeof out)) > 0) ndata += data_tsns(out, (size_t)n, &max_tsn);
+    assert_true(ndata > 0);
+    sluice_sctp_stats st0, st1;
+    sluice_sctp_get_stats(x.vic, &st0);
+    uint32_t first = x.vic->my_tsn;
+    static uint8_t v[65536];
+    uint16_t g_far[2] = {1, 60000}, g_rev[4] = {5, 2, 0, 0}, g_many[2 * 1000];
+    for (int i = 0; i < 1000; i++) {
+        g_many[2 * i] = (uint16_t)(1 + i % 7);
+        g_many[2 * i + 1] = (uint16_t)(1 + i % 7);
+    }
+    size_t vl;
+    vl = sack_value(v, sizeof v, max_tsn + 1000, 1 << 20, NULL, 0, 0, 0); /* acks the future */
+    send_chunk(&x, SLUICE_SCTP_CHUNK_SACK, 0, v, vl);
+    vl = sack_value(v, sizeof v, first - 1, 1 << 20, g_far, 1, 0, 0); /* gap past what was sent */
+    send_chunk(&x, SLUICE_SCTP_CHUNK_SACK, 0, v, vl);
+    vl = sack_value(v, sizeof v, first - 1, 1 << 20, g_rev, 2, 0, 0); /* reversed / zero blocks */
+    send_chunk(&x, SLUICE_SCTP_CHUNK_SACK, 0, v, vl);
+    vl = sack_value(v, sizeof v, first - 1, 1 << 20, g_many, 1000, 15000, 12345); /* huge lists */
+    send_chunk(&x, SLUICE_SCTP_CHUNK_SACK, 0, v, vl);
+    vl = sack_value(v, sizeof v, first - 0x80000000u, 1 << 20, NULL, 0, 0, 0); /* half the space away */
+    send_chunk(&x, SLUICE_SCTP_CHUNK_SACK, 0, v, vl);
+    sluice_sctp_get_stats(x.vic, &st1);
+    assert_int_equal(sluice_sctp_get_state(x.vic), SLUICE_SCTP_ESTABLISHED);
+    assert_true(st1.bytes_in_flight <= st0.bytes_in_flight);
+    assert_true(st1.bytes_in_flight > 0); /* nothing acknowledged by the junk */
+    /* a true SACK of everything sent releases it */
+    vl = sack_value(v, sizeof v, max_tsn, 1 << 20, NULL, 0, 0, 0);
+    send_chunk(&x, SLUICE_SCTP_CHUNK_SACK, 0, v, vl);
+    sluice_sctp_get_stats(x.vic, &st1);
+    assert_int_equal(st1.bytes_in_flight, 0);
+    sx_free(&x);
+}
+
+/* Attack: the peer advertises a zero window forever, acknowledging only the window probes.
+ * The send queue stays within max_send_buffer (BUFFER_FULL to the application), and the
+ * victim sends about one probe per RTO: no busy loop. */
+static void test_hostile_sctp_zero_window_forever_is_bounded(void **state) {
+    (void)state;
+    sluice_sctp_settings s = small_window();
+    sx x;
+    sx_init(&x, &s, false);
+    size_t base = x.ta.live_bytes;
+    static uint8_t msg[4096];
+    int rc;
+    size_t queued = 0;
+    while ((rc = sluice_sctp_send(x.vic, x.now, 1, 53, msg, sizeof msg, NULL)) == SLUICE_OK) queued += sizeof msg;
+    assert_int_equal(rc, SLUICE_ERR_BUFFER_FULL);
+    assert_true(queued <= s.max_send_buffer);
+    uint8_t out[2048], v[64];
+    uint32_t acked = x.vic->my_tsn - 1;
+    size_t packets = 0, polls = 0;
+    bool first_burst = true;
+    sluice_time end = x.now + 600 * 1000000ull; /* ten minutes */
+    while (x.now < end) {
+        int n;
+        for (;;) { /* answer what the victim sends until it is quiet */
+            uint32_t max_tsn = 0;
+            size_t nd = 0;
+            while ((n = sluice_sctp_poll_packet(x.vic, x.now, out, sizeof out)) > 0) {
+                packets++;
+                nd += data_tsns(out, (size_t)n, &max_tsn);
+                assert_true(packets < 100000);
+            }
+            if (!nd) break;
+            /* acknowledge the first burst; then answer every probe without taking it,
+             * window 0 (a live peer that never reads) */
+            if (first_burst && sluice_sn32_gt(max_tsn, acked)) acked = max_tsn;
+            first_burst = false;
+            size_t vl = sack_value(v, sizeof v, acked, 0, NULL, 0, 0, 0);
+            send_chunk(&x, SLUICE_SCTP_CHUNK_SACK, 0, v, vl);
+        }
+        polls++;
+        sluice_time d = sluice_sctp_next_deadline(x.vic);
+        assert_true(d > x.now); /* never a deadline that is already due: no busy loop */
+        x.now = d == SLUICE_TIME_NEVER || d > end ? end : d;
+        sluice_sctp_handle_timeout(x.vic, x.now);
+        assert_true(x.ta.live_bytes - base <= 2 * s.max_send_buffer);
+        /* the application keeps the queue full: refused at the cap, never beyond */
+        while (sluice_sctp_send(x.vic, x.now, 1, 53, msg, sizeof msg, NULL) == SLUICE_OK) {}
+        assert_true(sluice_sctp_buffered_amount(x.vic, 1) <= s.max_send_buffer);
+        if (sluice_sctp_get_state(x.vic) == SLUICE_SCTP_CLOSED) break;
+    }
+    print_message("10 min of zero window: %zu packets, %zu wake-ups, state %d\n", packets, polls,
+                  (int)sluice_sctp_get_state(x.vic));
+    assert_true(packets < 2000);
+    sx_free(&x);
+}
+
+/* Attack: INIT with absurd stream counts, COOKIE-ECHO replays after the association is up. */
+static void test_hostile_sctp_init_and_cookie_replays(void **state) {
+    (void)state;
+    sx x;
+    sx_init(&x, NULL, false);
+    uint32_t tag = x.vic->my_tag, ptag = x.vic->peer_tag;
+    sluice_sctp_free(x.att);
+    x.att = NULL;
+    /* A fresh INIT with MIS 0 / OS 0 to an established association: answered or dropped,
+     * never a change of the TCB. */
+    for (int k = 0; k < 3; k++) {
+        sluice_sctp_init in;
+        memset(&in, 0, sizeof in);
+        in.init_tag = 0x1234 + (uint32_t)k;
+        in.a_rwnd = 1500;
+        in.os = k == 0 ? 0 : 65535;
+        in.mis = k == 1 ? 0 : 65535;
+        in.initial_tsn = 77;
+        uint8_t v[128];
+        sluice_wr w = sluice_wr_make(v, sizeof v);
+        assert_int_equal(sluice_sctp_init_write(&w, &in), SLUICE_OK);
+        raw r;
+        sluice_sctp_pkt_begin(&r.p, r.buf, sizeof r.buf, 5000, 5000, 0);
+        assert_int_equal(sluice_sctp_pkt_chunk(&r.p, SLUICE_SCTP_CHUNK_INIT, 0, v, sluice_wr_len(&w)), SLUICE_OK);
+        raw_send(&x, &r);
+        sx_flush(&x);
+    }
+    assert_int_equal(sluice_sctp_get_state(x.vic), SLUICE_SCTP_ESTABLISHED);
+    assert_int_equal(x.vic->my_tag, tag);
+    assert_int_equal(x.vic->peer_tag, ptag);
+    sluice_sctp_free(x.vic);
+    x.vic = NULL;
+    /* A closed endpoint given INITs with zero stream counts keeps no state. */
+    assert_int_equal(sluice_sctp_new(&x.vic, NULL, &x.ta.a, &x.rv, NULL), SLUICE_OK);
+    size_t base = x.ta.live_bytes;
+    for (int k = 0; k < 2; k++) {
+        sluice_sctp_init in;
+        memset(&in, 0, sizeof in);
+        in.init_tag = 0x99;
+        in.a_rwnd = 1500;
+        in.os = k == 0 ? 0 : 10;
+        in.mis = k == 1 ? 0 : 10;
+        in.initial_tsn = 1;
+        uint8_t v[128];
+        sluice_wr w = sluice_wr_make(v, sizeof v);
+        assert_int_equal(sluice_sctp_init_write(&w, &in), SLUICE_OK);
+        raw r;
+        sluice_sctp_pkt_begin(&r.p, r.buf, sizeof r.buf, 5000, 5000, 0);
+        assert_int_equal(sluice_sctp_pkt_chunk(&r.p, SLUICE_SCTP_CHUNK_INIT, 0, v, sluice_wr_len(&w)), SLUICE_OK);
+        size_t len = sluice_sctp_pkt_end(&r.p, false);
+        sluice_sctp_handle_packet(x.vic, x.now, r.buf, len);
+        uint8_t out[2048];
+        int n = sluice_sctp_poll_packet(x.vic, x.now, out, sizeof out);
+        /* RFC 9260 §3.3.2: zero streams is invalid: ABORT (or silence), never an INIT-ACK */
+        assert_true(n <= 0 || out[12] == SLUICE_SCTP_CHUNK_ABORT);
+        assert_int_equal(x.ta.live_bytes, base);
+    }
+    assert_int_equal(sluice_sctp_get_state(x.vic), SLUICE_SCTP_CLOSED);
+    sx_free(&x);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hostile_sctp_reset_requests_cannot_grow_unread_messages),
@@ -391,6 +664,11 @@ int main(void) {
         cmocka_unit_test(test_hostile_sctp_unfinished_messages_on_many_streams_are_capped),
         cmocka_unit_test(test_hostile_sctp_scattered_fragments_stay_cheap),
         cmocka_unit_test(test_hostile_sctp_scattered_ssns_stay_cheap),
+        cmocka_unit_test(test_hostile_sctp_forward_tsn_abuse),
+        cmocka_unit_test(test_hostile_sctp_idata_many_messages_in_progress_are_capped),
+        cmocka_unit_test(test_hostile_sctp_bogus_sacks_change_nothing),
+        cmocka_unit_test(test_hostile_sctp_zero_window_forever_is_bounded),
+        cmocka_unit_test(test_hostile_sctp_init_and_cookie_replays),
     };
     /* HOSTILE_FILTER=test_hostile_sctp_* runs a subset (cmocka glob). */
     if (getenv("HOSTILE_FILTER")) cmocka_set_test_filter(getenv("HOSTILE_FILTER"));

@@ -525,6 +525,7 @@ void sluice_sctp_reasm_handle_forward_tsn(sluice_sctp_reasm *q, const sluice_sct
     uint32_t epoch = ++q->fwd_epoch;
     for (size_t k = 0; k < f->num_skips; k++) {
         sluice_sctp_skip sk = sluice_sctp_fwd_skip(f, k);
+        if (q->s.num_streams && sk.stream >= q->s.num_streams) continue;
         reasm_stream *st = reasm_stream_get(q, sk.stream, true);
         if (!st) continue;
         if (st->fwd_epoch != epoch) {

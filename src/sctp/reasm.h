@@ -29,6 +29,9 @@ typedef struct sluice_sctp_reasm_settings {
      *  refused (BUFFER_FULL: the peer retransmits it, usually after the hole before it is
      *  filled). This bounds the work a peer can cause per chunk. */
     size_t max_sorted_walk;
+    /** Inbound streams negotiated (0 = 65536): (I-)FORWARD-TSN skips of streams at or above
+     *  it are ignored, so a peer cannot make us keep state for streams that cannot exist. */
+    uint32_t num_streams;
 } sluice_sctp_reasm_settings;
 
 void sluice_sctp_reasm_settings_default(sluice_sctp_reasm_settings *s);

@@ -250,6 +250,7 @@ int sluice_sctp_datapath_start(sluice_sctp *a) {
     if (qs.max_bytes < a->s.max_message_size + a->s.mtu) qs.max_bytes = a->s.max_message_size + a->s.mtu;
     qs.max_message_size = a->s.max_message_size;
     qs.idata = a->idata;
+    qs.num_streams = a->num_in;
     a->reasm_max = qs.max_bytes;
     sluice_sctp_tx_set_idata(a->tx, a->idata);
     if (sluice_sctp_retx_new(&a->retx, &rs, a->alloc, a->tx, a->my_tsn, a->peer_rwnd) < 0 ||
