@@ -592,6 +592,8 @@ static void test_hostile_sctp_zero_window_forever_is_bounded(void **state) {
     print_message("10 min of zero window: %zu packets, %zu wake-ups, state %d\n", packets, polls,
                   (int)sluice_sctp_get_state(x.vic));
     assert_true(packets < 2000);
+    /* RFC 9260 §6.1: probes that a live peer answers do not count as errors */
+    assert_int_equal(sluice_sctp_get_state(x.vic), SLUICE_SCTP_ESTABLISHED);
     sx_free(&x);
 }
 

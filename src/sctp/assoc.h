@@ -49,6 +49,7 @@ struct sluice_sctp {
     uint8_t *cookie_echo;           /**< cookie to echo (COOKIE_ECHOED) */
     size_t cookie_echo_len;
     uint32_t error_count;           /**< Association.Max.Retrans counter (§8.1) */
+    bool sack_since_t3;             /**< a SACK came since the last T3-rtx expiry */
     sluice_time hb_deadline;
     bool hb_outstanding;
 

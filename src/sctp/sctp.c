@@ -510,6 +510,7 @@ int sluice_sctp_handle_packet(sluice_sctp *a, sluice_time now, const uint8_t *da
             }
             int r = sluice_sctp_retx_handle_sack(a->retx, now, &sk);
             if (r == 1) a->error_count = 0; /* §8.3: new data acknowledged */
+            if (r >= 0) a->sack_since_t3 = true;
             break;
         }
         case SLUICE_SCTP_CHUNK_FORWARD_TSN:
@@ -632,7 +633,13 @@ void sluice_sctp_handle_timeout(sluice_sctp *a, sluice_time now) {
     if (a->up) {
         sluice_sctp_rx_handle_timeout(a->rx, now);
         if (sluice_sctp_retx_handle_timeout(a->retx, now) == 1) {
-            sluice_sctp_assoc_count_error(a, now, "T3-rtx");
+            /* §6.1: window probes a live peer answers (SACKs keep coming, its window stays
+             * 0: a slow reader) do not count toward Association.Max.Retrans. */
+            sluice_sctp_retx_stats rs;
+            sluice_sctp_retx_get_stats(a->retx, &rs);
+            bool probing = rs.peer_rwnd == 0 && a->sack_since_t3;
+            a->sack_since_t3 = false;
+            if (!probing) sluice_sctp_assoc_count_error(a, now, "T3-rtx");
             if (!a->up) return;
         }
         if (sluice_sctp_reconfig_handle_timeout(&a->rc, now) == 1) {
