@@ -50,6 +50,10 @@ struct sluice_channel {
 };
 
 #define PEER_MAX_PENDING_CANDIDATES 64
+/* Channels opened by the peer (DCEP) that this peer still holds, CLOSED ones the application
+ * has not released included: at most this many, and their objects, labels and protocols at
+ * most cfg.max_receive_buffer bytes. Further OPENs are refused (ERROR event, stream reset). */
+#define PEER_MAX_REMOTE_CHANNELS 4096
 #define PEER_MAX_LOCAL_CANDIDATES 32
 #define PEER_SCTP_MTU 1191
 #define PEER_MAX_SCTP_EVENTS_PER_TURN 4096
@@ -151,6 +155,8 @@ struct sluice_peer {
     sluice_addr dtls_local, dtls_remote;
 
     sluice_channel *channels;
+    size_t remote_channels, remote_channel_bytes; /* held peer-opened channels: see
+                                                     PEER_MAX_REMOTE_CHANNELS */
 
     /* events */
     peer_event *events;

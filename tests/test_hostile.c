@@ -21,6 +21,9 @@
 #include "sctp/packet.h"
 #include "sctp/sctp.h"
 #include "sctp/serial.h"
+#include "dcep.h"
+#include "peer.h"
+#include "simnet.h"
 #include "testkit_alloc.h"
 #include "util.h"
 
@@ -658,6 +661,303 @@ static void test_hostile_sctp_init_and_cookie_replays(void **state) {
     sx_free(&x);
 }
 
+/* ================================================================== peers =========== */
+
+/* Two sluice peers over the simulated network (as tests/test_peer.c). The attacker (A, the
+ * offerer) is a normal peer whose SCTP association the test also drives directly, to send
+ * what a hostile stack would; the victim (B) counts its memory with testkit_alloc. */
+
+#define SEC 1000000ull
+
+typedef struct side {
+    sluice_peer *pc;
+    sluice_prng prng;
+    sluice_addr addr;
+    struct side *other;
+    testkit_alloc ta;
+    bool counted;
+    int data_channels, opened, closed, errors;
+    char last_error[256];
+    sluice_channel *last_channel;
+} side;
+
+typedef struct world {
+    sluice_simnet *sn;
+    side a, b;
+} world;
+
+static void node_deliver(void *obj, sluice_time now, const sluice_addr *from, const sluice_addr *to,
+                         const uint8_t *data, size_t len) {
+    side *s = obj;
+    sluice_peer_handle_datagram(s->pc, now, to, from, data, len);
+}
+static size_t node_poll(void *obj, sluice_time now, sluice_addr *from, sluice_addr *to, uint8_t *buf, size_t cap) {
+    side *s = obj;
+    sluice_transmit tx;
+    if (sluice_peer_poll_transmit(s->pc, now, buf, cap, &tx) != 1) return 0;
+    *from = tx.local;
+    *to = tx.remote;
+    return tx.len;
+}
+static sluice_time node_deadline(void *obj) { return sluice_peer_next_deadline(((side *)obj)->pc); }
+static void node_timeout(void *obj, sluice_time now) { sluice_peer_handle_timeout(((side *)obj)->pc, now); }
+static const sluice_sim_node_ops node_ops = {node_deliver, node_poll, node_deadline, node_timeout};
+
+static void pump(side *s) {
+    sluice_event ev;
+    while (sluice_peer_poll_event(s->pc, &ev) == 1) {
+        switch (ev.type) {
+        case SLUICE_EVENT_SESSION_DESCRIPTION:
+            assert_int_equal(sluice_peer_set_local_description(s->pc, ev.sdp_type, ev.sdp), SLUICE_OK);
+            assert_int_equal(sluice_peer_set_remote_description(s->other->pc, ev.sdp_type, ev.sdp), SLUICE_OK);
+            break;
+        case SLUICE_EVENT_ICE_CANDIDATE:
+            assert_int_equal(sluice_peer_add_ice_candidate(s->other->pc, ev.mid, ev.mline_index, ev.candidate),
+                             SLUICE_OK);
+            break;
+        case SLUICE_EVENT_DATA_CHANNEL:
+            s->data_channels++;
+            s->last_channel = ev.channel;
+            break;
+        case SLUICE_EVENT_CHANNEL_OPEN: s->opened++; break;
+        case SLUICE_EVENT_CHANNEL_CLOSED: s->closed++; break;
+        case SLUICE_EVENT_ERROR:
+            s->errors++;
+            snprintf(s->last_error, sizeof s->last_error, "%s", ev.reason);
+            break;
+        default: break;
+        }
+    }
+}
+
+static void side_init(side *s, side *other, uint64_t seed, sluice_addr addr, const sluice_config *base, bool count) {
+    memset(s, 0, sizeof *s);
+    sluice_prng_seed(&s->prng, seed);
+    sluice_config cfg;
+    if (base) cfg = *base;
+    else sluice_config_default(&cfg);
+    cfg.sans_io = true;
+    cfg.random_fn = sluice_prng_random_fn;
+    cfg.random_user = &s->prng;
+    cfg.log_level = SLUICE_LOG_ERROR;
+    if (getenv("SLUICE_TEST_LOG")) {
+        cfg.log_fn = sluice_log_stderr;
+        cfg.log_level = SLUICE_LOG_DEBUG;
+    }
+    if (count) {
+        testkit_alloc_init(&s->ta);
+        cfg.allocator = s->ta.a;
+        s->counted = true;
+    }
+    assert_int_equal(sluice_peer_new(&s->pc, &cfg, NULL, s), SLUICE_OK);
+    s->addr = addr;
+    s->other = other;
+    assert_int_equal(sluice_peer_add_local_address(s->pc, &addr), SLUICE_OK);
+}
+
+static void world_init(world *w, uint64_t seed, const sluice_config *victim_cfg) {
+    w->sn = sluice_simnet_new(seed, 1 * SEC);
+    assert_non_null(w->sn);
+    side_init(&w->a, &w->b, seed * 2 + 1, sluice_sim_addr4(10, 0, 0, 1, 40001), NULL, false);
+    side_init(&w->b, &w->a, seed * 2 + 2, sluice_sim_addr4(10, 0, 0, 2, 40002), victim_cfg, true);
+    int na = sluice_simnet_add_node(w->sn, &node_ops, &w->a);
+    int nb = sluice_simnet_add_node(w->sn, &node_ops, &w->b);
+    sluice_simnet_bind(w->sn, na, &w->a.addr);
+    sluice_simnet_bind(w->sn, nb, &w->b.addr);
+    sluice_sim_path p;
+    memset(&p, 0, sizeof p);
+    p.delay_us = 2000;
+    sluice_simnet_set_default_path(w->sn, &p);
+}
+
+static void world_free(world *w) {
+    sluice_peer_free(w->a.pc);
+    sluice_peer_free(w->b.pc);
+    sluice_simnet_free(w->sn);
+    if (w->b.counted && testkit_alloc_live(&w->b.ta)) {
+        testkit_alloc_report(&w->b.ta, stderr);
+        fail_msg("the victim peer leaked %zu blocks", testkit_alloc_live(&w->b.ta));
+    }
+}
+
+static bool run_until(world *w, sluice_time limit, bool (*cond)(world *)) {
+    sluice_time end = sluice_simnet_now(w->sn) + limit;
+    for (;;) {
+        pump(&w->a);
+        pump(&w->b);
+        if (cond && cond(w)) return true;
+        if (sluice_simnet_now(w->sn) >= end) return false;
+        sluice_time step = sluice_simnet_now(w->sn) + 10000;
+        if (step > end) step = end;
+        sluice_simnet_step(w->sn, step);
+    }
+}
+
+static bool both_connected(world *w) {
+    return sluice_peer_connection_state(w->a.pc) == SLUICE_CONNECTION_CONNECTED &&
+           sluice_peer_connection_state(w->b.pc) == SLUICE_CONNECTION_CONNECTED;
+}
+static bool b_has_channel(world *w) { return w->b.data_channels > 0 && w->a.opened > 0; }
+
+/* A connects to B with one in-band channel; returns A's channel. */
+static sluice_channel *connect_pair(world *w) {
+    sluice_channel *ch;
+    assert_int_equal(sluice_peer_create_channel(w->a.pc, "chat", NULL, &ch), SLUICE_OK);
+    assert_int_equal(sluice_peer_create_offer(w->a.pc), SLUICE_OK);
+    assert_true(run_until(w, 20 * SEC, both_connected));
+    assert_true(run_until(w, 10 * SEC, b_has_channel));
+    return ch;
+}
+
+/* The attacker's raw DCEP OPEN on `stream`. */
+static int attack_open(world *w, uint16_t stream, const char *label, size_t label_len, const char *proto,
+                       size_t proto_len) {
+    sluice_dcep_open o;
+    memset(&o, 0, sizeof o);
+    o.channel_type = SLUICE_DCEP_RELIABLE;
+    o.priority = 256;
+    o.label = label;
+    o.label_len = label_len;
+    o.protocol = proto;
+    o.protocol_len = proto_len;
+    size_t n = sluice_dcep_open_size(&o);
+    uint8_t *buf = malloc(n);
+    assert_non_null(buf);
+    assert_int_equal(sluice_dcep_write_open(&o, buf, n), (int)n);
+    int rc = sluice_sctp_send(w->a.pc->sctp, sluice_simnet_now(w->sn), stream, SLUICE_PPID_DCEP, buf, n, NULL);
+    free(buf);
+    return rc;
+}
+
+static int attack_raw(world *w, uint16_t stream, uint32_t ppid, const void *data, size_t len) {
+    return sluice_sctp_send(w->a.pc->sctp, sluice_simnet_now(w->sn), stream, ppid, data, len, NULL);
+}
+
+static size_t count_channels(sluice_peer *pc, bool remote_only) {
+    size_t n = 0;
+    for (sluice_channel *c = pc->channels; c; c = c->next)
+        if (!remote_only || c->remote_created) n++;
+    return n;
+}
+
+/* The attacker's own stream-id parity (RFC 8832 §6: DTLS client even, server odd). */
+static uint16_t attacker_parity(world *w) { return w->a.pc->dtls_client ? 0 : 1; }
+
+/* Attack: DATA_CHANNEL_OPEN on every stream id of the attacker's parity, with labels, and
+ * the application never releases channels. The victim keeps at most its bounded number of
+ * peer-opened channels; the rest are refused with an ERROR event and a stream reset. */
+static void test_hostile_dcep_open_flood_is_bounded(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, 101, NULL);
+    connect_pair(&w);
+    size_t base = w.b.ta.live_bytes;
+    static char label[200];
+    memset(label, 'L', sizeof label);
+    uint16_t par = attacker_parity(&w);
+    int sent = 0;
+    for (uint32_t id = 100u + par; id < 65535u; id += 2) {
+        if (attack_open(&w, (uint16_t)id, label, sizeof label, "p", 1) != SLUICE_OK) break;
+        sent++;
+        if (sent % 2000 == 0) run_until(&w, 1 * SEC, NULL);
+    }
+    run_until(&w, 5 * SEC, NULL);
+    size_t chans = count_channels(w.b.pc, true), held = w.b.ta.live_bytes - base;
+    print_message("%d OPENs sent; victim keeps %zu peer-opened channels, %zu bytes, %d errors\n", sent, chans, held,
+                  w.b.errors);
+    assert_true(sent > 30000);
+    assert_true(chans <= PEER_MAX_REMOTE_CHANNELS);
+    assert_true(held < 24u * 1024 * 1024);
+    assert_true(w.b.errors > 0);
+    assert_int_equal(sluice_peer_connection_state(w.b.pc), SLUICE_CONNECTION_CONNECTED);
+    world_free(&w);
+}
+
+static sluice_channel *g_rx;
+static bool g_rx_has_one(world *w) {
+    (void)w;
+    return sluice_channel_available(g_rx) > 0;
+}
+
+/* Attack: DCEP messages that lie about their lengths, duplicate OPENs, OPENs on the
+ * victim's own stream-id parity (RFC 8832 §6), ACKs without OPEN, data on unknown streams,
+ * unknown PPIDs. None of it creates a channel or disturbs the open one. */
+static void test_hostile_dcep_malformed_and_out_of_place_messages(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, 102, NULL);
+    sluice_channel *a_ch = connect_pair(&w);
+    sluice_channel *b_ch = w.b.last_channel;
+    uint16_t id = sluice_channel_id(a_ch);
+    uint16_t par = attacker_parity(&w);
+    size_t chans0 = count_channels(w.b.pc, false);
+    int errors0 = w.b.errors;
+    /* label length beyond the message, then protocol length beyond it */
+    uint8_t bad1[] = {0x03, 0x00, 0x01, 0x00, 0, 0, 0, 0, 0x03, 0xe8, 0x00, 0x00, 'a', 'b', 'c'};
+    uint8_t bad2[] = {0x03, 0x00, 0x01, 0x00, 0, 0, 0, 0, 0x00, 0x01, 0xff, 0xff, 'a', 'b'};
+    uint8_t truncated[] = {0x03, 0x00, 0x01};
+    uint8_t unknown[] = {0x07, 1, 2, 3};
+    uint8_t ack[] = {0x02};
+    assert_int_equal(attack_raw(&w, (uint16_t)(200 + par), SLUICE_PPID_DCEP, bad1, sizeof bad1), SLUICE_OK);
+    assert_int_equal(attack_raw(&w, (uint16_t)(202 + par), SLUICE_PPID_DCEP, bad2, sizeof bad2), SLUICE_OK);
+    assert_int_equal(attack_raw(&w, (uint16_t)(204 + par), SLUICE_PPID_DCEP, truncated, sizeof truncated), SLUICE_OK);
+    assert_int_equal(attack_raw(&w, (uint16_t)(206 + par), SLUICE_PPID_DCEP, unknown, sizeof unknown), SLUICE_OK);
+    assert_int_equal(attack_raw(&w, (uint16_t)(208 + par), SLUICE_PPID_DCEP, ack, sizeof ack), SLUICE_OK);
+    /* a second OPEN for the channel that is open */
+    assert_int_equal(attack_open(&w, id, "evil", 4, "", 0), SLUICE_OK);
+    /* an OPEN on the victim's parity: only the victim may open those ids */
+    assert_int_equal(attack_open(&w, (uint16_t)(300 + (1 - par)), "wrong-parity", 12, "", 0), SLUICE_OK);
+    /* user data on a stream without a channel, an unknown PPID on the open one */
+    assert_int_equal(attack_raw(&w, (uint16_t)(210 + par), SLUICE_PPID_STRING, "x", 1), SLUICE_OK);
+    assert_int_equal(attack_raw(&w, id, 99, "y", 1), SLUICE_OK);
+    run_until(&w, 2 * SEC, NULL);
+    assert_int_equal(count_channels(w.b.pc, false), chans0);
+    assert_int_equal(w.b.data_channels, 1);
+    assert_true(w.b.errors >= errors0 + 4);
+    assert_string_equal(sluice_channel_label(b_ch), "chat");
+    assert_int_equal(sluice_channel_ready_state(b_ch), SLUICE_CHANNEL_OPEN);
+    assert_int_equal(sluice_channel_available(b_ch), 0);
+    /* the real channel still works */
+    assert_int_equal(sluice_channel_send(a_ch, "hi", 2, true), SLUICE_OK);
+    g_rx = b_ch;
+    assert_true(run_until(&w, 5 * SEC, g_rx_has_one));
+    char buf[8];
+    assert_int_equal(sluice_channel_recv(b_ch, buf, sizeof buf, NULL), 2);
+    world_free(&w);
+}
+
+/* Attack: OPEN, reset, OPEN again on the same stream, over and over, with a big label; the
+ * application never releases the channels it is given. Closed channels stay valid for the
+ * application, so they must count against the bound too. */
+static void test_hostile_dcep_open_close_cycles_are_bounded(void **state) {
+    (void)state;
+    sluice_config cfg;
+    sluice_config_default(&cfg);
+    cfg.max_receive_buffer = 1u << 20;
+    cfg.max_message_size = 256u << 10;
+    world w;
+    world_init(&w, 103, &cfg);
+    connect_pair(&w);
+    size_t base = w.b.ta.live_bytes;
+    static char label[60000];
+    memset(label, 'B', sizeof label);
+    uint16_t st = (uint16_t)(400 + attacker_parity(&w));
+    int cycles = 0;
+    for (; cycles < 120; cycles++) {
+        assert_int_equal(attack_open(&w, st, label, sizeof label, "", 0), SLUICE_OK);
+        run_until(&w, 200000, NULL);
+        /* close it the way a stack does: reset the outgoing stream */
+        assert_int_equal(sluice_sctp_reset_streams(w.a.pc->sctp, sluice_simnet_now(w.sn), &st, 1), SLUICE_OK);
+        run_until(&w, 300000, NULL);
+    }
+    size_t held = w.b.ta.live_bytes - base;
+    print_message("%d open/close cycles of 60 KB labels: victim keeps %zu channels, %zu bytes\n", cycles,
+                  count_channels(w.b.pc, true), held);
+    assert_true(held < 2 * cfg.max_receive_buffer);
+    assert_int_equal(sluice_peer_connection_state(w.b.pc), SLUICE_CONNECTION_CONNECTED);
+    world_free(&w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hostile_sctp_reset_requests_cannot_grow_unread_messages),
@@ -671,6 +971,9 @@ int main(void) {
         cmocka_unit_test(test_hostile_sctp_bogus_sacks_change_nothing),
         cmocka_unit_test(test_hostile_sctp_zero_window_forever_is_bounded),
         cmocka_unit_test(test_hostile_sctp_init_and_cookie_replays),
+        cmocka_unit_test(test_hostile_dcep_open_flood_is_bounded),
+        cmocka_unit_test(test_hostile_dcep_malformed_and_out_of_place_messages),
+        cmocka_unit_test(test_hostile_dcep_open_close_cycles_are_bounded),
     };
     /* HOSTILE_FILTER=test_hostile_sctp_* runs a subset (cmocka glob). */
     if (getenv("HOSTILE_FILTER")) cmocka_set_test_filter(getenv("HOSTILE_FILTER"));
