@@ -1287,3 +1287,5 @@ int sluice_ice_handle_datagram(sluice_ice_agent *a, sluice_time now, const sluic
     handle_stun(a, now, local, remote, -1, data, len);
     return SLUICE_OK;
 }
+
+uint64_t sluice_ice_dropped(const sluice_ice_agent *a) { return a ? a->dropped : 0; }

@@ -217,4 +217,7 @@ static inline bool sluice_ice_is_stun(const uint8_t *data, size_t len) {
     return len >= 20 && data[0] <= 3;
 }
 
+/** STUN packets dropped so far (malformed, unauthenticated, no room for their state). */
+uint64_t sluice_ice_dropped(const sluice_ice_agent *a);
+
 #endif

@@ -590,22 +590,23 @@ static int setup_dtls(sluice_peer *pc, const sluice_sdp_media *remote) {
     return SLUICE_OK;
 }
 
-static void add_remote_candidate_parsed(sluice_peer *pc, const sluice_ice_candidate *c) {
+static int add_remote_candidate_parsed(sluice_peer *pc, const sluice_ice_candidate *c) {
     if (c->addr.family == 0) {
         /* An mDNS name (browsers hide host IPs this way): resolve it on the local link.
          * The sans-IO caller owns no multicast socket of ours: there it is skipped. */
         if (pc->cfg.sans_io || !sluice_mdns_is_local_name(c->hostname) || pc->mdns_count >= PEER_MAX_MDNS) {
             SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "skipping unresolved candidate host %s", c->hostname);
-            return;
+            return SLUICE_OK;
         }
         peer_mdns *m = &pc->mdns[pc->mdns_count++];
         m->cand = *c;
         m->next_query = pc->now;
         m->tries = 0;
-        return;
+        return SLUICE_OK;
     }
     int rc = sluice_ice_add_remote_candidate(pc->ice, pc->now, c);
     if (rc) SLUICE_LOG(&pc->log, SLUICE_LOG_WARN, "peer", "remote candidate not added: %s", sluice_strerror(rc));
+    return rc;
 }
 
 /* Apply the data section of a remote description (offer or answer). */
@@ -784,9 +785,10 @@ int sluice_peer_add_ice_candidate(sluice_peer *pc, const char *mid, int mline_in
         return SLUICE_OK;
     }
     sluice_peer_now(pc);
-    add_remote_candidate_parsed(pc, &parsed);
+    /* The agent's candidate table is bounded: say so when it is full (EXHAUSTED). */
+    rc = add_remote_candidate_parsed(pc, &parsed);
     peer_process(pc, pc->now);
-    return SLUICE_OK;
+    return rc == SLUICE_ERR_EXHAUSTED || rc == SLUICE_ERR_NOMEM ? rc : SLUICE_OK;
 }
 
 int sluice_peer_local_description(sluice_peer *pc, char *buf, size_t cap, const char **type) {
@@ -1367,7 +1369,7 @@ int sluice_peer_get_stats(const sluice_peer *pc, sluice_peer_stats *out) {
     out->packets_received = pc->packets_received;
     out->messages_sent = pc->messages_sent;
     out->messages_received = pc->messages_received;
-    out->datagrams_dropped = pc->datagrams_dropped;
+    out->datagrams_dropped = pc->datagrams_dropped + (pc->ice ? sluice_ice_dropped(pc->ice) : 0);
     if (pc->sctp) {
         sluice_sctp_stats s;
         sluice_sctp_get_stats(pc->sctp, &s);

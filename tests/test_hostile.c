@@ -24,6 +24,7 @@
 #include "dcep.h"
 #include "peer.h"
 #include "simnet.h"
+#include "stun.h"
 #include "testkit_alloc.h"
 #include "util.h"
 
@@ -958,6 +959,161 @@ static void test_hostile_dcep_open_close_cycles_are_bounded(void **state) {
     world_free(&w);
 }
 
+/* ================================================================== ICE / SDP ======= */
+
+/* Attack (signaling): 10 000 trickled candidates. The agent's table is bounded; once it is
+ * full add_ice_candidate says so (EXHAUSTED) and nothing grows. */
+static void test_hostile_ice_trickle_flood_is_bounded(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, 104, NULL);
+    connect_pair(&w);
+    size_t base = w.b.ta.live_bytes;
+    int ok = 0, exhausted = 0, other = 0;
+    for (int i = 0; i < 10000; i++) {
+        char line[160];
+        snprintf(line, sizeof line, "candidate:%d 1 udp %u 10.%d.%d.%d %d typ host", i, 2122260223u - (unsigned)i,
+                 1 + i / 60000, (i / 250) % 250, i % 250 + 1, 1024 + i % 50000);
+        int rc = sluice_peer_add_ice_candidate(w.b.pc, "0", 0, line);
+        if (rc == SLUICE_OK) ok++;
+        else if (rc == SLUICE_ERR_EXHAUSTED) exhausted++;
+        else other++;
+    }
+    run_until(&w, 2 * SEC, NULL);
+    size_t held = w.b.ta.live_bytes > base ? w.b.ta.live_bytes - base : 0;
+    print_message("10000 candidates: %d taken, %d EXHAUSTED, %d other; victim grew %zu bytes\n", ok, exhausted,
+                  other, held);
+    assert_int_equal(other, 0);
+    assert_true(ok <= 64);
+    assert_true(exhausted >= 10000 - 64);
+    assert_true(held < 64 * 1024);
+    assert_int_equal(sluice_peer_connection_state(w.b.pc), SLUICE_CONNECTION_CONNECTED);
+    world_free(&w);
+}
+
+/* A binding request to the victim as the attacker would send it (right or wrong key). */
+static size_t binding_request(world *w, uint8_t *buf, size_t cap, bool right_key, uint32_t n) {
+    const char *vu = sluice_ice_local_ufrag(w->b.pc->ice), *vp = sluice_ice_local_pwd(w->b.pc->ice);
+    const char *au = sluice_ice_local_ufrag(w->a.pc->ice);
+    char user[600];
+    snprintf(user, sizeof user, "%s:%s", vu, au);
+    uint8_t tid[12] = {0};
+    memcpy(tid, &n, sizeof n);
+    sluice_wr wr = sluice_wr_make(buf, cap);
+    sluice_stun_build_begin(&wr, SLUICE_STUN_BINDING, SLUICE_STUN_REQUEST, tid);
+    sluice_stun_add_str(&wr, SLUICE_STUN_ATTR_USERNAME, user);
+    sluice_stun_add_u32(&wr, SLUICE_STUN_ATTR_PRIORITY, 1000 + n);
+    sluice_stun_add_u64(&wr, SLUICE_STUN_ATTR_ICE_CONTROLLING, 42);
+    const char *key = right_key ? vp : "not-the-password-at-all";
+    sluice_stun_add_integrity(&wr, (const uint8_t *)key, strlen(key));
+    sluice_stun_add_fingerprint(&wr);
+    int len = sluice_stun_build_end(&wr);
+    assert_true(len > 0);
+    return (size_t)len;
+}
+
+/* Attack: Binding requests from 5000 source addresses, first with a wrong key (no state at
+ * all), then with the right one (peer-reflexive candidates: bounded table). The answers the
+ * victim owes are bounded too, and the selected pair stays. */
+static void test_hostile_stun_floods_from_many_addresses(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, 105, NULL);
+    connect_pair(&w);
+    sluice_peer_stats st0, st1;
+    assert_int_equal(sluice_peer_get_stats(w.b.pc, &st0), SLUICE_OK);
+    assert_true(st0.has_selected_pair);
+    uint8_t pkt[512], out[2048];
+    for (int pass = 0; pass < 2; pass++) {
+        size_t base = w.b.ta.live_bytes, answers = 0;
+        for (uint32_t i = 0; i < 5000; i++) {
+            sluice_addr from = sluice_sim_addr4(172, 16, (uint8_t)(i / 250), (uint8_t)(i % 250 + 1), (uint16_t)(2000 + i));
+            size_t n = binding_request(&w, pkt, sizeof pkt, pass == 1, i);
+            sluice_time now = sluice_simnet_now(w.sn);
+            assert_int_equal(sluice_peer_handle_datagram(w.b.pc, now, &w.b.addr, &from, pkt, n), SLUICE_OK);
+            sluice_transmit tx;
+            if (i % 100 == 99)
+                while (sluice_peer_poll_transmit(w.b.pc, now, out, sizeof out, &tx) == 1) answers++;
+        }
+        size_t held = w.b.ta.live_bytes > base ? w.b.ta.live_bytes - base : 0;
+        print_message("%s key: 5000 requests, %zu answers sent, victim grew %zu bytes\n", pass ? "right" : "wrong",
+                      answers, held);
+        assert_true(held < 64 * 1024);
+        run_until(&w, 1 * SEC, NULL);
+    }
+    assert_int_equal(sluice_peer_get_stats(w.b.pc, &st1), SLUICE_OK);
+    assert_true(st1.datagrams_dropped > st0.datagrams_dropped);
+    assert_true(sluice_addr_equal(&st0.selected_remote, &st1.selected_remote));
+    assert_int_equal(sluice_peer_connection_state(w.b.pc), SLUICE_CONNECTION_CONNECTED);
+    world_free(&w);
+}
+
+/* The attacker's real offer, for a fresh victim (no signaling pump on A). */
+static char *take_offer(world *w) {
+    sluice_channel *ch;
+    assert_int_equal(sluice_peer_create_channel(w->a.pc, "x", NULL, &ch), SLUICE_OK);
+    assert_int_equal(sluice_peer_create_offer(w->a.pc), SLUICE_OK);
+    sluice_event ev;
+    while (sluice_peer_poll_event(w->a.pc, &ev) == 1)
+        if (ev.type == SLUICE_EVENT_SESSION_DESCRIPTION) return strdup(ev.sdp);
+    fail_msg("no offer");
+    return NULL;
+}
+
+/* Attack (signaling): remote descriptions with 10 000 candidate lines, 100 000 unknown
+ * attribute lines, a 1 MB line, a thousand m= sections. Each is taken (bounded) or refused
+ * with SDP; the victim holds nothing extra afterwards and can still take a good one. */
+static void test_hostile_sdp_huge_remote_descriptions(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, 106, NULL);
+    char *offer = take_offer(&w);
+    size_t olen = strlen(offer);
+    size_t cap = olen + 12u * 1024 * 1024;
+    char *big = malloc(cap);
+    assert_non_null(big);
+    size_t base = w.b.ta.live_bytes;
+    for (int kind = 0; kind < 4; kind++) {
+        memcpy(big, offer, olen);
+        size_t n = olen;
+        if (kind == 0)
+            for (int i = 0; i < 10000; i++)
+                n += (size_t)snprintf(big + n, cap - n, "a=candidate:%d 1 udp %d 10.9.%d.%d %d typ host\r\n", i, 1000 + i,
+                                      i / 250, i % 250 + 1, 1000 + i);
+        if (kind == 1)
+            for (int i = 0; i < 100000; i++) n += (size_t)snprintf(big + n, cap - n, "a=x-junk-%d:%d\r\n", i, i);
+        if (kind == 2) {
+            n += (size_t)snprintf(big + n, cap - n, "a=x-long:");
+            memset(big + n, 'z', 1u << 20);
+            n += 1u << 20;
+            n += (size_t)snprintf(big + n, cap - n, "\r\n");
+        }
+        if (kind == 3)
+            for (int i = 0; i < 1000; i++)
+                n += (size_t)snprintf(big + n, cap - n, "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:%d\r\n", i + 10);
+        big[n] = '\0';
+        int rc = sluice_peer_set_remote_description(w.b.pc, "offer", big);
+        print_message("remote offer kind %d (%zu bytes): %s\n", kind, n, sluice_strerror(rc));
+        assert_true(rc == SLUICE_OK || rc == SLUICE_ERR_SDP);
+        if (rc == SLUICE_OK) {
+            assert_int_equal(sluice_peer_initialize(w.b.pc, NULL), SLUICE_OK);
+        }
+        sluice_event ev;
+        while (sluice_peer_poll_event(w.b.pc, &ev) == 1) {}
+        /* events (the answer, errors) drained: nothing is kept for the junk */
+        size_t held = w.b.ta.live_bytes > base ? w.b.ta.live_bytes - base : 0;
+        assert_true(held < 256 * 1024);
+    }
+    free(big);
+    free(offer);
+    sluice_peer_free(w.a.pc);
+    w.a.pc = NULL;
+    sluice_peer_free(w.b.pc);
+    w.b.pc = NULL;
+    sluice_simnet_free(w.sn);
+    assert_int_equal(testkit_alloc_live(&w.b.ta), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hostile_sctp_reset_requests_cannot_grow_unread_messages),
@@ -974,6 +1130,9 @@ int main(void) {
         cmocka_unit_test(test_hostile_dcep_open_flood_is_bounded),
         cmocka_unit_test(test_hostile_dcep_malformed_and_out_of_place_messages),
         cmocka_unit_test(test_hostile_dcep_open_close_cycles_are_bounded),
+        cmocka_unit_test(test_hostile_ice_trickle_flood_is_bounded),
+        cmocka_unit_test(test_hostile_stun_floods_from_many_addresses),
+        cmocka_unit_test(test_hostile_sdp_huge_remote_descriptions),
     };
     /* HOSTILE_FILTER=test_hostile_sctp_* runs a subset (cmocka glob). */
     if (getenv("HOSTILE_FILTER")) cmocka_set_test_filter(getenv("HOSTILE_FILTER"));
