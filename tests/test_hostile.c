@@ -680,6 +680,9 @@ typedef struct side {
     int data_channels, opened, closed, errors;
     char last_error[256];
     sluice_channel *last_channel;
+    int cb_mode;      /* > 0: events come through a callback (see victim_cb), this re-entrancy mode */
+    int cb_messages;
+    bool freed;       /* the callback freed the peer */
 } side;
 
 typedef struct world {
@@ -690,23 +693,30 @@ typedef struct world {
 static void node_deliver(void *obj, sluice_time now, const sluice_addr *from, const sluice_addr *to,
                          const uint8_t *data, size_t len) {
     side *s = obj;
-    sluice_peer_handle_datagram(s->pc, now, to, from, data, len);
+    if (s->pc) sluice_peer_handle_datagram(s->pc, now, to, from, data, len);
 }
 static size_t node_poll(void *obj, sluice_time now, sluice_addr *from, sluice_addr *to, uint8_t *buf, size_t cap) {
     side *s = obj;
     sluice_transmit tx;
+    if (!s->pc) return 0;
     if (sluice_peer_poll_transmit(s->pc, now, buf, cap, &tx) != 1) return 0;
     *from = tx.local;
     *to = tx.remote;
     return tx.len;
 }
-static sluice_time node_deadline(void *obj) { return sluice_peer_next_deadline(((side *)obj)->pc); }
-static void node_timeout(void *obj, sluice_time now) { sluice_peer_handle_timeout(((side *)obj)->pc, now); }
+static sluice_time node_deadline(void *obj) {
+    side *s = obj;
+    return s->pc ? sluice_peer_next_deadline(s->pc) : SLUICE_TIME_NEVER;
+}
+static void node_timeout(void *obj, sluice_time now) {
+    side *s = obj;
+    if (s->pc) sluice_peer_handle_timeout(s->pc, now);
+}
 static const sluice_sim_node_ops node_ops = {node_deliver, node_poll, node_deadline, node_timeout};
 
-static void pump(side *s) {
-    sluice_event ev;
-    while (sluice_peer_poll_event(s->pc, &ev) == 1) {
+static void on_event(side *s, const sluice_event *e) {
+    sluice_event ev = *e;
+    {
         switch (ev.type) {
         case SLUICE_EVENT_SESSION_DESCRIPTION:
             assert_int_equal(sluice_peer_set_local_description(s->pc, ev.sdp_type, ev.sdp), SLUICE_OK);
@@ -731,6 +741,53 @@ static void pump(side *s) {
     }
 }
 
+/* Re-entrancy: what the application does from inside its callback when a message comes. */
+static void victim_cb(sluice_peer *pc, const sluice_event *ev, void *user) {
+    side *s = user;
+    on_event(s, ev);
+    if (ev->type != SLUICE_EVENT_CHANNEL_MESSAGE) return;
+    s->cb_messages++;
+    uint8_t buf[64];
+    switch (s->cb_mode) {
+    case 1: /* close the peer, then use everything that is closed now */
+        sluice_peer_close(pc);
+        sluice_peer_close(pc);
+        assert_int_equal(sluice_channel_send(ev->channel, "x", 1, true), SLUICE_ERR_INVALID_STATE);
+        (void)sluice_channel_recv(ev->channel, buf, sizeof buf, NULL);
+        assert_int_equal(sluice_peer_poll(pc), SLUICE_ERR_INVALID_STATE); /* no re-entrant poll */
+        break;
+    case 2: /* close and free the peer from inside its own callback */
+        sluice_peer_close(pc);
+        sluice_peer_free(pc);
+        sluice_peer_free(pc); /* twice: still deferred, still once */
+        s->freed = true;
+        break;
+    case 3: /* answer, close the channel and release it, then initialize the peer again */
+        assert_int_equal(sluice_channel_send(ev->channel, "pong", 4, true), SLUICE_OK);
+        sluice_channel_close(ev->channel);
+        sluice_channel_release(ev->channel);
+        assert_int_equal(sluice_peer_initialize(pc, NULL), SLUICE_OK);
+        break;
+    default: break;
+    }
+}
+
+static void pump(side *s) {
+    if (!s->pc) return;
+    if (s->cb_mode) {
+        int rc = sluice_peer_poll(s->pc);
+        if (s->freed) {
+            assert_int_equal(rc, SLUICE_ERR_CLOSED);
+            s->pc = NULL;
+        }
+        return;
+    }
+    sluice_event ev;
+    while (sluice_peer_poll_event(s->pc, &ev) == 1) on_event(s, &ev);
+}
+
+static int g_victim_cb_mode;
+
 static void side_init(side *s, side *other, uint64_t seed, sluice_addr addr, const sluice_config *base, bool count) {
     memset(s, 0, sizeof *s);
     sluice_prng_seed(&s->prng, seed);
@@ -750,7 +807,9 @@ static void side_init(side *s, side *other, uint64_t seed, sluice_addr addr, con
         cfg.allocator = s->ta.a;
         s->counted = true;
     }
-    assert_int_equal(sluice_peer_new(&s->pc, &cfg, NULL, s), SLUICE_OK);
+    static const sluice_callbacks cbs = {victim_cb};
+    s->cb_mode = count ? g_victim_cb_mode : 0;
+    assert_int_equal(sluice_peer_new(&s->pc, &cfg, s->cb_mode ? &cbs : NULL, s), SLUICE_OK);
     s->addr = addr;
     s->other = other;
     assert_int_equal(sluice_peer_add_local_address(s->pc, &addr), SLUICE_OK);
@@ -772,6 +831,7 @@ static void world_init(world *w, uint64_t seed, const sluice_config *victim_cfg)
 }
 
 static void world_free(world *w) {
+    g_victim_cb_mode = 0;
     sluice_peer_free(w->a.pc);
     sluice_peer_free(w->b.pc);
     sluice_simnet_free(w->sn);
@@ -1114,6 +1174,130 @@ static void test_hostile_sdp_huge_remote_descriptions(void **state) {
     assert_int_equal(testkit_alloc_live(&w.b.ta), 0);
 }
 
+/* ================================================================== API misuse ====== */
+
+/* Every public function with NULL, and with a closed peer and its closed channels. */
+static void test_hostile_api_null_and_closed_objects(void **state) {
+    (void)state;
+    uint8_t buf[64];
+    sluice_event ev;
+    sluice_peer_stats st;
+    sluice_transmit tx;
+    sluice_addr ad;
+    memset(&ad, 0, sizeof ad);
+    int fds[4];
+    const char *type;
+    /* NULL */
+    assert_int_equal(sluice_peer_new(NULL, NULL, NULL, NULL), SLUICE_ERR_INVALID_ARGUMENT);
+    sluice_peer_free(NULL);
+    assert_null(sluice_peer_user(NULL));
+    assert_int_equal(sluice_peer_initialize(NULL, NULL), SLUICE_ERR_INVALID_ARGUMENT);
+    assert_int_equal(sluice_peer_create_channel(NULL, "x", NULL, NULL), SLUICE_ERR_INVALID_ARGUMENT);
+    assert_int_equal(sluice_peer_create_offer(NULL), SLUICE_ERR_INVALID_ARGUMENT);
+    assert_int_equal(sluice_peer_set_local_description(NULL, "offer", "v=0"), SLUICE_ERR_INVALID_ARGUMENT);
+    assert_int_equal(sluice_peer_set_remote_description(NULL, "offer", "v=0"), SLUICE_ERR_INVALID_ARGUMENT);
+    assert_int_equal(sluice_peer_add_ice_candidate(NULL, "0", 0, "x"), SLUICE_ERR_INVALID_ARGUMENT);
+    assert_int_equal(sluice_peer_poll(NULL), SLUICE_ERR_INVALID_ARGUMENT);
+    assert_true(sluice_peer_poll_event(NULL, &ev) <= 0);
+    sluice_peer_close(NULL);
+    assert_int_equal(sluice_peer_connection_state(NULL), SLUICE_CONNECTION_CLOSED);
+    (void)sluice_peer_gathering_state(NULL);
+    (void)sluice_peer_signaling_state(NULL);
+    assert_true(sluice_peer_local_description(NULL, (char *)buf, sizeof buf, &type) < 0);
+    (void)sluice_peer_remote_max_message_size(NULL);
+    assert_true(sluice_peer_local_fingerprint(NULL, (char *)buf, sizeof buf) < 0);
+    assert_true(sluice_peer_fds(NULL, fds, 4) < 0);
+    assert_int_equal(sluice_peer_timeout_ms(NULL), -1);
+    assert_true(sluice_peer_add_local_address(NULL, &ad) < 0);
+    assert_true(sluice_peer_handle_datagram(NULL, 0, &ad, &ad, buf, 1) < 0);
+    assert_true(sluice_peer_poll_transmit(NULL, 0, buf, sizeof buf, &tx) <= 0);
+    assert_int_equal(sluice_peer_next_deadline(NULL), SLUICE_TIME_NEVER);
+    assert_true(sluice_peer_handle_timeout(NULL, 0) < 0);
+    assert_true(sluice_peer_get_stats(NULL, &st) < 0);
+    assert_true(sluice_channel_send(NULL, "x", 1, true) < 0);
+    assert_int_equal(sluice_channel_available(NULL), 0);
+    assert_true(sluice_channel_next_size(NULL) < 0);
+    assert_true(sluice_channel_recv(NULL, buf, sizeof buf, NULL) < 0);
+    assert_false(sluice_channel_was_string(NULL));
+    assert_int_equal(sluice_channel_buffered_amount(NULL), 0);
+    sluice_channel_set_buffered_amount_low_threshold(NULL, 5);
+    assert_int_equal(sluice_channel_ready_state(NULL), SLUICE_CHANNEL_CLOSED);
+    assert_int_equal(sluice_channel_id(NULL), SLUICE_UNSET);
+    assert_non_null(sluice_channel_label(NULL));
+    assert_non_null(sluice_channel_protocol(NULL));
+    (void)sluice_channel_ordered(NULL);
+    (void)sluice_channel_negotiated(NULL);
+    (void)sluice_channel_max_retransmits(NULL);
+    (void)sluice_channel_max_packet_life_time(NULL);
+    sluice_channel_close(NULL);
+    assert_null(sluice_channel_peer(NULL));
+    sluice_channel_set_user(NULL, NULL);
+    assert_null(sluice_channel_user(NULL));
+    sluice_channel_release(NULL);
+
+    /* closed peer, closed channels: everything refuses cleanly, repeatedly */
+    world w;
+    world_init(&w, 107, NULL);
+    sluice_channel *a_ch = connect_pair(&w);
+    sluice_channel *b_ch = w.b.last_channel;
+    sluice_peer *pc = w.b.pc;
+    sluice_peer_close(pc);
+    sluice_peer_close(pc);
+    assert_int_equal(sluice_peer_connection_state(pc), SLUICE_CONNECTION_CLOSED);
+    assert_int_equal(sluice_channel_ready_state(b_ch), SLUICE_CHANNEL_CLOSED);
+    sluice_channel *nc = (sluice_channel *)1;
+    assert_int_equal(sluice_peer_create_channel(pc, "late", NULL, &nc), SLUICE_ERR_INVALID_STATE);
+    assert_null(nc);
+    assert_true(sluice_peer_create_offer(pc) < 0);
+    assert_int_equal(sluice_peer_set_remote_description(pc, "offer", "v=0\r\n"), SLUICE_ERR_INVALID_STATE);
+    assert_int_equal(sluice_peer_add_ice_candidate(pc, "0", 0, "candidate:1 1 udp 1 1.2.3.4 5 typ host"),
+                     SLUICE_ERR_INVALID_STATE);
+    assert_int_equal(sluice_channel_send(b_ch, "x", 1, true), SLUICE_ERR_INVALID_STATE);
+    assert_int_equal(sluice_channel_recv(b_ch, buf, sizeof buf, NULL), SLUICE_ERR_AGAIN);
+    sluice_channel_close(b_ch);
+    sluice_channel_close(b_ch);
+    sluice_channel_set_buffered_amount_low_threshold(b_ch, 10);
+    assert_int_equal(sluice_peer_handle_datagram(pc, sluice_simnet_now(w.sn), &w.b.addr, &w.a.addr, buf, 8),
+                     SLUICE_OK);
+    assert_true(sluice_peer_handle_timeout(pc, sluice_simnet_now(w.sn)) >= 0);
+    run_until(&w, 2 * SEC, NULL);
+    /* the other side sees the close, and its channel refuses sends */
+    assert_int_equal(sluice_channel_ready_state(a_ch), SLUICE_CHANNEL_CLOSED);
+    assert_int_equal(sluice_channel_send(a_ch, "x", 1, true), SLUICE_ERR_INVALID_STATE);
+    sluice_channel_release(b_ch); /* reclaimed now; never used again */
+    /* initialize brings the peer back: a new connection works */
+    assert_int_equal(sluice_peer_initialize(pc, NULL), SLUICE_OK);
+    assert_int_equal(sluice_peer_connection_state(pc), SLUICE_CONNECTION_NEW);
+    world_free(&w);
+}
+
+static bool b_got_message(world *w) { return w->b.cb_messages > 0 || w->b.pc == NULL; }
+
+/* Re-entrancy: closing, freeing and re-initializing the peer from inside its own callback. */
+static void test_hostile_api_close_and_free_from_callbacks(void **state) {
+    (void)state;
+    for (int mode = 1; mode <= 3; mode++) {
+        g_victim_cb_mode = mode;
+        world w;
+        world_init(&w, 108 + (uint64_t)mode, NULL);
+        sluice_channel *a_ch = connect_pair(&w);
+        assert_int_equal(sluice_channel_send(a_ch, "ping", 4, true), SLUICE_OK);
+        assert_int_equal(sluice_channel_send(a_ch, "ping2", 5, true), SLUICE_OK);
+        assert_true(run_until(&w, 5 * SEC, b_got_message));
+        run_until(&w, 2 * SEC, NULL);
+        if (mode == 2) {
+            assert_null(w.b.pc); /* freed by the callback, once */
+            assert_int_equal(testkit_alloc_live(&w.b.ta), 0);
+        } else {
+            assert_non_null(w.b.pc);
+            assert_int_equal(sluice_peer_poll(w.b.pc), SLUICE_OK);
+        }
+        print_message("mode %d: %d message callbacks, victim %s\n", mode, w.b.cb_messages,
+                      w.b.pc ? "alive" : "freed");
+        world_free(&w);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hostile_sctp_reset_requests_cannot_grow_unread_messages),
@@ -1133,6 +1317,8 @@ int main(void) {
         cmocka_unit_test(test_hostile_ice_trickle_flood_is_bounded),
         cmocka_unit_test(test_hostile_stun_floods_from_many_addresses),
         cmocka_unit_test(test_hostile_sdp_huge_remote_descriptions),
+        cmocka_unit_test(test_hostile_api_null_and_closed_objects),
+        cmocka_unit_test(test_hostile_api_close_and_free_from_callbacks),
     };
     /* HOSTILE_FILTER=test_hostile_sctp_* runs a subset (cmocka glob). */
     if (getenv("HOSTILE_FILTER")) cmocka_set_test_filter(getenv("HOSTILE_FILTER"));
