@@ -16,12 +16,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "sctp/assoc.h"
 #include "sctp/data.h"
 #include "sctp/packet.h"
 #include "sctp/sctp.h"
 #include "sctp/serial.h"
 #include "dcep.h"
+#include "dtls.h"
 #include "peer.h"
 #include "simnet.h"
 #include "stun.h"
@@ -1298,7 +1301,221 @@ static void test_hostile_api_close_and_free_from_callbacks(void **state) {
     }
 }
 
+/* ================================================================== DTLS ============ */
+
+/* OpenSSL does not allocate through sluice's hooks: count its heap here (installed in main
+ * before OpenSSL allocates anything). */
+static size_t g_ossl_live;
+static void *ossl_malloc(size_t n, const char *f, int l) {
+    (void)f; (void)l;
+    size_t *p = malloc(n + 16);
+    if (!p) return NULL;
+    p[0] = n;
+    g_ossl_live += n;
+    return (uint8_t *)p + 16;
+}
+static void ossl_free(void *q, const char *f, int l) {
+    (void)f; (void)l;
+    if (!q) return;
+    size_t *p = (size_t *)(void *)((uint8_t *)q - 16);
+    g_ossl_live -= p[0];
+    free(p);
+}
+static void *ossl_realloc(void *q, size_t n, const char *f, int l) {
+    if (!q) return ossl_malloc(n, f, l);
+    if (!n) {
+        ossl_free(q, f, l);
+        return NULL;
+    }
+    size_t *p = (size_t *)(void *)((uint8_t *)q - 16);
+    size_t old = p[0];
+    size_t *np = realloc(p, n + 16);
+    if (!np) return NULL;
+    np[0] = n;
+    g_ossl_live = g_ossl_live - old + n;
+    return (uint8_t *)np + 16;
+}
+
+typedef struct dpair {
+    sluice_dtls_cert *cc, *cs;
+    sluice_dtls *c, *s;
+    sluice_time now;
+    uint8_t first_c[2048]; /* the client's first datagram (ClientHello) */
+    size_t first_c_len;
+    uint8_t data_c[2048];  /* an application-data datagram of the client */
+    size_t data_c_len;
+} dpair;
+
+static void dp_fp(sluice_dtls *d, const sluice_dtls_cert *c) {
+    char fp[128];
+    assert_true(sluice_dtls_cert_fingerprint(c, "sha-256", fp, sizeof fp) > 0);
+    assert_int_equal(sluice_dtls_add_remote_fingerprint(d, "sha-256", fp), SLUICE_OK);
+}
+
+static void dp_move(dpair *p) {
+    uint8_t buf[2048];
+    for (int round = 0; round < 200; round++) {
+        bool moved = false;
+        int n;
+        while ((n = sluice_dtls_poll_datagram(p->c, buf, sizeof buf)) > 0) {
+            if (!p->first_c_len) {
+                memcpy(p->first_c, buf, (size_t)n);
+                p->first_c_len = (size_t)n;
+            }
+            sluice_dtls_handle_datagram(p->s, p->now, buf, (size_t)n);
+            moved = true;
+        }
+        while ((n = sluice_dtls_poll_datagram(p->s, buf, sizeof buf)) > 0) {
+            sluice_dtls_handle_datagram(p->c, p->now, buf, (size_t)n);
+            moved = true;
+        }
+        if (!moved) {
+            sluice_time d = sluice_time_min(sluice_dtls_next_deadline(p->c), sluice_dtls_next_deadline(p->s));
+            if (d == SLUICE_TIME_NEVER || sluice_dtls_get_state(p->s) == SLUICE_DTLS_CONNECTED) return;
+            p->now = d;
+            sluice_dtls_handle_timeout(p->c, p->now);
+            sluice_dtls_handle_timeout(p->s, p->now);
+        }
+    }
+}
+
+static void dp_init(dpair *p) {
+    memset(p, 0, sizeof *p);
+    assert_int_equal(sluice_dtls_cert_generate(&p->cc), SLUICE_OK);
+    assert_int_equal(sluice_dtls_cert_generate(&p->cs), SLUICE_OK);
+    sluice_dtls_settings a, b;
+    sluice_dtls_settings_default(&a);
+    sluice_dtls_settings_default(&b);
+    a.is_client = true;
+    b.is_client = false;
+    assert_int_equal(sluice_dtls_new(&p->c, &a, p->cc, NULL, NULL), SLUICE_OK);
+    assert_int_equal(sluice_dtls_new(&p->s, &b, p->cs, NULL, NULL), SLUICE_OK);
+    dp_fp(p->c, p->cs);
+    dp_fp(p->s, p->cc);
+    p->now = 1000000;
+    assert_int_equal(sluice_dtls_start(p->s, p->now), SLUICE_OK);
+    assert_int_equal(sluice_dtls_start(p->c, p->now), SLUICE_OK);
+}
+
+static void dp_free(dpair *p) {
+    sluice_dtls_free(p->c);
+    sluice_dtls_free(p->s);
+    sluice_dtls_cert_free(p->cc);
+    sluice_dtls_cert_free(p->cs);
+}
+
+/* Client -> server one message; returns what the server read (or an error). */
+static int dp_echo(dpair *p, const char *msg) {
+    assert_int_equal(sluice_dtls_write(p->c, (const uint8_t *)msg, strlen(msg)), SLUICE_OK);
+    uint8_t buf[2048];
+    int n = sluice_dtls_poll_datagram(p->c, buf, sizeof buf);
+    assert_true(n > 0);
+    memcpy(p->data_c, buf, (size_t)n);
+    p->data_c_len = (size_t)n;
+    sluice_dtls_handle_datagram(p->s, p->now, buf, (size_t)n);
+    return sluice_dtls_read(p->s, buf, sizeof buf);
+}
+
+/* Attack: the ClientHello again after the handshake (a replay, or a renegotiation attempt:
+ * renegotiation is off), application records replayed, and records after close_notify. */
+static void test_hostile_dtls_replays_and_records_after_close(void **state) {
+    (void)state;
+    dpair p;
+    dp_init(&p);
+    dp_move(&p);
+    assert_int_equal(sluice_dtls_get_state(p.c), SLUICE_DTLS_CONNECTED);
+    assert_int_equal(sluice_dtls_get_state(p.s), SLUICE_DTLS_CONNECTED);
+    assert_int_equal(dp_echo(&p, "hello"), 5);
+    for (int i = 0; i < 50; i++) {
+        sluice_dtls_handle_datagram(p.s, p.now, p.first_c, p.first_c_len); /* ClientHello again */
+        sluice_dtls_handle_datagram(p.s, p.now, p.data_c, p.data_c_len);   /* a replayed record */
+    }
+    uint8_t buf[2048];
+    assert_int_equal(sluice_dtls_read(p.s, buf, sizeof buf), SLUICE_ERR_AGAIN); /* replays: not delivered */
+    dp_move(&p);
+    assert_int_equal(sluice_dtls_get_state(p.s), SLUICE_DTLS_CONNECTED);
+    assert_int_equal(dp_echo(&p, "still here"), 10);
+    /* close_notify from the client, then its old records again */
+    uint8_t rec[2048];
+    memcpy(rec, p.data_c, p.data_c_len);
+    size_t rec_len = p.data_c_len;
+    sluice_dtls_close(p.c);
+    dp_move(&p);
+    assert_int_equal(sluice_dtls_get_state(p.s), SLUICE_DTLS_CLOSED);
+    for (int i = 0; i < 50; i++) {
+        sluice_dtls_handle_datagram(p.s, p.now, rec, rec_len);
+        sluice_dtls_handle_datagram(p.s, p.now, p.first_c, p.first_c_len);
+    }
+    assert_true(sluice_dtls_read(p.s, buf, sizeof buf) < 0);
+    assert_true(sluice_dtls_write(p.s, (const uint8_t *)"x", 1) < 0);
+    assert_int_equal(sluice_dtls_get_state(p.s), SLUICE_DTLS_CLOSED);
+    assert_int_equal(sluice_dtls_next_deadline(p.s), SLUICE_TIME_NEVER);
+    dp_free(&p);
+}
+
+/* A DTLS 1.2 handshake record carrying one fragment (RFC 6347 §4.2.2). */
+static size_t hs_fragment(uint8_t *buf, uint64_t rec_seq, uint8_t msg_type, uint32_t msg_len, uint16_t msg_seq,
+                          uint32_t frag_off, uint32_t frag_len) {
+    sluice_wr w = sluice_wr_make(buf, 13 + 12 + frag_len);
+    sluice_wr_u8(&w, 22);
+    sluice_wr_u16(&w, 0xfefd);
+    sluice_wr_u16(&w, 0);                          /* epoch */
+    sluice_wr_u16(&w, (uint16_t)(rec_seq >> 32));
+    sluice_wr_u32(&w, (uint32_t)rec_seq);
+    sluice_wr_u16(&w, (uint16_t)(12 + frag_len));
+    sluice_wr_u8(&w, msg_type);
+    sluice_wr_u8(&w, (uint8_t)(msg_len >> 16));
+    sluice_wr_u16(&w, (uint16_t)msg_len);
+    sluice_wr_u16(&w, msg_seq);
+    sluice_wr_u8(&w, (uint8_t)(frag_off >> 16));
+    sluice_wr_u16(&w, (uint16_t)frag_off);
+    sluice_wr_u8(&w, (uint8_t)(frag_len >> 16));
+    sluice_wr_u16(&w, (uint16_t)frag_len);
+    for (uint32_t i = 0; i < frag_len; i++) sluice_wr_u8(&w, (uint8_t)(i * 7));
+    assert_false(w.err);
+    return sluice_wr_len(&w);
+}
+
+/* Attack: handshake fragments of a ClientHello that claims 16 MB, from many offsets and
+ * message sequence numbers, to a server waiting for its first flight. OpenSSL's buffering
+ * must stay bounded; the endpoint then fails (or keeps waiting) cleanly. */
+static void test_hostile_dtls_huge_handshake_fragments_are_bounded(void **state) {
+    (void)state;
+    sluice_dtls_cert *cs;
+    assert_int_equal(sluice_dtls_cert_generate(&cs), SLUICE_OK);
+    for (int phase = 0; phase < 2; phase++) {
+        sluice_dtls_settings b;
+        sluice_dtls_settings_default(&b);
+        b.is_client = false;
+        sluice_dtls *s;
+        assert_int_equal(sluice_dtls_new(&s, &b, cs, NULL, NULL), SLUICE_OK);
+        assert_int_equal(sluice_dtls_start(s, 1000000), SLUICE_OK);
+        size_t base = g_ossl_live, peak = 0;
+        assert_true(base > 0); /* the counting allocator is in place */
+        uint8_t rec[2048];
+        /* phase 0: a 16 MB claim; phase 1: 60 KB ClientHellos in fragments at many offsets
+         * and message sequence numbers (the most buffering OpenSSL may do) */
+        for (uint32_t i = 0; i < 6000; i++) {
+            uint32_t len = phase == 0 ? 0xffffff : 60000;
+            uint16_t mseq = (uint16_t)(i % 60);
+            uint32_t off = ((i / 60) * 1100) % 58000;
+            size_t n = hs_fragment(rec, i, 1, len, mseq, off, 1100);
+            sluice_dtls_handle_datagram(s, 1000000 + i, rec, n);
+            while (sluice_dtls_poll_datagram(s, rec, sizeof rec) > 0) {}
+            if (g_ossl_live > base && g_ossl_live - base > peak) peak = g_ossl_live - base;
+        }
+        print_message("phase %d: 6000 fragments of a %s ClientHello: OpenSSL peak +%zu bytes, state %d (%s)\n",
+                      phase, phase ? "60 KB" : "16 MB", peak, (int)sluice_dtls_get_state(s), sluice_dtls_reason(s));
+        assert_true(peak < 4u * 1024 * 1024);
+        assert_true(sluice_dtls_get_state(s) != SLUICE_DTLS_CONNECTED);
+        sluice_dtls_free(s);
+    }
+    sluice_dtls_cert_free(cs);
+}
+
 int main(void) {
+    /* before anything makes OpenSSL allocate */
+    if (!CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free)) fprintf(stderr, "OpenSSL heap not counted\n");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hostile_sctp_reset_requests_cannot_grow_unread_messages),
         cmocka_unit_test(test_hostile_sctp_data_far_ahead_is_bounded),
@@ -1319,6 +1536,8 @@ int main(void) {
         cmocka_unit_test(test_hostile_sdp_huge_remote_descriptions),
         cmocka_unit_test(test_hostile_api_null_and_closed_objects),
         cmocka_unit_test(test_hostile_api_close_and_free_from_callbacks),
+        cmocka_unit_test(test_hostile_dtls_replays_and_records_after_close),
+        cmocka_unit_test(test_hostile_dtls_huge_handshake_fragments_are_bounded),
     };
     /* HOSTILE_FILTER=test_hostile_sctp_* runs a subset (cmocka glob). */
     if (getenv("HOSTILE_FILTER")) cmocka_set_test_filter(getenv("HOSTILE_FILTER"));
