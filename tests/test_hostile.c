@@ -665,6 +665,44 @@ static void test_hostile_sctp_init_and_cookie_replays(void **state) {
     sx_free(&x);
 }
 
+/* Attack: stream reset requests naming every stream (65535 of them, in requests of 16 000)
+ * and "reset all" (no list), again and again with new sequence numbers, while the
+ * application does not poll. One pending STREAM_RESET per stream at most. */
+static void test_hostile_sctp_reset_of_every_stream_is_bounded(void **state) {
+    (void)state;
+    sx x;
+    sx_init(&x, NULL, false);
+    size_t base = x.ta.live_bytes;
+    static uint16_t list[16000];
+    uint8_t *v = malloc(65536);
+    assert_non_null(v);
+    for (int round = 0; round < 6; round++) {
+        for (uint32_t first = 0; first < 65535; first += 16000) {
+            size_t n = 0;
+            for (uint32_t st = first; st < first + 16000 && st < 65535; st++) list[n++] = (uint16_t)st;
+            sluice_wr w = sluice_wr_make(v, 65536);
+            sluice_sctp_reconfig_write_out_reset(&w, x.req_seq++, x.att->rc.peer_next_seq - 1, x.tsn - 1, list, n);
+            assert_false(w.err);
+            raw r;
+            raw_begin(&x, &r, 0);
+            assert_int_equal(sluice_sctp_pkt_chunk(&r.p, SLUICE_SCTP_CHUNK_RECONFIG, 0, v, sluice_wr_len(&w)), 0);
+            raw_send(&x, &r);
+            sx_flush(&x);
+        }
+        send_reset_request(&x, x.tsn - 1, NULL, 0); /* all streams */
+        sx_flush(&x);
+    }
+    free(v);
+    size_t held = x.ta.live_bytes - base;
+    print_message("6 rounds of resets of all 65535 streams: %zu events queued, victim holds %zu bytes\n",
+                  x.vic->ev_n, held);
+    assert_true(x.vic->ev_n <= 65535);
+    assert_true(held < 4u * 1024 * 1024); /* 48-byte slots: was 11.5 MB with 176-byte events */
+    assert_int_equal(sluice_sctp_get_state(x.vic), SLUICE_SCTP_ESTABLISHED);
+    drain_victim_events(&x, NULL, NULL);
+    sx_free(&x);
+}
+
 /* ================================================================== peers =========== */
 
 /* Two sluice peers over the simulated network (as tests/test_peer.c). The attacker (A, the
@@ -1528,6 +1566,7 @@ int main(void) {
         cmocka_unit_test(test_hostile_sctp_bogus_sacks_change_nothing),
         cmocka_unit_test(test_hostile_sctp_zero_window_forever_is_bounded),
         cmocka_unit_test(test_hostile_sctp_init_and_cookie_replays),
+        cmocka_unit_test(test_hostile_sctp_reset_of_every_stream_is_bounded),
         cmocka_unit_test(test_hostile_dcep_open_flood_is_bounded),
         cmocka_unit_test(test_hostile_dcep_malformed_and_out_of_place_messages),
         cmocka_unit_test(test_hostile_dcep_open_close_cycles_are_bounded),

@@ -18,6 +18,14 @@
 #define SLUICE_SCTP_MAX_HB_INFO 1024 /**< longest HEARTBEAT info we echo */
 #define SLUICE_SCTP_MAX_ERROR_CAUSES 256 /**< bytes of ERROR causes waiting to be sent */
 
+/* One queued event without its reason text (see closed_reason). */
+typedef struct sluice_sctp_ev_slot {
+    sluice_sctp_message message;
+    int error;
+    uint16_t stream, num_outbound, num_inbound;
+    uint8_t type;
+} sluice_sctp_ev_slot;
+
 typedef struct sluice_sctp_outpkt {
     size_t len;
     uint8_t *data; /**< mtu bytes, allocated at creation */
@@ -75,8 +83,10 @@ struct sluice_sctp {
     bool rc_init;
 
     /* events: a ring of control events (and messages moved out of reassembly when order
-     * matters, e.g. before a stream reset or CLOSED) */
-    sluice_sctp_event *ev;
+     * matters, e.g. before a stream reset or CLOSED). Slots are compact (a reset of every
+     * stream queues 65535 of them); the one CLOSED event's reason is kept aside. */
+    sluice_sctp_ev_slot *ev;
+    char closed_reason[128];
     size_t ev_head, ev_n, ev_cap;
     bool connected_queued;
     uint8_t *reset_marks; /**< bits [2][65536]: a STREAM_RESET / _DONE of that stream is queued */

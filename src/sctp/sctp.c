@@ -46,16 +46,12 @@ static uint32_t our_rwnd(const sluice_sctp *a) {
 
 /* What a message waiting in the event ring is charged (as reassembly charges it). */
 #define EV_MSG_OVERHEAD 128u
-static size_t ev_msg_cost(const sluice_sctp_event *ev) { return ev->message.len + EV_MSG_OVERHEAD; }
-
-static void free_event(sluice_sctp *a, sluice_sctp_event *ev) {
-    if (ev->type == SLUICE_SCTP_EVENT_MESSAGE) sluice_mem_free(a->alloc, ev->message.data);
-}
+static size_t ev_msg_cost(const sluice_sctp_message *m) { return m->len + EV_MSG_OVERHEAD; }
 
 static bool ev_push_raw(sluice_sctp *a, const sluice_sctp_event *ev) {
     if (a->ev_n == a->ev_cap) {
         size_t cap = a->ev_cap ? a->ev_cap * 2 : 16;
-        sluice_sctp_event *n = sluice_mem_alloc(a->alloc, cap * sizeof *n);
+        sluice_sctp_ev_slot *n = sluice_mem_alloc(a->alloc, cap * sizeof *n);
         if (!n) return false;
         for (size_t i = 0; i < a->ev_n; i++) n[i] = a->ev[(a->ev_head + i) % a->ev_cap];
         sluice_mem_free(a->alloc, a->ev);
@@ -63,7 +59,14 @@ static bool ev_push_raw(sluice_sctp *a, const sluice_sctp_event *ev) {
         a->ev_cap = cap;
         a->ev_head = 0;
     }
-    a->ev[(a->ev_head + a->ev_n) % a->ev_cap] = *ev;
+    sluice_sctp_ev_slot *sl = &a->ev[(a->ev_head + a->ev_n) % a->ev_cap];
+    sl->type = (uint8_t)ev->type;
+    sl->stream = ev->stream;
+    sl->message = ev->message;
+    sl->num_outbound = ev->num_outbound;
+    sl->num_inbound = ev->num_inbound;
+    sl->error = ev->error;
+    if (ev->type == SLUICE_SCTP_EVENT_CLOSED) snprintf(a->closed_reason, sizeof a->closed_reason, "%s", ev->reason);
     a->ev_n++;
     return true;
 }
@@ -86,7 +89,7 @@ static void drain_reasm(sluice_sctp *a) {
             /* Still unread: keeps its place in the window, or a peer alternating "fill the
              * window" and "reset a stream" (which drains reassembly) grows this ring without
              * bound while the application is not reading. */
-            a->ev_msg_bytes += ev_msg_cost(&ev);
+            a->ev_msg_bytes += ev_msg_cost(&ev.message);
         }
     }
 }
@@ -126,14 +129,22 @@ void sluice_sctp_push_event(sluice_sctp *a, const sluice_sctp_event *ev, bool dr
 int sluice_sctp_poll_event(sluice_sctp *a, sluice_sctp_event *ev) {
     if (!a || !ev) return 0;
     if (a->ev_n) {
-        *ev = a->ev[a->ev_head];
+        const sluice_sctp_ev_slot *sl = &a->ev[a->ev_head];
+        memset(ev, 0, sizeof *ev);
+        ev->type = (sluice_sctp_event_type)sl->type;
+        ev->stream = sl->stream;
+        ev->message = sl->message;
+        ev->num_outbound = sl->num_outbound;
+        ev->num_inbound = sl->num_inbound;
+        ev->error = sl->error;
+        if (ev->type == SLUICE_SCTP_EVENT_CLOSED) snprintf(ev->reason, sizeof ev->reason, "%s", a->closed_reason);
         a->ev_head = (a->ev_head + 1) % a->ev_cap;
         a->ev_n--;
         long mark = reset_mark(a, ev, false);
         if (mark >= 0) mark_set(a, mark, false);
         if (ev->type == SLUICE_SCTP_EVENT_CONNECTED) a->connected_queued = false;
         if (ev->type == SLUICE_SCTP_EVENT_MESSAGE) {
-            a->ev_msg_bytes -= ev_msg_cost(ev);
+            a->ev_msg_bytes -= ev_msg_cost(&ev->message);
             if (a->rx && our_rwnd(a) >= a->last_adv_rwnd + SLUICE_MAX(a->s.rwnd / 4, 2 * a->s.mtu))
                 sluice_sctp_rx_force_sack(a->rx);
         }
@@ -368,7 +379,7 @@ void sluice_sctp_free(sluice_sctp *a) {
     if (a->tx) sluice_sctp_tx_free(a->tx);
     for (size_t i = 0; i < SLUICE_SCTP_OUTQ_LEN; i++) sluice_mem_free(a->alloc, a->outq[i].data);
     while (a->ev_n) {
-        free_event(a, &a->ev[a->ev_head]);
+        if (a->ev[a->ev_head].type == SLUICE_SCTP_EVENT_MESSAGE) sluice_mem_free(a->alloc, a->ev[a->ev_head].message.data);
         a->ev_head = (a->ev_head + 1) % a->ev_cap;
         a->ev_n--;
     }
