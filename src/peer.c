@@ -69,14 +69,14 @@ void sluice_peer_emit_error(sluice_peer *pc, int err, const char *reason) {
 void sluice_peer_emit_channel(sluice_peer *pc, sluice_event_type type, sluice_channel *ch) {
     peer_event *e = event_push(pc, type);
     if (e) e->ch = ch;
+    if (e && type == SLUICE_EVENT_CHANNEL_MESSAGE) ch->message_event_queued = true;
 }
 
 bool sluice_peer_message_event_pending(sluice_peer *pc, sluice_channel *ch) {
-    for (size_t i = 0; i < pc->ev_count; i++) {
-        peer_event *e = &pc->events[(pc->ev_head + i) % pc->ev_cap];
-        if (e->type == SLUICE_EVENT_CHANNEL_MESSAGE && e->ch == ch) return true;
-    }
-    return false;
+    (void)pc;
+    /* A flag, not a scan of the queue: the queue can hold thousands of events (a peer
+     * opening channels while the application does not poll), and this runs per message. */
+    return ch->message_event_queued;
 }
 
 static void set_conn_state(sluice_peer *pc, sluice_connection_state st) {
@@ -1291,6 +1291,7 @@ int sluice_peer_poll_event(sluice_peer *pc, sluice_event *ev) {
     pc->current = pc->events[pc->ev_head];
     pc->ev_head = (pc->ev_head + 1) % pc->ev_cap;
     pc->ev_count--;
+    if (pc->current.type == SLUICE_EVENT_CHANNEL_MESSAGE && pc->current.ch) pc->current.ch->message_event_queued = false;
     fill_public_event(&pc->current, ev);
     return 1;
 }

@@ -43,6 +43,7 @@ struct sluice_channel {
     bool remote_reset;     /* peer reset its outgoing stream */
     bool released;
     bool last_was_string;
+    bool message_event_queued; /* a CHANNEL_MESSAGE event for it is in the peer's queue */
     size_t low_threshold;
     peer_msg *rx_head, *rx_tail;
     size_t rx_count, rx_bytes;
