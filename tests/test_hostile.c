@@ -43,6 +43,8 @@ typedef struct sx {
     uint32_t req_seq;        /* attacker's next RE-CONFIG request sequence number */
     uint16_t ssn[8];         /* attacker's next SSN per low stream */
     size_t vic_packets;      /* packets the victim sent since the last flush */
+    uint8_t cookie_pkt[2048]; /* the attacker's COOKIE-ECHO packet of the handshake */
+    size_t cookie_len;
 } sx;
 
 /* Move packets both ways until nothing moves. */
@@ -52,6 +54,10 @@ static void sx_exchange(sx *x) {
         bool moved = false;
         int n;
         while ((n = sluice_sctp_poll_packet(x->att, x->now, buf, sizeof buf)) > 0) {
+            if (!x->cookie_len && n > 12 && buf[12] == SLUICE_SCTP_CHUNK_COOKIE_ECHO) {
+                memcpy(x->cookie_pkt, buf, (size_t)n);
+                x->cookie_len = (size_t)n;
+            }
             sluice_sctp_handle_packet(x->vic, x->now, buf, (size_t)n);
             moved = true;
         }
@@ -700,6 +706,84 @@ static void test_hostile_sctp_reset_of_every_stream_is_bounded(void **state) {
     assert_true(held < 4u * 1024 * 1024); /* 48-byte slots: was 11.5 MB with 176-byte events */
     assert_int_equal(sluice_sctp_get_state(x.vic), SLUICE_SCTP_ESTABLISHED);
     drain_victim_events(&x, NULL, NULL);
+    sx_free(&x);
+}
+
+/* Attack: the handshake's COOKIE-ECHO replayed to the established association (same tags:
+ * RFC 9260 §5.2.4 action D, nothing restarts), and to an association that was aborted (no
+ * new association from a dead endpoint). */
+static void test_hostile_sctp_cookie_echo_replays(void **state) {
+    (void)state;
+    sx x;
+    sx_init(&x, NULL, false);
+    assert_true(x.cookie_len > 0);
+    send_msg(&x, x.tsn++, 1, 0, 100);
+    uint32_t cum = vic_cum(&x);
+    size_t got = 0;
+    drain_victim_events(&x, &got, NULL);
+    assert_int_equal(got, 1);
+    for (int i = 0; i < 100; i++) {
+        x.now += 1000;
+        sluice_sctp_handle_packet(x.vic, x.now, x.cookie_pkt, x.cookie_len);
+        sx_flush(&x);
+    }
+    sluice_sctp_event ev;
+    while (sluice_sctp_poll_event(x.vic, &ev) == 1) assert_int_not_equal(ev.type, SLUICE_SCTP_EVENT_CONNECTED);
+    assert_int_equal(sluice_sctp_get_state(x.vic), SLUICE_SCTP_ESTABLISHED);
+    assert_int_equal(vic_cum(&x), cum); /* the data path was not rebuilt */
+    send_msg(&x, x.tsn++, 1, 1, 100);
+    assert_int_equal(vic_cum(&x), cum + 1);
+    /* now abort, and replay the cookie to the dead endpoint */
+    sluice_sctp_abort(x.vic, x.now, "bye");
+    drain_victim_events(&x, NULL, NULL);
+    sx_flush(&x);
+    for (int i = 0; i < 10; i++) sluice_sctp_handle_packet(x.vic, x.now, x.cookie_pkt, x.cookie_len);
+    sx_flush(&x);
+    assert_int_equal(sluice_sctp_get_state(x.vic), SLUICE_SCTP_CLOSED);
+    assert_int_equal(sluice_sctp_poll_event(x.vic, &ev), 0);
+    sx_free(&x);
+}
+
+/* Attack (CPU): reassembly state on every stream, then packets full of FORWARD-TSN chunks
+ * (stale ones, and ones moving the cum ack by one each). A FORWARD-TSN must not walk every
+ * stream the peer ever used. */
+static void test_hostile_sctp_forward_tsn_bursts_stay_cheap(void **state) {
+    (void)state;
+    sx x;
+    sx_init(&x, NULL, false);
+    static const uint8_t one = 'x';
+    /* one whole message on each of 65535 streams: each gets reassembly state */
+    for (uint32_t st = 0; st < 65535;) {
+        raw r;
+        raw_begin(&x, &r, 1200);
+        while (st < 65535 && raw_data(&r, x.tsn, (uint16_t)st, 0, 0, true, true, false, &one, 1, false)) {
+            x.tsn++;
+            st++;
+        }
+        raw_send(&x, &r);
+        sx_flush(&x);
+        drain_victim_events(&x, NULL, NULL);
+    }
+    /* one partial message stays, so reassembly is never empty */
+    raw r0;
+    raw_begin(&x, &r0, 0);
+    assert_true(raw_data(&r0, x.tsn++, 7, 1, 0, true, false, false, &one, 1, false));
+    raw_send(&x, &r0);
+    /* 300 packets x 140 FORWARD-TSN chunks */
+    for (int pk = 0; pk < 300; pk++) {
+        raw r;
+        raw_begin(&x, &r, 1200);
+        for (int k = 0; k < 140; k++) {
+            uint8_t v[4];
+            bool advance = pk % 2 == 1;
+            uint32_t c = advance ? x.tsn - 1 + (uint32_t)pk * 140 + (uint32_t)k : x.tsn - 5;
+            sluice_store_be32(v, c);
+            if (sluice_sctp_pkt_chunk(&r.p, SLUICE_SCTP_CHUNK_FORWARD_TSN, 0, v, 4) < 0) break;
+        }
+        raw_send(&x, &r);
+        sx_flush(&x);
+    }
+    assert_int_equal(sluice_sctp_get_state(x.vic), SLUICE_SCTP_ESTABLISHED);
     sx_free(&x);
 }
 
@@ -1567,6 +1651,8 @@ int main(void) {
         cmocka_unit_test(test_hostile_sctp_zero_window_forever_is_bounded),
         cmocka_unit_test(test_hostile_sctp_init_and_cookie_replays),
         cmocka_unit_test(test_hostile_sctp_reset_of_every_stream_is_bounded),
+        cmocka_unit_test(test_hostile_sctp_cookie_echo_replays),
+        cmocka_unit_test(test_hostile_sctp_forward_tsn_bursts_stay_cheap),
         cmocka_unit_test(test_hostile_dcep_open_flood_is_bounded),
         cmocka_unit_test(test_hostile_dcep_malformed_and_out_of_place_messages),
         cmocka_unit_test(test_hostile_dcep_open_close_cycles_are_bounded),

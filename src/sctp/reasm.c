@@ -33,6 +33,8 @@ typedef struct reasm_stream {
     uint16_t id;
     uint32_t next_mid;        /* next ordered SSN (DATA, 16 bit) or MID (I-DATA) to deliver */
     reasm_run *head, *tail;   /* partial messages */
+    size_t nruns;
+    struct reasm_stream *act_prev, *act_next; /* in the list of streams with runs */
     reasm_ready *ready;       /* sorted by SSN / MID */
     reasm_ready *ready_tail;  /* messages after a loss usually arrive in order: append */
     size_t nready;
@@ -50,6 +52,7 @@ struct sluice_sctp_reasm {
     reasm_stream **pages[256];
     reasm_stream **all;
     size_t nstreams, cap_streams;
+    reasm_stream *active;     /* streams with partial runs: what a FORWARD-TSN walks */
     sluice_sctp_message *out; /* ring of deliverable messages */
     size_t out_head, out_len, out_cap;
     size_t held;              /* bytes held (fragments, ready, out), REASM_OVERHEAD each */
@@ -92,6 +95,25 @@ static void reasm_run_free(sluice_sctp_reasm *q, reasm_run *r) {
     sluice_mem_free(q->alloc, r);
 }
 
+/* Run counts per stream, and the list of streams that have runs. */
+static void reasm_runs_added(sluice_sctp_reasm *q, reasm_stream *st) {
+    if (st->nruns++ == 0) {
+        st->act_prev = NULL;
+        st->act_next = q->active;
+        if (q->active) q->active->act_prev = st;
+        q->active = st;
+    }
+}
+static void reasm_runs_removed(sluice_sctp_reasm *q, reasm_stream *st, size_t n) {
+    st->nruns -= n;
+    if (st->nruns == 0 && n) {
+        if (st->act_prev) st->act_prev->act_next = st->act_next;
+        else q->active = st->act_next;
+        if (st->act_next) st->act_next->act_prev = st->act_prev;
+        st->act_prev = st->act_next = NULL;
+    }
+}
+
 static void reasm_free_frags(sluice_sctp_reasm *q, reasm_stream *st) {
     reasm_run *r = st->head;
     while (r) {
@@ -100,6 +122,7 @@ static void reasm_free_frags(sluice_sctp_reasm *q, reasm_stream *st) {
         r = n;
     }
     st->head = st->tail = NULL;
+    reasm_runs_removed(q, st, st->nruns);
 }
 
 static void reasm_free_ready(sluice_sctp_reasm *q, reasm_stream *st) {
@@ -302,6 +325,7 @@ static void reasm_unlink(sluice_sctp_reasm *q, reasm_stream *st, reasm_run *r) {
     else st->head = r->next;
     if (r->next) r->next->prev = r->prev;
     else st->tail = r->prev;
+    reasm_runs_removed(q, st, 1);
     reasm_run_free(q, r);
 }
 
@@ -332,6 +356,7 @@ static int reasm_complete(sluice_sctp_reasm *q, reasm_stream *st, reasm_run *r) 
     else st->head = r->next;
     if (r->next) r->next->prev = r->prev;
     else st->tail = r->prev;
+    reasm_runs_removed(q, st, 1);
     sluice_mem_free(q->alloc, r);
     return reasm_deliver(q, st, mid, &m);
 }
@@ -428,6 +453,7 @@ static int reasm_insert(sluice_sctp_reasm *q, reasm_stream *st, const sluice_sct
         else st->tail = r;
         if (at) at->next = r;
         else st->head = r;
+        reasm_runs_added(q, st);
         q->held += REASM_OVERHEAD;
     }
     q->held += d->len;
@@ -505,16 +531,17 @@ static void reasm_skip_to(sluice_sctp_reasm *q, reasm_stream *st, uint32_t upto)
 void sluice_sctp_reasm_handle_forward_tsn(sluice_sctp_reasm *q, const sluice_sctp_fwd *f) {
     if (!f->idata && !q->s.idata) {
         /* RFC 3758 §3.6: fragments at or below the new cumulative TSN belong to abandoned
-         * messages (DATA fragments of one message have consecutive TSNs). */
-        for (size_t i = 0; i < q->nstreams; i++) {
-            reasm_stream *st = q->all[i];
+         * messages (DATA fragments of one message have consecutive TSNs). Only streams with
+         * partial runs are walked: not every stream the peer ever used. */
+        reasm_stream *next_st;
+        for (reasm_stream *st = q->active; st; st = next_st) {
+            next_st = st->act_next;
+            /* runs are sorted by TSN: stop at the first one above the new cum TSN */
             reasm_run *x = st->head;
-            while (x) {
+            while (x && sluice_sn32_le(x->first_tsn, f->new_cum_tsn)) {
                 reasm_run *n = x->next;
-                if (sluice_sn32_le(x->first_tsn, f->new_cum_tsn)) {
-                    q->stats.chunks_discarded_by_fwd += x->nfrags;
-                    reasm_unlink(q, st, x);
-                }
+                q->stats.chunks_discarded_by_fwd += x->nfrags;
+                reasm_unlink(q, st, x);
                 x = n;
             }
         }

@@ -470,7 +470,9 @@ static void handle_fwd(sluice_sctp *a, sluice_time now, const sluice_sctp_chunk 
         a->st.packets_dropped++;
         return;
     }
-    if (sluice_sctp_rx_handle_forward_tsn(a->rx, now, f.new_cum_tsn) < 0) return;
+    /* A stale one (cum ack not moved) only gets its SACK: what it skips was received
+     * already, and applying it again would cost a walk of reassembly per chunk. */
+    if (sluice_sctp_rx_handle_forward_tsn(a->rx, now, f.new_cum_tsn) <= 0) return;
     sluice_sctp_reasm_handle_forward_tsn(a->reasm, &f);
 }
 
