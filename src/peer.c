@@ -1054,11 +1054,12 @@ int sluice_peer_handle_datagram(sluice_peer *pc, sluice_time now, const sluice_a
             dtls_len = app_len;
             dtls_from = app_from;
         }
-    } else if (sluice_dtls_is_record(data, len)) {
+    } else if (sluice_dtls_is_record(data, len) && sluice_ice_remote_is_known(pc->ice, remote)) {
         dtls_data = data;
         dtls_len = len;
         sluice_ice_note_traffic(pc->ice, now, local, remote);
     } else {
+        /* not STUN, or DTLS from an address ICE does not know: a stranger's (RFC 8445 §11) */
         pc->datagrams_dropped++;
     }
     if (dtls_data) {

@@ -1635,6 +1635,58 @@ static void test_hostile_dtls_huge_handshake_fragments_are_bounded(void **state)
     sluice_dtls_cert_free(cs);
 }
 
+/* A plaintext DTLS record (epoch 0). */
+static size_t plain_record(uint8_t *buf, uint8_t type, uint64_t seq, const uint8_t *body, size_t len) {
+    sluice_wr w = sluice_wr_make(buf, 13 + len);
+    sluice_wr_u8(&w, type);
+    sluice_wr_u16(&w, 0xfefd);
+    sluice_wr_u16(&w, 0);
+    sluice_wr_u16(&w, (uint16_t)(seq >> 32));
+    sluice_wr_u32(&w, (uint32_t)seq);
+    sluice_wr_u16(&w, (uint16_t)len);
+    for (size_t i = 0; i < len; i++) sluice_wr_u8(&w, body[i]);
+    return sluice_wr_len(&w);
+}
+
+static bool dtls_started_somewhere(world *w) {
+    return w->a.pc->dtls_started || w->b.pc->dtls_started || both_connected(w);
+}
+
+/* Attack (off-path): someone who is not the peer, from an address ICE never validated,
+ * sends DTLS records to the victim's port: fatal alerts and ClientHellos, during the
+ * handshake and after it. Only the ICE-selected path may carry DTLS. */
+static void test_hostile_dtls_from_unvalidated_addresses_is_ignored(void **state) {
+    (void)state;
+    uint8_t alert_body[2] = {2, 40}; /* fatal handshake_failure */
+    uint8_t rec[2048];
+    for (int phase = 0; phase < 2; phase++) {
+        world w;
+        world_init(&w, 120 + (uint64_t)phase, NULL);
+        sluice_channel *ch;
+        assert_int_equal(sluice_peer_create_channel(w.a.pc, "chat", NULL, &ch), SLUICE_OK);
+        assert_int_equal(sluice_peer_create_offer(w.a.pc), SLUICE_OK);
+        if (phase == 0) assert_true(run_until(&w, 20 * SEC, dtls_started_somewhere));
+        else assert_true(run_until(&w, 20 * SEC, both_connected));
+        sluice_addr evil = sluice_sim_addr4(203, 0, 113, 7, 4444);
+        sluice_time now = sluice_simnet_now(w.sn);
+        for (uint64_t i = 0; i < 20; i++) {
+            size_t n = plain_record(rec, 21, 1000 + i, alert_body, sizeof alert_body);
+            sluice_peer_handle_datagram(w.a.pc, now, &w.a.addr, &evil, rec, n);
+            sluice_peer_handle_datagram(w.b.pc, now, &w.b.addr, &evil, rec, n);
+            n = hs_fragment(rec, 2000 + i, 1, 100, 0, 0, 100); /* a (bogus) ClientHello */
+            sluice_peer_handle_datagram(w.a.pc, now, &w.a.addr, &evil, rec, n);
+            sluice_peer_handle_datagram(w.b.pc, now, &w.b.addr, &evil, rec, n);
+        }
+        bool ok = run_until(&w, 20 * SEC, both_connected);
+        print_message("phase %d (%s): A %d, B %d%s%s\n", phase, phase ? "after the handshake" : "during it",
+                      (int)sluice_peer_connection_state(w.a.pc), (int)sluice_peer_connection_state(w.b.pc),
+                      w.b.last_error[0] ? ", B error: " : "", w.b.last_error);
+        assert_true(ok);
+        /* and nothing was sent to the stranger */
+        world_free(&w);
+    }
+}
+
 int main(void) {
     /* before anything makes OpenSSL allocate */
     if (!CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free)) fprintf(stderr, "OpenSSL heap not counted\n");
@@ -1663,6 +1715,7 @@ int main(void) {
         cmocka_unit_test(test_hostile_api_close_and_free_from_callbacks),
         cmocka_unit_test(test_hostile_dtls_replays_and_records_after_close),
         cmocka_unit_test(test_hostile_dtls_huge_handshake_fragments_are_bounded),
+        cmocka_unit_test(test_hostile_dtls_from_unvalidated_addresses_is_ignored),
     };
     /* HOSTILE_FILTER=test_hostile_sctp_* runs a subset (cmocka glob). */
     if (getenv("HOSTILE_FILTER")) cmocka_set_test_filter(getenv("HOSTILE_FILTER"));
