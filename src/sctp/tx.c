@@ -343,7 +343,9 @@ int sluice_sctp_tx_poll_buffered_low(sluice_sctp_tx *tx, uint16_t *stream) {
 }
 
 void sluice_sctp_tx_close_stream(sluice_sctp_tx *tx, uint16_t stream) {
-    tx_stream *st = tx_stream_get_or_add(tx, stream);
+    /* A stream that never carried anything gets no record: resets a peer provokes on many
+     * unused streams (refused channel opens) must not fill the sorted stream table. */
+    tx_stream *st = tx_stream_get(tx, stream);
     if (st) st->closed = true;
 }
 

@@ -113,7 +113,8 @@ int sluice_sctp_tx_set_buffered_low_threshold(sluice_sctp_tx *tx, uint16_t strea
 int sluice_sctp_tx_poll_buffered_low(sluice_sctp_tx *tx, uint16_t *stream);
 
 /** RFC 6525 outgoing reset, step 1: refuse new messages on `stream` (push returns CLOSED);
- *  queued ones are still sent. */
+ *  queued ones are still sent. A stream that never had a message is left alone (no state is
+ *  made for it; the association refuses sends while its reset is pending). */
 void sluice_sctp_tx_close_stream(sluice_sctp_tx *tx, uint16_t stream);
 /** True when nothing of `stream` remains to produce (so its reset request may be sent). */
 bool sluice_sctp_tx_stream_drained(const sluice_sctp_tx *tx, uint16_t stream);
