@@ -21,7 +21,7 @@ void sluice_channel_destroy(sluice_channel *ch) {
     sluice_peer *pc = ch->pc;
     if (ch->remote_created) {
         pc->remote_channels--;
-        pc->remote_channel_bytes -= remote_channel_cost(strlen(ch->label), strlen(ch->protocol));
+        pc->remote_channel_bytes -= ch->remote_cost;
     }
     peer_msg *m = ch->rx_head;
     while (m) {
@@ -205,6 +205,7 @@ void sluice_channel_deliver(sluice_peer *pc, sluice_sctp_message *m) {
             }
             nc->id = m->stream;
             nc->remote_created = true;
+            nc->remote_cost = cost; /* as charged: a label with a NUL byte is shorter once copied */
             pc->remote_channels++;
             pc->remote_channel_bytes += cost;
             nc->ack_received = true;

@@ -36,6 +36,7 @@ struct sluice_channel {
     uint16_t priority;
     sluice_channel_state state;
     bool remote_created;   /* opened by the peer through DCEP */
+    size_t remote_cost;    /* what it counts in remote_channel_bytes */
     bool open_sent;        /* our DCEP OPEN is queued */
     bool ack_received;     /* DCEP ACK seen (before: send ordered, RFC 8832 §6) */
     bool local_reset_sent; /* our outgoing stream reset requested */

@@ -1125,7 +1125,7 @@ static void test_hostile_dcep_open_close_cycles_are_bounded(void **state) {
     world w;
     world_init(&w, 103, &cfg);
     connect_pair(&w);
-    size_t base = w.b.ta.live_bytes;
+    size_t base = w.b.ta.live_bytes, budget0 = w.b.pc->remote_channel_bytes;
     static char label[60000];
     memset(label, 'B', sizeof label);
     uint16_t st = (uint16_t)(400 + attacker_parity(&w));
@@ -1141,6 +1141,28 @@ static void test_hostile_dcep_open_close_cycles_are_bounded(void **state) {
     print_message("%d open/close cycles of 60 KB labels: victim keeps %zu channels, %zu bytes\n", cycles,
                   count_channels(w.b.pc, true), held);
     assert_true(held < 2 * cfg.max_receive_buffer);
+    /* once the application releases the closed channels, the budget is whole again (labels
+     * with a NUL byte inside are shorter once copied: the charge must come back exactly) */
+    for (sluice_channel *c = w.b.pc->channels; c;) {
+        sluice_channel *n = c->next;
+        if (c->remote_created && c->state == SLUICE_CHANNEL_CLOSED) sluice_channel_release(c);
+        c = n;
+    }
+    label[10] = '\0';
+    assert_int_equal(attack_open(&w, (uint16_t)(st + 2), label, sizeof label, "", 0), SLUICE_OK);
+    run_until(&w, 300000, NULL);
+    for (sluice_channel *c = w.b.pc->channels; c; c = c->next)
+        if (c->id == st + 2) assert_int_equal(strlen(sluice_channel_label(c)), 10);
+    uint16_t st2 = (uint16_t)(st + 2);
+    assert_int_equal(sluice_sctp_reset_streams(w.a.pc->sctp, sluice_simnet_now(w.sn), &st2, 1), SLUICE_OK);
+    run_until(&w, 300000, NULL);
+    for (sluice_channel *c = w.b.pc->channels; c;) {
+        sluice_channel *n = c->next;
+        if (c->remote_created && c->state == SLUICE_CHANNEL_CLOSED) sluice_channel_release(c);
+        c = n;
+    }
+    assert_int_equal(w.b.pc->remote_channel_bytes, budget0); /* only "chat" is left */
+    assert_int_equal(w.b.pc->remote_channels, 1);
     assert_int_equal(sluice_peer_connection_state(w.b.pc), SLUICE_CONNECTION_CONNECTED);
     world_free(&w);
 }
