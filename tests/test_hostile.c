@@ -17,6 +17,11 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "sctp/assoc.h"
 #include "sctp/data.h"
@@ -1710,6 +1715,119 @@ static void test_hostile_dtls_from_unvalidated_addresses_is_ignored(void **state
     }
 }
 
+/* A hostile DTLS client made with OpenSSL directly (memory BIOs), so it can renegotiate. */
+typedef struct evil_client {
+    SSL_CTX *ctx;
+    SSL *ssl;
+    BIO *in, *out; /* in: what the server sent; out: what the client wrote */
+    EVP_PKEY *key;
+    X509 *cert;
+    unsigned long last_err; /* the client's last OpenSSL error (the server's calls clear the queue) */
+} evil_client;
+
+static void evil_init(evil_client *e, char *fp, size_t cap) {
+    memset(e, 0, sizeof *e);
+    e->key = EVP_EC_gen("P-256");
+    assert_non_null(e->key);
+    e->cert = X509_new();
+    assert_non_null(e->cert);
+    ASN1_INTEGER_set(X509_get_serialNumber(e->cert), 1);
+    X509_gmtime_adj(X509_getm_notBefore(e->cert), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(e->cert), 3600);
+    X509_set_pubkey(e->cert, e->key);
+    X509_NAME *nm = X509_get_subject_name(e->cert);
+    X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC, (const unsigned char *)"evil", -1, -1, 0);
+    X509_set_issuer_name(e->cert, nm);
+    assert_true(X509_sign(e->cert, e->key, EVP_sha256()) > 0);
+    uint8_t md[32];
+    unsigned mdlen = 0;
+    assert_int_equal(X509_digest(e->cert, EVP_sha256(), md, &mdlen), 1);
+    size_t n = 0;
+    for (unsigned i = 0; i < mdlen; i++) n += (size_t)snprintf(fp + n, cap - n, i ? ":%02X" : "%02X", md[i]);
+    e->ctx = SSL_CTX_new(DTLS_client_method());
+    assert_non_null(e->ctx);
+    SSL_CTX_set_min_proto_version(e->ctx, DTLS1_2_VERSION);
+    SSL_CTX_set_max_proto_version(e->ctx, DTLS1_2_VERSION);
+    assert_int_equal(SSL_CTX_use_certificate(e->ctx, e->cert), 1);
+    assert_int_equal(SSL_CTX_use_PrivateKey(e->ctx, e->key), 1);
+    SSL_CTX_set_verify(e->ctx, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_options(e->ctx, SSL_OP_NO_QUERY_MTU);
+    e->ssl = SSL_new(e->ctx);
+    e->in = BIO_new(BIO_s_mem());
+    e->out = BIO_new(BIO_s_mem());
+    BIO_set_mem_eof_return(e->in, -1);
+    SSL_set_bio(e->ssl, e->in, e->out);
+    SSL_set_mtu(e->ssl, 1100);
+    SSL_set_connect_state(e->ssl);
+}
+
+static void evil_free(evil_client *e) {
+    SSL_free(e->ssl);
+    SSL_CTX_free(e->ctx);
+    X509_free(e->cert);
+    EVP_PKEY_free(e->key);
+}
+
+/* Move datagrams between the evil client and a sluice server until quiet. */
+static void evil_pump(evil_client *e, sluice_dtls *s, sluice_time now) {
+    uint8_t buf[4096];
+    for (int round = 0; round < 50; round++) {
+        bool moved = false;
+        SSL_do_handshake(e->ssl);
+        if (ERR_peek_last_error()) e->last_err = ERR_peek_last_error();
+        int n;
+        while ((n = BIO_read(e->out, buf, sizeof buf)) > 0) {
+            sluice_dtls_handle_datagram(s, now, buf, (size_t)n);
+            moved = true;
+        }
+        while ((n = sluice_dtls_poll_datagram(s, buf, sizeof buf)) > 0) {
+            BIO_write(e->in, buf, n);
+            moved = true;
+        }
+        uint8_t app[256];
+        while (SSL_read(e->ssl, app, sizeof app) > 0) moved = true;
+        if (ERR_peek_last_error()) e->last_err = ERR_peek_last_error();
+        if (!moved) return;
+    }
+}
+
+/* Attack: a real renegotiation (an encrypted ClientHello after the handshake) from the
+ * authenticated peer. Renegotiation is off: the connection carries on, data still flows. */
+static void test_hostile_dtls_renegotiation_is_refused(void **state) {
+    (void)state;
+    evil_client e;
+    char fp[128];
+    evil_init(&e, fp, sizeof fp);
+    sluice_dtls_cert *cs;
+    assert_int_equal(sluice_dtls_cert_generate(&cs), SLUICE_OK);
+    sluice_dtls_settings b;
+    sluice_dtls_settings_default(&b);
+    b.is_client = false;
+    sluice_dtls *s;
+    assert_int_equal(sluice_dtls_new(&s, &b, cs, NULL, NULL), SLUICE_OK);
+    assert_int_equal(sluice_dtls_add_remote_fingerprint(s, "sha-256", fp), SLUICE_OK);
+    assert_int_equal(sluice_dtls_start(s, 1000000), SLUICE_OK);
+    evil_pump(&e, s, 1000000);
+    assert_int_equal(SSL_is_init_finished(e.ssl), 1);
+    assert_int_equal(sluice_dtls_get_state(s), SLUICE_DTLS_CONNECTED);
+    /* renegotiate: the server refuses (a no_renegotiation warning alert); OpenSSL's client
+     * answers that with a fatal handshake_failure, which ends the connection cleanly */
+    ERR_clear_error();
+    assert_int_equal(SSL_renegotiate(e.ssl), 1);
+    evil_pump(&e, s, 1001000);
+    unsigned long err = e.last_err;
+    print_message("renegotiation attempted: client error '%s'; server state %d (%s)\n",
+                  ERR_reason_error_string(err) ? ERR_reason_error_string(err) : "-", (int)sluice_dtls_get_state(s),
+                  sluice_dtls_reason(s));
+    assert_int_equal(ERR_GET_REASON(err), SSL_R_NO_RENEGOTIATION); /* the server said no */
+    sluice_dtls_state st = sluice_dtls_get_state(s);
+    assert_true(st == SLUICE_DTLS_CONNECTED || (st == SLUICE_DTLS_FAILED && strstr(sluice_dtls_reason(s), "alert")));
+    assert_int_equal(sluice_dtls_next_deadline(s), SLUICE_TIME_NEVER); /* no timer left running */
+    sluice_dtls_free(s);
+    sluice_dtls_cert_free(cs);
+    evil_free(&e);
+}
+
 int main(void) {
     /* before anything makes OpenSSL allocate */
     if (!CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free)) fprintf(stderr, "OpenSSL heap not counted\n");
@@ -1739,6 +1857,7 @@ int main(void) {
         cmocka_unit_test(test_hostile_dtls_replays_and_records_after_close),
         cmocka_unit_test(test_hostile_dtls_huge_handshake_fragments_are_bounded),
         cmocka_unit_test(test_hostile_dtls_from_unvalidated_addresses_is_ignored),
+        cmocka_unit_test(test_hostile_dtls_renegotiation_is_refused),
     };
     /* HOSTILE_FILTER=test_hostile_sctp_* runs a subset (cmocka glob). */
     if (getenv("HOSTILE_FILTER")) cmocka_set_test_filter(getenv("HOSTILE_FILTER"));
