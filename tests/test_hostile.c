@@ -792,6 +792,44 @@ static void test_hostile_sctp_forward_tsn_bursts_stay_cheap(void **state) {
     sx_free(&x);
 }
 
+/* Attack: control-chunk floods: HEARTBEATs with the largest info, ERROR chunks, unknown
+ * chunk types asking to be reported (0x40 bit), tiny chunks bundled by the thousand. The
+ * victim answers within its fixed buffers and stays up. */
+static void test_hostile_sctp_control_chunk_floods(void **state) {
+    (void)state;
+    sx x;
+    sx_init(&x, NULL, false);
+    size_t base = x.ta.live_bytes;
+    static uint8_t v[2048];
+    /* HEARTBEAT: one Heartbeat Info parameter of 1400 bytes (more than we echo) and 1000 */
+    for (int i = 0; i < 2000; i++) {
+        size_t info = i % 2 ? 1400 : 1000;
+        sluice_store_be16(v, 1);
+        sluice_store_be16(v + 2, (uint16_t)(4 + info));
+        memset(v + 4, i & 0xff, info);
+        send_chunk(&x, SLUICE_SCTP_CHUNK_HEARTBEAT, 0, v, 4 + info);
+        if (i % 10 == 0) sx_flush(&x);
+    }
+    /* ERROR chunks with odd causes, and unknown chunks to skip-and-report, bundled */
+    for (int i = 0; i < 500; i++) {
+        raw r;
+        raw_begin(&x, &r, 1200);
+        uint8_t cause[8] = {0, (uint8_t)(i & 0xff), 0, 8, 1, 2, 3, 4};
+        sluice_sctp_pkt_chunk(&r.p, SLUICE_SCTP_CHUNK_ERROR, 0, cause, sizeof cause);
+        while (sluice_sctp_pkt_chunk(&r.p, (uint8_t)(0x70 + (i % 8)), 0, NULL, 0) == SLUICE_OK) {}
+        raw_send(&x, &r);
+        if (i % 10 == 0) sx_flush(&x);
+    }
+    sx_flush(&x);
+    size_t held = x.ta.live_bytes > base ? x.ta.live_bytes - base : 0;
+    print_message("control floods: victim sent %zu packets, grew %zu bytes\n", x.vic_packets, held);
+    assert_true(held < 16 * 1024);
+    assert_int_equal(sluice_sctp_get_state(x.vic), SLUICE_SCTP_ESTABLISHED);
+    send_msg(&x, x.tsn, 1, 0, 10);
+    assert_int_equal(vic_cum(&x), x.tsn);
+    sx_free(&x);
+}
+
 /* ================================================================== peers =========== */
 
 /* Two sluice peers over the simulated network (as tests/test_peer.c). The attacker (A, the
@@ -1846,6 +1884,7 @@ int main(void) {
         cmocka_unit_test(test_hostile_sctp_reset_of_every_stream_is_bounded),
         cmocka_unit_test(test_hostile_sctp_cookie_echo_replays),
         cmocka_unit_test(test_hostile_sctp_forward_tsn_bursts_stay_cheap),
+        cmocka_unit_test(test_hostile_sctp_control_chunk_floods),
         cmocka_unit_test(test_hostile_dcep_open_flood_is_bounded),
         cmocka_unit_test(test_hostile_dcep_malformed_and_out_of_place_messages),
         cmocka_unit_test(test_hostile_dcep_open_close_cycles_are_bounded),
