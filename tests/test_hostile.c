@@ -1210,6 +1210,37 @@ static void test_hostile_dcep_open_close_cycles_are_bounded(void **state) {
     world_free(&w);
 }
 
+static sluice_channel *g_wait;
+static bool g_wait_closed(world *w) {
+    (void)w;
+    return sluice_channel_ready_state(g_wait) != SLUICE_CHANNEL_OPEN;
+}
+
+/* Attack: one stream reset request naming 16 000 streams (the open channel's last), so the
+ * victim has far more SCTP events than it handles per turn (PEER_MAX_SCTP_EVENTS_PER_TURN):
+ * the open channel still closes promptly. */
+static void test_hostile_sctp_event_backlog_is_worked_off_at_once(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, 130, NULL);
+    sluice_channel *a_ch = connect_pair(&w);
+    sluice_channel *b_ch = w.b.last_channel;
+    uint16_t id = sluice_channel_id(a_ch);
+    run_until(&w, 1 * SEC, NULL);
+    static uint16_t list[16000];
+    size_t n = 0;
+    for (uint32_t st = 20000; n < 15999; st++)
+        if (st != id) list[n++] = (uint16_t)st;
+    list[n++] = id;
+    sluice_sctp *as = w.a.pc->sctp;
+    assert_int_equal(sluice_sctp_reset_streams(as, sluice_simnet_now(w.sn), list, n), SLUICE_OK);
+    g_wait = b_ch;
+    bool closed = run_until(&w, 300000, g_wait_closed); /* 300 ms: no timer of ours is that short */
+    print_message("victim's channel state after 300 ms: %d\n", (int)sluice_channel_ready_state(b_ch));
+    assert_true(closed);
+    world_free(&w);
+}
+
 /* ================================================================== ICE / SDP ======= */
 
 /* Attack (signaling): 10 000 trickled candidates. The agent's table is bounded; once it is
@@ -1888,6 +1919,7 @@ int main(void) {
         cmocka_unit_test(test_hostile_dcep_open_flood_is_bounded),
         cmocka_unit_test(test_hostile_dcep_malformed_and_out_of_place_messages),
         cmocka_unit_test(test_hostile_dcep_open_close_cycles_are_bounded),
+        cmocka_unit_test(test_hostile_sctp_event_backlog_is_worked_off_at_once),
         cmocka_unit_test(test_hostile_ice_trickle_flood_is_bounded),
         cmocka_unit_test(test_hostile_stun_floods_from_many_addresses),
         cmocka_unit_test(test_hostile_sdp_huge_remote_descriptions),
