@@ -615,6 +615,41 @@ static void test_hostile_sctp_zero_window_forever_is_bounded(void **state) {
     sx_free(&x);
 }
 
+/* The other side of that rule: a peer that keeps SACKing with an open window but never takes
+ * our data is not probing anything: Association.Max.Retrans still ends it (TIMEOUT). */
+static void test_hostile_sctp_sacks_that_never_ack_still_time_out(void **state) {
+    (void)state;
+    sluice_sctp_settings s = small_window();
+    sx x;
+    sx_init(&x, &s, false);
+    static uint8_t msg[1000];
+    assert_int_equal(sluice_sctp_send(x.vic, x.now, 1, 53, msg, sizeof msg, NULL), SLUICE_OK);
+    uint8_t out[2048], v[64];
+    uint32_t before = x.vic->my_tsn - 1;
+    sluice_time end = x.now + 3600 * 1000000ull;
+    while (x.now < end && sluice_sctp_get_state(x.vic) != SLUICE_SCTP_CLOSED) {
+        int n;
+        bool data = false;
+        while ((n = sluice_sctp_poll_packet(x.vic, x.now, out, sizeof out)) > 0) {
+            uint32_t t = 0;
+            if (data_tsns(out, (size_t)n, &t)) data = true;
+        }
+        if (data) {
+            size_t vl = sack_value(v, sizeof v, before, 1u << 20, NULL, 0, 0, 0);
+            send_chunk(&x, SLUICE_SCTP_CHUNK_SACK, 0, v, vl);
+        }
+        sluice_time d = sluice_sctp_next_deadline(x.vic);
+        assert_true(d > x.now);
+        x.now = d == SLUICE_TIME_NEVER ? end : d;
+        sluice_sctp_handle_timeout(x.vic, x.now);
+    }
+    int err = 0;
+    drain_victim_events(&x, NULL, &err);
+    assert_int_equal(sluice_sctp_get_state(x.vic), SLUICE_SCTP_CLOSED);
+    assert_int_equal(err, SLUICE_ERR_TIMEOUT);
+    sx_free(&x);
+}
+
 /* Attack: INIT with absurd stream counts, COOKIE-ECHO replays after the association is up. */
 static void test_hostile_sctp_init_and_cookie_replays(void **state) {
     (void)state;
@@ -1916,6 +1951,7 @@ int main(void) {
         cmocka_unit_test(test_hostile_sctp_idata_many_messages_in_progress_are_capped),
         cmocka_unit_test(test_hostile_sctp_bogus_sacks_change_nothing),
         cmocka_unit_test(test_hostile_sctp_zero_window_forever_is_bounded),
+        cmocka_unit_test(test_hostile_sctp_sacks_that_never_ack_still_time_out),
         cmocka_unit_test(test_hostile_sctp_init_and_cookie_replays),
         cmocka_unit_test(test_hostile_sctp_reset_of_every_stream_is_bounded),
         cmocka_unit_test(test_hostile_sctp_cookie_echo_replays),

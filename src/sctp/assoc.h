@@ -58,6 +58,7 @@ struct sluice_sctp {
     size_t cookie_echo_len;
     uint32_t error_count;           /**< Association.Max.Retrans counter (§8.1) */
     bool sack_since_t3;             /**< a SACK came since the last T3-rtx expiry */
+    uint32_t last_sack_rwnd;        /**< a_rwnd of the peer's last SACK */
     sluice_time hb_deadline;
     bool hb_outstanding;
 

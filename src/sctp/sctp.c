@@ -523,7 +523,10 @@ int sluice_sctp_handle_packet(sluice_sctp *a, sluice_time now, const uint8_t *da
             }
             int r = sluice_sctp_retx_handle_sack(a->retx, now, &sk);
             if (r == 1) a->error_count = 0; /* §8.3: new data acknowledged */
-            if (r >= 0) a->sack_since_t3 = true;
+            if (r >= 0) {
+                a->sack_since_t3 = true;
+                a->last_sack_rwnd = sk.a_rwnd;
+            }
             break;
         }
         case SLUICE_SCTP_CHUNK_FORWARD_TSN:
@@ -648,9 +651,7 @@ void sluice_sctp_handle_timeout(sluice_sctp *a, sluice_time now) {
         if (sluice_sctp_retx_handle_timeout(a->retx, now) == 1) {
             /* §6.1: window probes a live peer answers (SACKs keep coming, its window stays
              * 0: a slow reader) do not count toward Association.Max.Retrans. */
-            sluice_sctp_retx_stats rs;
-            sluice_sctp_retx_get_stats(a->retx, &rs);
-            bool probing = rs.peer_rwnd == 0 && a->sack_since_t3;
+            bool probing = a->last_sack_rwnd == 0 && a->sack_since_t3; /* advertised 0, not just full */
             a->sack_since_t3 = false;
             if (!probing) sluice_sctp_assoc_count_error(a, now, "T3-rtx");
             if (!a->up) return;
