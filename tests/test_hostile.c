@@ -650,6 +650,44 @@ static void test_hostile_sctp_sacks_that_never_ack_still_time_out(void **state) 
     sx_free(&x);
 }
 
+/* A receiver whose application stops reading: its window closes, the sender probes. RFC 9260
+ * §6.2: a DATA chunk dropped for lack of room is answered with a SACK at once, so the sender
+ * knows the receiver is alive (and does not count its probes, §6.1). Ten minutes of that
+ * must not end the association; when the application reads again, everything arrives. */
+static void test_hostile_sctp_reader_that_stops_reading_keeps_the_association(void **state) {
+    (void)state;
+    sluice_sctp_settings s = small_window();
+    sx x;
+    sx_init(&x, &s, false);
+    static uint8_t msg[1000];
+    int queued = 0;
+    while (queued < 200 && sluice_sctp_send(x.att, x.now, 1, 53, msg, sizeof msg, NULL) == SLUICE_OK) queued++;
+    sluice_time end = x.now + 600 * 1000000ull;
+    while (x.now < end) {
+        sx_exchange(&x);
+        sluice_time d = sluice_time_min(sluice_sctp_next_deadline(x.att), sluice_sctp_next_deadline(x.vic));
+        assert_true(d > x.now);
+        x.now = d > end ? end : d;
+        sluice_sctp_handle_timeout(x.att, x.now);
+        sluice_sctp_handle_timeout(x.vic, x.now);
+    }
+    print_message("after 10 min of a closed window: sender state %d, receiver state %d\n",
+                  (int)sluice_sctp_get_state(x.att), (int)sluice_sctp_get_state(x.vic));
+    assert_int_equal(sluice_sctp_get_state(x.att), SLUICE_SCTP_ESTABLISHED);
+    assert_int_equal(sluice_sctp_get_state(x.vic), SLUICE_SCTP_ESTABLISHED);
+    /* the application reads again: everything arrives */
+    size_t got = 0;
+    for (int round = 0; round < 2000 && got < (size_t)queued; round++) {
+        drain_victim_events(&x, &got, NULL);
+        sx_exchange(&x);
+        x.now += 10000;
+        sluice_sctp_handle_timeout(x.att, x.now);
+        sluice_sctp_handle_timeout(x.vic, x.now);
+    }
+    assert_int_equal(got, (size_t)queued);
+    sx_free(&x);
+}
+
 /* Attack: INIT with absurd stream counts, COOKIE-ECHO replays after the association is up. */
 static void test_hostile_sctp_init_and_cookie_replays(void **state) {
     (void)state;
@@ -1952,6 +1990,7 @@ int main(void) {
         cmocka_unit_test(test_hostile_sctp_bogus_sacks_change_nothing),
         cmocka_unit_test(test_hostile_sctp_zero_window_forever_is_bounded),
         cmocka_unit_test(test_hostile_sctp_sacks_that_never_ack_still_time_out),
+        cmocka_unit_test(test_hostile_sctp_reader_that_stops_reading_keeps_the_association),
         cmocka_unit_test(test_hostile_sctp_init_and_cookie_replays),
         cmocka_unit_test(test_hostile_sctp_reset_of_every_stream_is_bounded),
         cmocka_unit_test(test_hostile_sctp_cookie_echo_replays),

@@ -445,18 +445,29 @@ static bool handle_data(sluice_sctp *a, sluice_time now, const sluice_sctp_chunk
         /* Messages already moved to the event ring count against the reassembly cap too
          * (same rule as in reassembly: cum ack + 1 may use up to twice the cap). */
         size_t cap = r == SLUICE_SCTP_RX_NEW_NEXT ? 2 * a->reasm_max : a->reasm_max;
-        if (a->ev_msg_bytes && sluice_sctp_reasm_buffered(a->reasm) + a->ev_msg_bytes + d.len > cap)
-            return true; /* not recorded: the peer retransmits once the application reads */
+        if (a->ev_msg_bytes && sluice_sctp_reasm_buffered(a->reasm) + a->ev_msg_bytes + d.len > cap) {
+            /* not recorded: the peer retransmits once the application reads */
+            sluice_sctp_rx_force_sack(a->rx);
+            return true;
+        }
         int e = sluice_sctp_reasm_add(a->reasm, &d, r == SLUICE_SCTP_RX_NEW_NEXT);
         if (e == SLUICE_ERR_TOO_LARGE) {
             sluice_sctp_assoc_abort(a, now, SLUICE_SCTP_CAUSE_PROTOCOL_VIOLATION,
                                     "message larger than max_message_size", SLUICE_ERR_TOO_LARGE);
             return false;
         }
-        if (e < 0) return true; /* not recorded: the peer retransmits */
+        if (e < 0) {
+            /* Not recorded: the peer retransmits. §6.2: a chunk dropped for lack of room gets
+             * a SACK at once, so the peer sees we are alive (its window probes then do not
+             * count as errors, §6.1) instead of aborting a receiver that is only slow. */
+            sluice_sctp_rx_force_sack(a->rx);
+            return true;
+        }
         sluice_sctp_rx_on_data(a->rx, now, d.tsn, d.immediate);
     } else if (r == SLUICE_SCTP_RX_DUPLICATE) {
         sluice_sctp_rx_on_data(a->rx, now, d.tsn, d.immediate);
+    } else {
+        sluice_sctp_rx_force_sack(a->rx); /* too far ahead to track: same rule */
     }
     return true;
 }
