@@ -1319,6 +1319,52 @@ static void test_hostile_sctp_event_backlog_is_worked_off_at_once(void **state) 
     world_free(&w);
 }
 
+/* The same at the peer level: an application that stops reading for minutes while the other
+ * side keeps sending. max_receive_buffer fills, SCTP's window closes, and the connection
+ * stays up; once the application reads, every message arrives, in order. */
+static void test_hostile_peer_that_stops_reading_stays_connected(void **state) {
+    (void)state;
+    sluice_config cfg;
+    sluice_config_default(&cfg);
+    cfg.max_receive_buffer = 256u * 1024;
+    cfg.sctp_receive_window = 128u * 1024;
+    world w;
+    world_init(&w, 131, &cfg);
+    sluice_channel *a_ch = connect_pair(&w);
+    sluice_channel *b_ch = w.b.last_channel;
+    static uint8_t msg[8192];
+    uint32_t sent = 0;
+    sluice_time end = sluice_simnet_now(w.sn) + 150 * SEC;
+    while (sluice_simnet_now(w.sn) < end) {
+        while (sent < 256) {
+            sluice_store_be32(msg, sent);
+            if (sluice_channel_send(a_ch, msg, sizeof msg, false) != SLUICE_OK) break;
+            sent++;
+        }
+        run_until(&w, 1 * SEC, NULL);
+    }
+    print_message("after 150 s without reading: %u sent, %zu waiting at B, states A %d B %d\n", sent,
+                  sluice_channel_available(b_ch), (int)sluice_peer_connection_state(w.a.pc),
+                  (int)sluice_peer_connection_state(w.b.pc));
+    assert_int_equal(sluice_peer_connection_state(w.a.pc), SLUICE_CONNECTION_CONNECTED);
+    assert_int_equal(sluice_peer_connection_state(w.b.pc), SLUICE_CONNECTION_CONNECTED);
+    assert_int_equal(sluice_channel_ready_state(a_ch), SLUICE_CHANNEL_OPEN);
+    /* B's memory for messages stays near its settings */
+    assert_true(w.b.pc->rx_total_bytes <= cfg.max_receive_buffer + cfg.max_message_size);
+    uint32_t got = 0;
+    uint8_t buf[8192];
+    for (int round = 0; round < 3000 && got < sent; round++) {
+        int64_t n;
+        while ((n = sluice_channel_recv(b_ch, buf, sizeof buf, NULL)) > 0) {
+            assert_int_equal(sluice_load_be32(buf), got);
+            got++;
+        }
+        run_until(&w, 20000, NULL);
+    }
+    assert_int_equal(got, sent);
+    world_free(&w);
+}
+
 /* ================================================================== ICE / SDP ======= */
 
 /* Attack (signaling): 10 000 trickled candidates. The agent's table is bounded; once it is
@@ -2000,6 +2046,7 @@ int main(void) {
         cmocka_unit_test(test_hostile_dcep_malformed_and_out_of_place_messages),
         cmocka_unit_test(test_hostile_dcep_open_close_cycles_are_bounded),
         cmocka_unit_test(test_hostile_sctp_event_backlog_is_worked_off_at_once),
+        cmocka_unit_test(test_hostile_peer_that_stops_reading_stays_connected),
         cmocka_unit_test(test_hostile_ice_trickle_flood_is_bounded),
         cmocka_unit_test(test_hostile_stun_floods_from_many_addresses),
         cmocka_unit_test(test_hostile_sdp_huge_remote_descriptions),
