@@ -1008,6 +1008,20 @@ static void victim_cb(sluice_peer *pc, const sluice_event *ev, void *user) {
         sluice_peer_free(pc); /* twice: still deferred, still once */
         s->freed = true;
         break;
+    case 4: { /* drive the sans-IO side from inside the callback, open a channel, send */
+        sluice_time now = sluice_peer_next_deadline(pc);
+        if (now == SLUICE_TIME_NEVER) now = 0;
+        assert_true(sluice_peer_handle_timeout(pc, now) >= 0);
+        uint8_t dg[2048];
+        sluice_transmit tx;
+        (void)sluice_peer_poll_transmit(pc, now, dg, sizeof dg, &tx); /* taken and lost */
+        sluice_channel *nc;
+        assert_int_equal(sluice_peer_create_channel(pc, "from-callback", NULL, &nc), SLUICE_OK);
+        assert_int_equal(sluice_channel_send(ev->channel, "pong", 4, true), SLUICE_OK);
+        sluice_event inner;
+        while (sluice_peer_poll_event(pc, &inner) == 1) {} /* steals the queue: allowed */
+        break;
+    }
     case 3: /* answer, close the channel and release it, then initialize the peer again */
         assert_int_equal(sluice_channel_send(ev->channel, "pong", 4, true), SLUICE_OK);
         sluice_channel_close(ev->channel);
@@ -1622,7 +1636,7 @@ static bool b_got_message(world *w) { return w->b.cb_messages > 0 || w->b.pc == 
 /* Re-entrancy: closing, freeing and re-initializing the peer from inside its own callback. */
 static void test_hostile_api_close_and_free_from_callbacks(void **state) {
     (void)state;
-    for (int mode = 1; mode <= 3; mode++) {
+    for (int mode = 1; mode <= 4; mode++) {
         g_victim_cb_mode = mode;
         world w;
         world_init(&w, 108 + (uint64_t)mode, NULL);
