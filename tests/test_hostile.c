@@ -688,6 +688,52 @@ static void test_hostile_sctp_reader_that_stops_reading_keeps_the_association(vo
     sx_free(&x);
 }
 
+/* Attack (receiver side): never acknowledge the first TSN, but acknowledge everything after
+ * it with one gap block and advertise a huge window. Gap-acknowledged data must still be
+ * kept (the receiver may renege), so the sender must stop somewhere: what it keeps stays
+ * bounded, and the stuck TSN ends the association once Association.Max.Retrans is reached
+ * or at least keeps it from growing. */
+static void test_hostile_sctp_receiver_that_never_acks_the_first_tsn(void **state) {
+    (void)state;
+    sluice_sctp_settings s = small_window();
+    s.max_send_buffer = 1u << 20;
+    sx x;
+    sx_init(&x, &s, false);
+    size_t base = x.ta.live_bytes, peak = 0;
+    static uint8_t msg[1000];
+    uint8_t out[2048], v[64];
+    uint32_t first = x.vic->my_tsn, max_tsn = first;
+    sluice_time end = x.now + 300 * 1000000ull;
+    size_t packets = 0;
+    while (x.now < end && sluice_sctp_get_state(x.vic) == SLUICE_SCTP_ESTABLISHED) {
+        while (sluice_sctp_send(x.vic, x.now, 1, 53, msg, sizeof msg, NULL) == SLUICE_OK) {}
+        for (;;) {
+            int n;
+            size_t nd = 0;
+            while ((n = sluice_sctp_poll_packet(x.vic, x.now, out, sizeof out)) > 0) {
+                packets++;
+                nd += data_tsns(out, (size_t)n, &max_tsn);
+            }
+            if (!nd) break;
+            uint32_t span = max_tsn - first;
+            if (span > 65535) span = 65535;
+            uint16_t gap[2] = {2, (uint16_t)(span + 1 > 65535 ? 65535 : span + 1)};
+            size_t vl = sack_value(v, sizeof v, first - 1, 64u << 20, span >= 1 ? gap : NULL, span >= 1 ? 1 : 0, 0, 0);
+            send_chunk(&x, SLUICE_SCTP_CHUNK_SACK, 0, v, vl);
+            if (x.ta.live_bytes > base && x.ta.live_bytes - base > peak) peak = x.ta.live_bytes - base;
+        }
+        sluice_time d = sluice_sctp_next_deadline(x.vic);
+        x.now = d == SLUICE_TIME_NEVER || d > end ? end : d;
+        sluice_sctp_handle_timeout(x.vic, x.now);
+    }
+    int err = 0;
+    drain_victim_events(&x, NULL, &err);
+    print_message("stuck cum ack: %zu packets, TSNs up to first+%u, peak %zu bytes, state %d (err %d)\n", packets,
+                  max_tsn - first, peak, (int)sluice_sctp_get_state(x.vic), err);
+    assert_true(peak < 8 * s.max_send_buffer);
+    sx_free(&x);
+}
+
 /* Attack: INIT with absurd stream counts, COOKIE-ECHO replays after the association is up. */
 static void test_hostile_sctp_init_and_cookie_replays(void **state) {
     (void)state;
@@ -2051,6 +2097,7 @@ int main(void) {
         cmocka_unit_test(test_hostile_sctp_zero_window_forever_is_bounded),
         cmocka_unit_test(test_hostile_sctp_sacks_that_never_ack_still_time_out),
         cmocka_unit_test(test_hostile_sctp_reader_that_stops_reading_keeps_the_association),
+        cmocka_unit_test(test_hostile_sctp_receiver_that_never_acks_the_first_tsn),
         cmocka_unit_test(test_hostile_sctp_init_and_cookie_replays),
         cmocka_unit_test(test_hostile_sctp_reset_of_every_stream_is_bounded),
         cmocka_unit_test(test_hostile_sctp_cookie_echo_replays),

@@ -244,6 +244,10 @@ int sluice_sctp_datapath_start(sluice_sctp *a) {
     rs.rto_min_ms = a->s.rto_min_ms;
     rs.rto_max_ms = a->s.rto_max_ms;
     rs.idata = a->idata;
+    /* What we keep for retransmission (gap-acked data included) is bounded like the send
+     * queue: by max_send_buffer, or our window setting when that is larger (so a small
+     * send buffer does not throttle a long path). */
+    rs.max_retained_bytes = SLUICE_MAX(a->s.max_send_buffer, (size_t)a->s.rwnd);
     sluice_sctp_rx_settings xs;
     sluice_sctp_rx_settings_default(&xs);
     xs.delayed_ack_ms = a->s.delayed_ack_ms;
