@@ -954,6 +954,26 @@ static void test_hostile_sctp_control_chunk_floods(void **state) {
     sx_free(&x);
 }
 
+/* API: the application queues 1-byte messages until the send buffer says no. The memory they
+ * take (message headers included) stays within a small multiple of max_send_buffer. */
+static void test_hostile_api_tiny_messages_fill_the_send_buffer_boundedly(void **state) {
+    (void)state;
+    sluice_sctp_settings s = small_window();
+    s.max_send_buffer = 256u * 1024;
+    sx x;
+    sx_init(&x, &s, false);
+    size_t base = x.ta.live_bytes;
+    static const uint8_t one = 'x';
+    size_t n = 0;
+    while (sluice_sctp_send(x.vic, x.now, (uint16_t)(n % 16), 53, &one, 1, NULL) == SLUICE_OK) n++;
+    size_t held = x.ta.live_bytes - base;
+    print_message("%zu one-byte messages queued; the victim holds %zu bytes for a %zu-byte send buffer\n", n, held,
+                  s.max_send_buffer);
+    assert_true(held <= 2 * s.max_send_buffer);
+    assert_true(sluice_sctp_buffered_amount(x.vic, 0) <= s.max_send_buffer);
+    sx_free(&x);
+}
+
 /* ================================================================== peers =========== */
 
 /* Two sluice peers over the simulated network (as tests/test_peer.c). The attacker (A, the
@@ -2103,6 +2123,7 @@ int main(void) {
         cmocka_unit_test(test_hostile_sctp_cookie_echo_replays),
         cmocka_unit_test(test_hostile_sctp_forward_tsn_bursts_stay_cheap),
         cmocka_unit_test(test_hostile_sctp_control_chunk_floods),
+        cmocka_unit_test(test_hostile_api_tiny_messages_fill_the_send_buffer_boundedly),
         cmocka_unit_test(test_hostile_dcep_open_flood_is_bounded),
         cmocka_unit_test(test_hostile_dcep_malformed_and_out_of_place_messages),
         cmocka_unit_test(test_hostile_dcep_open_close_cycles_are_bounded),

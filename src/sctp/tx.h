@@ -55,7 +55,8 @@ typedef struct sluice_sctp_tx_chunk {
 } sluice_sctp_tx_chunk;
 
 typedef struct sluice_sctp_tx_settings {
-    size_t max_buffer;    /**< total bytes queued not yet produced, all streams; default 16 MiB */
+    size_t max_buffer;    /**< total bytes queued not yet produced, all streams, plus a header
+                               charge (~90 bytes) per queued message; default 16 MiB */
     bool idata;           /**< I-DATA negotiated: MIDs and interleaving; default false */
     /** User data that fits an otherwise empty packet. A message no larger than this is never
      *  split across packets: produce returns 0 instead when it does not fit the room left,
