@@ -26,7 +26,7 @@ void sluice_channel_destroy(sluice_channel *ch) {
     peer_msg *m = ch->rx_head;
     while (m) {
         peer_msg *n = m->next;
-        pc->rx_total_bytes -= m->len;
+        pc->rx_total_bytes -= m->len + PEER_MSG_OVERHEAD;
         sluice_mem_free(pc->alloc, m->data);
         sluice_mem_free(pc->alloc, m);
         m = n;
@@ -264,7 +264,9 @@ void sluice_channel_deliver(sluice_peer *pc, sluice_sctp_message *m) {
     ch->rx_tail = pm;
     ch->rx_count++;
     ch->rx_bytes += len;
-    pc->rx_total_bytes += len;
+    /* Records count too: empty (or 1-byte) messages must fill the receive buffer as well,
+     * or a peer sending them to an application that is not reading grows memory forever. */
+    pc->rx_total_bytes += len + PEER_MSG_OVERHEAD;
     pc->messages_received++;
     if (!sluice_peer_message_event_pending(pc, ch)) sluice_peer_emit_channel(pc, SLUICE_EVENT_CHANNEL_MESSAGE, ch);
 }
@@ -360,7 +362,7 @@ int64_t sluice_channel_recv(sluice_channel *ch, void *buf, size_t cap, bool *is_
     if (!ch->rx_head) ch->rx_tail = NULL;
     ch->rx_count--;
     ch->rx_bytes -= m->len;
-    ch->pc->rx_total_bytes -= m->len;
+    ch->pc->rx_total_bytes -= m->len + PEER_MSG_OVERHEAD;
     sluice_mem_free(ch->pc->alloc, m->data);
     sluice_mem_free(ch->pc->alloc, m);
     if (ch->pc->rx_blocked && ch->pc->rx_total_bytes < ch->pc->cfg.max_receive_buffer)

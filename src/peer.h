@@ -56,6 +56,9 @@ struct sluice_channel {
  * has not released included: at most this many, and their objects, labels and protocols at
  * most cfg.max_receive_buffer bytes. Further OPENs are refused (ERROR event, stream reset). */
 #define PEER_MAX_REMOTE_CHANNELS 4096
+/* What a received message waiting for the application costs beyond its payload (its record,
+ * allocator overhead): charged against cfg.max_receive_buffer with the payload. */
+#define PEER_MSG_OVERHEAD 64u
 #define PEER_MAX_LOCAL_CANDIDATES 32
 #define PEER_SCTP_MTU 1191
 #define PEER_MAX_SCTP_EVENTS_PER_TURN 4096
@@ -169,7 +172,7 @@ struct sluice_peer {
     bool free_requested;
 
     sluice_time now;
-    size_t rx_total_bytes;
+    size_t rx_total_bytes; /* received, not read: payload + PEER_MSG_OVERHEAD per message */
     bool rx_blocked;
 
     uint64_t bytes_sent, bytes_received, packets_sent, packets_received;

@@ -1445,6 +1445,39 @@ static void test_hostile_peer_that_stops_reading_stays_connected(void **state) {
     world_free(&w);
 }
 
+/* Attack: a flood of 1-byte (and empty) messages to an application that does not read yet.
+ * What the victim holds for them (message records included) stays within a small multiple
+ * of max_receive_buffer plus the SCTP window. */
+static void test_hostile_tiny_message_flood_to_a_paused_reader_is_bounded(void **state) {
+    (void)state;
+    sluice_config cfg;
+    sluice_config_default(&cfg);
+    cfg.max_receive_buffer = 64u * 1024;
+    cfg.max_message_size = 16u * 1024;
+    cfg.sctp_receive_window = 64u * 1024;
+    world w;
+    world_init(&w, 132, &cfg);
+    sluice_channel *a_ch = connect_pair(&w);
+    sluice_channel *b_ch = w.b.last_channel;
+    size_t base = w.b.ta.live_bytes, peak = 0;
+    uint32_t sent = 0;
+    for (int round = 0; round < 200; round++) {
+        for (int k = 0; k < 500; k++) {
+            if (sluice_channel_send(a_ch, "x", (sent & 7) ? 1 : 0, false) != SLUICE_OK) break;
+            sent++;
+        }
+        run_until(&w, 50000, NULL);
+        if (w.b.ta.live_bytes > base && w.b.ta.live_bytes - base > peak) peak = w.b.ta.live_bytes - base;
+    }
+    print_message("%u tiny messages sent, %zu waiting at B; B peak +%zu bytes (receive buffer %zu, window %u)\n",
+                  sent, sluice_channel_available(b_ch), peak, cfg.max_receive_buffer, cfg.sctp_receive_window);
+    /* plus DTLS's datagram slots, kept for reuse: 2 x 256 x 1200 bytes at most */
+    assert_true(peak < 4 * (cfg.max_receive_buffer + cfg.sctp_receive_window) + 2 * 256 * 1200);
+    assert_true(sluice_channel_available(b_ch) < 2000); /* was every message sent (75 000 of 100 000) */
+    assert_int_equal(sluice_peer_connection_state(w.b.pc), SLUICE_CONNECTION_CONNECTED);
+    world_free(&w);
+}
+
 /* ================================================================== ICE / SDP ======= */
 
 /* Attack (signaling): 10 000 trickled candidates. The agent's table is bounded; once it is
@@ -2129,6 +2162,7 @@ int main(void) {
         cmocka_unit_test(test_hostile_dcep_open_close_cycles_are_bounded),
         cmocka_unit_test(test_hostile_sctp_event_backlog_is_worked_off_at_once),
         cmocka_unit_test(test_hostile_peer_that_stops_reading_stays_connected),
+        cmocka_unit_test(test_hostile_tiny_message_flood_to_a_paused_reader_is_bounded),
         cmocka_unit_test(test_hostile_ice_trickle_flood_is_bounded),
         cmocka_unit_test(test_hostile_stun_floods_from_many_addresses),
         cmocka_unit_test(test_hostile_sdp_huge_remote_descriptions),
