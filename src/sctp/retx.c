@@ -37,6 +37,7 @@ struct sluice_sctp_retx {
 
     retx_item *items;     /* ring: items[(head + i) & (cap - 1)] has TSN cum_ack + 1 + i */
     size_t cap, head, count;
+    size_t retained;      /* sum of items' wire bytes (see max_retained_bytes) */
     uint32_t cum_ack;     /* peer's cumulative TSN ack as last seen */
     uint32_t next_tsn;
     uint32_t adv_ack;     /* RFC 3758 Advanced.Peer.Ack.Point */
@@ -268,7 +269,8 @@ bool sluice_sctp_retx_wants_to_send(const sluice_sctp_retx *r) {
     if (r->fwd_pending) return true;
     if (r->hold) return false;
     if (r->n_to_send > 0) return r->fast_rtx_pending || r->flight < r->cwnd;
-    return sluice_sctp_tx_has_data(r->tx) && r->count < r->s.max_outstanding && retx_window_open(r);
+    return sluice_sctp_tx_has_data(r->tx) && r->count < r->s.max_outstanding &&
+           (!r->s.max_retained_bytes || r->retained < r->s.max_retained_bytes) && retx_window_open(r);
 }
 
 int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr *w) {
@@ -325,6 +327,9 @@ int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr 
     /* New data only when nothing waits for retransmission. */
     while (r->n_to_send == 0 && retx_window_open(r)) {
         if (r->count >= r->s.max_outstanding) break;
+        /* A receiver that never moves its cum ack but gap-acks everything else would make us
+         * keep all we send (gap-acked data may be reneged): stop at the retention cap. */
+        if (r->s.max_retained_bytes && r->retained >= r->s.max_retained_bytes) break;
         size_t left = sluice_wr_left(w);
         if (left < hdr + 4) break;
         size_t max_payload = (left - hdr) & ~(size_t)3;
@@ -347,6 +352,7 @@ int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr 
         it->beginning = c.beginning;
         it->ending = c.ending;
         it->wire = (uint32_t)sluice_sctp_data_wire_len(r->s.idata, c.len);
+        r->retained += it->wire;
         it->sent_at = now;
         it->sent_next = r->next_tsn + 1;
         it->state = RETX_TO_SEND; /* set_state below moves it into flight */
@@ -443,6 +449,7 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
         sluice_sctp_msg_unref(r->alloc, it->msg);
         r->head = (r->head + 1) & (r->cap - 1);
         r->count--;
+        r->retained -= it->wire;
         r->cum_ack = tsn;
     }
     if (adv > 0) {
