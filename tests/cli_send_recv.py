@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""CTest cli_send_recv: `sluice serve` on a free port, then `sluice recv` and `sluice send`
+of an 8 MiB random file through a room; both must exit 0 and the stored file must have the
+sent SHA-256. Also: a third member of a full room is refused (409), the server answers the
+page at / and stops cleanly on SIGTERM (exit 0, so ASan's leak check ran clean).
+
+usage: cli_send_recv.py path/to/sluice
+"""
+import hashlib
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def start_server(sluice, logdir):
+    err = open(os.path.join(logdir, "serve.log"), "w")
+    srv = subprocess.Popen([sluice, "serve", "--http", "127.0.0.1:0", "--udp", "127.0.0.1:0"],
+                           stdout=subprocess.PIPE, stderr=err, text=True)
+    ready, _, _ = select.select([srv.stdout], [], [], 30)
+    line = srv.stdout.readline() if ready else ""
+    m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+    if not m:
+        srv.kill()
+        raise SystemExit("sluice serve did not start: %r" % line)
+    return srv, int(m.group(1))
+
+
+def http_get(port, request):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(request.encode())
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    return data
+
+
+def show(path):
+    try:
+        with open(path) as f:
+            sys.stdout.write("--- %s\n%s" % (os.path.basename(path), f.read()[-4000:]))
+    except OSError:
+        pass
+
+
+def main():
+    sluice = sys.argv[1]
+    with tempfile.TemporaryDirectory() as d:
+        srv, port = start_server(sluice, d)
+        failures = []
+        try:
+            page = http_get(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            if not page.startswith(b"HTTP/1.1 200") or b"RTCPeerConnection" not in page:
+                failures.append("GET / did not return the demo page")
+
+            src = os.path.join(d, "in.bin")
+            data = os.urandom(8 << 20)
+            with open(src, "wb") as f:
+                f.write(data)
+            want = hashlib.sha256(data).hexdigest()
+            out = os.path.join(d, "out.bin")
+            url = "ws://127.0.0.1:%d/ws?room=cli-test" % port
+            rlog = open(os.path.join(d, "recv.log"), "w")
+            slog = open(os.path.join(d, "send.log"), "w")
+            common = ["--signal", url, "--bind", "127.0.0.1", "--timeout", "120"]
+            recv = subprocess.Popen([sluice, "recv", "--out", out] + common, stdout=rlog,
+                                    stderr=subprocess.STDOUT)
+            time.sleep(0.3)  # either order works (the room queues what arrives early)
+            send = subprocess.Popen([sluice, "send", src] + common, stdout=slog,
+                                    stderr=subprocess.STDOUT)
+            t0 = time.time()
+            src_rc = send.wait(timeout=200)
+            rcv_rc = recv.wait(timeout=60)
+            secs = time.time() - t0
+            if src_rc != 0 or rcv_rc != 0:
+                failures.append("send exit %d, recv exit %d" % (src_rc, rcv_rc))
+            got = hashlib.sha256(open(out, "rb").read()).hexdigest() if os.path.exists(out) else ""
+            if got != want:
+                failures.append("stored file SHA-256 %s != sent %s" % (got, want))
+            if os.path.exists(out + ".part"):
+                failures.append("a .part file was left behind")
+            print("8 MiB through room cli-test in %.2f s: send %d, recv %d, sha256 %s" %
+                  (secs, src_rc, rcv_rc, "matches" if got == want else "DIFFERS"))
+
+            # The room is free again: two members join, a third is refused with 409.
+            key = "dGhlIHNhbXBsZSBub25jZQ=="
+            up = ("GET /ws?room=full HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                  "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n" % key)
+            members = []
+            for _ in range(2):
+                s = socket.create_connection(("127.0.0.1", port), timeout=10)
+                s.sendall(up.encode())
+                rsp = s.recv(4096)
+                if not rsp.startswith(b"HTTP/1.1 101") or \
+                        b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" not in rsp:
+                    failures.append("room member not accepted: %r" % rsp[:80])
+                members.append(s)
+            third = http_get(port, up)
+            if not third.startswith(b"HTTP/1.1 409"):
+                failures.append("third member of a room not refused: %r" % third[:80])
+            for s in members:
+                s.close()
+        finally:
+            srv.send_signal(signal.SIGTERM)
+            try:
+                srv_rc = srv.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                srv.kill()
+                srv_rc = -9
+            if srv_rc != 0:
+                failures.append("sluice serve exit status %d after SIGTERM" % srv_rc)
+        if failures:
+            for name in ("serve.log", "send.log", "recv.log"):
+                show(os.path.join(d, name))
+            print("cli_send_recv: FAILED:\n  " + "\n  ".join(failures))
+            return 1
+        print("cli_send_recv: 1 passed, 0 failed")
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
