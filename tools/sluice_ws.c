@@ -228,7 +228,7 @@ int ws_close(ws_conn *ws, uint16_t code, const char *reason)
 
 /* Fail the connection: a close frame with `code` when open, an HTTP status while reading
  * the header (server), and the ERROR event. */
-static int fail(ws_conn *ws, ws_event *ev, uint16_t code, const char *reason)
+static int ws_fail(ws_conn *ws, ws_event *ev, uint16_t code, const char *reason)
 {
     snprintf(ws->reason, sizeof ws->reason, "%s", reason);
     if (ws->phase == WS_PHASE_OPEN) {
@@ -303,25 +303,25 @@ static int parse_frame(ws_conn *ws, ws_event *ev)
     uint64_t plen = p[1] & 0x7F;
     size_t h = 2;
     if (p[0] & 0x70) {
-        return fail(ws, ev, 1002, "reserved bits set (no extension was negotiated)");
+        return ws_fail(ws, ev, 1002, "reserved bits set (no extension was negotiated)");
     }
     if (op != 0 && op != 1 && op != 2 && op != 8 && op != 9 && op != 10) {
-        return fail(ws, ev, 1002, "unknown opcode");
+        return ws_fail(ws, ev, 1002, "unknown opcode");
     }
     if (masked == ws->client) {
         /* RFC 6455 section 5.1: client frames are masked, server frames are not. */
-        return fail(ws, ev, 1002, ws->client ? "masked frame from the server"
+        return ws_fail(ws, ev, 1002, ws->client ? "masked frame from the server"
                                              : "unmasked frame from the client");
     }
     bool control = op >= 8;
     if (control && (!fin || plen > 125)) {
-        return fail(ws, ev, 1002, "fragmented or oversized control frame");
+        return ws_fail(ws, ev, 1002, "fragmented or oversized control frame");
     }
     if (!control && op == 0 && !ws->in_message) {
-        return fail(ws, ev, 1002, "continuation frame without a message");
+        return ws_fail(ws, ev, 1002, "continuation frame without a message");
     }
     if (!control && op != 0 && ws->in_message) {
-        return fail(ws, ev, 1002, "new message inside a fragmented one");
+        return ws_fail(ws, ev, 1002, "new message inside a fragmented one");
     }
     if (plen == 126) {
         if (ws->in_len < 4) {
@@ -334,7 +334,7 @@ static int parse_frame(ws_conn *ws, ws_event *ev)
             return 0;
         }
         if (p[2] & 0x80) {
-            return fail(ws, ev, 1002, "64-bit length with the top bit set");
+            return ws_fail(ws, ev, 1002, "64-bit length with the top bit set");
         }
         plen = 0;
         for (int i = 0; i < 8; i++) {
@@ -344,7 +344,7 @@ static int parse_frame(ws_conn *ws, ws_event *ev)
     }
     size_t already = ws->in_message ? ws->msg_len : 0;
     if (!control && plen > ws->lim.max_message - already) {
-        return fail(ws, ev, 1009, "message too big");
+        return ws_fail(ws, ev, 1009, "message too big");
     }
     size_t mh = masked ? 4 : 0;
     if (ws->in_len < h + mh + plen) {
@@ -361,7 +361,7 @@ static int parse_frame(ws_conn *ws, ws_event *ev)
     ws->frames_in++;
     if (op == 9) { /* ping: answer with the same payload (section 5.5.2) */
         if (!ws->close_sent && put_frame(ws, 10, payload, n) != 0) {
-            return fail(ws, ev, 1008, "output buffer full");
+            return ws_fail(ws, ev, 1008, "output buffer full");
         }
         in_consume(ws, total);
         return -1; /* no event: go on */
@@ -373,15 +373,15 @@ static int parse_frame(ws_conn *ws, ws_event *ev)
     if (op == 8) {
         uint16_t code = 1005;
         if (n == 1) {
-            return fail(ws, ev, 1002, "close frame with a 1-byte body");
+            return ws_fail(ws, ev, 1002, "close frame with a 1-byte body");
         }
         if (n >= 2) {
             code = (uint16_t)((payload[0] << 8) | payload[1]);
             if (!close_code_valid(code)) {
-                return fail(ws, ev, 1002, "invalid close code");
+                return ws_fail(ws, ev, 1002, "invalid close code");
             }
             if (!ws_utf8_valid(payload + 2, n - 2)) {
-                return fail(ws, ev, 1007, "close reason is not UTF-8");
+                return ws_fail(ws, ev, 1007, "close reason is not UTF-8");
             }
         }
         size_t rl = n >= 2 ? n - 2 : 0;
@@ -407,7 +407,7 @@ static int parse_frame(ws_conn *ws, ws_event *ev)
         ws->msg_len = 0;
     }
     if (grow(&ws->msg, &ws->msg_cap, ws->msg_len + n + 1, ws->lim.max_message + 1) != 0) {
-        return fail(ws, ev, 1009, "out of memory for the message");
+        return ws_fail(ws, ev, 1009, "out of memory for the message");
     }
     memcpy(ws->msg + ws->msg_len, payload, n);
     ws->msg_len += n;
@@ -417,7 +417,7 @@ static int parse_frame(ws_conn *ws, ws_event *ev)
     }
     ws->in_message = false;
     if (ws->msg_text && !ws_utf8_valid(ws->msg, ws->msg_len)) {
-        return fail(ws, ev, 1007, "text message is not UTF-8");
+        return ws_fail(ws, ev, 1007, "text message is not UTF-8");
     }
     ws->msg[ws->msg_len] = '\0'; /* convenience for text; not counted in len */
     ws->msg_ready = true;
@@ -557,37 +557,37 @@ static int parse_request(ws_conn *ws, ws_event *ev, const char *req, size_t hlen
     const char *eol = memchr(req, '\r', hlen);
     const char *sp1 = memchr(req, ' ', (size_t)(eol - req));
     if (!sp1) {
-        return fail(ws, ev, 400, "bad request line");
+        return ws_fail(ws, ev, 400, "bad request line");
     }
     const char *tgt = sp1 + 1;
     const char *sp2 = memchr(tgt, ' ', (size_t)(eol - tgt));
     if (!sp2 || sp2 == tgt) {
-        return fail(ws, ev, 400, "bad request line");
+        return ws_fail(ws, ev, 400, "bad request line");
     }
     if (!ieq(sp2 + 1, (size_t)(eol - sp2 - 1), "HTTP/1.1") &&
         !ieq(sp2 + 1, (size_t)(eol - sp2 - 1), "HTTP/1.0")) {
-        return fail(ws, ev, 400, "unsupported HTTP version");
+        return ws_fail(ws, ev, 400, "unsupported HTTP version");
     }
     if ((size_t)(sp1 - req) != 3 || memcmp(req, "GET", 3) != 0) {
-        return fail(ws, ev, 405, "only GET is served");
+        return ws_fail(ws, ev, 405, "only GET is served");
     }
     size_t tl = (size_t)(sp2 - tgt);
     if (tl >= sizeof ws->target) {
-        return fail(ws, ev, 414, "request target too long");
+        return ws_fail(ws, ev, 414, "request target too long");
     }
     for (size_t i = 0; i < tl; i++) {
         if (tgt[i] <= ' ' || tgt[i] >= 127) {
-            return fail(ws, ev, 400, "bad character in the request target");
+            return ws_fail(ws, ev, 400, "bad character in the request target");
         }
     }
     if (tgt[0] != '/') {
-        return fail(ws, ev, 400, "request target must start with /");
+        return ws_fail(ws, ev, 400, "request target must start with /");
     }
     memcpy(ws->target, tgt, tl);
     ws->target[tl] = '\0';
     hdrs h;
     if (parse_headers(eol + 2, end, &h) != 0) {
-        return fail(ws, ev, 400, "malformed header line");
+        return ws_fail(ws, ev, 400, "malformed header line");
     }
     memset(ev, 0, sizeof *ev);
     ev->target = ws->target;
@@ -599,11 +599,11 @@ static int parse_request(ws_conn *ws, ws_event *ev, const char *req, size_t hlen
     /* RFC 6455 section 4.2.1: the handshake's requirements. */
     if (!h.conn_upgrade) {
         ws->phase = WS_PHASE_HEADER;
-        return fail(ws, ev, 400, "Upgrade without Connection: Upgrade");
+        return ws_fail(ws, ev, 400, "Upgrade without Connection: Upgrade");
     }
     if (!h.has_version || !h.version13) {
         ws->phase = WS_PHASE_HEADER;
-        return fail(ws, ev, 426, "Sec-WebSocket-Version must be 13");
+        return ws_fail(ws, ev, 426, "Sec-WebSocket-Version must be 13");
     }
     bool key_ok = h.key && h.key_len == 24 && h.key[22] == '=' && h.key[23] == '=';
     for (size_t i = 0; key_ok && i < 22; i++) {
@@ -611,11 +611,11 @@ static int parse_request(ws_conn *ws, ws_event *ev, const char *req, size_t hlen
     }
     if (!key_ok) {
         ws->phase = WS_PHASE_HEADER;
-        return fail(ws, ev, 400, "bad Sec-WebSocket-Key");
+        return ws_fail(ws, ev, 400, "bad Sec-WebSocket-Key");
     }
     if (ws_accept_value(h.key, h.key_len, ws->accept) != 0) {
         ws->phase = WS_PHASE_HEADER;
-        return fail(ws, ev, 500, "SHA-1 failed");
+        return ws_fail(ws, ev, 500, "SHA-1 failed");
     }
     ev->type = WS_EV_UPGRADE;
     return 1;
@@ -627,25 +627,25 @@ static int parse_response(ws_conn *ws, ws_event *ev, const char *rsp, size_t hle
     const char *eol = memchr(rsp, '\r', hlen);
     size_t l1 = (size_t)(eol - rsp);
     if (l1 < 12 || memcmp(rsp, "HTTP/1.1 ", 9) != 0) {
-        return fail(ws, ev, 1002, "not an HTTP/1.1 response");
+        return ws_fail(ws, ev, 1002, "not an HTTP/1.1 response");
     }
     if (memcmp(rsp + 9, "101", 3) != 0) {
         char r[96];
         snprintf(r, sizeof r, "server refused the upgrade: %.*s", (int)(l1 > 60 ? 60 : l1), rsp);
-        return fail(ws, ev, 1002, r);
+        return ws_fail(ws, ev, 1002, r);
     }
     hdrs h;
     if (parse_headers(eol + 2, end, &h) != 0) {
-        return fail(ws, ev, 1002, "malformed header line in the response");
+        return ws_fail(ws, ev, 1002, "malformed header line in the response");
     }
     if (!h.upgrade_ws || !h.conn_upgrade) {
-        return fail(ws, ev, 1002, "101 without Upgrade: websocket / Connection: Upgrade");
+        return ws_fail(ws, ev, 1002, "101 without Upgrade: websocket / Connection: Upgrade");
     }
     if (!h.accept || h.accept_len != 28 || memcmp(h.accept, ws->accept, 28) != 0) {
-        return fail(ws, ev, 1002, "wrong Sec-WebSocket-Accept");
+        return ws_fail(ws, ev, 1002, "wrong Sec-WebSocket-Accept");
     }
     if (h.has_ext) {
-        return fail(ws, ev, 1002, "server chose an extension we did not offer");
+        return ws_fail(ws, ev, 1002, "server chose an extension we did not offer");
     }
     ws->phase = WS_PHASE_OPEN;
     memset(ev, 0, sizeof *ev);
@@ -666,23 +666,23 @@ static int parse_header(ws_conn *ws, ws_event *ev)
     }
     if (!end) {
         if (n >= ws->lim.max_header) {
-            return fail(ws, ev, ws->client ? 1009 : 431, "HTTP header too large");
+            return ws_fail(ws, ev, ws->client ? 1009 : 431, "HTTP header too large");
         }
         return 0;
     }
     size_t hlen = (size_t)(end - ws->in);
     if (hlen > ws->lim.max_header) {
-        return fail(ws, ev, ws->client ? 1009 : 431, "HTTP header too large");
+        return ws_fail(ws, ev, ws->client ? 1009 : 431, "HTTP header too large");
     }
     for (size_t i = 0; i < hlen; i++) {
         if (ws->in[i] == 0) {
-            return fail(ws, ev, 400, "NUL in the HTTP header");
+            return ws_fail(ws, ev, 400, "NUL in the HTTP header");
         }
     }
     /* Work on a private copy so that the rest (frames) can move. */
     char *copy = malloc(hlen);
     if (!copy) {
-        return fail(ws, ev, 500, "out of memory");
+        return ws_fail(ws, ev, 500, "out of memory");
     }
     memcpy(copy, ws->in, hlen);
     in_consume(ws, hlen);
@@ -701,10 +701,10 @@ int ws_next_event(ws_conn *ws, ws_event *ev)
     if (ws->overflow) {
         ws->overflow = false;
         if (ws->phase == WS_PHASE_HEADER) {
-            return fail(ws, ev, ws->client ? 1009 : 431, "HTTP header too large");
+            return ws_fail(ws, ev, ws->client ? 1009 : 431, "HTTP header too large");
         }
         if (ws->phase != WS_PHASE_DONE) {
-            return fail(ws, ev, 1009, "input bound exceeded");
+            return ws_fail(ws, ev, 1009, "input bound exceeded");
         }
     }
     for (;;) {
