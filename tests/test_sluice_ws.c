@@ -471,8 +471,8 @@ static void test_ws_client_refuses_a_wrong_accept_or_a_refusal(void **state)
     (void)state;
     const uint8_t key[16] = {0};
     static const char *const rsps[] = {
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+        ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+         "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"), /* another key's */
         "HTTP/1.1 409 Conflict\r\nContent-Length: 0\r\n\r\n",
         "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\n",
     };
@@ -486,6 +486,23 @@ static void test_ws_client_refuses_a_wrong_accept_or_a_refusal(void **state)
         assert_int_equal(ev.type, WS_EV_ERROR);
         ws_free(&c);
     }
+    /* the right accept value for the all-zero key, with a first frame in the same read */
+    ws_conn c;
+    assert_int_equal(ws_init(&c, true, NULL), 0);
+    assert_int_equal(ws_client_start(&c, "h", "/ws", key), 0);
+    uint8_t buf[256];
+    const char ok[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: WebSocket\r\n"
+                      "Connection: upgrade\r\nSec-WebSocket-Accept: ICX+Yqv66kxgM0FcWaLWlFLwTAI=\r\n\r\n";
+    memcpy(buf, ok, sizeof ok - 1);
+    size_t n = sizeof ok - 1 + mkframe(buf + sizeof ok - 1, true, 1, false, "hi", 2);
+    ws_feed(&c, buf, n);
+    ws_event ev;
+    assert_int_equal(ws_next_event(&c, &ev), 1);
+    assert_int_equal(ev.type, WS_EV_OPEN);
+    assert_int_equal(ws_next_event(&c, &ev), 1);
+    assert_int_equal(ev.type, WS_EV_MESSAGE);
+    assert_int_equal(ev.len, 2);
+    ws_free(&c);
 }
 
 static void test_ws_output_is_bounded(void **state)
