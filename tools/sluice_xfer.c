@@ -19,6 +19,8 @@
 #define XFER_CHUNK 65536u
 #define XFER_LINGER_US (3u * 1000000u) /* receiver: wait for the sender to close */
 #define XFER_MAX_PEER_FDS 16
+/* After the room says the other side left: time for its last messages to arrive. */
+#define XFER_PEER_LEFT_GRACE_US (2u * 1000000u)
 
 typedef struct xfer {
     const tool_opts *o;
@@ -29,7 +31,7 @@ typedef struct xfer {
     bool ws_dead;
     sluice_peer *pc;
     sluice_channel *ch;
-    bool connected, channel_open;
+    bool connected, channel_open, channel_closed;
     /* sender */
     FILE *in;
     uint64_t size, sent;
@@ -37,7 +39,8 @@ typedef struct xfer {
     bool header_sent, end_sent;
     char my_sha[65];
     uint8_t *chunk;
-    size_t chunk_len; /* a chunk refused with BUFFER_FULL, to send again */
+    size_t chunk_len;
+    uint8_t *rbuf; /* one received message (max_message) */ /* a chunk refused with BUFFER_FULL, to send again */
     /* receiver */
     xfer_rx rx;
     FILE *out;
@@ -45,7 +48,7 @@ typedef struct xfer {
     bool write_err;
     /* outcome */
     bool done, ok;
-    sluice_time done_at, deadline, t_open;
+    sluice_time done_at, deadline, t_open, peer_left_at;
     char err[256];
 } xfer;
 
@@ -73,6 +76,12 @@ static void rx_write(void *user, const uint8_t *p, size_t n)
     if (!x->out && !x->write_err) {
         if (!x->out_path[0]) {
             snprintf(x->out_path, sizeof x->out_path, "%s", x->rx.name);
+            /* The sender chose that name: never overwrite a file unless --out says so. */
+            if (access(x->out_path, F_OK) == 0) {
+                tool_log(x->who, "%s exists; choose a path with --out", x->out_path);
+                x->write_err = true;
+                return;
+            }
         }
         snprintf(x->part_path, sizeof x->part_path, "%s.part", x->out_path);
         x->out = fopen(x->part_path, "wb");
@@ -103,8 +112,17 @@ static void rx_message(xfer *x, const uint8_t *p, size_t n, bool text)
     bool ok = false;
     char mine[65];
     int r = xfer_rx_message(&x->rx, p, n, text, &reply, &ok, mine);
-    if (r == 0) {
+    if (r == 0 && !x->write_err) {
         cli_str_free(&reply);
+        return;
+    }
+    if (r == 0) { /* cannot store it: say so now rather than after the whole file */
+        cli_str_free(&reply);
+        reply = (cli_str){0};
+        cli_str_puts(&reply, "{\"type\":\"result\",\"ok\":false,\"bytes\":0,\"sha256\":\"\","
+                             "\"error\":\"receiver could not write the file\"}");
+        channel_send_text(x, &reply);
+        xfail(x, "could not write the file");
         return;
     }
     if (r == 1) {
@@ -214,6 +232,8 @@ static void tx_pump(xfer *x)
     }
 }
 
+static void drain_channel(xfer *x);
+
 static void peer_events(xfer *x)
 {
     sluice_event ev;
@@ -250,7 +270,7 @@ static void peer_events(xfer *x)
         case SLUICE_EVENT_CHANNEL_CLOSED:
             if (ev.channel == x->ch) {
                 x->channel_open = false;
-                xfail(x, "the channel closed before the transfer was verified");
+                x->channel_closed = true; /* fails below, after its last messages */
             }
             break;
         case SLUICE_EVENT_CONNECTION_STATE:
@@ -274,7 +294,18 @@ static void peer_events(xfer *x)
     if (!x->ch) {
         return;
     }
-    uint8_t *buf = x->chunk;
+    if (x->channel_closed) {
+        x->channel_closed = false;
+        drain_channel(x);
+        xfail(x, "the channel closed before the transfer was verified");
+        return;
+    }
+    drain_channel(x);
+}
+
+static void drain_channel(xfer *x)
+{
+    uint8_t *buf = x->rbuf;
     size_t cap = x->o->max_message;
     int64_t n;
     bool text;
@@ -325,6 +356,9 @@ static void ws_events(xfer *x)
             const char *type = cli_json_get_string(m, "type");
             if (r < 0) {
                 xfail(x, "the remote description was refused");
+            } else if (r == 0 && type && strcmp(type, "peer-left") == 0) {
+                tool_log(x->who, "the other side left the room");
+                x->peer_left_at = tool_now_us();
             } else if (r == 0 && type && x->o->verbose) {
                 tool_log(x->who, "signaling: %s", type);
             }
@@ -376,8 +410,9 @@ static int xfer_setup(xfer *x)
         x->rx.on_data = rx_write;
         x->rx.user = x;
     }
-    x->chunk = malloc(o->max_message > XFER_CHUNK ? o->max_message : XFER_CHUNK);
-    if (!x->chunk) {
+    x->chunk = malloc(XFER_CHUNK);
+    x->rbuf = malloc(o->max_message);
+    if (!x->chunk || !x->rbuf) {
         return -1;
     }
     sluice_config cfg;
@@ -411,6 +446,10 @@ static void xfer_loop(xfer *x)
         sluice_time now = tool_now_us();
         if (now > x->deadline) {
             xfail(x, "timed out");
+            break;
+        }
+        if (x->peer_left_at && !x->done && now - x->peer_left_at > XFER_PEER_LEFT_GRACE_US) {
+            xfail(x, "the other side left before the transfer was verified");
             break;
         }
         /* Receiver after success: let the result leave, then wait for the sender to close. */
@@ -459,6 +498,30 @@ static void xfer_loop(xfer *x)
     }
 }
 
+/* sluice_peer_close() aborts the association: first let what we queued (a result, an
+ * error) reach the other side, for at most a second. */
+static void xfer_flush(xfer *x)
+{
+    sluice_time until = tool_now_us() + 1000000u;
+    while (x->ch && sluice_channel_ready_state(x->ch) == SLUICE_CHANNEL_OPEN &&
+           tool_now_us() < until) {
+        sluice_peer_stats st;
+        if (sluice_channel_buffered_amount(x->ch) == 0 &&
+            (sluice_peer_get_stats(x->pc, &st) != 0 || st.bytes_in_flight == 0)) {
+            break;
+        }
+        int fds[XFER_MAX_PEER_FDS];
+        struct pollfd pf[XFER_MAX_PEER_FDS];
+        int nf = sluice_peer_fds(x->pc, fds, XFER_MAX_PEER_FDS);
+        for (int i = 0; i < nf && i < XFER_MAX_PEER_FDS; i++) {
+            pf[i] = (struct pollfd){fds[i], POLLIN, 0};
+        }
+        int t = sluice_peer_timeout_ms(x->pc);
+        poll(pf, (nfds_t)(nf < XFER_MAX_PEER_FDS ? nf : XFER_MAX_PEER_FDS), t < 0 || t > 10 ? 10 : t);
+        sluice_peer_poll(x->pc);
+    }
+}
+
 int tool_xfer(const tool_opts *o, bool sender)
 {
     xfer x;
@@ -477,6 +540,7 @@ int tool_xfer(const tool_opts *o, bool sender)
         tool_log(x.who, "FAILED: %s", x.err);
     }
     if (x.pc) {
+        xfer_flush(&x);
         sluice_peer_close(x.pc);
         sluice_peer_poll(x.pc); /* let the close leave */
         sluice_peer_free(x.pc);
@@ -499,5 +563,6 @@ int tool_xfer(const tool_opts *o, bool sender)
     EVP_MD_CTX_free(x.sha);
     xfer_rx_free(&x.rx);
     free(x.chunk);
+    free(x.rbuf);
     return x.ok ? 0 : 1;
 }
