@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """CTest cli_send_recv: `sluice serve` on a free port, then `sluice recv` and `sluice send`
 of an 8 MiB random file through a room; both must exit 0 and the stored file must have the
-sent SHA-256. Also: a third member of a full room is refused (409), the server answers the
+sent SHA-256. Then `sluice send` without a room: the server's own mux peer receives and
+verifies (the path browsers use). Also: a third member of a full room is refused (409), the server answers the
 page at / and stops cleanly on SIGTERM (exit 0, so ASan's leak check ran clean).
 
 usage: cli_send_recv.py path/to/sluice
@@ -90,6 +91,17 @@ def main():
                 failures.append("a .part file was left behind")
             print("8 MiB through room cli-test in %.2f s: send %d, recv %d, sha256 %s" %
                   (secs, src_rc, rcv_rc, "matches" if got == want else "DIFFERS"))
+
+            # Without a room the server's own peer (on its sluice_mux port) receives: the
+            # session path that browsers use, driven by a native client.
+            t0 = time.time()
+            direct = subprocess.run([sluice, "send", src, "--signal", "ws://127.0.0.1:%d/ws" % port,
+                                     "--bind", "127.0.0.1", "--timeout", "120"],
+                                    stdout=slog, stderr=subprocess.STDOUT, timeout=200)
+            if direct.returncode != 0:
+                failures.append("send to the server's own session: exit %d" % direct.returncode)
+            print("8 MiB to the server's session (mux port) in %.2f s: exit %d" %
+                  (time.time() - t0, direct.returncode))
 
             # The room is free again: two members join, a third is refused with 409.
             key = "dGhlIHNhbXBsZSBub25jZQ=="

@@ -43,7 +43,9 @@ static const char HELP[] =
     "  Start both with the same room, in any order. The receiver stores the file\n"
     "  (as PATH.part, renamed to PATH once verified) and both check its SHA-256; the\n"
     "  exit status is 0 only when the receiver's count and SHA-256 equal the sender's.\n"
-    "  --signal URL          ws://HOST:PORT/ws?room=NAME of a `sluice serve` (no wss://)\n"
+    "  --signal URL          ws://HOST:PORT/ws?room=NAME of a `sluice serve` (no wss://).\n"
+    "                        send to ws://HOST:PORT/ws (no room): the server itself\n"
+    "                        receives, hashes and answers (a check of a server)\n"
     "  --out PATH            recv: where to store (default: the sender's file name)\n"
     "  --bind IP             gather candidates on this address only (127.0.0.1: loopback)\n"
     "  --timeout S           give up after S seconds (default 120)\n"
@@ -166,6 +168,17 @@ int main(int argc, char **argv)
     }
     if (!serve && !o.signal) {
         return usage_error("--signal ws://HOST:PORT/ws?room=NAME is required", NULL);
+    }
+    if (!serve) {
+        char host[256], target[1024], hosthdr[300];
+        uint16_t port;
+        if (tool_parse_ws_url(o.signal, host, sizeof host, &port, target, sizeof target, hosthdr,
+                              sizeof hosthdr) != 0) {
+            return usage_error("--signal wants ws://HOST[:PORT]/ws?room=NAME", o.signal);
+        }
+        if (recv && !strstr(target, "room=")) {
+            return usage_error("recv needs a room: ws://HOST[:PORT]/ws?room=NAME", o.signal);
+        }
     }
     sluice_config cfg;
     sluice_ice_server servers[TOOL_MAX_ICE_URLS];

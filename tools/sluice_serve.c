@@ -309,7 +309,7 @@ static void session_channels(server *sv, conn *c)
         if (r != 0 && !reply.failed) {
             sluice_channel_send(s->file, reply.p, reply.len, true);
             tool_log("serve", "session %u: file of %" PRIu64 " bytes, SHA-256 %s%s", c->id,
-                     s->rx.bytes, mine, ok ? " (matches the page's)" : " (MISMATCH)");
+                     s->rx.bytes, mine, ok ? " (matches the sender's)" : " (MISMATCH)");
         }
         cli_str_free(&reply);
     }
@@ -358,7 +358,7 @@ static void session_events(server *sv, conn *c)
                 if (sluice_peer_get_stats(s->pc, &st) == 0 && st.has_selected_pair) {
                     sluice_addr_format(&st.selected_remote, ra, sizeof ra);
                 }
-                tool_log("serve", "session %u: connected (browser at %s)", c->id, ra);
+                tool_log("serve", "session %u: connected (client at %s)", c->id, ra);
             } else if (ev.state == SLUICE_CONNECTION_FAILED ||
                        ev.state == SLUICE_CONNECTION_CLOSED) {
                 tool_log("serve", "session %u: connection %s", c->id,
@@ -587,7 +587,8 @@ static int serve_setup(server *sv, const tool_opts *o)
     mc.max_peers = o->max_sessions;
     int rc = sluice_mux_new(&mc, &sv->mux);
     if (rc < 0) {
-        tool_log("serve", "UDP mux on %s: %s", o->udp, sluice_strerror(rc));
+        tool_log("serve", "UDP mux on %s: %s (--udp wants an IP literal of this machine, "
+                 "not a wildcard: it is the browsers' one candidate)", o->udp, sluice_strerror(rc));
         return -1;
     }
     tool_config(o, &sv->cfg, sv->servers);
