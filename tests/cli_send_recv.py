@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """CTest cli_send_recv: `sluice serve` on a free port, then `sluice recv` and `sluice send`
-of an 8 MiB random file through a room; both must exit 0 and the stored file must have the
+of an 8 MiB random file through a room, in both orders of arrival; both must exit 0 and the stored file must have the
 sent SHA-256. Then `sluice send` without a room: the server's own mux peer receives and
 verifies (the path browsers use). Also: a third member of a full room is refused (409), the server answers the
 page at / and stops cleanly on SIGTERM (exit 0, so ASan's leak check ran clean).
@@ -68,29 +68,38 @@ def main():
             with open(src, "wb") as f:
                 f.write(data)
             want = hashlib.sha256(data).hexdigest()
-            out = os.path.join(d, "out.bin")
-            url = "ws://127.0.0.1:%d/ws?room=cli-test" % port
             rlog = open(os.path.join(d, "recv.log"), "w")
             slog = open(os.path.join(d, "send.log"), "w")
-            common = ["--signal", url, "--bind", "127.0.0.1", "--timeout", "120"]
-            recv = subprocess.Popen([sluice, "recv", "--out", out] + common, stdout=rlog,
-                                    stderr=subprocess.STDOUT)
-            time.sleep(0.3)  # either order works (the room queues what arrives early)
-            send = subprocess.Popen([sluice, "send", src] + common, stdout=slog,
-                                    stderr=subprocess.STDOUT)
-            t0 = time.time()
-            src_rc = send.wait(timeout=200)
-            rcv_rc = recv.wait(timeout=60)
-            secs = time.time() - t0
-            if src_rc != 0 or rcv_rc != 0:
-                failures.append("send exit %d, recv exit %d" % (src_rc, rcv_rc))
-            got = hashlib.sha256(open(out, "rb").read()).hexdigest() if os.path.exists(out) else ""
-            if got != want:
-                failures.append("stored file SHA-256 %s != sent %s" % (got, want))
-            if os.path.exists(out + ".part"):
-                failures.append("a .part file was left behind")
-            print("8 MiB through room cli-test in %.2f s: send %d, recv %d, sha256 %s" %
-                  (secs, src_rc, rcv_rc, "matches" if got == want else "DIFFERS"))
+            # Both orders: whoever arrives second in the room offers and makes the channel.
+            for order in ("recv-first", "send-first"):
+                out = os.path.join(d, "out-%s.bin" % order)
+                url = "ws://127.0.0.1:%d/ws?room=%s" % (port, order)
+                common = ["--signal", url, "--bind", "127.0.0.1", "--timeout", "120"]
+                rcmd = [sluice, "recv", "--out", out] + common
+                scmd = [sluice, "send", src] + common
+                first, second = (rcmd, scmd) if order == "recv-first" else (scmd, rcmd)
+                for log in (rlog, slog):
+                    log.write("=== %s\n" % order)
+                    log.flush()
+                p1 = subprocess.Popen(first, stdout=rlog if first is rcmd else slog,
+                                      stderr=subprocess.STDOUT)
+                time.sleep(0.3)
+                p2 = subprocess.Popen(second, stdout=rlog if second is rcmd else slog,
+                                      stderr=subprocess.STDOUT)
+                send, recv = (p2, p1) if order == "recv-first" else (p1, p2)
+                t0 = time.time()
+                src_rc = send.wait(timeout=200)
+                rcv_rc = recv.wait(timeout=60)
+                secs = time.time() - t0
+                if src_rc != 0 or rcv_rc != 0:
+                    failures.append("%s: send exit %d, recv exit %d" % (order, src_rc, rcv_rc))
+                got = hashlib.sha256(open(out, "rb").read()).hexdigest() if os.path.exists(out) else ""
+                if got != want:
+                    failures.append("%s: stored file SHA-256 %s != sent %s" % (order, got, want))
+                if os.path.exists(out + ".part"):
+                    failures.append("%s: a .part file was left behind" % order)
+                print("8 MiB through a room (%s) in %.2f s: send %d, recv %d, sha256 %s" %
+                      (order, secs, src_rc, rcv_rc, "matches" if got == want else "DIFFERS"))
 
             # Without a room the server's own peer (on its sluice_mux port) receives: the
             # session path that browsers use, driven by a native client.

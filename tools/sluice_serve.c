@@ -5,9 +5,11 @@
  *    "chat" (every text line is broadcast to every session), "echo" (messages sent back),
  *    "file" (the file protocol of sluice_tool.h: we hash and answer with the count and
  *    SHA-256; nothing is stored).
- *  - /ws?room=NAME: a pure relay between the (at most two) members of a room; messages
- *    for a member that has not joined yet are queued (bounded). When a member leaves,
- *    the other gets {"type":"peer-left"}.
+ *  - /ws?room=NAME: a pure relay between the (at most two) members of a room. The relay
+ *    adds only: {"type":"room","room":NAME,"members":1|2} to whoever joins (with 2, the
+ *    newcomer is the one who offers), {"type":"peer-joined"} to the member already there,
+ *    {"type":"peer-left"} when the other leaves. Messages for a member that has not
+ *    joined yet are queued (bounded).
  * One thread, one poll() loop; SIGINT/SIGTERM arrive through a signalfd (no globals) and
  * end the loop cleanly. Every table and buffer is bounded by an option. */
 #include <errno.h>
@@ -488,7 +490,21 @@ static void handle_request(server *sv, conn *c, const ws_event *ev, bool upgrade
             c->room = r;
             ws_accept(&c->ws);
             tool_log("serve", "room %s: member %u joined", name + 5, c->id);
-            room_flush(sv, &sv->rooms[r], (int)(c - sv->conns));
+            room *rm = &sv->rooms[r];
+            int self = (int)(c - sv->conns);
+            int other = rm->member[0] == self ? rm->member[1] : rm->member[0];
+            /* Tell the newcomer whether someone is there (then it offers: the one who
+             * arrives second calls), and tell the one waiting that someone came. */
+            cli_str j = {0};
+            cli_str_puts(&j, "{\"type\":\"room\",\"room\":");
+            cli_str_json_string(&j, rm->name, strlen(rm->name));
+            cli_str_printf(&j, ",\"members\":%d}", other >= 0 ? 2 : 1);
+            ws_send_str(sv, c, &j);
+            if (other >= 0) {
+                static const char joined[] = "{\"type\":\"peer-joined\"}";
+                ws_send_text(sv, &sv->conns[other], joined, sizeof joined - 1);
+            }
+            room_flush(sv, rm, self);
             return;
         }
     }

@@ -1,6 +1,8 @@
 /* `sluice send FILE --signal URL` and `sluice recv --signal URL [--out PATH]`: a file
  * native-to-native over one reliable ordered data channel "file", signaled through a room
- * of `sluice serve` (a pure relay). The sender offers; the receiver answers. The protocol
+ * of `sluice serve` (a pure relay). Whichever arrives second in the room offers and
+ * creates the channel (the relay says {"type":"room","members":2}); without a room the
+ * sender offers to the server's own session. Either side may be a browser. The protocol
  * on the channel is in sluice_tool.h; both exit 0 only when the receiver's SHA-256 and
  * byte count equal the sender's. */
 #include <errno.h>
@@ -32,6 +34,7 @@ typedef struct xfer {
     sluice_peer *pc;
     sluice_channel *ch;
     bool connected, channel_open, channel_closed;
+    bool in_room, offered; /* in a room, whoever arrives second offers */
     /* sender */
     FILE *in;
     uint64_t size, sent;
@@ -257,7 +260,7 @@ static void peer_events(xfer *x)
             break;
         }
         case SLUICE_EVENT_DATA_CHANNEL:
-            if (!x->sender && !x->ch && strcmp(sluice_channel_label(ev.channel), "file") == 0) {
+            if (!x->ch && strcmp(sluice_channel_label(ev.channel), "file") == 0) {
                 x->ch = ev.channel;
             }
             break;
@@ -329,6 +332,21 @@ static void drain_channel(xfer *x)
     }
 }
 
+/* We offer: the "file" channel is ours to create. */
+static void start_offer(xfer *x)
+{
+    if (x->offered || x->ch) {
+        return;
+    }
+    x->offered = true;
+    sluice_channel_options co;
+    sluice_channel_options_default(&co);
+    if (sluice_peer_create_channel(x->pc, "file", &co, &x->ch) < 0 ||
+        sluice_peer_create_offer(x->pc) < 0) {
+        xfail(x, "could not create the channel or the offer");
+    }
+}
+
 static void ws_events(xfer *x)
 {
     ws_event ev;
@@ -336,13 +354,8 @@ static void ws_events(xfer *x)
         switch (ev.type) {
         case WS_EV_OPEN:
             tool_log(x->who, "signaling connected (%s)", x->o->signal);
-            if (x->sender) {
-                sluice_channel_options co;
-                sluice_channel_options_default(&co);
-                if (sluice_peer_create_channel(x->pc, "file", &co, &x->ch) < 0 ||
-                    sluice_peer_create_offer(x->pc) < 0) {
-                    xfail(x, "could not create the channel or the offer");
-                }
+            if (!x->in_room) {
+                start_offer(x); /* the server's own session: it answers */
             }
             break;
         case WS_EV_MESSAGE: {
@@ -356,6 +369,13 @@ static void ws_events(xfer *x)
             const char *type = cli_json_get_string(m, "type");
             if (r < 0) {
                 xfail(x, "the remote description was refused");
+            } else if (r == 0 && type && strcmp(type, "room") == 0) {
+                /* Whoever arrives second offers (the relay's rule); the first waits. */
+                if (cli_json_get_number(m, "members", 1) >= 2) {
+                    start_offer(x);
+                } else {
+                    tool_log(x->who, "waiting in the room for the other side");
+                }
             } else if (r == 0 && type && strcmp(type, "peer-left") == 0) {
                 tool_log(x->who, "the other side left the room");
                 x->peer_left_at = tool_now_us();
@@ -391,6 +411,7 @@ static int xfer_setup(xfer *x)
         tool_log(x->who, "--signal needs ws://HOST[:PORT]/ws?room=NAME");
         return -1;
     }
+    x->in_room = strstr(target, "room=") != NULL;
     if (x->sender) {
         x->in = fopen(o->file, "rb");
         struct stat st;
