@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """CTest cli_browser_demo (label interop): `sluice serve` on a free port, then headless
 Chromium (npm playwright-core) opens the demo page, connects, gets a chat line back through
-the server's broadcast (and one from a second tab), measures an echo RTT and uploads a 1 MiB file whose SHA-256 the page
-sees matching (tests/cli_browser_demo.js). Exit 77 (skipped) when /usr/bin/chromium, node
-or playwright-core is missing. playwright-core is looked up in $SLUICE_NODE_MODULES, then
+the server's broadcast (and one from a second tab), measures an echo RTT and uploads a 1 MiB
+file whose SHA-256 the page sees matching; then two tabs meet in a room (chat, echo, a file
+verified by the receiving tab), and a tab sends 1 MiB to `sluice recv` waiting in another
+room, which stores it with the page's SHA-256 (tests/cli_browser_demo.js). Exit 77
+(skipped) when /usr/bin/chromium, node or playwright-core is missing. playwright-core is looked up in $SLUICE_NODE_MODULES, then
 interop/node_modules (`bash interop/install.sh` installs it).
 
 usage: cli_browser_demo.py path/to/sluice
 """
+import hashlib
 import json
 import os
 import re
@@ -49,12 +52,24 @@ def main():
             print("sluice serve did not start: %r" % line)
             return 1
         url = m.group(1)
+        # A native receiver waits in room "native"; the page (arriving second) offers to it.
+        stored = os.path.join(d, "from-chromium.bin")
+        rlog = open(os.path.join(d, "recv.log"), "w")
+        recv = subprocess.Popen([sluice, "recv", "--signal", url.replace("http:", "ws:") + "ws?room=native",
+                                 "--out", stored, "--timeout", "150"], stdout=rlog,
+                                stderr=subprocess.STDOUT)
         try:
             p = subprocess.run([node, os.path.join(ROOT, "tests", "cli_browser_demo.js"), url, nm,
-                                chromium], capture_output=True, text=True, timeout=180)
+                                chromium, "native"], capture_output=True, text=True, timeout=180)
             out, err, rc = p.stdout, p.stderr, p.returncode
         except subprocess.TimeoutExpired as e:
             out, err, rc = e.stdout or "", e.stderr or "", 124
+        try:
+            recv_rc = recv.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            recv.kill()
+            recv_rc = -9
+        rlog.close()
         srv.send_signal(signal.SIGTERM)
         try:
             srv_rc = srv.wait(timeout=30)
@@ -66,13 +81,21 @@ def main():
             res = json.loads(out.strip().splitlines()[-1])
         except (ValueError, IndexError):
             res = {}
-        if rc != 0 or srv_rc != 0 or not res.get("ok"):
-            sys.stdout.write("--- browser stderr\n%s\n--- browser stdout\n%s\n--- serve.log\n%s\n" %
-                             (err[-4000:], out[-2000:], open(os.path.join(d, "serve.log")).read()[-4000:]))
-            print("cli_browser_demo: FAILED (browser exit %d, serve exit %d)" % (rc, srv_rc))
+        native = res.get("native") or {}
+        got = hashlib.sha256(open(stored, "rb").read()).hexdigest() if os.path.exists(stored) else ""
+        if rc != 0 or srv_rc != 0 or recv_rc != 0 or not res.get("ok") or got != native.get("mine"):
+            sys.stdout.write("--- browser stderr\n%s\n--- browser stdout\n%s\n--- serve.log\n%s\n"
+                             "--- recv.log\n%s\n" %
+                             (err[-4000:], out[-2000:], open(os.path.join(d, "serve.log")).read()[-4000:],
+                              open(os.path.join(d, "recv.log")).read()[-2000:]))
+            print("cli_browser_demo: FAILED (browser exit %d, serve exit %d, recv exit %d, "
+                  "stored SHA-256 %s)" % (rc, srv_rc, recv_rc, got or "none"))
             return 1
-        print("chat: %s | echo: %s | file: %s" % (res.get("chat"), res.get("rtt_text"),
-                                                 res.get("file_text")))
+        print("server session: chat %r, %s, file: %s" % (res.get("chat"), res.get("rtt_text"),
+                                                        res.get("file_text")))
+        print("room of two tabs: chat, echo (median %.2f ms), 256 KiB file verified on both sides"
+              % res.get("room_rtt_ms", -1))
+        print("tab -> sluice recv: 1 MiB stored, SHA-256 %s (recv exit 0)" % got)
         print("cli_browser_demo: 1 passed, 0 failed")
         return 0
 
