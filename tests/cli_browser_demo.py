@@ -31,8 +31,40 @@ def find_node_modules():
     return None
 
 
+def has_routable_ipv4():
+    try:
+        out = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True,
+                             timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return True  # cannot tell: try as is
+    return any(line.split()[1] != "lo" for line in out.splitlines() if len(line.split()) > 1)
+
+
+def private_network():
+    """Chromium never gathers 127.0.0.1: on a machine with only `lo` (or with
+    SLUICE_DEMO_NETNS=1), run the whole test in a private network namespace with a dead-end
+    veth 198.18.0.1/15 and a default route over it (as interop/peers/chromium_peer.js does),
+    so that Chromium offers 198.18.0.1 and reaches 127.0.0.1 over lo. Nothing changes outside."""
+    for cmd in (["ip", "link", "set", "lo", "up"],
+                ["ip", "link", "add", "peers0", "type", "veth", "peer", "name", "peers1"],
+                ["ip", "addr", "add", "198.18.0.1/15", "dev", "peers0"],
+                ["ip", "link", "set", "peers0", "up"],
+                ["ip", "link", "set", "peers1", "up"],
+                ["ip", "route", "add", "default", "dev", "peers0"]):
+        subprocess.run(cmd, check=True, capture_output=True, timeout=10)
+
+
 def main():
     sluice = sys.argv[1]
+    if os.environ.get("SLUICE_DEMO_IN_NETNS") == "1":
+        private_network()
+    elif os.environ.get("SLUICE_DEMO_NETNS") == "1" or not has_routable_ipv4():
+        if os.geteuid() != 0 or not shutil.which("unshare"):
+            print("cli_browser_demo: SKIP (only loopback here, and no root for a network namespace)")
+            return 77
+        env = dict(os.environ, SLUICE_DEMO_IN_NETNS="1")
+        return subprocess.run(["unshare", "-n", sys.executable, os.path.abspath(__file__)] + sys.argv[1:],
+                              env=env).returncode
     chromium = os.environ.get("SLUICE_CHROMIUM", "/usr/bin/chromium")
     nm = find_node_modules()
     node = shutil.which("node")
