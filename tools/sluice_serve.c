@@ -289,21 +289,32 @@ static void chat_broadcast(server *sv, conn *from, const uint8_t *p, size_t n)
     }
 }
 
+/* A message above --max-message cannot be taken (NOBUFS) and would block its channel for
+ * good: end the session instead. */
+static bool recv_ok(server *sv, conn *c, int64_t n)
+{
+    if (n == SLUICE_ERR_NOBUFS) {
+        tool_log("serve", "session %u: a message above --max-message: closing", c->id);
+        conn_close(sv, c, 1009, "data-channel message above --max-message");
+    }
+    return n >= 0;
+}
+
 static void session_channels(server *sv, conn *c)
 {
     session *s = c->s;
     int64_t n;
     bool text;
     size_t cap = sv->o->max_message;
-    while (s->chat && (n = sluice_channel_recv(s->chat, sv->buf, cap, &text)) >= 0) {
+    while (s->chat && recv_ok(sv, c, n = sluice_channel_recv(s->chat, sv->buf, cap, &text))) {
         if (text) {
             chat_broadcast(sv, c, sv->buf, (size_t)n);
         }
     }
-    while (s->echo && (n = sluice_channel_recv(s->echo, sv->buf, cap, &text)) >= 0) {
+    while (s->echo && recv_ok(sv, c, n = sluice_channel_recv(s->echo, sv->buf, cap, &text))) {
         sluice_channel_send(s->echo, sv->buf, (size_t)n, text); /* full buffer: dropped */
     }
-    while (s->file && (n = sluice_channel_recv(s->file, sv->buf, cap, &text)) >= 0) {
+    while (s->file && recv_ok(sv, c, n = sluice_channel_recv(s->file, sv->buf, cap, &text))) {
         cli_str reply = {0};
         bool ok;
         char mine[65];
@@ -700,8 +711,13 @@ static void serve_round(server *sv)
         }
         short re = pf[k++].revents;
         if (!c->closing && (re & (POLLIN | POLLHUP | POLLERR)) && tool_ws_read(c->fd, &c->ws) != 0) {
-            conn_events(sv, c); /* what arrived before the EOF */
-            conn_free(sv, c);
+            /* EOF or error: handle what arrived before it, then flush any answer (a client
+             * may half-close after its request) and free; a dead socket fails the write. */
+            conn_events(sv, c);
+            if (!c->closing) {
+                c->closing = true;
+                c->t_closing = tool_now_us();
+            }
             continue;
         }
         conn_events(sv, c);
