@@ -426,8 +426,14 @@ static void accept_all(server *sv)
         if (!c) {
             static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
                                        "Connection: close\r\n\r\n";
+            /* Take what the client already sent: closing with unread data would reset the
+             * connection (RST) and could destroy the 503 before it is read. */
+            uint8_t junk[4096];
+            ssize_t r = recv(fd, junk, sizeof junk, MSG_DONTWAIT);
             ssize_t w = send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+            (void)r;
             (void)w;
+            shutdown(fd, SHUT_WR);
             close(fd);
             continue;
         }
@@ -700,9 +706,6 @@ static void serve_round(server *sv)
         sv->stop = true;
         return;
     }
-    if (pf[0].revents & POLLIN) {
-        accept_all(sv);
-    }
     size_t k = 3;
     for (size_t i = 0; i < sv->nconns && k < n; i++) {
         conn *c = &sv->conns[i];
@@ -721,6 +724,10 @@ static void serve_round(server *sv)
             continue;
         }
         conn_events(sv, c);
+    }
+    /* After the reads, so that connections that just ended free their slots first. */
+    if (pf[0].revents & POLLIN) {
+        accept_all(sv);
     }
     sluice_mux_poll(sv->mux);
     for (size_t i = 0; i < sv->nconns; i++) {
