@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """CTest cli_send_recv: `sluice serve` on a free port, then `sluice recv` and `sluice send`
-of an 8 MiB random file through a room, in both orders of arrival; both must exit 0 and the stored file must have the
-sent SHA-256. Then `sluice send` without a room: the server's own mux peer receives and
-verifies (the path browsers use). Also: a third member of a full room is refused (409), the server answers the
-page at / and stops cleanly on SIGTERM (exit 0, so ASan's leak check ran clean).
+of an 8 MiB random file through a room, in both orders of arrival; both must exit 0 and the
+stored file must have the sent SHA-256. A receiver that cannot write makes both exit
+non-zero. `sluice send` without a room: the server's own mux peer receives and verifies
+(the path browsers use). Also: a third member of a full room is refused (409), the server
+answers the page at / and stops cleanly on SIGTERM (exit 0, so ASan's leak check ran clean).
 
 usage: cli_send_recv.py path/to/sluice
 """
@@ -100,6 +101,20 @@ def main():
                     failures.append("%s: a .part file was left behind" % order)
                 print("8 MiB through a room (%s) in %.2f s: send %d, recv %d, sha256 %s" %
                       (order, secs, src_rc, rcv_rc, "matches" if got == want else "DIFFERS"))
+
+            # A receiver that cannot store the file: both exit non-zero, quickly.
+            url = "ws://127.0.0.1:%d/ws?room=unwritable" % port
+            common = ["--signal", url, "--bind", "127.0.0.1", "--timeout", "60"]
+            recv = subprocess.Popen([sluice, "recv", "--out", os.path.join(d, "no", "such", "dir")] + common,
+                                    stdout=rlog, stderr=subprocess.STDOUT)
+            time.sleep(0.3)
+            send_rc = subprocess.run([sluice, "send", src] + common, stdout=slog,
+                                     stderr=subprocess.STDOUT, timeout=100).returncode
+            recv_rc = recv.wait(timeout=60)
+            if send_rc == 0 or recv_rc == 0:
+                failures.append("unwritable --out: send exit %d, recv exit %d (want both non-zero)"
+                                % (send_rc, recv_rc))
+            print("unwritable --out: send exit %d, recv exit %d" % (send_rc, recv_rc))
 
             # Without a room the server's own peer (on its sluice_mux port) receives: the
             # session path that browsers use, driven by a native client.
