@@ -2,7 +2,8 @@
 """CTest cli_send_recv: `sluice serve` on a free port, then `sluice recv` and `sluice send`
 of an 8 MiB random file through a room, in both orders of arrival; both must exit 0 and the
 stored file must have the sent SHA-256. A receiver that cannot write makes both exit
-non-zero. `sluice send` without a room: the server's own mux peer receives and verifies
+non-zero. The same through a TURN relay only (--turn ... --relay-only, a real coturn;
+skipped when it is not installed). `sluice send` without a room: the server's own mux peer receives and verifies
 (the path browsers use). Also: a third member of a full room is refused (409), the server
 answers the page at / and stops cleanly on SIGTERM (exit 0, so ASan's leak check ran clean).
 
@@ -44,6 +45,64 @@ def http_get(port, request):
         data += chunk
     s.close()
     return data
+
+
+def free_port(kind=socket.SOCK_DGRAM):
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def turn_test(sluice, d, port, src, want, rlog, slog):
+    """send/recv with --turn ... --relay-only through coturn. Returns an error or None."""
+    bin_ = next((p for p in ("/usr/bin/turnserver", "/usr/sbin/turnserver") if os.access(p, os.X_OK)), None)
+    if not bin_:
+        print("TURN relay: SKIP (turnserver from Debian coturn not installed)")
+        return None
+    tport = free_port()
+    tlog = os.path.join(d, "coturn.log")
+    turn = subprocess.Popen([bin_, "-n", "--listening-port", str(tport), "--listening-ip", "127.0.0.1",
+                             "--relay-ip", "127.0.0.1", "--user", "u:p", "--realm", "r",
+                             "--lt-cred-mech", "--allow-loopback-peers", "--no-cli", "--no-dtls",
+                             "--no-tls", "--pidfile", os.path.join(d, "coturn.pid"), "--log-file",
+                             tlog, "--simple-log", "--no-rfc5780", "--min-port", "40000",
+                             "--max-port", "60000"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):  # wait until it listens (UDP: ask with a STUN Binding request)
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.settimeout(0.1)
+            s.sendto(b"\x00\x01\x00\x00\x21\x12\xa4\x42" + os.urandom(12), ("127.0.0.1", tport))
+            try:
+                s.recv(1500)
+                s.close()
+                break
+            except OSError:
+                s.close()
+        out = os.path.join(d, "out-turn.bin")
+        url = "ws://127.0.0.1:%d/ws?room=turn" % port
+        common = ["--signal", url, "--bind", "127.0.0.1", "--timeout", "120", "--turn",
+                  "turn:127.0.0.1:%d" % tport, "--turn-user", "u", "--turn-pass", "p", "--relay-only"]
+        t0 = time.time()
+        recv = subprocess.Popen([sluice, "recv", "--out", out] + common, stdout=rlog, stderr=subprocess.STDOUT)
+        time.sleep(0.3)
+        send_rc = subprocess.run([sluice, "send", src] + common, stdout=slog, stderr=subprocess.STDOUT,
+                                 timeout=200).returncode
+        recv_rc = recv.wait(timeout=60)
+        got = hashlib.sha256(open(out, "rb").read()).hexdigest() if os.path.exists(out) else ""
+        print("8 MiB through a room, relay only via coturn, in %.2f s: send %d, recv %d, sha256 %s" %
+              (time.time() - t0, send_rc, recv_rc, "matches" if got == want else "DIFFERS"))
+        if send_rc != 0 or recv_rc != 0 or got != want:
+            show(tlog)
+            return "TURN relay-only: send exit %d, recv exit %d, sha256 %s" % (send_rc, recv_rc, got)
+        return None
+    finally:
+        turn.terminate()
+        try:
+            turn.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            turn.kill()
 
 
 def show(path):
@@ -115,6 +174,11 @@ def main():
                 failures.append("unwritable --out: send exit %d, recv exit %d (want both non-zero)"
                                 % (send_rc, recv_rc))
             print("unwritable --out: send exit %d, recv exit %d" % (send_rc, recv_rc))
+
+            # Through a TURN relay only (a real coturn on 127.0.0.1, when installed).
+            turn = turn_test(sluice, d, port, src, want, rlog, slog)
+            if turn:
+                failures.append(turn)
 
             # Without a room the server's own peer (on its sluice_mux port) receives: the
             # session path that browsers use, driven by a native client.

@@ -56,6 +56,7 @@ static const char HELP[] =
     "                        not used by serve's sessions: a TURN allocation cannot be\n"
     "                        shared on one port)\n"
     "  --turn-user U, --turn-pass P   TURN credentials\n"
+    "  --relay-only          send/recv: use only TURN relay candidates\n"
     "  --verbose             more logging\n"
     "\n"
     "Exit status: 0 success, 1 failure, 2 bad usage.\n";
@@ -105,12 +106,15 @@ int main(int argc, char **argv)
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        bool takes = strncmp(a, "--", 2) == 0 && strcmp(a, "--verbose") != 0;
+        bool takes = strncmp(a, "--", 2) == 0 && strcmp(a, "--verbose") != 0 &&
+                     strcmp(a, "--relay-only") != 0;
         if (takes && !v) {
             return usage_error("missing value for", a);
         }
         if (strcmp(a, "--verbose") == 0) {
             o.verbose = true;
+        } else if (!serve && strcmp(a, "--relay-only") == 0) {
+            o.relay_only = true;
         } else if (serve && strcmp(a, "--http") == 0) {
             o.http = v, i++;
         } else if (serve && strcmp(a, "--udp") == 0) {
@@ -162,6 +166,9 @@ int main(int argc, char **argv)
         } else {
             return usage_error("unexpected argument", a);
         }
+    }
+    if (o.relay_only && o.nice == 0) {
+        return usage_error("--relay-only needs a --turn server", NULL);
     }
     if (send && !o.file) {
         return usage_error("send needs a FILE", NULL);

@@ -35,6 +35,7 @@ void tool_config(const tool_opts *o, sluice_config *cfg, sluice_ice_server *serv
         /* Loopback candidates are off by default; binding 127.x asks for them. */
         cfg->ice_loopback = strncmp(o->bind, "127.", 4) == 0 || strcmp(o->bind, "::1") == 0;
     }
+    cfg->ice_policy = o->relay_only ? SLUICE_ICE_POLICY_RELAY : SLUICE_ICE_POLICY_ALL;
     if (o->max_message) {
         cfg->max_message_size = o->max_message;
     }

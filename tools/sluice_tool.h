@@ -37,6 +37,7 @@ typedef struct tool_opts {
     const char *ice_urls[TOOL_MAX_ICE_URLS];
     size_t nice;
     const char *turn_user, *turn_pass;
+    bool relay_only;      /* send/recv: ICE policy relay (only TURN candidates) */
     bool verbose;
 } tool_opts;
 

@@ -282,6 +282,13 @@ static void peer_events(xfer *x)
             }
             if (ev.state == SLUICE_CONNECTION_CONNECTED) {
                 x->connected = true;
+                sluice_peer_stats st;
+                char la[64] = "?", ra[64] = "?";
+                if (sluice_peer_get_stats(x->pc, &st) == 0 && st.has_selected_pair) {
+                    sluice_addr_format(&st.selected_local, la, sizeof la);
+                    sluice_addr_format(&st.selected_remote, ra, sizeof ra);
+                }
+                tool_log(x->who, "connected: %s -> %s", la, ra);
             } else if (ev.state == SLUICE_CONNECTION_FAILED ||
                        ev.state == SLUICE_CONNECTION_CLOSED) {
                 xfail(x, "the connection failed or closed");
