@@ -26,6 +26,7 @@
 #define ICE_MAX_SERVERS 4
 #define ICE_MAX_UNRESOLVED 8
 #define ICE_MAX_AUTH_SRC 8
+#define ICE_MAX_CONFLICT_487 4 /* 487s in a row before we give in to a peer that ignores them */
 #define ICE_RTO_INITIAL_MS 500 /* RFC 8445 §14.3: RTO >= 500 ms for checks */
 #define ICE_RTO_MAX_MS 1600
 #define ICE_CHECK_MAX_SENDS 7  /* RFC 8489 §6.2.1 Rc */
@@ -88,6 +89,7 @@ struct sluice_ice_agent {
     bool have_remote, remote_lite, remote_done;
     bool peer_knows_us; /* an authenticated request arrived: the peer has our ufrag/pwd */
     uint64_t tiebreaker;
+    uint32_t conflict_487s; /* role-conflict 487s answered in a row (see handle_request) */
     bool controlling;
 
     sluice_addr addrs[ICE_MAX_ADDRS];
@@ -226,11 +228,23 @@ static void recompute_priorities(sluice_ice_agent *a) {
     }
 }
 
+static void trigger(sluice_ice_agent *a, int pi);
+
 static void switch_role(sluice_ice_agent *a, bool controlling) {
     if (a->controlling == controlling) return;
     a->controlling = controlling;
     recompute_priorities(a);
-    SLUICE_LOG(a->log, SLUICE_LOG_INFO, "ice", "role conflict: now %s", controlling ? "controlling" : "controlled");
+    /* Checks in flight claim the old role, and their retransmissions would keep claiming
+     * it (a peer that drops conflicting requests never answers them): check again with
+     * the new one at once. */
+    for (size_t i = 0; i < a->npairs; i++) {
+        ice_pair *p = &a->pairs[i];
+        if (!p->txn || p->txn_consent || p->txn_controlling == controlling) continue;
+        p->txn = false;
+        if (p->state != PAIR_SUCCEEDED) p->state = PAIR_WAITING;
+        trigger(a, (int)i);
+    }
+    SLUICE_LOG(a->log, SLUICE_LOG_INFO, "ice", "role: now %s", controlling ? "controlling" : "controlled");
     sluice_ice_event ev;
     memset(&ev, 0, sizeof ev);
     ev.type = SLUICE_ICE_EVENT_ROLE_CHANGED;
@@ -1193,9 +1207,19 @@ static void handle_request(sluice_ice_agent *a, sluice_time now, const sluice_ad
         respond(a, local, remote, relay, m, 420, true);
         return;
     }
-    /* RFC 8445 §7.3.1.1 role conflict. */
-    if (a->controlling && m->has_controlling) {
+    /* RFC 8445 §7.3.1.1 role conflict. A peer that ignores our 487 and keeps claiming the
+     * same role (pion 3.1 after an ICE restart keeps its old role and drops conflicting
+     * requests without an answer) would stall both sides: after ICE_MAX_CONFLICT_487
+     * answers in a row we take the other role ourselves. */
+    bool conflict = (a->controlling && m->has_controlling) || (!a->controlling && m->has_controlled);
+    if (!conflict) a->conflict_487s = 0;
+    if (conflict && a->conflict_487s >= ICE_MAX_CONFLICT_487) {
+        SLUICE_LOG(a->log, SLUICE_LOG_INFO, "ice", "the peer ignores role conflicts: taking the other role");
+        a->conflict_487s = 0;
+        switch_role(a, !a->controlling);
+    } else if (a->controlling && m->has_controlling) {
         if (a->tiebreaker >= m->tiebreaker) {
+            a->conflict_487s++;
             respond(a, local, remote, relay, m, 487, true);
             return;
         }
@@ -1204,6 +1228,7 @@ static void handle_request(sluice_ice_agent *a, sluice_time now, const sluice_ad
         if (a->tiebreaker >= m->tiebreaker) {
             switch_role(a, true);
         } else {
+            a->conflict_487s++;
             respond(a, local, remote, relay, m, 487, true);
             return;
         }

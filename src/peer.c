@@ -514,10 +514,14 @@ static int emit_sdp(sluice_peer *pc, const char *type, char *sdp_owned) {
 }
 
 /* ICE restart of our side: new ufrag/pwd, our candidates signalled again (gathering
- * goes back to GATHERING), and a mux routes the new ufrag to us. */
-static int restart_ice_now(sluice_peer *pc) {
+ * goes back to GATHERING), and a mux routes the new ufrag to us. The roles are chosen
+ * again as for an initial exchange (RFC 8839 §4.4.2.1: the answerer "follows the
+ * procedures for generating an initial answer"; RFC 8445 §6.1.1): the offerer of the
+ * restart controls, unless the other side is lite. */
+static int restart_ice_now(sluice_peer *pc, bool controlling) {
     int rc = sluice_ice_restart(pc->ice, sluice_peer_now(pc));
     if (rc) return rc;
+    sluice_ice_set_controlling(pc->ice, controlling);
     for (size_t i = 0; i < pc->local_candidates_count; i++) sluice_mem_free(pc->alloc, pc->local_candidates[i]);
     pc->local_candidates_count = 0;
     set_gathering_state(pc, SLUICE_GATHERING_GATHERING);
@@ -538,7 +542,7 @@ int sluice_peer_create_offer(sluice_peer *pc) {
         pc->data_mline_index = 0;
     }
     if (pc->restart_on_next_offer && pc->have_remote) {
-        rc = restart_ice_now(pc);
+        rc = restart_ice_now(pc, true);
         if (rc) return rc;
         pc->restart_on_next_offer = false;
         pc->local_restart_pending = true;
@@ -763,7 +767,7 @@ static int apply_remote_update(sluice_peer *pc, const sluice_sdp *sdp, bool is_o
         if (!is_offer && !pc->local_restart_pending)
             return reject_update(pc, "new ICE credentials in an answer to an offer without an ICE restart");
         if (is_offer) {
-            int rc = restart_ice_now(pc);
+            int rc = restart_ice_now(pc, m->ice_lite);
             if (rc) return rc;
         }
         int rc = sluice_ice_set_remote_credentials(pc->ice, m->ice_ufrag, m->ice_pwd);

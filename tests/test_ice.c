@@ -896,6 +896,57 @@ static void test_ice_drops_garbage_and_answers_bad_credentials_with_401(void **s
     sluice_ice_free(a);
 }
 
+
+/* A peer that keeps claiming the role we hold and ignores our 487s (pion 3.1 after an ICE
+ * restart): after a few we take the other role ourselves, so the two can still connect. */
+static void test_ice_yields_to_a_peer_that_ignores_role_conflicts(void **state) {
+    (void)state;
+    sluice_prng p;
+    sluice_prng_seed(&p, 91);
+    sluice_rng rng = {sluice_prng_random_fn, &p};
+    sluice_ice_settings s;
+    sluice_ice_settings_default(&s);
+    s.controlling = false;
+    sluice_ice_agent *a;
+    assert_int_equal(sluice_ice_new(&a, &s, NULL, &rng, NULL), SLUICE_OK);
+    sluice_addr l = sluice_sim_addr4(10, 0, 0, 1, 5000), r = sluice_sim_addr4(10, 0, 0, 2, 6000);
+    assert_int_equal(sluice_ice_add_local_address(a, &l), SLUICE_OK);
+    assert_int_equal(sluice_ice_gather(a, 0), SLUICE_OK);
+    const char *rpwd = "remotepasswordremotepass";
+    assert_int_equal(sluice_ice_set_remote_credentials(a, "rem", rpwd), SLUICE_OK);
+    char user[64];
+    snprintf(user, sizeof user, "%s:rem", sluice_ice_local_ufrag(a));
+    uint8_t buf[600], out[600];
+    sluice_addr ol, orr;
+    int answered_487 = 0;
+    for (int i = 0; i < 8 && !sluice_ice_is_controlling(a); i++) {
+        uint8_t tid[12] = {(uint8_t)(i + 1)};
+        sluice_wr w = sluice_wr_make(buf, sizeof buf);
+        sluice_stun_build_begin(&w, SLUICE_STUN_BINDING, SLUICE_STUN_REQUEST, tid);
+        sluice_stun_add_str(&w, SLUICE_STUN_ATTR_USERNAME, user);
+        sluice_stun_add_u32(&w, SLUICE_STUN_ATTR_PRIORITY, 1000);
+        /* Controlled too, with the largest tie-breaker: RFC 8445 says we answer 487. */
+        sluice_stun_add_u64(&w, SLUICE_STUN_ATTR_ICE_CONTROLLED, UINT64_MAX);
+        sluice_stun_add_integrity(&w, (const uint8_t *)sluice_ice_local_pwd(a), strlen(sluice_ice_local_pwd(a)));
+        sluice_stun_add_fingerprint(&w);
+        int n = sluice_stun_build_end(&w);
+        assert_int_equal(sluice_ice_handle_datagram(a, 1000 + (sluice_time)i * 200000, &l, &r, buf, (size_t)n,
+                                                    NULL, NULL, NULL), SLUICE_OK);
+        int m;
+        while ((m = sluice_ice_poll_transmit(a, 1000 + (sluice_time)i * 200000, &ol, &orr, out, sizeof out)) > 0) {
+            sluice_stun_msg resp;
+            if (sluice_stun_parse(out, (size_t)m, &resp) == SLUICE_OK && resp.cls == SLUICE_STUN_ERROR &&
+                resp.error_code == 487)
+                answered_487++;
+        }
+    }
+    /* RFC behaviour first (487s), then the other role, not forever. */
+    assert_true(answered_487 >= 1);
+    assert_true(answered_487 <= 4);
+    assert_true(sluice_ice_is_controlling(a));
+    sluice_ice_free(a);
+}
+
 static void test_ice_bounds_remote_candidates(void **state) {
     (void)state;
     sluice_ice_settings s;
@@ -982,6 +1033,7 @@ int main(void) {
         cmocka_unit_test(test_ice_connects_with_30_percent_loss),
         cmocka_unit_test(test_ice_role_conflict_both_controlling_resolves),
         cmocka_unit_test(test_ice_role_conflict_both_controlled_resolves),
+        cmocka_unit_test(test_ice_yields_to_a_peer_that_ignores_role_conflicts),
         cmocka_unit_test(test_ice_consent_loss_disconnects_then_fails),
         cmocka_unit_test(test_ice_consent_recovers_after_short_outage),
         cmocka_unit_test(test_ice_restart_reconnects_with_new_credentials),

@@ -15,6 +15,7 @@
 #include "testkit_alloc.h"
 #include "sluice.h"
 #include "util.h"
+#include "peer.h" /* ICE roles after a restart */
 
 #define SEC 1000000ull
 
@@ -1000,6 +1001,9 @@ static void test_peer_remote_ice_restart_offer_restarts_our_side(void **state) {
     assert_true(sluice_peer_local_description(w.a.pc, sdp, sizeof sdp, &type) > 0);
     assert_string_equal(type, "answer");
     assert_null(strstr(sdp, before));
+    /* The roles are chosen again (RFC 8839 §4.4.2.1): B offered the restart, B controls. */
+    assert_true(sluice_ice_is_controlling(w.b.pc->ice));
+    assert_false(sluice_ice_is_controlling(w.a.pc->ice));
     roundtrip(&w, a_ch, b_ch, "after a remote restart");
     assert_int_equal(w.a.errors + w.b.errors, 0);
     world_free(&w);
