@@ -109,6 +109,7 @@ typedef struct sluice_sctp_retx_stats {
     uint64_t messages_abandoned;  /**< abandoned after (partly) being sent */
     uint64_t bad_sacks;           /**< SACKs refused as MALFORMED */
     uint64_t burst_limited;       /**< SACKs after which Max.Burst held new data back */
+    uint64_t tail_probes;         /**< tail-loss probes sent */
 } sluice_sctp_retx_stats;
 void sluice_sctp_retx_get_stats(const sluice_sctp_retx *r, sluice_sctp_retx_stats *out);
 

@@ -748,6 +748,7 @@ void sluice_sctp_get_stats(const sluice_sctp *a, sluice_sctp_stats *out) {
         out->fast_retransmits = r.fast_retransmits;
         out->t3_expirations = r.t3_expirations;
         out->burst_limited = r.burst_limited;
+        out->tail_probes = r.tail_probes;
         out->messages_abandoned += r.messages_abandoned;
     }
     if (a->tx) {
