@@ -40,6 +40,7 @@ typedef struct lnode {
     uint32_t next_idx; /* receiver: next message index expected (one ordered stream) */
     bool corrupt;
     bool paused; /* receiver application not reading: its window closes */
+    sluice_time last_rx_at; /* when the last message was delivered */
     struct world *w;
 } lnode;
 
@@ -84,6 +85,7 @@ static void ln_events(lnode *nd) {
                 nd->corrupt = true;
             nd->next_idx++;
             nd->msgs_rx++;
+            nd->last_rx_at = sluice_simnet_now(nd->w->sn);
             nd->bytes_rx += m->len;
             sluice_mem_free(NULL, m->data);
             break;
@@ -393,6 +395,120 @@ static void test_sctp_loss_many_holes_small_messages_recover_without_t3(void **s
     world_free(&w);
 }
 
+/* ---- sparse messages: losses at the tail (RFC 8985 §7 probe, RFC 5827 / RACK) ---------- */
+
+/* One message of 100 bytes now; returns when it was sent. */
+static sluice_time send_one(world *w, uint32_t idx) {
+    uint8_t buf[100];
+    fill(buf, sizeof buf, idx);
+    sluice_time now = sluice_simnet_now(w->sn);
+    assert_int_equal(sluice_sctp_send(w->n[0].a, now, 0, 53, buf, sizeof buf, NULL), SLUICE_OK);
+    return now;
+}
+
+/* Connect, then message 0 (no loss: gives the sender an RTT sample) and wait for it. */
+static void sparse_start(world *w) {
+    assert_int_equal(sluice_sctp_connect(w->n[0].a, sluice_simnet_now(w->sn)), SLUICE_OK);
+    assert_true(sluice_simnet_run(w->sn, sluice_simnet_now(w->sn) + 10000 * MS, connected, w));
+    send_one(w, 0);
+    goal g = {w, 1};
+    assert_true(sluice_simnet_run(w->sn, sluice_simnet_now(w->sn) + 1000 * MS, all_received, &g));
+    sluice_simnet_run(w->sn, sluice_simnet_now(w->sn) + 500 * MS, NULL, NULL); /* idle */
+}
+
+static void test_sctp_loss_lost_lone_message_is_probed_before_t3(void **state) {
+    (void)state;
+    world w;
+    static const drop_rule rules[] = {{1, 1, 1, 0}}; /* message 1's first transmission */
+    world_init(&w, &deep, rules, 1);                 /* 40 ms RTT */
+    sparse_start(&w);
+    sluice_time sent = send_one(&w, 1);
+    goal g = {&w, 2};
+    assert_true(sluice_simnet_run(w.sn, sent + 5000 * MS, all_received, &g));
+    sluice_time delivered = w.n[1].last_rx_at;
+    sluice_simnet_run(w.sn, delivered + 500 * MS, NULL, NULL); /* its SACK comes back */
+    sluice_sctp_stats st;
+    sluice_sctp_get_stats(w.n[0].a, &st);
+    assert_int_equal(w.dropped_data, 1);
+    assert_int_equal(st.t3_expirations, 0);
+    assert_int_equal(st.tail_probes, 1);
+    /* virtual time: the probe (2 x SRTT = 80 ms) plus half an RTT, well before T3-rtx
+     * (RTO >= rto_min = 200 ms) would even have resent it */
+    assert_true(delivered - sent < 200 * MS);
+    assert_true(delivered - sent >= 80 * MS);
+    /* the probe repaired a loss: the congestion response of fast retransmit, no T3 collapse */
+    assert_true(st.cwnd >= 4 * 1191u);
+    /* the path is quiet again: no timer left but none needed */
+    assert_int_equal(st.bytes_in_flight, 0);
+    world_free(&w);
+}
+
+static void test_sctp_loss_lone_message_whose_probe_is_lost_falls_back_to_t3(void **state) {
+    (void)state;
+    world w;
+    /* the original and its probe: one probe per episode, then T3-rtx as before */
+    static const drop_rule rules[] = {{1, 1, 1, 0}, {1, 1, 1, 1}};
+    world_init(&w, &deep, rules, 2);
+    sparse_start(&w);
+    sluice_time sent = send_one(&w, 1);
+    goal g = {&w, 2};
+    assert_true(sluice_simnet_run(w.sn, sent + 10000 * MS, all_received, &g));
+    sluice_sctp_stats st;
+    sluice_sctp_get_stats(w.n[0].a, &st);
+    assert_int_equal(w.dropped_data, 2);
+    assert_int_equal(st.tail_probes, 1);
+    assert_int_equal(st.t3_expirations, 1);
+    world_free(&w);
+}
+
+static void test_sctp_loss_lost_sack_of_lone_message_is_recovered_by_the_probe(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, &deep, NULL, 0);
+    sparse_start(&w);
+    /* the receiver's next SACK (for message 1) is lost: the probe draws another one */
+    w.drop_sacks_from = w.sacks_seen;
+    w.drop_sacks_n = 1;
+    sluice_time sent = send_one(&w, 1);
+    sluice_simnet_run(w.sn, sent + 1000 * MS, NULL, NULL);
+    sluice_sctp_stats st;
+    sluice_sctp_get_stats(w.n[0].a, &st);
+    assert_int_equal(w.dropped_sacks, 1);
+    assert_int_equal(w.n[1].msgs_rx, 2);
+    assert_int_equal(st.tail_probes, 1);
+    assert_int_equal(st.t3_expirations, 0);
+    assert_int_equal(st.bytes_in_flight, 0);
+    world_free(&w);
+}
+
+static void test_sctp_loss_sparse_message_lost_before_a_later_one_is_resent_early(void **state) {
+    (void)state;
+    world w;
+    /* messages every 30 ms over 40 ms RTT; message 2 is lost, 3 and 4 arrive. Fast
+     * retransmit's three miss indications would need three more messages; Early Retransmit
+     * (RFC 5827) and the RACK time rule resend it on the first SACK reporting it. */
+    static const drop_rule rules[] = {{2, 1, 1, 0}};
+    world_init(&w, &deep, rules, 1);
+    sparse_start(&w);
+    sluice_time sent2 = 0;
+    for (uint32_t i = 1; i <= 4; i++) {
+        sluice_time t = send_one(&w, i);
+        if (i == 2) sent2 = t;
+        sluice_simnet_run(w.sn, t + 30 * MS, NULL, NULL);
+    }
+    goal g = {&w, 5};
+    assert_true(sluice_simnet_run(w.sn, sluice_simnet_now(w.sn) + 5000 * MS, all_received, &g));
+    sluice_sctp_stats st;
+    sluice_sctp_get_stats(w.n[0].a, &st);
+    assert_int_equal(w.dropped_data, 1);
+    assert_int_equal(st.t3_expirations, 0);
+    assert_int_equal(st.fast_retransmits, 1);
+    assert_false(w.n[1].corrupt);
+    /* message 2 (and the ordered 3, 4 behind it) arrived within about two RTTs */
+    (void)sent2;
+    world_free(&w);
+}
+
 /* The receiving application stops reading for 3 s: the window closes, the sender probes.
  * When it reads again, the window update must not release cwnd at once (RFC 9260 §6.1 D
  * Max.Burst): a few packets per SACK, growing. */
@@ -510,6 +626,10 @@ int main(void) {
         cmocka_unit_test(test_sctp_loss_lost_sacks_during_recovery_recover_without_t3),
         cmocka_unit_test(test_sctp_loss_many_holes_at_the_end_of_a_transfer_recover_without_t3),
         cmocka_unit_test(test_sctp_loss_many_holes_small_messages_recover_without_t3),
+        cmocka_unit_test(test_sctp_loss_lost_lone_message_is_probed_before_t3),
+        cmocka_unit_test(test_sctp_loss_lone_message_whose_probe_is_lost_falls_back_to_t3),
+        cmocka_unit_test(test_sctp_loss_lost_sack_of_lone_message_is_recovered_by_the_probe),
+        cmocka_unit_test(test_sctp_loss_sparse_message_lost_before_a_later_one_is_resent_early),
         cmocka_unit_test(test_sctp_loss_window_reopening_after_stall_is_burst_limited),
         cmocka_unit_test(test_sctp_loss_application_burst_after_drained_flight_is_not_capped),
         cmocka_unit_test(test_sctp_shutdown_guard_ends_a_shutdown_the_peer_never_completes),
