@@ -481,6 +481,31 @@ static void test_sctp_loss_lost_sack_of_lone_message_is_recovered_by_the_probe(v
     world_free(&w);
 }
 
+static void test_sctp_loss_probe_answered_by_a_late_sack_is_undone(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, &deep, NULL, 0);
+    sparse_start(&w);
+    sluice_sctp_stats before;
+    sluice_sctp_get_stats(w.n[0].a, &before);
+    /* the way back slows down to 150 ms: the SACK for message 1 comes after the probe (PTO =
+     * 2 x 40 ms), and the probe's duplicate report after that */
+    sluice_sim_path slow = deep;
+    slow.delay_us = 150000;
+    assert_int_equal(sluice_simnet_set_path(w.sn, &w.n[1].addr, &w.n[0].addr, &slow), SLUICE_OK);
+    sluice_time sent = send_one(&w, 1);
+    sluice_simnet_run(w.sn, sent + 1000 * MS, NULL, NULL);
+    sluice_sctp_stats st;
+    sluice_sctp_get_stats(w.n[0].a, &st);
+    assert_int_equal(w.n[1].msgs_rx, 2);
+    assert_int_equal(st.tail_probes, 1);
+    assert_int_equal(st.t3_expirations, 0);
+    /* judged a repair when the late SACK came, then undone by the duplicate report */
+    assert_int_equal(st.cwnd, before.cwnd);
+    assert_int_equal(st.ssthresh, before.ssthresh);
+    world_free(&w);
+}
+
 static void test_sctp_loss_sparse_message_lost_before_a_later_one_is_resent_early(void **state) {
     (void)state;
     world w;
@@ -629,6 +654,7 @@ int main(void) {
         cmocka_unit_test(test_sctp_loss_lost_lone_message_is_probed_before_t3),
         cmocka_unit_test(test_sctp_loss_lone_message_whose_probe_is_lost_falls_back_to_t3),
         cmocka_unit_test(test_sctp_loss_lost_sack_of_lone_message_is_recovered_by_the_probe),
+        cmocka_unit_test(test_sctp_loss_probe_answered_by_a_late_sack_is_undone),
         cmocka_unit_test(test_sctp_loss_sparse_message_lost_before_a_later_one_is_resent_early),
         cmocka_unit_test(test_sctp_loss_window_reopening_after_stall_is_burst_limited),
         cmocka_unit_test(test_sctp_loss_application_burst_after_drained_flight_is_not_capped),

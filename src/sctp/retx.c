@@ -65,8 +65,11 @@ struct sluice_sctp_retx {
     bool probe_pending;    /* the next packet is the probe: it may exceed cwnd */
     bool probe_judging;    /* probe_tsn not acked yet: did it repair a loss? */
     bool probe_lone;       /* the probe was for a flight of one packet */
+    bool probe_watch;      /* judged as a repair: a later duplicate report would undo that */
+    bool probe_cut;        /* ... and it cut cwnd (undo_cwnd / undo_ssthresh before) */
+    uint8_t early_lone;    /* probes of a lone packet that came before its SACK (sticky) */
     sluice_time probe_sent;
-    uint8_t spurious_lone; /* probes of a lone packet the peer had already (dup report) */
+    uint32_t undo_cwnd, undo_ssthresh;
 
     bool have_rtt;
     uint64_t srtt, rttvar, rto; /* microseconds */
@@ -264,7 +267,7 @@ static void retx_arm_pto(sluice_sctp_retx *r, sluice_time now) {
     r->pto = SLUICE_TIME_NEVER;
     if (r->probe_out || !r->have_rtt || r->flight == 0 || r->t3 == SLUICE_TIME_NEVER) return;
     uint64_t pto = SLUICE_MAX(2 * r->srtt, (uint64_t)RETX_PTO_FLOOR_US);
-    if (r->flight <= r->s.mtu && r->spurious_lone >= 2) pto += RETX_PTO_DELACK_US;
+    if (r->flight <= r->s.mtu && r->early_lone >= 2) pto += RETX_PTO_DELACK_US;
     r->pto = sluice_time_min(now + pto, r->t3);
 }
 
@@ -293,6 +296,7 @@ static bool retx_pto_fire(sluice_sctp_retx *r, sluice_time now) {
         if (retx_should_abandon(retx_at(r, i - 1), now)) return false;
         r->probe_tsn = r->cum_ack + (uint32_t)i;
         r->probe_judging = true;
+        r->probe_watch = false;
         r->probe_lone = r->flight <= r->s.mtu;
         retx_mark_to_send(r, i - 1);
     }
@@ -304,12 +308,35 @@ static bool retx_pto_fire(sluice_sctp_retx *r, sluice_time now) {
     return true;
 }
 
-/* §7.4: once the probed TSN is acknowledged, decide whether the probe repaired a loss. An
- * ack sooner than half an SRTT after the probe answers the original (its SACK was only
- * late: for a lone packet, a sign of a peer delaying SACKs); a duplicate report means the
- * original had arrived and only its SACK was lost. Otherwise the probe repaired a loss:
- * the same congestion response as fast retransmit (§7.2.4 (2)), once per window. */
+/* §7.4: once the probed TSN is acknowledged, decide whether the probe repaired a loss.
+ *  - acked sooner than half an SRTT after the probe: that answers the original, whose SACK
+ *    was merely late (the probe came too early);
+ *  - the acking SACK reports the probe as a duplicate: the original had arrived and only
+ *    its SACK was lost (the probe was useful, nothing to learn);
+ *  - otherwise the probe repaired a loss: the congestion response of fast retransmit
+ *    (§7.2.4 (2), once per window). Should a later SACK still report the probe as a
+ *    duplicate (RFC 9260 §6.2: sent at once for a packet of duplicates), the ack had been
+ *    the original's, only late: the cut is undone (as TCP undoes one on a DSACK).
+ * Lone packets probed too early twice make the PTO of a lone packet wait for a delayed SACK
+ * (a peer that ignores the I bit). */
+static void retx_probe_early(sluice_sctp_retx *r) {
+    if (r->probe_lone && r->early_lone < 255) r->early_lone++;
+}
+
 static void retx_judge_probe(sluice_sctp_retx *r, sluice_time now, const sluice_sctp_sack *sack) {
+    bool dup = false;
+    if (r->probe_judging || r->probe_watch)
+        for (size_t i = 0; i < sack->num_dups && !dup; i++) dup = sluice_sctp_sack_dup(sack, i) == r->probe_tsn;
+    if (r->probe_watch && dup) {
+        r->probe_watch = false;
+        retx_probe_early(r);
+        if (r->probe_cut) {
+            r->cwnd = r->undo_cwnd; /* no growth happened in fast recovery */
+            r->ssthresh = r->undo_ssthresh;
+            r->in_fast_recovery = false;
+        }
+        return;
+    }
     if (!r->probe_judging) return;
     if (sluice_sn32_gt(r->probe_tsn, r->cum_ack)) {
         uint32_t off = r->probe_tsn - r->cum_ack;
@@ -323,13 +350,15 @@ static void retx_judge_probe(sluice_sctp_retx *r, sluice_time now, const sluice_
     }
     r->probe_judging = false;
     if (now - r->probe_sent < r->srtt / 2) {
-        if (r->probe_lone && r->spurious_lone < 255) r->spurious_lone++;
+        retx_probe_early(r);
         return;
     }
-    for (size_t i = 0; i < sack->num_dups; i++)
-        if (sluice_sctp_sack_dup(sack, i) == r->probe_tsn) return;
-    r->spurious_lone = 0;
-    if (!r->in_fast_recovery) {
+    if (dup) return;
+    r->probe_watch = true;
+    r->probe_cut = !r->in_fast_recovery;
+    if (r->probe_cut) {
+        r->undo_cwnd = r->cwnd;
+        r->undo_ssthresh = r->ssthresh;
         r->ssthresh = (uint32_t)SLUICE_MAX((size_t)r->cwnd / 2, 4 * r->s.mtu);
         r->cwnd = r->ssthresh;
         r->pba = 0;
@@ -666,6 +695,7 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
             r->fast_recovery_exit = r->next_tsn - 1;
         }
         r->fast_rtx_pending = true;
+        r->probe_watch = false; /* a real loss: the window stays cut */
     }
 
     /* §6.2.1 E: peer's window minus what is still in flight. */
@@ -722,7 +752,7 @@ int sluice_sctp_retx_handle_timeout(sluice_sctp_retx *r, sluice_time now) {
     if (r->t3 == SLUICE_TIME_NEVER || now < r->t3) return 0;
     r->t3 = SLUICE_TIME_NEVER;
     r->pto = SLUICE_TIME_NEVER;
-    r->probe_out = r->probe_pending = r->probe_judging = false;
+    r->probe_out = r->probe_pending = r->probe_judging = r->probe_watch = false;
     r->stats.t3_expirations++;
     /* §6.3.3 E1-E3. */
     r->ssthresh = (uint32_t)SLUICE_MAX((size_t)r->cwnd / 2, 4 * r->s.mtu);
