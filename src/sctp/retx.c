@@ -79,8 +79,11 @@ struct sluice_sctp_retx {
     bool rtt_probe_active; /* one RTT measurement per round trip (RFC 9260 §6.3.1 C4) */
     uint32_t rtt_probe_tsn;
 
-    sluice_sctp_gap gaps[RETX_MAX_GAPS];
-    sluice_sctp_skip skips[RETX_MAX_SKIPS];
+    /* Scratch, allocated on first use (most associations never see a loss or abandon a
+     * message): 6 KiB per association otherwise. */
+    sluice_sctp_gap *gaps; /* sorted copy of a SACK's gap blocks, up to RETX_MAX_GAPS */
+    size_t gaps_cap;
+    sluice_sctp_skip *skips; /* RETX_MAX_SKIPS, for the (I-)FORWARD-TSN being written */
     sluice_sctp_retx_stats stats;
 };
 
@@ -143,6 +146,8 @@ void sluice_sctp_retx_free(sluice_sctp_retx *r) {
     if (!r) return;
     for (size_t i = 0; i < r->count; i++) sluice_sctp_msg_unref(r->alloc, retx_at(r, i)->msg);
     sluice_mem_free(r->alloc, r->items);
+    sluice_mem_free(r->alloc, r->gaps);
+    sluice_mem_free(r->alloc, r->skips);
     sluice_mem_free(r->alloc, r);
 }
 
@@ -520,6 +525,24 @@ out:
     return n;
 }
 
+/* Room for `want` gap blocks (at most RETX_MAX_GAPS), grown by doubling. Out of memory
+ * keeps the old room: the blocks beyond it are ignored (less acked, never wrong). */
+static size_t retx_gap_room(sluice_sctp_retx *r, size_t want) {
+    want = SLUICE_MIN(want, (size_t)RETX_MAX_GAPS);
+    if (want > r->gaps_cap) {
+        size_t cap = r->gaps_cap ? r->gaps_cap : 16;
+        while (cap < want) cap *= 2;
+        cap = SLUICE_MIN(cap, (size_t)RETX_MAX_GAPS);
+        sluice_sctp_gap *g = sluice_mem_alloc(r->alloc, cap * sizeof *g);
+        if (g) {
+            sluice_mem_free(r->alloc, r->gaps); /* scratch: nothing to keep */
+            r->gaps = g;
+            r->gaps_cap = cap;
+        }
+    }
+    return r->gaps_cap;
+}
+
 static void retx_sort_gaps(sluice_sctp_gap *g, size_t n) {
     for (size_t i = 1; i < n; i++) {
         sluice_sctp_gap x = g[i];
@@ -544,7 +567,7 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
         return SLUICE_ERR_MALFORMED; /* acks TSNs never sent */
     }
     /* Validate and collect gap blocks first, so a bad SACK changes nothing. */
-    size_t ng = 0;
+    size_t ng = 0, room = sack->num_gaps ? retx_gap_room(r, sack->num_gaps) : 0;
     uint32_t max_end = 0;
     for (size_t i = 0; i < sack->num_gaps; i++) {
         sluice_sctp_gap g = sluice_sctp_sack_gap(sack, i);
@@ -553,7 +576,7 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
             r->stats.bad_sacks++;
             return SLUICE_ERR_MALFORMED;
         }
-        if (ng < RETX_MAX_GAPS) {
+        if (ng < room) {
             r->gaps[ng++] = g;
             if (g.end > max_end) max_end = g.end;
         }
@@ -793,6 +816,8 @@ int sluice_sctp_retx_write_fwd_tsn(sluice_sctp_retx *r, sluice_time now, sluice_
     size_t esz = r->s.idata ? 8 : 4;
     size_t left = w->err ? 0 : sluice_wr_left(w);
     if (left < 8) return SLUICE_ERR_NOBUFS;
+    if (!r->skips && !(r->skips = sluice_mem_alloc(r->alloc, RETX_MAX_SKIPS * sizeof *r->skips)))
+        return SLUICE_ERR_NOMEM; /* still pending: tried again with the next packet */
     size_t limit = SLUICE_MIN((size_t)RETX_MAX_SKIPS, (left - 8) / esz);
     size_t ns = 0;
     uint32_t upto = (uint32_t)(r->adv_ack - r->cum_ack);
