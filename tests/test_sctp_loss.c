@@ -481,6 +481,21 @@ static void test_sctp_loss_lost_sack_of_lone_message_is_recovered_by_the_probe(v
     world_free(&w);
 }
 
+static void test_sctp_loss_losses_at_the_end_of_a_transfer_are_probed_not_t3(void **state) {
+    (void)state;
+    world w;
+    /* 100 messages of one chunk each: the very last one is lost, and so are the original
+     * and the fast retransmission of one a little before it. Nothing is sent after either
+     * to produce miss indications. */
+    static const drop_rule rules[] = {{99, 1, 1, 0}, {95, 1, 1, 0}, {95, 1, 1, 1}};
+    world_init(&w, &deep, rules, 3);
+    sluice_sctp_stats st = transfer(&w, 100, 1100);
+    assert_int_equal(w.dropped_data, 3);
+    assert_int_equal(st.t3_expirations, 0);
+    assert_true(st.tail_probes >= 1);
+    world_free(&w);
+}
+
 static void test_sctp_loss_probe_answered_by_a_late_sack_is_undone(void **state) {
     (void)state;
     world w;
@@ -529,8 +544,9 @@ static void test_sctp_loss_sparse_message_lost_before_a_later_one_is_resent_earl
     assert_int_equal(st.t3_expirations, 0);
     assert_int_equal(st.fast_retransmits, 1);
     assert_false(w.n[1].corrupt);
-    /* message 2 (and the ordered 3, 4 behind it) arrived within about two RTTs */
-    (void)sent2;
+    /* message 2 (and the ordered 3, 4 behind it) arrived about 2 RTTs after it was sent
+     * (virtual time): T3-rtx would have taken at least rto_min (200 ms) */
+    assert_true(w.n[1].last_rx_at - sent2 < 150 * MS);
     world_free(&w);
 }
 
@@ -654,6 +670,7 @@ int main(void) {
         cmocka_unit_test(test_sctp_loss_lost_lone_message_is_probed_before_t3),
         cmocka_unit_test(test_sctp_loss_lone_message_whose_probe_is_lost_falls_back_to_t3),
         cmocka_unit_test(test_sctp_loss_lost_sack_of_lone_message_is_recovered_by_the_probe),
+        cmocka_unit_test(test_sctp_loss_losses_at_the_end_of_a_transfer_are_probed_not_t3),
         cmocka_unit_test(test_sctp_loss_probe_answered_by_a_late_sack_is_undone),
         cmocka_unit_test(test_sctp_loss_sparse_message_lost_before_a_later_one_is_resent_early),
         cmocka_unit_test(test_sctp_loss_window_reopening_after_stall_is_burst_limited),
