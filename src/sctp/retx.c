@@ -763,6 +763,7 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
     retx_judge_probe(r, now, sack);
     if (any_new) {
         r->probe_out = false;
+        r->probe_pending = false; /* an unsent probe is now an ordinary retransmission */
         retx_arm_pto(r, now);
     } else if (r->flight == 0) {
         r->pto = SLUICE_TIME_NEVER;
