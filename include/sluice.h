@@ -454,7 +454,8 @@ SLUICE_API int sluice_peer_set_remote_description(sluice_peer *pc, const char *t
  * remote description (signaling races) are kept (up to 64) and used when it is set.
  * Candidates of other components or TCP are accepted and ignored. Errors: CANDIDATE
  * (malformed, or `mid`/`mline_index` name another section; nothing else changes),
- * EXHAUSTED (too many early candidates), INVALID_STATE (closed).
+ * EXHAUSTED (too many early candidates, or the ICE agent's table of 64 remote candidates
+ * is full), INVALID_STATE (closed).
  */
 SLUICE_API int sluice_peer_add_ice_candidate(sluice_peer *pc, const char *mid, int mline_index,
                                              const char *candidate);

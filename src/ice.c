@@ -25,6 +25,7 @@
 #define ICE_MAX_TURN 4
 #define ICE_MAX_SERVERS 4
 #define ICE_MAX_UNRESOLVED 8
+#define ICE_MAX_AUTH_SRC 8
 #define ICE_RTO_INITIAL_MS 500 /* RFC 8445 §14.3: RTO >= 500 ms for checks */
 #define ICE_RTO_MAX_MS 1600
 #define ICE_CHECK_MAX_SENDS 7  /* RFC 8489 §6.2.1 Rc */
@@ -123,6 +124,10 @@ struct sluice_ice_agent {
     int sel_relay;
     sluice_time checking_since, first_valid, next_check, next_consent;
     uint64_t dropped;
+    /* Sources of the last authenticated requests (a peer whose request came before we had a
+     * local candidate to pair it with is not in `remotes`): see sluice_ice_remote_is_known. */
+    sluice_addr auth_src[ICE_MAX_AUTH_SRC];
+    size_t auth_src_next;
 };
 
 /* ---- small helpers ------------------------------------------------------------------ */
@@ -390,6 +395,7 @@ int sluice_ice_set_remote_credentials(sluice_ice_agent *a, const char *ufrag, co
 
 bool sluice_ice_peer_knows_us(const sluice_ice_agent *a) { return a && (a->peer_knows_us || a->remote_lite); }
 
+
 void sluice_ice_set_remote_lite(sluice_ice_agent *a, bool lite) {
     a->remote_lite = lite;
     /* RFC 8445 §6.1.1: a full agent facing a lite agent is controlling. */
@@ -411,6 +417,17 @@ static int find_remote(const sluice_ice_agent *a, const sluice_addr *addr) {
     for (size_t i = 0; i < a->nremotes; i++)
         if (sluice_addr_equal(&a->remotes[i].addr, addr)) return (int)i;
     return -1;
+}
+
+bool sluice_ice_remote_is_known(const sluice_ice_agent *a, const sluice_addr *remote) {
+    if (!a || !remote) return false;
+    if (find_remote(a, remote) >= 0) return true;
+    /* During an ICE restart the remote candidates are gone, but data keeps flowing on the
+     * pair in use (RFC 8445 §9) until a new one is selected. */
+    if (a->has_sel && sluice_addr_equal(&a->sel_remote, remote)) return true;
+    for (size_t i = 0; i < ICE_MAX_AUTH_SRC; i++)
+        if (sluice_addr_equal(&a->auth_src[i], remote)) return true;
+    return false;
 }
 
 static int find_local(const sluice_ice_agent *a, const sluice_addr *base, int relay) {
@@ -1164,6 +1181,14 @@ static void handle_request(sluice_ice_agent *a, sluice_time now, const sluice_ad
         return;
     }
     a->peer_knows_us = true;
+    if (find_remote(a, remote) < 0) {
+        bool seen = false;
+        for (size_t i = 0; i < ICE_MAX_AUTH_SRC && !seen; i++) seen = sluice_addr_equal(&a->auth_src[i], remote);
+        if (!seen) {
+            a->auth_src[a->auth_src_next] = *remote;
+            a->auth_src_next = (a->auth_src_next + 1) % ICE_MAX_AUTH_SRC;
+        }
+    }
     if (m->unknown_count) {
         respond(a, local, remote, relay, m, 420, true);
         return;
@@ -1342,3 +1367,5 @@ int sluice_ice_handle_datagram(sluice_ice_agent *a, sluice_time now, const sluic
     handle_stun(a, now, local, remote, -1, data, len);
     return SLUICE_OK;
 }
+
+uint64_t sluice_ice_dropped(const sluice_ice_agent *a) { return a ? a->dropped : 0; }

@@ -71,14 +71,14 @@ void sluice_peer_emit_error(sluice_peer *pc, int err, const char *reason) {
 void sluice_peer_emit_channel(sluice_peer *pc, sluice_event_type type, sluice_channel *ch) {
     peer_event *e = event_push(pc, type);
     if (e) e->ch = ch;
+    if (e && type == SLUICE_EVENT_CHANNEL_MESSAGE) ch->message_event_queued = true;
 }
 
 bool sluice_peer_message_event_pending(sluice_peer *pc, sluice_channel *ch) {
-    for (size_t i = 0; i < pc->ev_count; i++) {
-        peer_event *e = &pc->events[(pc->ev_head + i) % pc->ev_cap];
-        if (e->type == SLUICE_EVENT_CHANNEL_MESSAGE && e->ch == ch) return true;
-    }
-    return false;
+    (void)pc;
+    /* A flag, not a scan of the queue: the queue can hold thousands of events (a peer
+     * opening channels while the application does not poll), and this runs per message. */
+    return ch->message_event_queued;
 }
 
 static void set_conn_state(sluice_peer *pc, sluice_connection_state st) {
@@ -632,26 +632,27 @@ static int setup_dtls(sluice_peer *pc, const sluice_sdp_media *remote) {
     return SLUICE_OK;
 }
 
-static void add_remote_candidate_parsed(sluice_peer *pc, const sluice_ice_candidate *c) {
+static int add_remote_candidate_parsed(sluice_peer *pc, const sluice_ice_candidate *c) {
     if (c->addr.family == 0) {
         /* An mDNS name (browsers hide host IPs this way): resolve it on the local link.
          * The sans-IO caller owns no multicast socket of ours: there it is skipped. */
         if (pc->cfg.sans_io || pc->mux || !sluice_mdns_is_local_name(c->hostname) || pc->mdns_count >= PEER_MAX_MDNS) {
             SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "skipping unresolved candidate host %s", c->hostname);
-            return;
+            return SLUICE_OK;
         }
         if (!pc->mdns && !(pc->mdns = sluice_mem_calloc(pc->alloc, PEER_MAX_MDNS, sizeof *pc->mdns))) {
             SLUICE_LOG(&pc->log, SLUICE_LOG_WARN, "peer", "no memory to resolve %s", c->hostname);
-            return;
+            return SLUICE_ERR_NOMEM;
         }
         peer_mdns *m = &pc->mdns[pc->mdns_count++];
         m->cand = *c;
         m->next_query = pc->now;
         m->tries = 0;
-        return;
+        return SLUICE_OK;
     }
     int rc = sluice_ice_add_remote_candidate(pc->ice, pc->now, c);
     if (rc) SLUICE_LOG(&pc->log, SLUICE_LOG_WARN, "peer", "remote candidate not added: %s", sluice_strerror(rc));
+    return rc;
 }
 
 /* Apply the data section of a remote description (offer or answer). */
@@ -896,9 +897,10 @@ int sluice_peer_add_ice_candidate(sluice_peer *pc, const char *mid, int mline_in
         return SLUICE_OK;
     }
     sluice_peer_now(pc);
-    add_remote_candidate_parsed(pc, &parsed);
+    /* The agent's candidate table is bounded: say so when it is full (EXHAUSTED). */
+    rc = add_remote_candidate_parsed(pc, &parsed);
     peer_process(pc, pc->now);
-    return SLUICE_OK;
+    return rc == SLUICE_ERR_EXHAUSTED || rc == SLUICE_ERR_NOMEM ? rc : SLUICE_OK;
 }
 
 int sluice_peer_local_description(sluice_peer *pc, char *buf, size_t cap, const char **type) {
@@ -1165,11 +1167,12 @@ int sluice_peer_handle_datagram(sluice_peer *pc, sluice_time now, const sluice_a
             dtls_len = app_len;
             dtls_from = app_from;
         }
-    } else if (sluice_dtls_is_record(data, len)) {
+    } else if (sluice_dtls_is_record(data, len) && sluice_ice_remote_is_known(pc->ice, remote)) {
         dtls_data = data;
         dtls_len = len;
         sluice_ice_note_traffic(pc->ice, now, local, remote);
     } else {
+        /* not STUN, or DTLS from an address ICE does not know: a stranger's (RFC 8445 §11) */
         pc->datagrams_dropped++;
     }
     if (dtls_data) {
@@ -1408,6 +1411,7 @@ int sluice_peer_poll_event(sluice_peer *pc, sluice_event *ev) {
     pc->current = pc->events[pc->ev_head];
     pc->ev_head = (pc->ev_head + 1) % pc->ev_cap;
     pc->ev_count--;
+    if (pc->current.type == SLUICE_EVENT_CHANNEL_MESSAGE && pc->current.ch) pc->current.ch->message_event_queued = false;
     fill_public_event(&pc->current, ev);
     return 1;
 }
@@ -1489,7 +1493,7 @@ int sluice_peer_get_stats(const sluice_peer *pc, sluice_peer_stats *out) {
     out->packets_received = pc->packets_received;
     out->messages_sent = pc->messages_sent;
     out->messages_received = pc->messages_received;
-    out->datagrams_dropped = pc->datagrams_dropped;
+    out->datagrams_dropped = pc->datagrams_dropped + (pc->ice ? sluice_ice_dropped(pc->ice) : 0);
     if (pc->sctp) {
         sluice_sctp_stats s;
         sluice_sctp_get_stats(pc->sctp, &s);

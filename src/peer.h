@@ -36,6 +36,7 @@ struct sluice_channel {
     uint16_t priority;
     sluice_channel_state state;
     bool remote_created;   /* opened by the peer through DCEP */
+    size_t remote_cost;    /* what it counts in remote_channel_bytes */
     bool open_sent;        /* our DCEP OPEN is queued */
     bool ack_received;     /* DCEP ACK seen (before: send ordered, RFC 8832 §6) */
     bool local_reset_sent; /* our outgoing stream reset requested */
@@ -43,6 +44,7 @@ struct sluice_channel {
     bool remote_reset;     /* peer reset its outgoing stream */
     bool released;
     bool last_was_string;
+    bool message_event_queued; /* a CHANNEL_MESSAGE event for it is in the peer's queue */
     size_t low_threshold;
     peer_msg *rx_head, *rx_tail;
     size_t rx_count, rx_bytes;
@@ -50,6 +52,13 @@ struct sluice_channel {
 };
 
 #define PEER_MAX_PENDING_CANDIDATES 64
+/* Channels opened by the peer (DCEP) that this peer still holds, CLOSED ones the application
+ * has not released included: at most this many, and their objects, labels and protocols at
+ * most cfg.max_receive_buffer bytes. Further OPENs are refused (ERROR event, stream reset). */
+#define PEER_MAX_REMOTE_CHANNELS 4096
+/* What a received message waiting for the application costs beyond its payload (its record,
+ * allocator overhead): charged against cfg.max_receive_buffer with the payload. */
+#define PEER_MSG_OVERHEAD 64u
 #define PEER_MAX_LOCAL_CANDIDATES 32
 #define PEER_SCTP_MTU 1191
 #define PEER_MAX_SCTP_EVENTS_PER_TURN 4096
@@ -156,6 +165,8 @@ struct sluice_peer {
     sluice_addr dtls_local, dtls_remote;
 
     sluice_channel *channels;
+    size_t remote_channels, remote_channel_bytes; /* held peer-opened channels: see
+                                                     PEER_MAX_REMOTE_CHANNELS */
 
     /* events */
     peer_event *events;
@@ -166,7 +177,7 @@ struct sluice_peer {
     bool free_requested;
 
     sluice_time now;
-    size_t rx_total_bytes;
+    size_t rx_total_bytes; /* received, not read: payload + PEER_MSG_OVERHEAD per message */
     bool rx_blocked;
 
     uint64_t bytes_sent, bytes_received, packets_sent, packets_received;

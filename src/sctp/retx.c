@@ -37,6 +37,7 @@ struct sluice_sctp_retx {
 
     retx_item *items;     /* ring: items[(head + i) & (cap - 1)] has TSN cum_ack + 1 + i */
     size_t cap, head, count;
+    size_t retained;      /* sum of items' wire bytes (see max_retained_bytes) */
     uint32_t cum_ack;     /* peer's cumulative TSN ack as last seen */
     uint32_t next_tsn;
     uint32_t adv_ack;     /* RFC 3758 Advanced.Peer.Ack.Point */
@@ -285,7 +286,8 @@ static bool retx_pto_fire(sluice_sctp_retx *r, sluice_time now) {
     r->pto = SLUICE_TIME_NEVER;
     if (r->probe_out || r->n_to_send > 0 || r->hold || r->t3_pending || r->flight == 0) return false;
     size_t hdr = r->s.idata ? SLUICE_SCTP_IDATA_HEADER_LEN : SLUICE_SCTP_DATA_HEADER_LEN;
-    if (sluice_sctp_tx_has_data(r->tx) && r->count < r->s.max_outstanding && r->rwnd >= hdr + 512) {
+    if (sluice_sctp_tx_has_data(r->tx) && r->count < r->s.max_outstanding && r->rwnd >= hdr + 512 &&
+        (!r->s.max_retained_bytes || r->retained < r->s.max_retained_bytes)) {
         r->probe_judging = false;
     } else {
         size_t i = 0;
@@ -409,6 +411,7 @@ bool sluice_sctp_retx_wants_to_send(const sluice_sctp_retx *r) {
     if (r->hold) return false;
     if (r->n_to_send > 0) return r->fast_rtx_pending || r->probe_pending || r->flight < r->cwnd;
     return sluice_sctp_tx_has_data(r->tx) && r->count < r->s.max_outstanding &&
+           (!r->s.max_retained_bytes || r->retained < r->s.max_retained_bytes) &&
            (r->probe_pending || retx_window_open(r));
 }
 
@@ -467,6 +470,9 @@ int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr 
     /* New data only when nothing waits for retransmission. */
     while (r->n_to_send == 0 && (r->probe_pending || retx_window_open(r))) {
         if (r->count >= r->s.max_outstanding) break;
+        /* A receiver that never moves its cum ack but gap-acks everything else would make us
+         * keep all we send (gap-acked data may be reneged): stop at the retention cap. */
+        if (r->s.max_retained_bytes && r->retained >= r->s.max_retained_bytes) break;
         size_t left = sluice_wr_left(w);
         if (left < hdr + 4) break;
         size_t max_payload = (left - hdr) & ~(size_t)3;
@@ -489,6 +495,7 @@ int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr 
         it->beginning = c.beginning;
         it->ending = c.ending;
         it->wire = (uint32_t)sluice_sctp_data_wire_len(r->s.idata, c.len);
+        r->retained += it->wire;
         it->sent_at = now;
         it->sent_next = r->next_tsn + 1;
         it->state = RETX_TO_SEND; /* set_state below moves it into flight */
@@ -608,6 +615,7 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
         sluice_sctp_msg_unref(r->alloc, it->msg);
         r->head = (r->head + 1) & (r->cap - 1);
         r->count--;
+        r->retained -= it->wire;
         r->cum_ack = tsn;
     }
     if (adv > 0) {

@@ -28,6 +28,9 @@ typedef struct sluice_sctp_retx_settings {
     uint32_t rto_min_ms;        /**< default 200 (WebRTC practice; RFC says 1000) */
     uint32_t rto_max_ms;        /**< default 10000 (RFC says 60000) */
     size_t max_outstanding;     /**< cap on chunks in flight (table size); default 32768 */
+    size_t max_retained_bytes;  /**< wire bytes from the cum ack to the newest TSN (gap-acked
+                                     ones included: a receiver may renege, so they are kept);
+                                     no new chunk beyond it. 0 = no limit (default) */
     bool idata;                 /**< send I-DATA / I-FORWARD-TSN; default false */
     /** RFC 9260 §6.1 D Max.Burst (packets; §16: 4; 0 = off), applied to SACKs that end a
      *  stall: one that opens a window the peer had shut lets the flight grow at most this

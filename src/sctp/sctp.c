@@ -39,19 +39,19 @@ void sluice_sctp_settings_default(sluice_sctp_settings *s) {
 
 /* Our advertised receive window: the setting minus what reassembly holds (§6.2). */
 static uint32_t our_rwnd(const sluice_sctp *a) {
-    size_t held = a->reasm ? sluice_sctp_reasm_buffered(a->reasm) : 0;
+    size_t held = (a->reasm ? sluice_sctp_reasm_buffered(a->reasm) : 0) + a->ev_msg_bytes;
     return held >= a->s.rwnd ? 0 : (uint32_t)(a->s.rwnd - held);
 }
 
 
-static void free_event(sluice_sctp *a, sluice_sctp_event *ev) {
-    if (ev->type == SLUICE_SCTP_EVENT_MESSAGE) sluice_mem_free(a->alloc, ev->message.data);
-}
+/* What a message waiting in the event ring is charged (as reassembly charges it). */
+#define EV_MSG_OVERHEAD 128u
+static size_t ev_msg_cost(const sluice_sctp_message *m) { return m->len + EV_MSG_OVERHEAD; }
 
 static bool ev_push_raw(sluice_sctp *a, const sluice_sctp_event *ev) {
     if (a->ev_n == a->ev_cap) {
         size_t cap = a->ev_cap ? a->ev_cap * 2 : 16;
-        sluice_sctp_event *n = sluice_mem_alloc(a->alloc, cap * sizeof *n);
+        sluice_sctp_ev_slot *n = sluice_mem_alloc(a->alloc, cap * sizeof *n);
         if (!n) return false;
         for (size_t i = 0; i < a->ev_n; i++) n[i] = a->ev[(a->ev_head + i) % a->ev_cap];
         sluice_mem_free(a->alloc, a->ev);
@@ -59,7 +59,14 @@ static bool ev_push_raw(sluice_sctp *a, const sluice_sctp_event *ev) {
         a->ev_cap = cap;
         a->ev_head = 0;
     }
-    a->ev[(a->ev_head + a->ev_n) % a->ev_cap] = *ev;
+    sluice_sctp_ev_slot *sl = &a->ev[(a->ev_head + a->ev_n) % a->ev_cap];
+    sl->type = (uint8_t)ev->type;
+    sl->stream = ev->stream;
+    sl->message = ev->message;
+    sl->num_outbound = ev->num_outbound;
+    sl->num_inbound = ev->num_inbound;
+    sl->error = ev->error;
+    if (ev->type == SLUICE_SCTP_EVENT_CLOSED) snprintf(a->closed_reason, sizeof a->closed_reason, "%s", ev->reason);
     a->ev_n++;
     return true;
 }
@@ -78,6 +85,11 @@ static void drain_reasm(sluice_sctp *a) {
             SLUICE_LOG(a->log, SLUICE_LOG_ERROR, MODULE, "out of memory: message on stream %u dropped",
                        (unsigned)ev.stream);
             sluice_mem_free(a->alloc, ev.message.data);
+        } else {
+            /* Still unread: keeps its place in the window, or a peer alternating "fill the
+             * window" and "reset a stream" (which drains reassembly) grows this ring without
+             * bound while the application is not reading. */
+            a->ev_msg_bytes += ev_msg_cost(&ev.message);
         }
     }
 }
@@ -124,12 +136,25 @@ void sluice_sctp_push_event(sluice_sctp *a, const sluice_sctp_event *ev, bool dr
 int sluice_sctp_poll_event(sluice_sctp *a, sluice_sctp_event *ev) {
     if (!a || !ev) return 0;
     if (a->ev_n) {
-        *ev = a->ev[a->ev_head];
+        const sluice_sctp_ev_slot *sl = &a->ev[a->ev_head];
+        memset(ev, 0, sizeof *ev);
+        ev->type = (sluice_sctp_event_type)sl->type;
+        ev->stream = sl->stream;
+        ev->message = sl->message;
+        ev->num_outbound = sl->num_outbound;
+        ev->num_inbound = sl->num_inbound;
+        ev->error = sl->error;
+        if (ev->type == SLUICE_SCTP_EVENT_CLOSED) snprintf(ev->reason, sizeof ev->reason, "%s", a->closed_reason);
         a->ev_head = (a->ev_head + 1) % a->ev_cap;
         a->ev_n--;
         long mark = reset_mark(a, ev, false);
         if (mark >= 0) mark_set(a, mark, false);
         if (ev->type == SLUICE_SCTP_EVENT_CONNECTED) a->connected_queued = false;
+        if (ev->type == SLUICE_SCTP_EVENT_MESSAGE) {
+            a->ev_msg_bytes -= ev_msg_cost(&ev->message);
+            if (a->rx && our_rwnd(a) >= a->last_adv_rwnd + SLUICE_MAX(a->s.rwnd / 4, 2 * a->s.mtu))
+                sluice_sctp_rx_force_sack(a->rx);
+        }
         return 1;
     }
     memset(ev, 0, sizeof *ev);
@@ -245,6 +270,10 @@ int sluice_sctp_datapath_start(sluice_sctp *a) {
     rs.rto_max_ms = a->s.rto_max_ms;
     rs.initial_cwnd_mtus = a->s.initial_cwnd_mtus;
     rs.idata = a->idata;
+    /* What we keep for retransmission (gap-acked data included) is bounded like the send
+     * queue: by max_send_buffer, or our window setting when that is larger (so a small
+     * send buffer does not throttle a long path). */
+    rs.max_retained_bytes = SLUICE_MAX(a->s.max_send_buffer, (size_t)a->s.rwnd);
     sluice_sctp_rx_settings xs;
     sluice_sctp_rx_settings_default(&xs);
     xs.delayed_ack_ms = a->s.delayed_ack_ms;
@@ -265,6 +294,8 @@ int sluice_sctp_datapath_start(sluice_sctp *a) {
     if (qs.max_bytes < a->s.max_message_size + a->s.mtu) qs.max_bytes = a->s.max_message_size + a->s.mtu;
     qs.max_message_size = a->s.max_message_size;
     qs.idata = a->idata;
+    qs.num_streams = a->num_in;
+    a->reasm_max = qs.max_bytes;
     sluice_sctp_tx_set_idata(a->tx, a->idata);
     if (sluice_sctp_retx_new(&a->retx, &rs, a->alloc, a->tx, a->my_tsn, a->peer_rwnd) < 0 ||
         sluice_sctp_rx_new(&a->rx, &xs, a->alloc, a->peer_tsn) < 0 ||
@@ -378,7 +409,7 @@ void sluice_sctp_free(sluice_sctp *a) {
     if (a->tx) sluice_sctp_tx_free(a->tx);
     for (size_t i = 0; i < SLUICE_SCTP_OUTQ_LEN; i++) sluice_mem_free(a->alloc, a->outq[i].data);
     while (a->ev_n) {
-        free_event(a, &a->ev[a->ev_head]);
+        if (a->ev[a->ev_head].type == SLUICE_SCTP_EVENT_MESSAGE) sluice_mem_free(a->alloc, a->ev[a->ev_head].message.data);
         a->ev_head = (a->ev_head + 1) % a->ev_cap;
         a->ev_n--;
     }
@@ -441,16 +472,32 @@ static bool handle_data(sluice_sctp *a, sluice_time now, const sluice_sctp_chunk
             sluice_sctp_rx_on_data(a->rx, now, d.tsn, true);
             return true;
         }
+        /* Messages already moved to the event ring count against the reassembly cap too
+         * (same rule as in reassembly: cum ack + 1 may use up to twice the cap). */
+        size_t cap = r == SLUICE_SCTP_RX_NEW_NEXT ? 2 * a->reasm_max : a->reasm_max;
+        if (a->ev_msg_bytes && sluice_sctp_reasm_buffered(a->reasm) + a->ev_msg_bytes + d.len > cap) {
+            /* not recorded: the peer retransmits once the application reads */
+            sluice_sctp_rx_force_sack(a->rx);
+            return true;
+        }
         int e = sluice_sctp_reasm_add(a->reasm, &d, r == SLUICE_SCTP_RX_NEW_NEXT);
         if (e == SLUICE_ERR_TOO_LARGE) {
             sluice_sctp_assoc_abort(a, now, SLUICE_SCTP_CAUSE_PROTOCOL_VIOLATION,
                                     "message larger than max_message_size", SLUICE_ERR_TOO_LARGE);
             return false;
         }
-        if (e < 0) return true; /* not recorded: the peer retransmits */
+        if (e < 0) {
+            /* Not recorded: the peer retransmits. §6.2: a chunk dropped for lack of room gets
+             * a SACK at once, so the peer sees we are alive (its window probes then do not
+             * count as errors, §6.1) instead of aborting a receiver that is only slow. */
+            sluice_sctp_rx_force_sack(a->rx);
+            return true;
+        }
         sluice_sctp_rx_on_data(a->rx, now, d.tsn, d.immediate);
     } else if (r == SLUICE_SCTP_RX_DUPLICATE) {
         sluice_sctp_rx_on_data(a->rx, now, d.tsn, d.immediate);
+    } else {
+        sluice_sctp_rx_force_sack(a->rx); /* too far ahead to track: same rule */
     }
     return true;
 }
@@ -464,7 +511,9 @@ static void handle_fwd(sluice_sctp *a, sluice_time now, const sluice_sctp_chunk 
         a->st.packets_dropped++;
         return;
     }
-    if (sluice_sctp_rx_handle_forward_tsn(a->rx, now, f.new_cum_tsn) < 0) return;
+    /* A stale one (cum ack not moved) only gets its SACK: what it skips was received
+     * already, and applying it again would cost a walk of reassembly per chunk. */
+    if (sluice_sctp_rx_handle_forward_tsn(a->rx, now, f.new_cum_tsn) <= 0) return;
     sluice_sctp_reasm_handle_forward_tsn(a->reasm, &f);
 }
 
@@ -515,6 +564,10 @@ int sluice_sctp_handle_packet(sluice_sctp *a, sluice_time now, const uint8_t *da
             }
             int r = sluice_sctp_retx_handle_sack(a->retx, now, &sk);
             if (r == 1) a->error_count = 0; /* §8.3: new data acknowledged */
+            if (r >= 0) {
+                a->sack_since_t3 = true;
+                a->last_sack_rwnd = sk.a_rwnd;
+            }
             break;
         }
         case SLUICE_SCTP_CHUNK_FORWARD_TSN:
@@ -643,7 +696,11 @@ void sluice_sctp_handle_timeout(sluice_sctp *a, sluice_time now) {
     if (a->up) {
         sluice_sctp_rx_handle_timeout(a->rx, now);
         if (sluice_sctp_retx_handle_timeout(a->retx, now) == 1) {
-            sluice_sctp_assoc_count_error(a, now, "T3-rtx");
+            /* §6.1: window probes a live peer answers (SACKs keep coming, its window stays
+             * 0: a slow reader) do not count toward Association.Max.Retrans. */
+            bool probing = a->last_sack_rwnd == 0 && a->sack_since_t3; /* advertised 0, not just full */
+            a->sack_since_t3 = false;
+            if (!probing) sluice_sctp_assoc_count_error(a, now, "T3-rtx");
             if (!a->up) return;
         }
         if (sluice_sctp_reconfig_handle_timeout(&a->rc, now) == 1) {
