@@ -63,6 +63,7 @@ typedef struct world {
     sluice_time burst_at;
     uint32_t burst_now, burst_max;
     bool measure_burst;
+    bool strip_i_bit; /* the sender's I bits are cleared on the way (a peer ignoring them) */
 } world;
 
 static void fill(uint8_t *p, size_t len, uint32_t idx) {
@@ -154,12 +155,24 @@ static bool has_chunk(const uint8_t *buf, size_t n, int type) {
     return false;
 }
 
+/* Clear the RFC 7053 I bit of every DATA / I-DATA chunk and reseal the packet. */
+static void strip_i_bits(uint8_t *buf, size_t n) {
+    sluice_sctp_chunk_iter it;
+    sluice_sctp_chunk c;
+    sluice_sctp_chunk_iter_init(&it, buf, n);
+    while (sluice_sctp_chunk_next(&it, &c) == 1)
+        if (c.type == SLUICE_SCTP_CHUNK_DATA || c.type == SLUICE_SCTP_CHUNK_IDATA)
+            buf[(size_t)(c.raw - buf) + 1] &= (uint8_t)~SLUICE_SCTP_DATA_FLAG_IMMEDIATE;
+    sluice_sctp_packet_seal(buf, n, false);
+}
+
 static size_t ln_poll(void *obj, sluice_time now, sluice_addr *from, sluice_addr *to, uint8_t *buf, size_t cap) {
     lnode *nd = obj;
     world *w = nd->w;
     for (;;) {
         int n = sluice_sctp_poll_packet(nd->a, now, buf, cap);
         if (n <= 0) return 0;
+        if (nd == &w->n[0] && w->strip_i_bit) strip_i_bits(buf, (size_t)n);
         if (nd == &w->n[0] && drop_data_packet(w, buf, (size_t)n)) {
             if (!w->dropped_data++) {
                 sluice_sctp_stats st;
@@ -521,6 +534,38 @@ static void test_sctp_loss_probe_answered_by_a_late_sack_is_undone(void **state)
     world_free(&w);
 }
 
+static void test_sctp_loss_peer_delaying_sacks_stops_drawing_lone_probes(void **state) {
+    (void)state;
+    world w;
+    sluice_sctp_settings rs;
+    sluice_sctp_settings_default(&rs);
+    rs.delayed_ack_ms = 100; /* below rto_min: a delayed SACK alone would not draw a T3 */
+    world_init2(&w, &deep, NULL, 0, &rs, NULL);
+    /* a transfer first: SRTT is the path's 40 ms (SACKs every second packet) */
+    transfer(&w, 100, 1100);
+    sluice_sctp_stats st0;
+    sluice_sctp_get_stats(w.n[0].a, &st0);
+    /* then lone messages to a peer that ignores the I bit: its SACK comes after its 100 ms
+     * delayed-ack timer, while the PTO is 80 ms: the first probes are needless (the peer
+     * reports them as duplicates); after eight, the PTO of a lone packet allows for a
+     * delayed SACK and the probes stop */
+    w.strip_i_bit = true;
+    for (uint32_t i = 100; i < 130; i++) {
+        send_one(&w, i);
+        sluice_simnet_run(w.sn, sluice_simnet_now(w.sn) + 500 * MS, NULL, NULL);
+    }
+    sluice_sctp_stats st;
+    sluice_sctp_get_stats(w.n[0].a, &st);
+    assert_int_equal(w.n[1].msgs_rx, 130);
+    assert_false(w.n[1].corrupt);
+    assert_int_equal(st.t3_expirations, 0);
+    assert_true(st.tail_probes - st0.tail_probes >= 8);
+    assert_true(st.tail_probes - st0.tail_probes <= 10);
+    /* needless probes never cut the window (cwnd itself decays while idle, §7.2.1) */
+    assert_int_equal(st.ssthresh, st0.ssthresh);
+    world_free(&w);
+}
+
 static void test_sctp_loss_sparse_message_lost_before_a_later_one_is_resent_early(void **state) {
     (void)state;
     world w;
@@ -672,6 +717,7 @@ int main(void) {
         cmocka_unit_test(test_sctp_loss_lost_sack_of_lone_message_is_recovered_by_the_probe),
         cmocka_unit_test(test_sctp_loss_losses_at_the_end_of_a_transfer_are_probed_not_t3),
         cmocka_unit_test(test_sctp_loss_probe_answered_by_a_late_sack_is_undone),
+        cmocka_unit_test(test_sctp_loss_peer_delaying_sacks_stops_drawing_lone_probes),
         cmocka_unit_test(test_sctp_loss_sparse_message_lost_before_a_later_one_is_resent_early),
         cmocka_unit_test(test_sctp_loss_window_reopening_after_stall_is_burst_limited),
         cmocka_unit_test(test_sctp_loss_application_burst_after_drained_flight_is_not_capped),

@@ -68,7 +68,7 @@ struct sluice_sctp_retx {
     bool probe_lone;       /* the probe was for a flight of one packet */
     bool probe_watch;      /* judged as a repair: a later duplicate report would undo that */
     bool probe_cut;        /* ... and it cut cwnd (undo_cwnd / undo_ssthresh before) */
-    uint8_t early_lone;    /* probes of a lone packet that came before its SACK (sticky) */
+    uint8_t lone_needless, lone_repairs; /* probes of a lone packet: judged so (decaying) */
     sluice_time probe_sent;
     uint32_t undo_cwnd, undo_ssthresh;
 
@@ -267,13 +267,20 @@ static bool retx_should_abandon(const retx_item *it, sluice_time now) {
  * PTO = 2 x SRTT, but never after T3-rtx would fire: then the probe takes T3's place, once,
  * without its cwnd collapse and RTO back-off (as Linux does). A lone packet normally
  * carries the RFC 7053 I bit (we set it when nothing else is queued), which dcsctp,
- * usrsctp and Linux honour by SACKing at once, so no delayed-ack allowance is added, unless
- * the SACK for lone packets keeps arriving after their probe (a peer holding SACKs). */
+ * usrsctp, pion and Linux honour by SACKing at once (aiortc SACKs every packet), so no
+ * delayed-ack allowance is added, unless lone-packet probes keep turning out needless (see
+ * retx_judge_probe): a peer holding its SACKs. */
+static bool retx_peer_delays_sacks(const sluice_sctp_retx *r) {
+    /* Lost SACKs make about as many needless probes as lost DATA makes useful ones; a peer
+     * that delays every SACK makes only needless ones. */
+    return r->lone_needless >= 8 && r->lone_needless >= 4u * r->lone_repairs;
+}
+
 static void retx_arm_pto(sluice_sctp_retx *r, sluice_time now) {
     r->pto = SLUICE_TIME_NEVER;
     if (r->probe_out || !r->have_rtt || r->flight == 0 || r->t3 == SLUICE_TIME_NEVER) return;
     uint64_t pto = SLUICE_MAX(2 * r->srtt, (uint64_t)RETX_PTO_FLOOR_US);
-    if (r->flight <= r->s.mtu && r->early_lone >= 2) pto += RETX_PTO_DELACK_US;
+    if (r->flight <= r->s.mtu && retx_peer_delays_sacks(r)) pto += RETX_PTO_DELACK_US;
     r->pto = sluice_time_min(now + pto, r->t3);
 }
 
@@ -317,17 +324,24 @@ static bool retx_pto_fire(sluice_sctp_retx *r, sluice_time now) {
 
 /* §7.4: once the probed TSN is acknowledged, decide whether the probe repaired a loss.
  *  - acked sooner than half an SRTT after the probe: that answers the original, whose SACK
- *    was merely late (the probe came too early);
- *  - the acking SACK reports the probe as a duplicate: the original had arrived and only
- *    its SACK was lost (the probe was useful, nothing to learn);
+ *    was merely late (the probe was needless);
+ *  - the acking SACK reports the probe as a duplicate: the original had arrived, and its
+ *    SACK was lost or held back by the peer (needless, or useful against a lost SACK);
  *  - otherwise the probe repaired a loss: the congestion response of fast retransmit
  *    (§7.2.4 (2), once per window). Should a later SACK still report the probe as a
  *    duplicate (RFC 9260 §6.2: sent at once for a packet of duplicates), the ack had been
  *    the original's, only late: the cut is undone (as TCP undoes one on a DSACK).
- * Lone packets probed too early twice make the PTO of a lone packet wait for a delayed SACK
- * (a peer that ignores the I bit). */
-static void retx_probe_early(sluice_sctp_retx *r) {
-    if (r->probe_lone && r->early_lone < 255) r->early_lone++;
+ * Probes of a lone packet are counted both ways (halved together at 64, so old history
+ * fades): mostly needless ones mean a peer delaying SACKs despite the I bit, and the PTO
+ * of a lone packet then waits for a delayed SACK (retx_peer_delays_sacks). */
+static void retx_count_lone(sluice_sctp_retx *r, bool needless) {
+    if (!r->probe_lone) return;
+    if (needless) r->lone_needless++;
+    else r->lone_repairs++;
+    if (r->lone_needless >= 64 || r->lone_repairs >= 64) {
+        r->lone_needless /= 2;
+        r->lone_repairs /= 2;
+    }
 }
 
 static void retx_judge_probe(sluice_sctp_retx *r, sluice_time now, const sluice_sctp_sack *sack) {
@@ -336,7 +350,8 @@ static void retx_judge_probe(sluice_sctp_retx *r, sluice_time now, const sluice_
         for (size_t i = 0; i < sack->num_dups && !dup; i++) dup = sluice_sctp_sack_dup(sack, i) == r->probe_tsn;
     if (r->probe_watch && dup) {
         r->probe_watch = false;
-        retx_probe_early(r);
+        if (r->probe_lone && r->lone_repairs) r->lone_repairs--; /* misjudged */
+        retx_count_lone(r, true);
         if (r->probe_cut) {
             r->cwnd = r->undo_cwnd; /* no growth happened in fast recovery */
             r->ssthresh = r->undo_ssthresh;
@@ -356,11 +371,11 @@ static void retx_judge_probe(sluice_sctp_retx *r, sluice_time now, const sluice_
         if (st != RETX_ACKED) return;
     }
     r->probe_judging = false;
-    if (now - r->probe_sent < r->srtt / 2) {
-        retx_probe_early(r);
+    if (now - r->probe_sent < r->srtt / 2 || dup) {
+        retx_count_lone(r, true);
         return;
     }
-    if (dup) return;
+    retx_count_lone(r, false);
     r->probe_watch = true;
     r->probe_cut = !r->in_fast_recovery;
     if (r->probe_cut) {
