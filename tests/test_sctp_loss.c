@@ -40,6 +40,7 @@ typedef struct lnode {
     uint32_t next_idx; /* receiver: next message index expected (one ordered stream) */
     bool corrupt;
     bool paused; /* receiver application not reading: its window closes */
+    sluice_time last_rx_at; /* when the last message was delivered */
     struct world *w;
 } lnode;
 
@@ -62,6 +63,7 @@ typedef struct world {
     sluice_time burst_at;
     uint32_t burst_now, burst_max;
     bool measure_burst;
+    bool strip_i_bit; /* the sender's I bits are cleared on the way (a peer ignoring them) */
 } world;
 
 static void fill(uint8_t *p, size_t len, uint32_t idx) {
@@ -84,6 +86,7 @@ static void ln_events(lnode *nd) {
                 nd->corrupt = true;
             nd->next_idx++;
             nd->msgs_rx++;
+            nd->last_rx_at = sluice_simnet_now(nd->w->sn);
             nd->bytes_rx += m->len;
             sluice_mem_free(NULL, m->data);
             break;
@@ -152,12 +155,24 @@ static bool has_chunk(const uint8_t *buf, size_t n, int type) {
     return false;
 }
 
+/* Clear the RFC 7053 I bit of every DATA / I-DATA chunk and reseal the packet. */
+static void strip_i_bits(uint8_t *buf, size_t n) {
+    sluice_sctp_chunk_iter it;
+    sluice_sctp_chunk c;
+    sluice_sctp_chunk_iter_init(&it, buf, n);
+    while (sluice_sctp_chunk_next(&it, &c) == 1)
+        if (c.type == SLUICE_SCTP_CHUNK_DATA || c.type == SLUICE_SCTP_CHUNK_IDATA)
+            buf[(size_t)(c.raw - buf) + 1] &= (uint8_t)~SLUICE_SCTP_DATA_FLAG_IMMEDIATE;
+    sluice_sctp_packet_seal(buf, n, false);
+}
+
 static size_t ln_poll(void *obj, sluice_time now, sluice_addr *from, sluice_addr *to, uint8_t *buf, size_t cap) {
     lnode *nd = obj;
     world *w = nd->w;
     for (;;) {
         int n = sluice_sctp_poll_packet(nd->a, now, buf, cap);
         if (n <= 0) return 0;
+        if (nd == &w->n[0] && w->strip_i_bit) strip_i_bits(buf, (size_t)n);
         if (nd == &w->n[0] && drop_data_packet(w, buf, (size_t)n)) {
             if (!w->dropped_data++) {
                 sluice_sctp_stats st;
@@ -393,6 +408,193 @@ static void test_sctp_loss_many_holes_small_messages_recover_without_t3(void **s
     world_free(&w);
 }
 
+/* ---- sparse messages: losses at the tail (RFC 8985 §7 probe, RFC 5827 / RACK) ---------- */
+
+/* One message of 100 bytes now; returns when it was sent. */
+static sluice_time send_one(world *w, uint32_t idx) {
+    uint8_t buf[100];
+    fill(buf, sizeof buf, idx);
+    sluice_time now = sluice_simnet_now(w->sn);
+    assert_int_equal(sluice_sctp_send(w->n[0].a, now, 0, 53, buf, sizeof buf, NULL), SLUICE_OK);
+    return now;
+}
+
+/* Connect, then message 0 (no loss: gives the sender an RTT sample) and wait for it. */
+static void sparse_start(world *w) {
+    assert_int_equal(sluice_sctp_connect(w->n[0].a, sluice_simnet_now(w->sn)), SLUICE_OK);
+    assert_true(sluice_simnet_run(w->sn, sluice_simnet_now(w->sn) + 10000 * MS, connected, w));
+    send_one(w, 0);
+    goal g = {w, 1};
+    assert_true(sluice_simnet_run(w->sn, sluice_simnet_now(w->sn) + 1000 * MS, all_received, &g));
+    sluice_simnet_run(w->sn, sluice_simnet_now(w->sn) + 500 * MS, NULL, NULL); /* idle */
+}
+
+static void test_sctp_loss_lost_lone_message_is_probed_before_t3(void **state) {
+    (void)state;
+    world w;
+    static const drop_rule rules[] = {{1, 1, 1, 0}}; /* message 1's first transmission */
+    world_init(&w, &deep, rules, 1);                 /* 40 ms RTT */
+    sparse_start(&w);
+    sluice_time sent = send_one(&w, 1);
+    goal g = {&w, 2};
+    assert_true(sluice_simnet_run(w.sn, sent + 5000 * MS, all_received, &g));
+    sluice_time delivered = w.n[1].last_rx_at;
+    sluice_simnet_run(w.sn, delivered + 500 * MS, NULL, NULL); /* its SACK comes back */
+    sluice_sctp_stats st;
+    sluice_sctp_get_stats(w.n[0].a, &st);
+    assert_int_equal(w.dropped_data, 1);
+    assert_int_equal(st.t3_expirations, 0);
+    assert_int_equal(st.tail_probes, 1);
+    /* virtual time: the probe (2 x SRTT = 80 ms) plus half an RTT, well before T3-rtx
+     * (RTO >= rto_min = 200 ms) would even have resent it */
+    assert_true(delivered - sent < 200 * MS);
+    assert_true(delivered - sent >= 80 * MS);
+    /* the probe repaired a loss: the congestion response of fast retransmit, no T3 collapse */
+    assert_true(st.cwnd >= 4 * 1191u);
+    /* the path is quiet again: no timer left but none needed */
+    assert_int_equal(st.bytes_in_flight, 0);
+    world_free(&w);
+}
+
+static void test_sctp_loss_lone_message_whose_probe_is_lost_falls_back_to_t3(void **state) {
+    (void)state;
+    world w;
+    /* the original and its probe: one probe per episode, then T3-rtx as before */
+    static const drop_rule rules[] = {{1, 1, 1, 0}, {1, 1, 1, 1}};
+    world_init(&w, &deep, rules, 2);
+    sparse_start(&w);
+    sluice_time sent = send_one(&w, 1);
+    goal g = {&w, 2};
+    assert_true(sluice_simnet_run(w.sn, sent + 10000 * MS, all_received, &g));
+    sluice_sctp_stats st;
+    sluice_sctp_get_stats(w.n[0].a, &st);
+    assert_int_equal(w.dropped_data, 2);
+    assert_int_equal(st.tail_probes, 1);
+    assert_int_equal(st.t3_expirations, 1);
+    world_free(&w);
+}
+
+static void test_sctp_loss_lost_sack_of_lone_message_is_recovered_by_the_probe(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, &deep, NULL, 0);
+    sparse_start(&w);
+    /* the receiver's next SACK (for message 1) is lost: the probe draws another one */
+    w.drop_sacks_from = w.sacks_seen;
+    w.drop_sacks_n = 1;
+    sluice_time sent = send_one(&w, 1);
+    sluice_simnet_run(w.sn, sent + 1000 * MS, NULL, NULL);
+    sluice_sctp_stats st;
+    sluice_sctp_get_stats(w.n[0].a, &st);
+    assert_int_equal(w.dropped_sacks, 1);
+    assert_int_equal(w.n[1].msgs_rx, 2);
+    assert_int_equal(st.tail_probes, 1);
+    assert_int_equal(st.t3_expirations, 0);
+    assert_int_equal(st.bytes_in_flight, 0);
+    world_free(&w);
+}
+
+static void test_sctp_loss_losses_at_the_end_of_a_transfer_are_probed_not_t3(void **state) {
+    (void)state;
+    world w;
+    /* 100 messages of one chunk each: the very last one is lost, and so are the original
+     * and the fast retransmission of one a little before it. Nothing is sent after either
+     * to produce miss indications. */
+    static const drop_rule rules[] = {{99, 1, 1, 0}, {95, 1, 1, 0}, {95, 1, 1, 1}};
+    world_init(&w, &deep, rules, 3);
+    sluice_sctp_stats st = transfer(&w, 100, 1100);
+    assert_int_equal(w.dropped_data, 3);
+    assert_int_equal(st.t3_expirations, 0);
+    assert_true(st.tail_probes >= 1);
+    world_free(&w);
+}
+
+static void test_sctp_loss_probe_answered_by_a_late_sack_is_undone(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, &deep, NULL, 0);
+    sparse_start(&w);
+    sluice_sctp_stats before;
+    sluice_sctp_get_stats(w.n[0].a, &before);
+    /* the way back slows down to 150 ms: the SACK for message 1 comes after the probe (PTO =
+     * 2 x 40 ms), and the probe's duplicate report after that */
+    sluice_sim_path slow = deep;
+    slow.delay_us = 150000;
+    assert_int_equal(sluice_simnet_set_path(w.sn, &w.n[1].addr, &w.n[0].addr, &slow), SLUICE_OK);
+    sluice_time sent = send_one(&w, 1);
+    sluice_simnet_run(w.sn, sent + 1000 * MS, NULL, NULL);
+    sluice_sctp_stats st;
+    sluice_sctp_get_stats(w.n[0].a, &st);
+    assert_int_equal(w.n[1].msgs_rx, 2);
+    assert_int_equal(st.tail_probes, 1);
+    assert_int_equal(st.t3_expirations, 0);
+    /* judged a repair when the late SACK came, then undone by the duplicate report */
+    assert_int_equal(st.cwnd, before.cwnd);
+    assert_int_equal(st.ssthresh, before.ssthresh);
+    world_free(&w);
+}
+
+static void test_sctp_loss_peer_delaying_sacks_stops_drawing_lone_probes(void **state) {
+    (void)state;
+    world w;
+    sluice_sctp_settings rs;
+    sluice_sctp_settings_default(&rs);
+    rs.delayed_ack_ms = 100; /* below rto_min: a delayed SACK alone would not draw a T3 */
+    world_init2(&w, &deep, NULL, 0, &rs, NULL);
+    /* a transfer first: SRTT is the path's 40 ms (SACKs every second packet) */
+    transfer(&w, 100, 1100);
+    sluice_sctp_stats st0;
+    sluice_sctp_get_stats(w.n[0].a, &st0);
+    /* then lone messages to a peer that ignores the I bit: its SACK comes after its 100 ms
+     * delayed-ack timer, while the PTO is 80 ms: the first probes are needless (the peer
+     * reports them as duplicates); after eight, the PTO of a lone packet allows for a
+     * delayed SACK and the probes stop */
+    w.strip_i_bit = true;
+    for (uint32_t i = 100; i < 130; i++) {
+        send_one(&w, i);
+        sluice_simnet_run(w.sn, sluice_simnet_now(w.sn) + 500 * MS, NULL, NULL);
+    }
+    sluice_sctp_stats st;
+    sluice_sctp_get_stats(w.n[0].a, &st);
+    assert_int_equal(w.n[1].msgs_rx, 130);
+    assert_false(w.n[1].corrupt);
+    assert_int_equal(st.t3_expirations, 0);
+    assert_true(st.tail_probes - st0.tail_probes >= 8);
+    assert_true(st.tail_probes - st0.tail_probes <= 10);
+    /* needless probes never cut the window (cwnd itself decays while idle, §7.2.1) */
+    assert_int_equal(st.ssthresh, st0.ssthresh);
+    world_free(&w);
+}
+
+static void test_sctp_loss_sparse_message_lost_before_a_later_one_is_resent_early(void **state) {
+    (void)state;
+    world w;
+    /* messages every 30 ms over 40 ms RTT; message 2 is lost, 3 and 4 arrive. Fast
+     * retransmit's three miss indications would need three more messages; Early Retransmit
+     * (RFC 5827) and the RACK time rule resend it on the first SACK reporting it. */
+    static const drop_rule rules[] = {{2, 1, 1, 0}};
+    world_init(&w, &deep, rules, 1);
+    sparse_start(&w);
+    sluice_time sent2 = 0;
+    for (uint32_t i = 1; i <= 4; i++) {
+        sluice_time t = send_one(&w, i);
+        if (i == 2) sent2 = t;
+        sluice_simnet_run(w.sn, t + 30 * MS, NULL, NULL);
+    }
+    goal g = {&w, 5};
+    assert_true(sluice_simnet_run(w.sn, sluice_simnet_now(w.sn) + 5000 * MS, all_received, &g));
+    sluice_sctp_stats st;
+    sluice_sctp_get_stats(w.n[0].a, &st);
+    assert_int_equal(w.dropped_data, 1);
+    assert_int_equal(st.t3_expirations, 0);
+    assert_int_equal(st.fast_retransmits, 1);
+    assert_false(w.n[1].corrupt);
+    /* message 2 (and the ordered 3, 4 behind it) arrived about 2 RTTs after it was sent
+     * (virtual time): T3-rtx would have taken at least rto_min (200 ms) */
+    assert_true(w.n[1].last_rx_at - sent2 < 150 * MS);
+    world_free(&w);
+}
+
 /* The receiving application stops reading for 3 s: the window closes, the sender probes.
  * When it reads again, the window update must not release cwnd at once (RFC 9260 §6.1 D
  * Max.Burst): a few packets per SACK, growing. */
@@ -510,6 +712,13 @@ int main(void) {
         cmocka_unit_test(test_sctp_loss_lost_sacks_during_recovery_recover_without_t3),
         cmocka_unit_test(test_sctp_loss_many_holes_at_the_end_of_a_transfer_recover_without_t3),
         cmocka_unit_test(test_sctp_loss_many_holes_small_messages_recover_without_t3),
+        cmocka_unit_test(test_sctp_loss_lost_lone_message_is_probed_before_t3),
+        cmocka_unit_test(test_sctp_loss_lone_message_whose_probe_is_lost_falls_back_to_t3),
+        cmocka_unit_test(test_sctp_loss_lost_sack_of_lone_message_is_recovered_by_the_probe),
+        cmocka_unit_test(test_sctp_loss_losses_at_the_end_of_a_transfer_are_probed_not_t3),
+        cmocka_unit_test(test_sctp_loss_probe_answered_by_a_late_sack_is_undone),
+        cmocka_unit_test(test_sctp_loss_peer_delaying_sacks_stops_drawing_lone_probes),
+        cmocka_unit_test(test_sctp_loss_sparse_message_lost_before_a_later_one_is_resent_early),
         cmocka_unit_test(test_sctp_loss_window_reopening_after_stall_is_burst_limited),
         cmocka_unit_test(test_sctp_loss_application_burst_after_drained_flight_is_not_capped),
         cmocka_unit_test(test_sctp_shutdown_guard_ends_a_shutdown_the_peer_never_completes),

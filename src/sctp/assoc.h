@@ -28,7 +28,7 @@ typedef struct sluice_sctp_ev_slot {
 
 typedef struct sluice_sctp_outpkt {
     size_t len;
-    uint8_t *data; /**< mtu bytes, allocated at creation */
+    uint8_t *data; /**< mtu bytes while a packet waits in the slot (else NULL) */
 } sluice_sctp_outpkt;
 
 struct sluice_sctp {

@@ -59,6 +59,19 @@ struct sluice_sctp_retx {
     bool burst_mode;       /* since a stall: each SACK caps until the flight is back at cwnd */
     sluice_time last_sack; /* when the previous SACK arrived (NEVER: none yet) */
 
+    /* Tail-loss probe (RFC 8985 §7): one probe per episode, see retx_pto_fire(). */
+    sluice_time pto;       /* probe deadline (NEVER: not armed) */
+    uint32_t probe_tsn;    /* TSN retransmitted as the probe, judged when acked */
+    bool probe_out;        /* probe sent: no other until a SACK acks new data */
+    bool probe_pending;    /* the next packet is the probe: it may exceed cwnd */
+    bool probe_judging;    /* probe_tsn not acked yet: did it repair a loss? */
+    bool probe_lone;       /* the probe was for a flight of one packet */
+    bool probe_watch;      /* judged as a repair: a later duplicate report would undo that */
+    bool probe_cut;        /* ... and it cut cwnd (undo_cwnd / undo_ssthresh before) */
+    uint8_t lone_needless, lone_repairs; /* probes of a lone packet: judged so (decaying) */
+    sluice_time probe_sent;
+    uint32_t undo_cwnd, undo_ssthresh;
+
     bool have_rtt;
     uint64_t srtt, rttvar, rto; /* microseconds */
     sluice_time t3;
@@ -67,8 +80,11 @@ struct sluice_sctp_retx {
     bool rtt_probe_active; /* one RTT measurement per round trip (RFC 9260 §6.3.1 C4) */
     uint32_t rtt_probe_tsn;
 
-    sluice_sctp_gap gaps[RETX_MAX_GAPS];
-    sluice_sctp_skip skips[RETX_MAX_SKIPS];
+    /* Scratch, allocated on first use (most associations never see a loss or abandon a
+     * message): 6 KiB per association otherwise. */
+    sluice_sctp_gap *gaps; /* sorted copy of a SACK's gap blocks, up to RETX_MAX_GAPS */
+    size_t gaps_cap;
+    sluice_sctp_skip *skips; /* RETX_MAX_SKIPS, for the (I-)FORWARD-TSN being written */
     sluice_sctp_retx_stats stats;
 };
 
@@ -118,6 +134,7 @@ int sluice_sctp_retx_new(sluice_sctp_retx **out, const sluice_sctp_retx_settings
     uint64_t rto = (uint64_t)SLUICE_MIN(SLUICE_MAX(s->rto_initial_ms, s->rto_min_ms), s->rto_max_ms);
     r->rto = rto * 1000u;
     r->t3 = SLUICE_TIME_NEVER;
+    r->pto = SLUICE_TIME_NEVER;
     r->burst_cap = UINT32_MAX;
     r->last_sack = SLUICE_TIME_NEVER;
     *out = r;
@@ -130,6 +147,8 @@ void sluice_sctp_retx_free(sluice_sctp_retx *r) {
     if (!r) return;
     for (size_t i = 0; i < r->count; i++) sluice_sctp_msg_unref(r->alloc, retx_at(r, i)->msg);
     sluice_mem_free(r->alloc, r->items);
+    sluice_mem_free(r->alloc, r->gaps);
+    sluice_mem_free(r->alloc, r->skips);
     sluice_mem_free(r->alloc, r);
 }
 
@@ -138,7 +157,7 @@ void sluice_sctp_retx_set_idata(sluice_sctp_retx *r, bool idata) { r->s.idata = 
 uint32_t sluice_sctp_retx_next_tsn(const sluice_sctp_retx *r) { return r->next_tsn; }
 bool sluice_sctp_retx_is_idle(const sluice_sctp_retx *r) { return r->count == 0; }
 uint64_t sluice_sctp_retx_rto_us(const sluice_sctp_retx *r) { return r->rto; }
-sluice_time sluice_sctp_retx_next_deadline(const sluice_sctp_retx *r) { return r->t3; }
+sluice_time sluice_sctp_retx_next_deadline(const sluice_sctp_retx *r) { return sluice_time_min(r->t3, r->pto); }
 bool sluice_sctp_retx_fwd_tsn_pending(const sluice_sctp_retx *r) { return r->fwd_pending; }
 
 /* Move an item to a new state, keeping flight and n_to_send right. */
@@ -233,6 +252,143 @@ static bool retx_should_abandon(const retx_item *it, sluice_time now) {
     return m->expires != SLUICE_TIME_NEVER && now > m->expires;
 }
 
+/* ---- tail-loss probe (RFC 8985 §7) ---------------------------------------------------
+ * Fast retransmit needs three later TSNs to arrive; at the tail of the data (a lone
+ * message, the last packets of a transfer, a lost last retransmission) there are none, and
+ * recovery would wait for T3-rtx: at least rto_min, then cwnd = 1 MTU and a doubled RTO. A
+ * probe timeout (PTO) shorter than that sends one packet: the peer's SACK for it either
+ * shows that nothing was lost, or repairs the loss / supplies the miss indications that
+ * hand recovery back to fast retransmit. */
+
+#define RETX_PTO_FLOOR_US 10000u   /* timer slack and jitter on a LAN (Linux: 10 ms too) */
+#define RETX_PTO_DELACK_US 200000u /* RFC 8985 WCDelAckT: worst-case delayed SACK */
+
+/* (Re)arm the PTO after new data went out or a SACK acknowledged new data (§7.2):
+ * PTO = 2 x SRTT, but never after T3-rtx would fire: then the probe takes T3's place, once,
+ * without its cwnd collapse and RTO back-off (as Linux does). A lone packet normally
+ * carries the RFC 7053 I bit (we set it when nothing else is queued), which dcsctp,
+ * usrsctp, pion and Linux honour by SACKing at once (aiortc SACKs every packet), so no
+ * delayed-ack allowance is added, unless lone-packet probes keep turning out needless (see
+ * retx_judge_probe): a peer holding its SACKs. */
+static bool retx_peer_delays_sacks(const sluice_sctp_retx *r) {
+    /* Lost SACKs make about as many needless probes as lost DATA makes useful ones; a peer
+     * that delays every SACK makes only needless ones. */
+    return r->lone_needless >= 8 && r->lone_needless >= 4u * r->lone_repairs;
+}
+
+static void retx_arm_pto(sluice_sctp_retx *r, sluice_time now) {
+    r->pto = SLUICE_TIME_NEVER;
+    if (r->probe_out || !r->have_rtt || r->flight == 0 || r->t3 == SLUICE_TIME_NEVER) return;
+    uint64_t pto = SLUICE_MAX(2 * r->srtt, (uint64_t)RETX_PTO_FLOOR_US);
+    if (r->flight <= r->s.mtu && retx_peer_delays_sacks(r)) pto += RETX_PTO_DELACK_US;
+    r->pto = sluice_time_min(now + pto, r->t3);
+}
+
+/* §7.3: the probe is new data when some may go (the peer's window allows it; cwnd does not
+ * matter for this one packet), else a chunk still in flight sent again with the I bit, so
+ * that its SACK comes at once: the lowest one a SACK already reported missing (SCTP's gap
+ * blocks say which, where TCP's probe can only resend its last segment), or else the
+ * highest. Returns false when no probe is possible (T3-rtx stays in charge). */
+static bool retx_pto_fire(sluice_sctp_retx *r, sluice_time now) {
+    r->pto = SLUICE_TIME_NEVER;
+    if (r->probe_out || r->n_to_send > 0 || r->hold || r->t3_pending || r->flight == 0) return false;
+    size_t hdr = r->s.idata ? SLUICE_SCTP_IDATA_HEADER_LEN : SLUICE_SCTP_DATA_HEADER_LEN;
+    if (sluice_sctp_tx_has_data(r->tx) && r->count < r->s.max_outstanding && r->rwnd >= hdr + 512 &&
+        (!r->s.max_retained_bytes || r->retained < r->s.max_retained_bytes)) {
+        r->probe_judging = false;
+    } else {
+        size_t i = 0;
+        while (i < r->count && (retx_at(r, i)->state != RETX_IN_FLIGHT || retx_at(r, i)->nacks == 0)) i++;
+        if (i < r->count) {
+            i++;
+        } else {
+            i = r->count;
+            while (i > 0 && retx_at(r, i - 1)->state != RETX_IN_FLIGHT) i--;
+            if (i == 0) return false;
+        }
+        /* PR-SCTP: a chunk out of retransmissions is T3-rtx's to abandon */
+        if (retx_should_abandon(retx_at(r, i - 1), now)) return false;
+        r->probe_tsn = r->cum_ack + (uint32_t)i;
+        r->probe_judging = true;
+        r->probe_watch = false;
+        r->probe_lone = r->flight <= r->s.mtu;
+        retx_mark_to_send(r, i - 1);
+    }
+    r->probe_pending = true;
+    r->probe_out = true;
+    r->probe_sent = now;
+    r->stats.tail_probes++;
+    retx_arm_t3(r, now); /* §7.3: the retransmission timer now guards the probe */
+    return true;
+}
+
+/* §7.4: once the probed TSN is acknowledged, decide whether the probe repaired a loss.
+ *  - acked sooner than half an SRTT after the probe: that answers the original, whose SACK
+ *    was merely late (the probe was needless);
+ *  - the acking SACK reports the probe as a duplicate: the original had arrived, and its
+ *    SACK was lost or held back by the peer (needless, or useful against a lost SACK);
+ *  - otherwise the probe repaired a loss: the congestion response of fast retransmit
+ *    (§7.2.4 (2), once per window). Should a later SACK still report the probe as a
+ *    duplicate (RFC 9260 §6.2: sent at once for a packet of duplicates), the ack had been
+ *    the original's, only late: the cut is undone (as TCP undoes one on a DSACK).
+ * Probes of a lone packet are counted both ways (halved together at 64, so old history
+ * fades): mostly needless ones mean a peer delaying SACKs despite the I bit, and the PTO
+ * of a lone packet then waits for a delayed SACK (retx_peer_delays_sacks). */
+static void retx_count_lone(sluice_sctp_retx *r, bool needless) {
+    if (!r->probe_lone) return;
+    if (needless) r->lone_needless++;
+    else r->lone_repairs++;
+    if (r->lone_needless >= 64 || r->lone_repairs >= 64) {
+        r->lone_needless /= 2;
+        r->lone_repairs /= 2;
+    }
+}
+
+static void retx_judge_probe(sluice_sctp_retx *r, sluice_time now, const sluice_sctp_sack *sack) {
+    bool dup = false;
+    if (r->probe_judging || r->probe_watch)
+        for (size_t i = 0; i < sack->num_dups && !dup; i++) dup = sluice_sctp_sack_dup(sack, i) == r->probe_tsn;
+    if (r->probe_watch && dup) {
+        r->probe_watch = false;
+        if (r->probe_lone && r->lone_repairs) r->lone_repairs--; /* misjudged */
+        retx_count_lone(r, true);
+        if (r->probe_cut) {
+            r->cwnd = r->undo_cwnd; /* no growth happened in fast recovery */
+            r->ssthresh = r->undo_ssthresh;
+            r->in_fast_recovery = false;
+        }
+        return;
+    }
+    if (!r->probe_judging) return;
+    if (sluice_sn32_gt(r->probe_tsn, r->cum_ack)) {
+        uint32_t off = r->probe_tsn - r->cum_ack;
+        if (off > r->count) {
+            r->probe_judging = false; /* cannot happen: the table only shrinks from below */
+            return;
+        }
+        uint8_t st = retx_at(r, off - 1)->state;
+        if (st == RETX_ABANDONED) r->probe_judging = false;
+        if (st != RETX_ACKED) return;
+    }
+    r->probe_judging = false;
+    if (now - r->probe_sent < r->srtt / 2 || dup) {
+        retx_count_lone(r, true);
+        return;
+    }
+    retx_count_lone(r, false);
+    r->probe_watch = true;
+    r->probe_cut = !r->in_fast_recovery;
+    if (r->probe_cut) {
+        r->undo_cwnd = r->cwnd;
+        r->undo_ssthresh = r->ssthresh;
+        r->ssthresh = (uint32_t)SLUICE_MAX((size_t)r->cwnd / 2, 4 * r->s.mtu);
+        r->cwnd = r->ssthresh;
+        r->pba = 0;
+        r->in_fast_recovery = true;
+        r->fast_recovery_exit = r->next_tsn - 1;
+    }
+}
+
 static void retx_write_item(sluice_sctp_retx *r, const retx_item *it, uint32_t tsn, sluice_wr *w, bool immediate) {
     const sluice_sctp_msg *m = it->msg;
     sluice_sctp_data d = {
@@ -268,9 +424,10 @@ static bool retx_window_open(const sluice_sctp_retx *r) {
 bool sluice_sctp_retx_wants_to_send(const sluice_sctp_retx *r) {
     if (r->fwd_pending) return true;
     if (r->hold) return false;
-    if (r->n_to_send > 0) return r->fast_rtx_pending || r->flight < r->cwnd;
+    if (r->n_to_send > 0) return r->fast_rtx_pending || r->probe_pending || r->flight < r->cwnd;
     return sluice_sctp_tx_has_data(r->tx) && r->count < r->s.max_outstanding &&
-           (!r->s.max_retained_bytes || r->retained < r->s.max_retained_bytes) && retx_window_open(r);
+           (!r->s.max_retained_bytes || r->retained < r->s.max_retained_bytes) &&
+           (r->probe_pending || retx_window_open(r));
 }
 
 int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr *w) {
@@ -287,7 +444,8 @@ int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr 
     }
 
     /* Retransmissions first, lowest TSN first (§6.1, §7.2.4 (3)). */
-    bool ignore_cwnd = r->fast_rtx_pending;
+    bool ignore_cwnd = r->fast_rtx_pending || r->probe_pending;
+    bool sent_new = false;
     size_t i = sluice_sn32_gt(r->rtx_hint, r->cum_ack) ? (size_t)(r->rtx_hint - r->cum_ack - 1) : 0;
     for (; i < r->count && r->n_to_send > 0; i++) {
         retx_item *it = retx_at(r, i);
@@ -300,7 +458,7 @@ int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr 
         if (!ignore_cwnd && r->flight >= r->cwnd) break;
         if (it->wire > sluice_wr_left(w)) break;
         uint32_t tsn = r->cum_ack + 1 + (uint32_t)i;
-        retx_write_item(r, it, tsn, w, false);
+        retx_write_item(r, it, tsn, w, r->probe_pending);
         /* §7.2.4 (4): resending the first outstanding chunk restarts T3-rtx, so the
          * retransmission gets a whole RTO before the timer gives up on it. */
         if (i == 0 && !r->t3_pending) retx_arm_t3(r, now);
@@ -325,7 +483,7 @@ int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr 
     }
 
     /* New data only when nothing waits for retransmission. */
-    while (r->n_to_send == 0 && retx_window_open(r)) {
+    while (r->n_to_send == 0 && (r->probe_pending || retx_window_open(r))) {
         if (r->count >= r->s.max_outstanding) break;
         /* A receiver that never moves its cum ack but gap-acks everything else would make us
          * keep all we send (gap-acked data may be reneged): stop at the retention cap. */
@@ -368,7 +526,8 @@ int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr 
          * end of what is queued, or the windows are full), rather than let the peer's
          * delayed-ack timer hold us up. */
         bool last = !sluice_sctp_tx_has_data(r->tx) || r->flight >= retx_new_data_window(r) || r->rwnd == 0;
-        retx_write_item(r, it, r->next_tsn++, w, last);
+        retx_write_item(r, it, r->next_tsn++, w, last || r->probe_pending);
+        sent_new = true;
         n++;
     }
     /* Count the SACKs after which Max.Burst, not cwnd or the peer's window, stopped us. */
@@ -378,10 +537,32 @@ int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr 
         r->stats.burst_limited++;
     }
 out:
-    if (n > 0) r->last_send = now;
+    if (n > 0) {
+        r->last_send = now;
+        r->probe_pending = false;
+    }
     /* §6.3.2 R1: start T3-rtx when sending and it is not running. */
     if (n > 0 && r->t3 == SLUICE_TIME_NEVER) retx_arm_t3(r, now);
+    if (sent_new) retx_arm_pto(r, now);
     return n;
+}
+
+/* Room for `want` gap blocks (at most RETX_MAX_GAPS), grown by doubling. Out of memory
+ * keeps the old room: the blocks beyond it are ignored (less acked, never wrong). */
+static size_t retx_gap_room(sluice_sctp_retx *r, size_t want) {
+    want = SLUICE_MIN(want, (size_t)RETX_MAX_GAPS);
+    if (want > r->gaps_cap) {
+        size_t cap = r->gaps_cap ? r->gaps_cap : 16;
+        while (cap < want) cap *= 2;
+        cap = SLUICE_MIN(cap, (size_t)RETX_MAX_GAPS);
+        sluice_sctp_gap *g = sluice_mem_alloc(r->alloc, cap * sizeof *g);
+        if (g) {
+            sluice_mem_free(r->alloc, r->gaps); /* scratch: nothing to keep */
+            r->gaps = g;
+            r->gaps_cap = cap;
+        }
+    }
+    return r->gaps_cap;
 }
 
 static void retx_sort_gaps(sluice_sctp_gap *g, size_t n) {
@@ -408,7 +589,7 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
         return SLUICE_ERR_MALFORMED; /* acks TSNs never sent */
     }
     /* Validate and collect gap blocks first, so a bad SACK changes nothing. */
-    size_t ng = 0;
+    size_t ng = 0, room = sack->num_gaps ? retx_gap_room(r, sack->num_gaps) : 0;
     uint32_t max_end = 0;
     for (size_t i = 0; i < sack->num_gaps; i++) {
         sluice_sctp_gap g = sluice_sctp_sack_gap(sack, i);
@@ -417,7 +598,7 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
             r->stats.bad_sacks++;
             return SLUICE_ERR_MALFORMED;
         }
-        if (ng < RETX_MAX_GAPS) {
+        if (ng < room) {
             r->gaps[ng++] = g;
             if (g.end > max_end) max_end = g.end;
         }
@@ -492,6 +673,17 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
      * recovered by T3-rtx, which resends the chunk at the cum ack point. */
     bool marked = false;
     size_t span = SLUICE_MIN((size_t)max_end, r->count);
+    /* RFC 5827 Early Retransmit: with fewer than four chunks outstanding and nothing new
+     * to send (sparse messages, the end of a transfer), three miss indications can never
+     * come; the threshold is then one less than the chunks outstanding. Chunks, not
+     * packets: bundled small chunks make this more conservative, never less. */
+    bool sparse = !sluice_sctp_tx_has_data(r->tx);
+    uint8_t dupthresh = 3;
+    if (r->count < 4 && sparse) dupthresh = (uint8_t)(r->count > 2 ? r->count - 1 : 1);
+    /* With nothing new to send, time also counts (RFC 8985 §6.2, RACK): a chunk reported
+     * missing that was sent more than SRTT + SRTT / 4 (the reordering window) ago would have
+     * arrived by now; more miss indications may be a whole message interval away. */
+    uint64_t rack_age = r->have_rtt && sparse ? r->srtt + r->srtt / 4 : UINT64_MAX;
     for (size_t idx = 0; idx < span; idx++) {
         retx_item *it = retx_at(r, idx);
         if (it->sack_epoch == epoch || it->state != RETX_IN_FLIGHT) continue;
@@ -511,7 +703,7 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
          * come only from TSNs sent after that retransmission, so they prove it lost as
          * firmly as the first three proved the original lost; within fast recovery cwnd
          * is not cut again (§7.2.4 (2)). */
-        if (it->nacks >= 3) {
+        if (it->nacks >= dupthresh || (now > it->sent_at && now - it->sent_at >= rack_age)) {
             retx_mark_to_send(r, idx);
             r->stats.fast_retransmits++;
             marked = true;
@@ -549,6 +741,7 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
             r->fast_recovery_exit = r->next_tsn - 1;
         }
         r->fast_rtx_pending = true;
+        r->probe_watch = false; /* a real loss: the window stays cut */
     }
 
     /* §6.2.1 E: peer's window minus what is still in flight. */
@@ -587,12 +780,26 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
 
     /* RFC 3758 §3.5 C1-C3: keep pushing the advanced peer ack point. */
     retx_advance_adv_ack(r);
+
+    /* RFC 8985 §7.2: a SACK acknowledging new data ends the probe episode and restarts the
+     * PTO for what is still in flight. */
+    retx_judge_probe(r, now, sack);
+    if (any_new) {
+        r->probe_out = false;
+        r->probe_pending = false; /* an unsent probe is now an ordinary retransmission */
+        retx_arm_pto(r, now);
+    } else if (r->flight == 0) {
+        r->pto = SLUICE_TIME_NEVER;
+    }
     return any_new ? 1 : 0;
 }
 
 int sluice_sctp_retx_handle_timeout(sluice_sctp_retx *r, sluice_time now) {
+    if (r->pto != SLUICE_TIME_NEVER && now >= r->pto && retx_pto_fire(r, now)) return 0;
     if (r->t3 == SLUICE_TIME_NEVER || now < r->t3) return 0;
     r->t3 = SLUICE_TIME_NEVER;
+    r->pto = SLUICE_TIME_NEVER;
+    r->probe_out = r->probe_pending = r->probe_judging = r->probe_watch = false;
     r->stats.t3_expirations++;
     /* §6.3.3 E1-E3. */
     r->ssthresh = (uint32_t)SLUICE_MAX((size_t)r->cwnd / 2, 4 * r->s.mtu);
@@ -633,6 +840,8 @@ int sluice_sctp_retx_write_fwd_tsn(sluice_sctp_retx *r, sluice_time now, sluice_
     size_t esz = r->s.idata ? 8 : 4;
     size_t left = w->err ? 0 : sluice_wr_left(w);
     if (left < 8) return SLUICE_ERR_NOBUFS;
+    if (!r->skips && !(r->skips = sluice_mem_alloc(r->alloc, RETX_MAX_SKIPS * sizeof *r->skips)))
+        return SLUICE_ERR_NOMEM; /* still pending: tried again with the next packet */
     size_t limit = SLUICE_MIN((size_t)RETX_MAX_SKIPS, (left - 8) / esz);
     size_t ns = 0;
     uint32_t upto = (uint32_t)(r->adv_ack - r->cum_ack);

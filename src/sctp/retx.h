@@ -5,16 +5,19 @@
  * RTO (RFC 9260 §6.3, RFC 6298), runs T3-rtx with back-off, fast retransmit on the third
  * miss indication with fast recovery (§7.2.4; a lost fast retransmission is fast-
  * retransmitted again once three TSNs sent after it are acked, instead of waiting for
- * T3-rtx), slow start / congestion avoidance / partial bytes acked (§7.2.1-7.2.3), Max.Burst
- * (§6.1 D), and PR-SCTP abandonment (max retransmissions, lifetime) with the advanced peer
+ * T3-rtx), a tail-loss probe (RFC 8985 §7) and, while nothing is queued, Early Retransmit
+ * (RFC 5827) and RACK's time rule (RFC 8985 §6.2) for losses nothing later reports, slow
+ * start / congestion avoidance / partial bytes acked (§7.2.1-7.2.3), Max.Burst (§6.1 D),
+ * and PR-SCTP abandonment (max retransmissions, lifetime) with the advanced peer
  * ack point and the (I-)FORWARD-TSN it needs (RFC 3758 §3.5, RFC 8260 §2.3).
  *
  * Typical use by the association, per outgoing packet:
  *     if (sluice_sctp_retx_fwd_tsn_pending(r)) sluice_sctp_retx_write_fwd_tsn(r, now, &w);
  *     n = sluice_sctp_retx_write_data(r, now, &w);   // retransmissions first, then new data
  * and on input: sluice_sctp_retx_handle_sack(); on deadline: sluice_sctp_retx_handle_timeout().
- * Sans-IO: one deadline (T3-rtx). Lifetime and max-retransmit limits of sent messages are
- * checked when a chunk is about to be retransmitted (RFC 3758 §3.5 A3). */
+ * Sans-IO: one deadline (the earlier of T3-rtx and the probe timeout). Lifetime and
+ * max-retransmit limits of sent messages are checked when a chunk is about to be
+ * retransmitted (RFC 3758 §3.5 A3). */
 #ifndef SLUICE_SCTP_RETX_H
 #define SLUICE_SCTP_RETX_H
 
@@ -81,10 +84,11 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
 /** An RTT measurement taken elsewhere (HEARTBEAT-ACK), in microseconds. */
 void sluice_sctp_retx_add_rtt_sample(sluice_sctp_retx *r, uint64_t rtt_us);
 
-/** T3-rtx deadline (SLUICE_TIME_NEVER if not running). */
+/** The earlier of T3-rtx and the tail-loss probe timeout (SLUICE_TIME_NEVER if neither runs). */
 sluice_time sluice_sctp_retx_next_deadline(const sluice_sctp_retx *r);
-/** Handle an expired T3-rtx: marks everything outstanding for retransmission, sets
- *  cwnd to one MTU and doubles the RTO (§6.3.3).
+/** At the probe timeout: marks one chunk (or allows one packet of new data) as a tail-loss
+ *  probe, restarts T3-rtx, returns 0. Else, on an expired T3-rtx: marks everything
+ *  outstanding for retransmission, sets cwnd to one MTU and doubles the RTO (§6.3.3).
  *  Returns 1 when T3-rtx expired (the association increments its error counter and aborts
  *  after Association.Max.Retrans, §8.1), else 0. */
 int sluice_sctp_retx_handle_timeout(sluice_sctp_retx *r, sluice_time now);
@@ -112,6 +116,7 @@ typedef struct sluice_sctp_retx_stats {
     uint64_t messages_abandoned;  /**< abandoned after (partly) being sent */
     uint64_t bad_sacks;           /**< SACKs refused as MALFORMED */
     uint64_t burst_limited;       /**< SACKs after which Max.Burst held new data back */
+    uint64_t tail_probes;         /**< tail-loss probes sent */
 } sluice_sctp_retx_stats;
 void sluice_sctp_retx_get_stats(const sluice_sctp_retx *r, sluice_sctp_retx_stats *out);
 

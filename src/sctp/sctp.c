@@ -179,9 +179,14 @@ int sluice_sctp_poll_event(sluice_sctp *a, sluice_sctp_event *ev) {
 
 /* ---- prebuilt packets ------------------------------------------------------------------- */
 
+/* A slot's buffer exists only while a packet waits in it: these replies are rare (INIT-ACK,
+ * ABORT, SHUTDOWN-COMPLETE, out-of-the-blue answers), and eight idle MTU-sized buffers were a
+ * third of an idle association's heap. Out of memory drops the reply, like a full queue. */
 uint8_t *sluice_sctp_outq_reserve(sluice_sctp *a) {
     if (a->outq_n == SLUICE_SCTP_OUTQ_LEN) return NULL;
-    return a->outq[(a->outq_head + a->outq_n) % SLUICE_SCTP_OUTQ_LEN].data;
+    sluice_sctp_outpkt *o = &a->outq[(a->outq_head + a->outq_n) % SLUICE_SCTP_OUTQ_LEN];
+    if (!o->data) o->data = sluice_mem_alloc(a->alloc, a->s.mtu);
+    return o->data;
 }
 
 void sluice_sctp_outq_commit(sluice_sctp *a, size_t len) {
@@ -385,10 +390,6 @@ int sluice_sctp_new(sluice_sctp **out, const sluice_sctp_settings *s, const slui
     a->state = SLUICE_SCTP_CLOSED;
     a->t_ctrl = SLUICE_TIME_NEVER;
     a->hb_deadline = SLUICE_TIME_NEVER;
-    for (size_t i = 0; i < SLUICE_SCTP_OUTQ_LEN; i++) {
-        a->outq[i].data = sluice_mem_alloc(alloc, s->mtu);
-        if (!a->outq[i].data) goto nomem;
-    }
     if (sluice_sctp_new_send_queue(a, &a->tx) < 0) goto nomem;
     /* §5.1.3: a secret of our own for the cookie MAC. */
     if (sluice_rng_bytes(rng, a->secret, sizeof a->secret) < 0) {
@@ -610,6 +611,8 @@ int sluice_sctp_poll_packet(sluice_sctp *a, sluice_time now, uint8_t *buf, size_
         sluice_sctp_outpkt *o = &a->outq[a->outq_head];
         if (o->len > cap) return SLUICE_ERR_NOBUFS;
         memcpy(buf, o->data, o->len);
+        sluice_mem_free(a->alloc, o->data);
+        o->data = NULL;
         a->outq_head = (a->outq_head + 1) % SLUICE_SCTP_OUTQ_LEN;
         a->outq_n--;
         a->st.packets_sent++;
@@ -805,6 +808,7 @@ void sluice_sctp_get_stats(const sluice_sctp *a, sluice_sctp_stats *out) {
         out->fast_retransmits = r.fast_retransmits;
         out->t3_expirations = r.t3_expirations;
         out->burst_limited = r.burst_limited;
+        out->tail_probes = r.tail_probes;
         out->messages_abandoned += r.messages_abandoned;
     }
     if (a->tx) {

@@ -150,6 +150,7 @@ typedef struct sluice_sctp_stats {
     uint64_t data_chunks_sent, data_chunks_received, retransmissions, fast_retransmits, t3_expirations;
     uint64_t messages_sent, messages_received, messages_abandoned;
     uint64_t burst_limited; /**< SACKs after which Max.Burst (not cwnd) held new data back */
+    uint64_t tail_probes;   /**< tail-loss probes sent (RFC 8985 §7 applied to SCTP) */
     bool idata, zero_checksum;
 } sluice_sctp_stats;
 
