@@ -145,7 +145,10 @@ static void tx_deactivate(sluice_sctp_tx *tx, tx_stream *st) {
 int sluice_sctp_tx_push(sluice_sctp_tx *tx, sluice_time now, uint16_t stream, uint32_t ppid, const uint8_t *data,
                         size_t len, const sluice_sctp_send_options *opt) {
     if (!tx || !data || len == 0 || len > UINT32_MAX) return SLUICE_ERR_INVALID_ARGUMENT;
-    if (len > tx->s.max_buffer || tx->total > tx->s.max_buffer - len) return SLUICE_ERR_BUFFER_FULL;
+    /* A message larger than the whole buffer could never be queued: waiting for the buffer
+     * to drain (BUFFER_FULL) would leave the caller retrying forever. */
+    if (len > tx->s.max_buffer) return SLUICE_ERR_TOO_LARGE;
+    if (tx->total > tx->s.max_buffer - len) return SLUICE_ERR_BUFFER_FULL;
     tx_stream *st = tx_stream_get(tx, stream);
     if (st && st->closed) return SLUICE_ERR_CLOSED;
     if (len > SIZE_MAX - sizeof(sluice_sctp_msg)) return SLUICE_ERR_NOMEM;
