@@ -50,6 +50,10 @@ def peers(build, cli=None):
                      os.access("/usr/bin/chromium", os.X_OK) and
                      os.path.isdir(os.path.join(NODE_MODULES, "playwright-core")),
                      "chromium or playwright-core not installed (interop/install.sh)"),
+        "firefox": ("node " + shlex.quote(os.path.join(HERE, "peers", "firefox_peer.js")),
+                    os.access("/usr/bin/firefox-esr", os.X_OK) and
+                    os.path.isdir(os.path.join(NODE_MODULES, "puppeteer-core")),
+                    "firefox-esr or puppeteer-core not installed (interop/install.sh)"),
         "pion": (shlex.quote(PION), os.access(PION, os.X_OK),
                  "no " + PION + " (interop/install.sh builds it)"),
         "gst": ("/usr/bin/python3 " + shlex.quote(os.path.join(HERE, "peers", "gst_peer.py")),
@@ -63,6 +67,7 @@ def peers(build, cli=None):
 LIMITS = {
     "werift": {"bytes": 16 << 20},
     "chromium": {"bytes": 32 << 20},
+    "firefox": {"bytes": 32 << 20},
     "aiortc": {"bytes": 32 << 20},
 }
 
@@ -85,6 +90,11 @@ QUIRKS = {
     "gst": {"echo": ["--echo-min", "1"],
             "maxsize:driver": "skip: GStreamer 1.22 cannot send above 65536 bytes "
                               "whatever the remote max-message-size"},
+    # Firefox advertises a=max-message-size:1073741823 (1 GiB - 1): the maxsize driver
+    # would have to send a 1 GiB message (sluice refuses: above its 16 MiB send buffer,
+    # TOO_LARGE). Firefox as driver (it sends the partner's limit) is tested.
+    "firefox": {"maxsize:validator": "skip: Firefox advertises max-message-size 1073741823 "
+                                     "(1 GiB - 1); no driver sends that"},
     "pion": {"echo": ["--echo-max", "65535"],
              "maxsize": "skip: pion 3.1.56 cannot send or receive messages above 65535 bytes"},
 }
@@ -99,8 +109,8 @@ def scenario_args(sc, a, off, ans):
     drv = off if a.driver == "offer" else ans
     for p in sorted({off, ans}):
         q = QUIRKS.get(p, {}).get(sc, [])
-        if p == drv:  # "scenario:driver": only when that peer drives
-            q = QUIRKS.get(p, {}).get(sc + ":driver", q)
+        # "scenario:driver" / "scenario:validator": only when that peer has that part
+        q = QUIRKS.get(p, {}).get(sc + (":driver" if p == drv else ":validator"), q)
         if isinstance(q, str):
             return q  # a reason to skip this run
         if "--echo-ready" in q and not {off, ans} <= ECHO_READY:
