@@ -43,7 +43,7 @@ function parseArgs(argv) {
       case '--bind': i++; break;
       case '--loopback': break;
       case '--verbose': a.verbose = true; break;
-      case '--mdns': a.mdns = true; break; // keep Firefox's .local host names (untested)
+      case '--mdns': a.mdns = true; break; // keep Firefox's .local host names (run_extra.py)
       case '--ice-server': a.iceServers.push(v); i++; break;
       case '--turn-user': a.turnUser = v; i++; break;
       case '--turn-pass': a.turnPass = v; i++; break;
