@@ -156,7 +156,7 @@ def main():
     ap.add_argument("--cli", help="path of sluice-cli (default: BUILD/tools/sluice-cli)")
     ap.add_argument("--skip-code", type=int, default=0,
                     help="exit with this code when every run was skipped (ctest: 77)")
-    ap.add_argument("--peers", default="sluice,aiortc,ndc,wrtc,werift,chromium,pion,gst")
+    ap.add_argument("--peers", default="sluice,aiortc,ndc,wrtc,werift,chromium,firefox,pion,gst")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--roles", default="both", choices=("both", "offer", "answer"),
                     help="the role(s) of --focus")
