@@ -41,7 +41,9 @@ bench: build
 # each stack in both roles through every scenario (interop/README.md).
 interop: build-asan
 	bash interop/install.sh
-	ctest --test-dir $(BUILD)-asan -L interop --output-on-failure
+	rm -f $(BUILD)-asan/interop-*.md
+	ctest --test-dir $(BUILD)-asan -L interop --output-on-failure; rc=$$?; \
+	  python3 interop/matrix.py $(BUILD)-asan/interop-*.md; exit $$rc
 
 # The full matrix (every pair of peers), written to interop/results.md.
 interop-report: build

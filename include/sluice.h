@@ -418,6 +418,16 @@ SLUICE_API int sluice_peer_create_channel(sluice_peer *pc, const char *label,
 SLUICE_API int sluice_peer_create_offer(sluice_peer *pc);
 
 /**
+ * Like the browser's restartIce() (Godot has no such call): the next
+ * sluice_peer_create_offer() carries new ICE credentials, and ICE runs again once the
+ * answer arrives; DTLS, SCTP and the channels stay, and data keeps flowing on the path in
+ * use meanwhile. Use it after the network changed (DISCONNECTED, a new interface).
+ * A remote offer with new credentials restarts ICE the same way without this call.
+ * Errors: INVALID_ARGUMENT, INVALID_STATE (closed, or no remote description yet).
+ */
+SLUICE_API int sluice_peer_restart_ice(sluice_peer *pc);
+
+/**
  * Godot set_local_description(type, sdp): applies a description produced by this peer
  * ("offer" or "answer"); starts ICE gathering, which queues ICE_CANDIDATE events.
  * Errors: INVALID_ARGUMENT, SDP, INVALID_STATE.
@@ -430,6 +440,10 @@ SLUICE_API int sluice_peer_set_local_description(sluice_peer *pc, const char *ty
  * and queued as SESSION_DESCRIPTION("answer"). "answer": applied; the connection
  * proceeds. Candidates inside the SDP are used. Errors: INVALID_ARGUMENT, SDP (names
  * the line in the ERROR event reason and the log), INVALID_STATE. On error nothing changes.
+ * A later offer or answer (renegotiation) is accepted when it keeps the DTLS certificate,
+ * the DTLS roles, the data m= section and the SCTP port; new ICE credentials in it are an
+ * ICE restart (see sluice_peer_restart_ice()); a changed max-message-size applies.
+ * Anything else is refused with SDP (a new DTLS/SCTP association needs a new peer).
  */
 SLUICE_API int sluice_peer_set_remote_description(sluice_peer *pc, const char *type,
                                                   const char *sdp);
@@ -440,7 +454,8 @@ SLUICE_API int sluice_peer_set_remote_description(sluice_peer *pc, const char *t
  * remote description (signaling races) are kept (up to 64) and used when it is set.
  * Candidates of other components or TCP are accepted and ignored. Errors: CANDIDATE
  * (malformed, or `mid`/`mline_index` name another section; nothing else changes),
- * EXHAUSTED (too many early candidates), INVALID_STATE (closed).
+ * EXHAUSTED (too many early candidates, or the ICE agent's table of 64 remote candidates
+ * is full), INVALID_STATE (closed).
  */
 SLUICE_API int sluice_peer_add_ice_candidate(sluice_peer *pc, const char *mid, int mline_index,
                                              const char *candidate);
@@ -539,6 +554,106 @@ typedef struct sluice_peer_stats {
 } sluice_peer_stats;
 
 SLUICE_API int sluice_peer_get_stats(const sluice_peer *pc, sluice_peer_stats *out);
+
+/* ------------------------------------------------------------------------- */
+/* Demultiplexer: many peer connections on one UDP port                      */
+/* ------------------------------------------------------------------------- */
+
+/**
+ * A sluice_mux owns one UDP socket (or, with sans_io, just routes) and serves many peers
+ * created with sluice_peer_new_on_mux(). Each such peer gathers the mux's address as its
+ * only host candidate and sends through it. Incoming datagrams are routed (RFC 7983 first
+ * byte, then): a STUN Binding request by the first half of its USERNAME "<our ufrag>:<their
+ * ufrag>" (each peer's ufrag is unique); a STUN response or indication by the transaction
+ * id of the request a peer sent; everything else (DTLS, consent from a known path) by the
+ * remote address, bound to a peer once that peer answered a check from it or sent DTLS to
+ * it (i.e. once the peer's ICE validated it). Anything else is dropped and counted.
+ *
+ * Limits: one remote transport address belongs to one peer at a time (DTLS carries no
+ * connection id), so two muxes cannot run many connections between the same two ports;
+ * peers on a mux gather host and server-reflexive candidates only (a TURN allocation is
+ * bound to one 5-tuple: TURN servers are ignored with a warning).
+ * Threading: the mux and all its peers are used from one thread.
+ * Datagrams of a mux's peers go only through the mux (sluice_mux_handle_datagram /
+ * sluice_mux_poll_transmit, or the mux's socket): it learns its routes from what they send.
+ */
+typedef struct sluice_mux sluice_mux;
+
+typedef struct sluice_mux_config {
+    uint32_t version;          /**< set by sluice_mux_config_default(); do not change */
+    bool sans_io;              /**< true: open no socket; feed sluice_mux_handle_datagram() */
+    /** Socket mode: the IP literal to bind (required; not a wildcard: it is the host
+     *  candidate). sans-IO: the address the caller's socket receives on (required). */
+    const char *bind_address;
+    uint16_t port;             /**< port to bind (socket mode, 0 = any) or of the caller's socket (sans-IO) */
+    size_t max_peers;          /**< default 1024 */
+    size_t max_addresses;      /**< remote addresses remembered; default 4 per peer */
+    size_t max_transactions;   /**< outstanding STUN requests remembered; default 8 per peer */
+    sluice_allocator allocator;
+    sluice_log_fn log_fn;
+    void *log_user;
+    sluice_log_level log_level; /**< default SLUICE_LOG_WARN */
+} sluice_mux_config;
+
+#define SLUICE_MUX_CONFIG_VERSION 1
+
+SLUICE_API void sluice_mux_config_default(sluice_mux_config *cfg);
+
+/** Create a mux (socket mode: binds the socket). Errors: INVALID_ARGUMENT, CONFIG, NOMEM,
+ *  IO (bind failed). On error *out is NULL. */
+SLUICE_API int sluice_mux_new(const sluice_mux_config *cfg, sluice_mux **out);
+/** Free the mux. Its peers must have been freed before (INVALID_STATE otherwise; nothing
+ *  is freed). NULL is ignored (OK). */
+SLUICE_API int sluice_mux_free(sluice_mux *m);
+/** The mux's local address (socket mode: with the bound port). */
+SLUICE_API int sluice_mux_local_address(const sluice_mux *m, sluice_addr *out);
+
+/**
+ * sluice_peer_new() for a peer served by `m`: `cfg` as for sluice_peer_new() (its
+ * sans_io, bind_address, ports, ice_loopback/ice_ipv6 are ignored: the mux decides).
+ * Errors: as sluice_peer_new(), EXHAUSTED (max_peers reached).
+ */
+SLUICE_API int sluice_peer_new_on_mux(sluice_mux *m, sluice_peer **out, const sluice_config *cfg,
+                                      const sluice_callbacks *cb, void *user);
+
+/* --- socket mode --- */
+/** The socket fd to watch for reading (one). Returns the count (1), 0 in sans-IO mode. */
+SLUICE_API int sluice_mux_fds(const sluice_mux *m, int *fds, size_t cap);
+/** Read the socket and route what arrived, run every peer's due timers, send what every
+ *  peer produced. Never blocks, calls no callback: events wait in each peer for
+ *  sluice_peer_poll() / sluice_peer_poll_event() (sluice_peer_poll() of a mux peer also
+ *  reads the shared socket and sends its own datagrams, so polling only the peers works). */
+SLUICE_API int sluice_mux_poll(sluice_mux *m);
+/** Milliseconds until sluice_mux_poll() must run again (-1: none pending). */
+SLUICE_API int sluice_mux_timeout_ms(const sluice_mux *m);
+
+/* --- sans-IO mode --- */
+/** Route one received datagram to its peer (no callback is called). Unknown or
+ *  malformed datagrams are counted and dropped (OK). Errors: INVALID_ARGUMENT. */
+SLUICE_API int sluice_mux_handle_datagram(sluice_mux *m, sluice_time now, const sluice_addr *remote,
+                                          const uint8_t *data, size_t len);
+/** The next datagram any peer wants to send (peers taken in turn). As
+ *  sluice_peer_poll_transmit(): 1, 0 (nothing), NOBUFS. */
+SLUICE_API int sluice_mux_poll_transmit(sluice_mux *m, sluice_time now, uint8_t *buf, size_t cap,
+                                        sluice_transmit *tx);
+/** The earliest deadline of all peers (SLUICE_TIME_NEVER when none). */
+SLUICE_API sluice_time sluice_mux_next_deadline(const sluice_mux *m);
+/** Run the timers of every peer due at `now`. */
+SLUICE_API int sluice_mux_handle_timeout(sluice_mux *m, sluice_time now);
+
+typedef struct sluice_mux_stats {
+    size_t peers;                 /**< peers attached now */
+    size_t addresses;             /**< remote addresses bound to a peer now */
+    uint64_t routed_ufrag;        /**< Binding requests routed by USERNAME */
+    uint64_t routed_transaction;  /**< STUN responses routed by transaction id */
+    uint64_t routed_address;      /**< datagrams routed by remote address */
+    uint64_t dropped_unknown;     /**< nobody's: dropped */
+    uint64_t dropped_malformed;   /**< not STUN/DTLS/ChannelData shaped: dropped */
+    uint64_t address_rebinds;     /**< an address moved to another peer */
+    uint64_t send_drops;          /**< datagrams the kernel refused (socket mode) */
+} sluice_mux_stats;
+
+SLUICE_API int sluice_mux_get_stats(const sluice_mux *m, sluice_mux_stats *out);
 
 /* ------------------------------------------------------------------------- */
 /* Data channel (Godot WebRTCDataChannel)                                    */

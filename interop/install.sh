@@ -32,6 +32,10 @@ if [ "${SLUICE_INTEROP_NO_NPM:-0}" != 1 ]; then
     # The npm registry may be unreachable (or its TLS not trusted) where Debian's mirror
     # is: the npm peers and Chromium are then skipped by their tests, loudly.
     if ! (cd "$here" && npm install --no-audit --no-fund --loglevel=error); then
+      if [ "${SLUICE_INTEROP_REQUIRE:-0}" = 1 ]; then
+        echo "interop/install.sh: npm install failed and SLUICE_INTEROP_REQUIRE=1: every peer is required" >&2
+        exit 1
+      fi
       echo "interop/install.sh: SKIP: npm install failed: libdatachannel, libwebrtc, werift, Chromium and Firefox runs will be skipped" >&2
     fi
   fi

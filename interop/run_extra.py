@@ -136,7 +136,7 @@ def main():
     ap.add_argument("--build", default="build", help="build directory with tools/sluice-cli")
     ap.add_argument("--cli", help="path of sluice-cli (default: BUILD/tools/sluice-cli)")
     ap.add_argument("--cases", default="mdns,turn", help="mdns, turn or both")
-    ap.add_argument("--mdns-scenarios", default=",".join(run.SCENARIOS))
+    ap.add_argument("--mdns-scenarios", default=",".join(run.BASE_SCENARIOS))
     ap.add_argument("--mdns-peers", default="chromium",
                     help="browsers hiding their host address behind .local (also: firefox)")
     # wrtc passes too but is left out by default: with sluice as offerer its first echo
@@ -144,7 +144,7 @@ def main():
     # with or without TURN; see run.py's interop_libwebrtc), which would make ctest flaky.
     ap.add_argument("--turn-peers", default="chromium,ndc,werift",
                     help="partners of sluice through TURN (also possible: wrtc, firefox)")
-    ap.add_argument("--turn-scenarios", default=",".join(run.SCENARIOS))
+    ap.add_argument("--turn-scenarios", default=",".join(run.BASE_SCENARIOS))
     ap.add_argument("--roles", default="both", choices=("both", "offer", "answer"), help="sluice's role(s)")
     ap.add_argument("--timeout", type=float, default=60.0)
     ap.add_argument("--bytes", type=int, default=8 << 20, help="bulk scenario: bytes to send")
@@ -189,6 +189,12 @@ def main():
             why = table[p][2]
         elif c == "turn" and not os.access(TURNSERVER, os.X_OK):
             why = "turnserver not installed (Debian coturn; interop/install.sh)"
+        if why and run.REQUIRE:  # SLUICE_INTEROP_REQUIRE=1: a missing peer is a failure
+            failed += 1
+            why += " (SLUICE_INTEROP_REQUIRE=1: required)"
+            rows.append((c, off, ans, sc, "FAIL", "", why))
+            print(fmt % (c, off, ans, sc, "FAIL", "", why), flush=True)
+            continue
         # the partner's known bugs, as in run.py (the offerer drives here)
         quirks = run.QUIRKS.get(p, {}).get(sc, [])
         quirks = run.QUIRKS.get(p, {}).get(sc + (":driver" if p == off else ":validator"), quirks)

@@ -12,12 +12,21 @@ sluice_channel *sluice_channel_find(sluice_peer *pc, uint16_t id) {
     return NULL;
 }
 
+/* What a peer-opened channel costs against PEER_MAX_REMOTE_CHANNELS' byte budget. */
+static size_t remote_channel_cost(size_t label_len, size_t protocol_len) {
+    return sizeof(sluice_channel) + label_len + protocol_len + 2;
+}
+
 void sluice_channel_destroy(sluice_channel *ch) {
     sluice_peer *pc = ch->pc;
+    if (ch->remote_created) {
+        pc->remote_channels--;
+        pc->remote_channel_bytes -= ch->remote_cost;
+    }
     peer_msg *m = ch->rx_head;
     while (m) {
         peer_msg *n = m->next;
-        pc->rx_total_bytes -= m->len;
+        pc->rx_total_bytes -= m->len + PEER_MSG_OVERHEAD;
         sluice_mem_free(pc->alloc, m->data);
         sluice_mem_free(pc->alloc, m);
         m = n;
@@ -151,6 +160,12 @@ bool sluice_channel_any(const sluice_peer *pc) {
 
 /* ------------------------------------------------------------------ data path ----- */
 
+/* Close a stream the peer opened a channel on that we refuse: resetting our outgoing side
+ * makes its stack close the channel (RFC 8831 §6.7). Best effort. */
+static void refuse_remote_stream(sluice_peer *pc, uint16_t stream) {
+    (void)sluice_sctp_reset_streams(pc->sctp, pc->now, &stream, 1);
+}
+
 void sluice_channel_deliver(sluice_peer *pc, sluice_sctp_message *m) {
     sluice_channel *ch = sluice_channel_find(pc, m->stream);
     if (m->ppid == SLUICE_PPID_DCEP) {
@@ -165,6 +180,24 @@ void sluice_channel_deliver(sluice_peer *pc, sluice_sctp_message *m) {
                 sluice_peer_emit_error(pc, SLUICE_ERR_ID_IN_USE, "DATA_CHANNEL_OPEN on a stream already in use ignored");
                 return;
             }
+            /* RFC 8832 §6: the DTLS client opens even stream ids, the server odd ones; an OPEN
+             * on our parity could collide with a channel we open next. */
+            if ((m->stream & 1u) == (pc->dtls_client ? 0u : 1u)) {
+                sluice_peer_emit_error(pc, SLUICE_ERR_MALFORMED,
+                                       "DATA_CHANNEL_OPEN on a stream id of our DTLS role refused (RFC 8832 section 6)");
+                refuse_remote_stream(pc, m->stream);
+                return;
+            }
+            /* Bounded: a peer opening channels on every stream id, or opening and closing one
+             * over and over while the application keeps the closed objects. */
+            size_t cost = remote_channel_cost(o.label_len, o.protocol_len);
+            if (pc->remote_channels >= PEER_MAX_REMOTE_CHANNELS ||
+                pc->remote_channel_bytes + cost > pc->cfg.max_receive_buffer) {
+                sluice_peer_emit_error(pc, SLUICE_ERR_EXHAUSTED,
+                                       "too many data channels opened by the peer: DATA_CHANNEL_OPEN refused");
+                refuse_remote_stream(pc, m->stream);
+                return;
+            }
             sluice_channel *nc = channel_alloc(pc, o.label, o.label_len, o.protocol, o.protocol_len);
             if (!nc) {
                 sluice_peer_emit_error(pc, SLUICE_ERR_NOMEM, "no memory for an incoming data channel");
@@ -172,6 +205,9 @@ void sluice_channel_deliver(sluice_peer *pc, sluice_sctp_message *m) {
             }
             nc->id = m->stream;
             nc->remote_created = true;
+            nc->remote_cost = cost; /* as charged: a label with a NUL byte is shorter once copied */
+            pc->remote_channels++;
+            pc->remote_channel_bytes += cost;
             nc->ack_received = true;
             nc->ordered = (o.channel_type & 0x80) == 0;
             nc->priority = o.priority;
@@ -228,7 +264,9 @@ void sluice_channel_deliver(sluice_peer *pc, sluice_sctp_message *m) {
     ch->rx_tail = pm;
     ch->rx_count++;
     ch->rx_bytes += len;
-    pc->rx_total_bytes += len;
+    /* Records count too: empty (or 1-byte) messages must fill the receive buffer as well,
+     * or a peer sending them to an application that is not reading grows memory forever. */
+    pc->rx_total_bytes += len + PEER_MSG_OVERHEAD;
     pc->messages_received++;
     if (!sluice_peer_message_event_pending(pc, ch)) sluice_peer_emit_channel(pc, SLUICE_EVENT_CHANNEL_MESSAGE, ch);
 }
@@ -254,6 +292,16 @@ void sluice_channel_on_reset_done(sluice_peer *pc, uint16_t stream) {
         ch->local_reset_done = true;
         if (ch->remote_reset) sluice_channel_set_state(ch, SLUICE_CHANNEL_CLOSED);
     }
+}
+
+/* The peer asked us to reset our outgoing stream (RFC 6525 Incoming SSN Reset Request): the
+ * SCTP layer resets it as for sluice_channel_close(), and STREAM_RESET_DONE follows. */
+void sluice_channel_on_reset_requested(sluice_peer *pc, uint16_t stream) {
+    sluice_channel *ch = sluice_channel_find(pc, stream);
+    if (!ch || ch->state == SLUICE_CHANNEL_CLOSED) return;
+    if (ch->state == SLUICE_CHANNEL_OPEN || ch->state == SLUICE_CHANNEL_CONNECTING)
+        sluice_channel_set_state(ch, SLUICE_CHANNEL_CLOSING);
+    ch->local_reset_sent = true;
 }
 
 void sluice_channel_release_closed(sluice_peer *pc) {
@@ -324,7 +372,7 @@ int64_t sluice_channel_recv(sluice_channel *ch, void *buf, size_t cap, bool *is_
     if (!ch->rx_head) ch->rx_tail = NULL;
     ch->rx_count--;
     ch->rx_bytes -= m->len;
-    ch->pc->rx_total_bytes -= m->len;
+    ch->pc->rx_total_bytes -= m->len + PEER_MSG_OVERHEAD;
     sluice_mem_free(ch->pc->alloc, m->data);
     sluice_mem_free(ch->pc->alloc, m);
     if (ch->pc->rx_blocked && ch->pc->rx_total_bytes < ch->pc->cfg.max_receive_buffer)

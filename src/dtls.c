@@ -171,10 +171,13 @@ typedef struct dtls_slot {
     size_t len;
 } dtls_slot;
 
-/* Fixed-size FIFO of slots: the bound is a setting, the buffers are recycled. */
+/* FIFO of slots: the bound (`max`) is a setting; the slot array grows on demand up to it
+ * and the buffers are recycled. An emptied ring restarts at slot 0, so an idle connection
+ * keeps only as many buffers as its deepest queue needed, not one per slot it rotated
+ * through. */
 typedef struct dtls_ring {
     dtls_slot *slots;
-    size_t n, head, count;
+    size_t n, max, head, count; /* n: slots allocated */
 } dtls_ring;
 
 typedef struct dtls_fp {
@@ -244,10 +247,27 @@ void sluice_dtls_settings_default(sluice_dtls_settings *s) {
 /* ---- rings ------------------------------------------------------------------------- */
 
 static int dtls_ring_init(sluice_dtls *d, dtls_ring *r, size_t n) {
-    r->slots = sluice_mem_calloc(d->alloc, n, sizeof *r->slots);
-    r->n = n;
+    (void)d;
+    r->slots = NULL;
+    r->n = 0;
+    r->max = n;
     r->head = r->count = 0;
-    return r->slots ? SLUICE_OK : SLUICE_ERR_NOMEM;
+    return n ? SLUICE_OK : SLUICE_ERR_INVALID_ARGUMENT;
+}
+
+/* Double the slot array (from 8, up to max), re-laid from the head; false at the bound. */
+static bool dtls_ring_grow(sluice_dtls *d, dtls_ring *r) {
+    if (r->n >= r->max) return false;
+    size_t ncap = r->n ? r->n * 2 : 8;
+    if (ncap > r->max) ncap = r->max;
+    dtls_slot *ns = sluice_mem_calloc(d->alloc, ncap, sizeof *ns);
+    if (!ns) return false;
+    for (size_t i = 0; i < r->n; i++) ns[i] = r->slots[(r->head + i) % r->n];
+    sluice_mem_free(d->alloc, r->slots);
+    r->slots = ns;
+    r->n = ncap;
+    r->head = 0;
+    return true;
 }
 
 static void dtls_ring_clear(sluice_dtls *d, dtls_ring *r) {
@@ -259,7 +279,7 @@ static void dtls_ring_clear(sluice_dtls *d, dtls_ring *r) {
 
 /* Claim the slot after the tail with room for `need` bytes, or NULL (full / NOMEM). */
 static dtls_slot *dtls_ring_push(sluice_dtls *d, dtls_ring *r, size_t need) {
-    if (r->count == r->n) return NULL;
+    if (r->count == r->n && !dtls_ring_grow(d, r)) return NULL;
     dtls_slot *s = &r->slots[(r->head + r->count) % r->n];
     if (s->cap < need) {
         uint8_t *nb = sluice_mem_realloc(d->alloc, s->buf, need);
@@ -281,7 +301,7 @@ static dtls_slot *dtls_ring_front(dtls_ring *r) { return r->count ? &r->slots[r-
 static void dtls_ring_pop(dtls_ring *r) {
     if (!r->count) return;
     r->head = (r->head + 1) % r->n;
-    r->count--;
+    if (--r->count == 0) r->head = 0;
 }
 
 /* ---- state changes ------------------------------------------------------------------ */
@@ -806,7 +826,7 @@ int sluice_dtls_write(sluice_dtls *d, const uint8_t *data, size_t len) {
     /* Room for one more datagram, or the record fits into the open one. */
     dtls_slot *open = d->out_open ? dtls_ring_tail(&d->out) : NULL;
     bool fits_open = open && open->len + len + 64 <= d->set.mtu;
-    if (!fits_open && d->out.count == d->out.n) return SLUICE_ERR_BUFFER_FULL;
+    if (!fits_open && d->out.count == d->out.max) return SLUICE_ERR_BUFFER_FULL;
     int r = SSL_write(d->ssl, data, (int)len);
     if (r <= 0) {
         int e = SSL_get_error(d->ssl, r);

@@ -25,6 +25,7 @@
 #define ICE_MAX_TURN 4
 #define ICE_MAX_SERVERS 4
 #define ICE_MAX_UNRESOLVED 8
+#define ICE_MAX_AUTH_SRC 8
 #define ICE_RTO_INITIAL_MS 500 /* RFC 8445 §14.3: RTO >= 500 ms for checks */
 #define ICE_RTO_MAX_MS 1600
 #define ICE_CHECK_MAX_SENDS 7  /* RFC 8489 §6.2.1 Rc */
@@ -74,7 +75,9 @@ typedef struct ice_gather {
 
 struct sluice_ice_agent {
     sluice_ice_settings set;
-    sluice_ice_url stun_urls[ICE_MAX_SERVERS], turn_urls[ICE_MAX_SERVERS];
+    /* Every table below is allocated on first use and grows up to its bound (the constants
+     * above, max_pairs): an agent with one host candidate and one pair costs ~5 KB, not 85. */
+    sluice_ice_url *stun_urls, *turn_urls; /* sized to the settings' counts */
     char turn_user[129], turn_pass[129];
     const sluice_allocator *alloc;
     const sluice_rng *rng;
@@ -89,25 +92,25 @@ struct sluice_ice_agent {
 
     sluice_addr addrs[ICE_MAX_ADDRS];
     size_t naddrs;
-    ice_local locals[ICE_MAX_LOCALS];
-    size_t nlocals;
+    ice_local *locals;
+    size_t nlocals, cap_locals;
     sluice_ice_candidate *remotes;
     size_t nremotes, cap_remotes;
-    sluice_ice_candidate unresolved[ICE_MAX_UNRESOLVED];
+    sluice_ice_candidate *unresolved; /* ICE_MAX_UNRESOLVED once the first name waits */
     size_t nunresolved;
     ice_pair *pairs;
-    size_t npairs;
-    int *trig;
+    size_t npairs, cap_pairs;
+    int *trig; /* ring of max_pairs, allocated with the first pair */
     size_t trig_head, trig_count;
 
-    ice_out out[ICE_MAX_OUT];
-    size_t out_head, out_count;
-    sluice_ice_event events[ICE_MAX_EVENTS];
-    size_t ev_head, ev_count;
+    ice_out *out;
+    size_t out_head, out_count, out_cap;
+    sluice_ice_event *events; /* freed whenever drained: events come in rare bursts */
+    size_t ev_head, ev_count, ev_cap;
 
     ice_gather gather[ICE_MAX_GATHER];
     size_t ngather;
-    sluice_turn_client turn[ICE_MAX_TURN];
+    sluice_turn_client *turn; /* ICE_MAX_TURN, allocated with the first TURN client */
     bool turn_reported[ICE_MAX_TURN];
     size_t turn_url[ICE_MAX_TURN]; /* index into turn_urls */
     size_t nturn;
@@ -121,6 +124,10 @@ struct sluice_ice_agent {
     int sel_relay;
     sluice_time checking_since, first_valid, next_check, next_consent;
     uint64_t dropped;
+    /* Sources of the last authenticated requests (a peer whose request came before we had a
+     * local candidate to pair it with is not in `remotes`): see sluice_ice_remote_is_known. */
+    sluice_addr auth_src[ICE_MAX_AUTH_SRC];
+    size_t auth_src_next;
 };
 
 /* ---- small helpers ------------------------------------------------------------------ */
@@ -152,12 +159,44 @@ static bool remote_room(sluice_ice_agent *a) {
     return true;
 }
 
+/* Make room for one more element in an array of `*cap` elements holding `n`, doubling up to
+ * `max` (from 4). Returns false at the bound or on NOMEM. */
+static bool grow(sluice_ice_agent *a, void **arr, size_t *cap, size_t n, size_t max, size_t elem) {
+    if (n < *cap) return true;
+    if (*cap >= max) return false;
+    size_t ncap = *cap ? *cap * 2 : 4;
+    if (ncap > max) ncap = max;
+    void *p = sluice_mem_realloc(a->alloc, *arr, ncap * elem);
+    if (!p) return false;
+    *arr = p;
+    *cap = ncap;
+    return true;
+}
+
+/* As grow(), for a ring of `count` elements starting at `*head`: re-laid from index 0. */
+static bool grow_ring(sluice_ice_agent *a, void **arr, size_t *cap, size_t *head, size_t count, size_t max,
+                      size_t elem) {
+    if (count < *cap) return true;
+    if (*cap >= max) return false;
+    size_t ncap = *cap ? *cap * 2 : 4;
+    if (ncap > max) ncap = max;
+    uint8_t *p = sluice_mem_alloc(a->alloc, ncap * elem);
+    if (!p) return false;
+    for (size_t i = 0; i < count; i++)
+        memcpy(p + i * elem, (uint8_t *)*arr + ((*head + i) % *cap) * elem, elem);
+    sluice_mem_free(a->alloc, *arr);
+    *arr = p;
+    *cap = ncap;
+    *head = 0;
+    return true;
+}
+
 static void push_event(sluice_ice_agent *a, const sluice_ice_event *ev) {
-    if (a->ev_count == ICE_MAX_EVENTS) {
+    if (!grow_ring(a, (void **)&a->events, &a->ev_cap, &a->ev_head, a->ev_count, ICE_MAX_EVENTS, sizeof *ev)) {
         SLUICE_LOG(a->log, SLUICE_LOG_WARN, "ice", "event queue full, event %d dropped", (int)ev->type);
         return;
     }
-    a->events[(a->ev_head + a->ev_count) % ICE_MAX_EVENTS] = *ev;
+    a->events[(a->ev_head + a->ev_count) % a->ev_cap] = *ev;
     a->ev_count++;
 }
 
@@ -227,14 +266,13 @@ int sluice_ice_new(sluice_ice_agent **out, const sluice_ice_settings *s, const s
     a->rng = rng;
     a->log = log;
     a->set = *s;
-    a->pairs = sluice_mem_calloc(alloc, s->max_pairs, sizeof *a->pairs);
-    a->trig = sluice_mem_calloc(alloc, s->max_pairs, sizeof *a->trig);
-    if (!a->pairs || !a->trig) {
+    size_t ns = SLUICE_MIN(s->stun_servers_count, (size_t)ICE_MAX_SERVERS);
+    size_t nt = SLUICE_MIN(s->turn_servers_count, (size_t)ICE_MAX_SERVERS);
+    if ((ns && !(a->stun_urls = sluice_mem_calloc(alloc, ns, sizeof *a->stun_urls))) ||
+        (nt && !(a->turn_urls = sluice_mem_calloc(alloc, nt, sizeof *a->turn_urls)))) {
         sluice_ice_free(a);
         return SLUICE_ERR_NOMEM;
     }
-    size_t ns = SLUICE_MIN(s->stun_servers_count, (size_t)ICE_MAX_SERVERS);
-    size_t nt = SLUICE_MIN(s->turn_servers_count, (size_t)ICE_MAX_SERVERS);
     for (size_t i = 0; i < ns; i++) a->stun_urls[i] = s->stun_servers[i];
     for (size_t i = 0; i < nt; i++) a->turn_urls[i] = s->turn_servers[i];
     a->set.stun_servers = a->stun_urls;
@@ -263,6 +301,13 @@ void sluice_ice_free(sluice_ice_agent *a) {
     sluice_mem_free(a->alloc, a->remotes);
     sluice_mem_free(a->alloc, a->pairs);
     sluice_mem_free(a->alloc, a->trig);
+    sluice_mem_free(a->alloc, a->stun_urls);
+    sluice_mem_free(a->alloc, a->turn_urls);
+    sluice_mem_free(a->alloc, a->locals);
+    sluice_mem_free(a->alloc, a->unresolved);
+    sluice_mem_free(a->alloc, a->out);
+    sluice_mem_free(a->alloc, a->events);
+    sluice_mem_free(a->alloc, a->turn);
     sluice_mem_free(a->alloc, a);
 }
 
@@ -302,8 +347,12 @@ bool sluice_ice_selected_pair(const sluice_ice_agent *a, sluice_addr *local, slu
 int sluice_ice_poll_event(sluice_ice_agent *a, sluice_ice_event *ev) {
     if (a->ev_count == 0) return 0;
     *ev = a->events[a->ev_head];
-    a->ev_head = (a->ev_head + 1) % ICE_MAX_EVENTS;
-    a->ev_count--;
+    a->ev_head = (a->ev_head + 1) % a->ev_cap;
+    if (--a->ev_count == 0) {
+        sluice_mem_free(a->alloc, a->events);
+        a->events = NULL;
+        a->ev_cap = a->ev_head = 0;
+    }
     return 1;
 }
 
@@ -346,6 +395,7 @@ int sluice_ice_set_remote_credentials(sluice_ice_agent *a, const char *ufrag, co
 
 bool sluice_ice_peer_knows_us(const sluice_ice_agent *a) { return a && (a->peer_knows_us || a->remote_lite); }
 
+
 void sluice_ice_set_remote_lite(sluice_ice_agent *a, bool lite) {
     a->remote_lite = lite;
     /* RFC 8445 §6.1.1: a full agent facing a lite agent is controlling. */
@@ -367,6 +417,17 @@ static int find_remote(const sluice_ice_agent *a, const sluice_addr *addr) {
     for (size_t i = 0; i < a->nremotes; i++)
         if (sluice_addr_equal(&a->remotes[i].addr, addr)) return (int)i;
     return -1;
+}
+
+bool sluice_ice_remote_is_known(const sluice_ice_agent *a, const sluice_addr *remote) {
+    if (!a || !remote) return false;
+    if (find_remote(a, remote) >= 0) return true;
+    /* During an ICE restart the remote candidates are gone, but data keeps flowing on the
+     * pair in use (RFC 8445 §9) until a new one is selected. */
+    if (a->has_sel && sluice_addr_equal(&a->sel_remote, remote)) return true;
+    for (size_t i = 0; i < ICE_MAX_AUTH_SRC; i++)
+        if (sluice_addr_equal(&a->auth_src[i], remote)) return true;
+    return false;
 }
 
 static int find_local(const sluice_ice_agent *a, const sluice_addr *base, int relay) {
@@ -403,7 +464,11 @@ static int add_pair(sluice_ice_agent *a, sluice_time now, int l, int r) {
     if (rc->addr.family == 0 || rc->addr.family != lc->c.addr.family) return -1;
     int pi = find_pair(a, l, r);
     if (pi >= 0) return pi;
-    if (a->npairs == a->set.max_pairs) {
+    if (!a->trig && !(a->trig = sluice_mem_calloc(a->alloc, a->set.max_pairs, sizeof *a->trig))) {
+        a->dropped++;
+        return -1;
+    }
+    if (!grow(a, (void **)&a->pairs, &a->cap_pairs, a->npairs, a->set.max_pairs, sizeof *a->pairs)) {
         a->dropped++;
         return -1;
     }
@@ -430,6 +495,8 @@ static int add_local(sluice_ice_agent *a, sluice_ice_cand_type type, const sluic
     if (a->nlocals == ICE_MAX_LOCALS) return SLUICE_ERR_EXHAUSTED;
     for (size_t i = 0; i < a->nlocals; i++)
         if (a->locals[i].c.type == type && sluice_addr_equal(&a->locals[i].c.addr, addr)) return SLUICE_ERR_ID_IN_USE;
+    if (!grow(a, (void **)&a->locals, &a->cap_locals, a->nlocals, ICE_MAX_LOCALS, sizeof *a->locals))
+        return SLUICE_ERR_NOMEM;
     ice_local *l = &a->locals[a->nlocals];
     memset(l, 0, sizeof *l);
     l->c.component = 1;
@@ -467,6 +534,9 @@ int sluice_ice_add_remote_candidate(sluice_ice_agent *a, sluice_time now, const 
             if (a->unresolved[i].addr.port == c->addr.port && strcmp(a->unresolved[i].hostname, c->hostname) == 0)
                 return SLUICE_OK;
         if (a->nunresolved == ICE_MAX_UNRESOLVED) return SLUICE_ERR_EXHAUSTED;
+        if (!a->unresolved &&
+            !(a->unresolved = sluice_mem_calloc(a->alloc, ICE_MAX_UNRESOLVED, sizeof *a->unresolved)))
+            return SLUICE_ERR_NOMEM;
         a->unresolved[a->nunresolved++] = *c;
         return SLUICE_OK;
     }
@@ -595,6 +665,7 @@ int sluice_ice_gather(sluice_ice_agent *a, sluice_time now) {
              * relay towards peers stays UDP. */
             ts.tcp = a->turn_urls[s].transport == SLUICE_ICE_TRANSPORT_TCP ||
                      a->turn_urls[s].scheme == SLUICE_ICE_SCHEME_TURNS;
+            if (!a->turn && !(a->turn = sluice_mem_calloc(a->alloc, ICE_MAX_TURN, sizeof *a->turn))) break;
             sluice_turn_client *t = &a->turn[a->nturn];
             if (sluice_turn_init(t, &ts, &srv, &a->addrs[i], a->turn_user, a->turn_pass, a->rng, a->log) != SLUICE_OK)
                 continue;
@@ -641,11 +712,12 @@ int sluice_ice_restart(sluice_ice_agent *a, sluice_time now) {
 
 static void queue_out(sluice_ice_agent *a, const sluice_addr *local, const sluice_addr *remote, int relay,
                       const uint8_t *msg, size_t len) {
-    if (a->out_count == ICE_MAX_OUT || len > ICE_OUT_MAX_LEN) {
+    if (len > ICE_OUT_MAX_LEN ||
+        !grow_ring(a, (void **)&a->out, &a->out_cap, &a->out_head, a->out_count, ICE_MAX_OUT, sizeof *a->out)) {
         a->dropped++;
         return;
     }
-    ice_out *o = &a->out[(a->out_head + a->out_count) % ICE_MAX_OUT];
+    ice_out *o = &a->out[(a->out_head + a->out_count) % a->out_cap];
     o->local = *local;
     o->remote = *remote;
     o->relay = relay;
@@ -978,7 +1050,7 @@ int sluice_ice_poll_transmit(sluice_ice_agent *a, sluice_time now, sluice_addr *
     }
     while (a->out_count) {
         ice_out *o = &a->out[a->out_head];
-        a->out_head = (a->out_head + 1) % ICE_MAX_OUT;
+        a->out_head = (a->out_head + 1) % a->out_cap;
         a->out_count--;
         int n = emit(a, &o->local, &o->remote, o->relay, o->buf, o->len, local, remote, buf, cap);
         if (n > 0 || n == SLUICE_ERR_NOBUFS) return n;
@@ -1109,6 +1181,14 @@ static void handle_request(sluice_ice_agent *a, sluice_time now, const sluice_ad
         return;
     }
     a->peer_knows_us = true;
+    if (find_remote(a, remote) < 0) {
+        bool seen = false;
+        for (size_t i = 0; i < ICE_MAX_AUTH_SRC && !seen; i++) seen = sluice_addr_equal(&a->auth_src[i], remote);
+        if (!seen) {
+            a->auth_src[a->auth_src_next] = *remote;
+            a->auth_src_next = (a->auth_src_next + 1) % ICE_MAX_AUTH_SRC;
+        }
+    }
     if (m->unknown_count) {
         respond(a, local, remote, relay, m, 420, true);
         return;
@@ -1287,3 +1367,5 @@ int sluice_ice_handle_datagram(sluice_ice_agent *a, sluice_time now, const sluic
     handle_stun(a, now, local, remote, -1, data, len);
     return SLUICE_OK;
 }
+
+uint64_t sluice_ice_dropped(const sluice_ice_agent *a) { return a ? a->dropped : 0; }

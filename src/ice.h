@@ -206,6 +206,11 @@ sluice_ice_state sluice_ice_get_state(const sluice_ice_agent *a);
  *  was keyed with our password), i.e. the peer has applied our description; always true for
  *  an ICE-lite peer (which never sends checks). Reset by an ICE restart. */
 bool sluice_ice_peer_knows_us(const sluice_ice_agent *a);
+/** True when `remote` is a remote candidate (signalled or peer-reflexive) or the source of
+ *  one of the last authenticated requests: the only addresses whose non-STUN traffic (DTLS)
+ *  the peer accepts (RFC 8445 §11: data only on validated paths; an off-path sender of
+ *  a plaintext DTLS alert must not end the handshake). */
+bool sluice_ice_remote_is_known(const sluice_ice_agent *a, const sluice_addr *remote);
 
 /** The selected pair; false when none. */
 bool sluice_ice_selected_pair(const sluice_ice_agent *a, sluice_addr *local, sluice_addr *remote);
@@ -216,5 +221,8 @@ void sluice_ice_close(sluice_ice_agent *a);
 static inline bool sluice_ice_is_stun(const uint8_t *data, size_t len) {
     return len >= 20 && data[0] <= 3;
 }
+
+/** STUN packets dropped so far (malformed, unauthenticated, no room for their state). */
+uint64_t sluice_ice_dropped(const sluice_ice_agent *a);
 
 #endif

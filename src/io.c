@@ -46,7 +46,11 @@ struct sluice_io {
     const sluice_logger *log;
     io_socket socks[SLUICE_IO_MAX_SOCKETS];
     size_t nsocks;
-    io_pending out[SLUICE_IO_BATCH];
+    /* The send batch and the receive buffers (32 KB each) exist only while in use: from
+     * the first sluice_io_send to the end of sluice_io_flush, and inside sluice_io_recv.
+     * An idle connection holds neither (one malloc per poll costs nothing beside the
+     * syscalls it batches). */
+    io_pending *out;
     size_t nout;
     uint64_t send_drops;
     io_tcp tcp[SLUICE_IO_MAX_TCP];
@@ -59,13 +63,13 @@ struct sluice_io {
     size_t nclosed;
     char *tls_ca_pem;         /* copy of the settings' extra trust anchors */
     sluice_tls_ctx *tls_ctx;  /* made on the first TLS connection */
-    uint8_t rxbuf[SLUICE_IO_BATCH][SLUICE_IO_MAX_DATAGRAM];
+    uint8_t (*rxbuf)[SLUICE_IO_MAX_DATAGRAM]; /* SLUICE_IO_BATCH of them, during sluice_io_recv only */
 };
 
 static void tcp_write(sluice_io *io, io_tcp *t);
 static void tcp_recv(sluice_io *io, io_tcp *t, sluice_io_recv_fn fn, void *user);
 
-static void addr_to_sockaddr(const sluice_addr *a, struct sockaddr_storage *ss, socklen_t *len) {
+void sluice_io_addr_to_sockaddr(const sluice_addr *a, struct sockaddr_storage *ss, socklen_t *len) {
     memset(ss, 0, sizeof *ss);
     if (a->family == 4) {
         struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
@@ -82,7 +86,7 @@ static void addr_to_sockaddr(const sluice_addr *a, struct sockaddr_storage *ss, 
     }
 }
 
-static bool sockaddr_to_addr(const struct sockaddr *sa, sluice_addr *a) {
+bool sluice_io_sockaddr_to_addr(const struct sockaddr *sa, sluice_addr *a) {
     memset(a, 0, sizeof *a);
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
@@ -130,12 +134,12 @@ static int open_socket(sluice_io *io, const sluice_addr *local, const sluice_io_
         a.port = (uint16_t)port;
         struct sockaddr_storage ss;
         socklen_t sl;
-        addr_to_sockaddr(&a, &ss, &sl);
+        sluice_io_addr_to_sockaddr(&a, &ss, &sl);
         if (bind(fd, (struct sockaddr *)&ss, sl) == 0) {
             struct sockaddr_storage bound;
             socklen_t bl = sizeof bound;
             getsockname(fd, (struct sockaddr *)&bound, &bl);
-            sockaddr_to_addr((struct sockaddr *)&bound, &a);
+            sluice_io_sockaddr_to_addr((struct sockaddr *)&bound, &a);
             io->socks[io->nsocks].fd = fd;
             io->socks[io->nsocks].local = a;
             io->nsocks++;
@@ -172,7 +176,7 @@ int sluice_io_open(sluice_io **out, const sluice_io_settings *s, const sluice_al
             for (struct ifaddrs *i = ifs; i && io->nsocks < SLUICE_IO_MAX_SOCKETS; i = i->ifa_next) {
                 if (!i->ifa_addr || !(i->ifa_flags & IFF_UP)) continue;
                 sluice_addr a;
-                if (!sockaddr_to_addr(i->ifa_addr, &a)) continue;
+                if (!sluice_io_sockaddr_to_addr(i->ifa_addr, &a)) continue;
                 if (a.family == 6 && (!s->ipv6 || is_link_local6(&a))) continue;
                 if (is_loopback(&a) && !s->loopback) continue;
                 bool dup = false;
@@ -225,6 +229,7 @@ void sluice_io_close(sluice_io *io) {
     }
     sluice_tls_ctx_free(io->tls_ctx);
     sluice_mem_free(io->alloc, io->tls_ca_pem);
+    sluice_mem_free(io->alloc, io->out);
     sluice_mem_free(io->alloc, io);
 }
 
@@ -240,7 +245,7 @@ static void recv_mdns(sluice_io *io, int fd) {
         ssize_t n = recvfrom(fd, io->rxbuf[0], SLUICE_IO_MAX_DATAGRAM, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
         if (n < 0) break;
         sluice_addr remote;
-        if (io->mdns_fn && sockaddr_to_addr((struct sockaddr *)&from, &remote))
+        if (io->mdns_fn && sluice_io_sockaddr_to_addr((struct sockaddr *)&from, &remote))
             io->mdns_fn(io->mdns_user, &io->mdns_local, &remote, io->rxbuf[0], (size_t)n);
     }
 }
@@ -318,7 +323,7 @@ int sluice_io_mdns_query(sluice_io *io, const uint8_t *query, size_t len) {
         struct sockaddr_storage bound;
         socklen_t bl = sizeof bound;
         getsockname(fd, (struct sockaddr *)&bound, &bl);
-        sockaddr_to_addr((struct sockaddr *)&bound, &io->mdns_local);
+        sluice_io_sockaddr_to_addr((struct sockaddr *)&bound, &io->mdns_local);
         io->mdns_fd = fd;
         io->mdns_listen_fd = mdns_open_listener(io);
     }
@@ -358,6 +363,8 @@ void sluice_io_set_mdns_handler(sluice_io *io, sluice_io_recv_fn fn, void *user)
 
 int sluice_io_recv(sluice_io *io, sluice_io_recv_fn fn, void *user, size_t max_datagrams) {
     int total = 0;
+    /* NOMEM: nothing is read now; the kernel keeps the datagrams for the next call. */
+    if (!(io->rxbuf = sluice_mem_alloc(io->alloc, (size_t)SLUICE_IO_BATCH * SLUICE_IO_MAX_DATAGRAM))) return 0;
     if (io->mdns_fd >= 0) recv_mdns(io, io->mdns_fd);
     if (io->mdns_listen_fd >= 0) recv_mdns(io, io->mdns_listen_fd);
     for (size_t k = 0; k < SLUICE_IO_MAX_TCP; k++)
@@ -382,13 +389,15 @@ int sluice_io_recv(sluice_io *io, sluice_io_recv_fn fn, void *user, size_t max_d
             for (int i = 0; i < n; i++) {
                 sluice_addr remote;
                 if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) continue; /* never ours: too big */
-                if (!sockaddr_to_addr((struct sockaddr *)&from[i], &remote)) continue;
+                if (!sluice_io_sockaddr_to_addr((struct sockaddr *)&from[i], &remote)) continue;
                 fn(user, &io->socks[k].local, &remote, io->rxbuf[i], msgs[i].msg_len);
             }
             total += n;
             if ((size_t)n < want) break;
         }
     }
+    sluice_mem_free(io->alloc, io->rxbuf);
+    io->rxbuf = NULL;
     return total;
 }
 
@@ -404,6 +413,8 @@ int sluice_io_send(sluice_io *io, const sluice_addr *local, const sluice_addr *r
     int k = find_socket(io, local);
     if (k < 0) return SLUICE_ERR_NOT_FOUND;
     if (io->nout == SLUICE_IO_BATCH) sluice_io_flush(io);
+    if (!io->out && !(io->out = sluice_mem_alloc(io->alloc, SLUICE_IO_BATCH * sizeof *io->out)))
+        return SLUICE_ERR_NOMEM; /* dropped, as the kernel would: the protocols retransmit */
     io_pending *p = &io->out[io->nout++];
     p->sock = k;
     p->remote = *remote;
@@ -425,7 +436,7 @@ int sluice_io_flush(sluice_io *io) {
         size_t j = i, n = 0;
         while (j < io->nout && io->out[j].sock == io->out[i].sock) {
             socklen_t sl;
-            addr_to_sockaddr(&io->out[j].remote, &to[n], &sl);
+            sluice_io_addr_to_sockaddr(&io->out[j].remote, &to[n], &sl);
             iov[n].iov_base = io->out[j].data;
             iov[n].iov_len = io->out[j].len;
             memset(&msgs[n], 0, sizeof msgs[n]);
@@ -453,6 +464,8 @@ int sluice_io_flush(sluice_io *io) {
         i = j;
     }
     io->nout = 0;
+    sluice_mem_free(io->alloc, io->out);
+    io->out = NULL;
     return sent;
 }
 
@@ -517,9 +530,9 @@ static int tcp_open(sluice_io *io, const sluice_addr *local, const sluice_addr *
     socklen_t sl;
     sluice_addr bind_addr = *local;
     bind_addr.port = 0;
-    addr_to_sockaddr(&bind_addr, &ss, &sl);
+    sluice_io_addr_to_sockaddr(&bind_addr, &ss, &sl);
     if (local->family == remote->family) (void)bind(fd, (struct sockaddr *)&ss, sl);
-    addr_to_sockaddr(remote, &ss, &sl);
+    sluice_io_addr_to_sockaddr(remote, &ss, &sl);
     if (connect(fd, (struct sockaddr *)&ss, sl) != 0 && errno != EINPROGRESS) {
         close(fd);
         return SLUICE_ERR_IO;

@@ -6,6 +6,8 @@
 
 #include "util.h"
 
+#include <sys/socket.h>
+
 #define SLUICE_IO_MAX_SOCKETS 16
 #define SLUICE_IO_BATCH 16
 #define SLUICE_IO_MAX_DATAGRAM 2048
@@ -23,6 +25,10 @@ typedef struct sluice_io_settings {
 } sluice_io_settings;
 
 typedef struct sluice_io sluice_io;
+
+/** sluice_addr <-> sockaddr (for the other socket owner, mux.c). An unknown family gives false. */
+void sluice_io_addr_to_sockaddr(const sluice_addr *a, struct sockaddr_storage *ss, socklen_t *len);
+bool sluice_io_sockaddr_to_addr(const struct sockaddr *sa, sluice_addr *a);
 
 /** Open one socket per selected local address. Errors: NOMEM, IO (no usable address or bind
  *  failed for all), EXHAUSTED (no free port in the range), CONFIG (tls_ca_pem holds no

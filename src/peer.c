@@ -3,6 +3,8 @@
  * (sluice_peer_poll) drives the same entry points from src/io.c. */
 #include "peer.h"
 
+#include "mux.h"
+
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,14 +71,14 @@ void sluice_peer_emit_error(sluice_peer *pc, int err, const char *reason) {
 void sluice_peer_emit_channel(sluice_peer *pc, sluice_event_type type, sluice_channel *ch) {
     peer_event *e = event_push(pc, type);
     if (e) e->ch = ch;
+    if (e && type == SLUICE_EVENT_CHANNEL_MESSAGE) ch->message_event_queued = true;
 }
 
 bool sluice_peer_message_event_pending(sluice_peer *pc, sluice_channel *ch) {
-    for (size_t i = 0; i < pc->ev_count; i++) {
-        peer_event *e = &pc->events[(pc->ev_head + i) % pc->ev_cap];
-        if (e->type == SLUICE_EVENT_CHANNEL_MESSAGE && e->ch == ch) return true;
-    }
-    return false;
+    (void)pc;
+    /* A flag, not a scan of the queue: the queue can hold thousands of events (a peer
+     * opening channels while the application does not poll), and this runs per message. */
+    return ch->message_event_queued;
 }
 
 static void set_conn_state(sluice_peer *pc, sluice_connection_state st) {
@@ -274,6 +276,7 @@ int sluice_peer_new(sluice_peer **out, const sluice_config *cfg, const sluice_ca
 
 static void peer_free_now(sluice_peer *pc) {
     peer_reset_transports(pc);
+    if (pc->mux) sluice_mux_detach(pc->mux, pc);
     sluice_channel *ch = pc->channels;
     while (ch) {
         sluice_channel *n = ch->next;
@@ -283,6 +286,7 @@ static void peer_free_now(sluice_peer *pc) {
     for (size_t i = 0; i < pc->ev_count; i++) event_clear(pc, &pc->events[(pc->ev_head + i) % pc->ev_cap]);
     event_clear(pc, &pc->current);
     sluice_mem_free(pc->alloc, pc->events);
+    sluice_mem_free(pc->alloc, pc->mdns);
     sluice_dtls_cert_free(pc->cert);
     peer_config_release(pc);
     const sluice_allocator *a = pc->alloc ? &pc->alloc_copy : NULL;
@@ -347,6 +351,7 @@ int sluice_peer_initialize(sluice_peer *pc, const sluice_config *cfg) {
     if (cfg) {
         int rc = peer_config_apply(pc, cfg);
         if (rc) return rc;
+        if (pc->mux) pc->cfg.sans_io = sluice_mux_is_sans_io(pc->mux); /* the mux decides */
     }
     peer_reset_transports(pc);
     /* Old channels are detached from the stream-id space: mark them so they never match. */
@@ -430,6 +435,12 @@ static void drop_stream_servers(sluice_peer *pc) {
 
 static int ensure_ice(sluice_peer *pc, bool controlling) {
     if (pc->ice) return SLUICE_OK;
+    if (pc->mux && pc->own.turn_count) {
+        /* A TURN allocation belongs to one 5-tuple: peers sharing the mux's port cannot
+         * each have one (mux.h). */
+        SLUICE_LOG(&pc->log, SLUICE_LOG_WARN, "peer", "TURN servers ignored: this peer is on a mux");
+        pc->own.turn_count = 0;
+    }
     if (!pc->cfg.sans_io) {
         resolve_server_names(pc, pc->own.stun_urls, &pc->own.stun_count);
         resolve_server_names(pc, pc->own.turn_urls, &pc->own.turn_count);
@@ -450,6 +461,7 @@ static int ensure_ice(sluice_peer *pc, bool controlling) {
     s.relay_only = pc->cfg.ice_policy == SLUICE_ICE_POLICY_RELAY;
     int rc = sluice_ice_new(&pc->ice, &s, pc->alloc, &pc->rng, &pc->log);
     if (rc) return rc;
+    if (pc->mux) sluice_mux_index_peer(pc->mux, pc);
     for (size_t i = 0; i < pc->local_addrs_count; i++) sluice_ice_add_local_address(pc->ice, &pc->local_addrs[i]);
     return SLUICE_OK;
 }
@@ -501,6 +513,18 @@ static int emit_sdp(sluice_peer *pc, const char *type, char *sdp_owned) {
     return SLUICE_OK;
 }
 
+/* ICE restart of our side: new ufrag/pwd, our candidates signalled again (gathering
+ * goes back to GATHERING), and a mux routes the new ufrag to us. */
+static int restart_ice_now(sluice_peer *pc) {
+    int rc = sluice_ice_restart(pc->ice, sluice_peer_now(pc));
+    if (rc) return rc;
+    for (size_t i = 0; i < pc->local_candidates_count; i++) sluice_mem_free(pc->alloc, pc->local_candidates[i]);
+    pc->local_candidates_count = 0;
+    set_gathering_state(pc, SLUICE_GATHERING_GATHERING);
+    if (pc->mux) sluice_mux_index_peer(pc->mux, pc);
+    return SLUICE_OK;
+}
+
 int sluice_peer_create_offer(sluice_peer *pc) {
     if (!pc) return SLUICE_ERR_INVALID_ARGUMENT;
     if (pc->closed) return SLUICE_ERR_INVALID_STATE;
@@ -513,11 +537,29 @@ int sluice_peer_create_offer(sluice_peer *pc) {
         memcpy(pc->data_mid, "0", 2);
         pc->data_mline_index = 0;
     }
+    if (pc->restart_on_next_offer && pc->have_remote) {
+        rc = restart_ice_now(pc);
+        if (rc) return rc;
+        pc->restart_on_next_offer = false;
+        pc->local_restart_pending = true;
+    }
     pc->session_version++;
     char *sdp;
-    rc = build_sdp(pc, SLUICE_SDP_SETUP_ACTPASS, false, NULL, &sdp);
+    /* A subsequent offer states the role we have (RFC 8842 §5.2 allows active/passive in
+     * offers): answering actpass, pion 3.1 picks active whatever its role, which would
+     * flip the roles of the running association (apply_remote_update refuses that). */
+    sluice_sdp_setup setup = SLUICE_SDP_SETUP_ACTPASS;
+    if (pc->have_remote && pc->role_known) setup = pc->dtls_client ? SLUICE_SDP_SETUP_ACTIVE : SLUICE_SDP_SETUP_PASSIVE;
+    rc = build_sdp(pc, setup, false, NULL, &sdp);
     if (rc) return rc;
     return emit_sdp(pc, "offer", sdp);
+}
+
+int sluice_peer_restart_ice(sluice_peer *pc) {
+    if (!pc) return SLUICE_ERR_INVALID_ARGUMENT;
+    if (pc->closed || !pc->have_remote || !pc->ice) return SLUICE_ERR_INVALID_STATE;
+    pc->restart_on_next_offer = true;
+    return SLUICE_OK;
 }
 
 static int parse_sdp_checked(sluice_peer *pc, const char *text, sluice_sdp **out) {
@@ -541,7 +583,7 @@ static int parse_sdp_checked(sluice_peer *pc, const char *text, sluice_sdp **out
 }
 
 static int open_sockets(sluice_peer *pc) {
-    if (pc->cfg.sans_io || pc->io) return SLUICE_OK;
+    if (pc->cfg.sans_io || pc->io || pc->mux) return SLUICE_OK;
     sluice_io_settings s;
     memset(&s, 0, sizeof s);
     s.bind_address = pc->own.bind_address;
@@ -590,22 +632,27 @@ static int setup_dtls(sluice_peer *pc, const sluice_sdp_media *remote) {
     return SLUICE_OK;
 }
 
-static void add_remote_candidate_parsed(sluice_peer *pc, const sluice_ice_candidate *c) {
+static int add_remote_candidate_parsed(sluice_peer *pc, const sluice_ice_candidate *c) {
     if (c->addr.family == 0) {
         /* An mDNS name (browsers hide host IPs this way): resolve it on the local link.
          * The sans-IO caller owns no multicast socket of ours: there it is skipped. */
-        if (pc->cfg.sans_io || !sluice_mdns_is_local_name(c->hostname) || pc->mdns_count >= PEER_MAX_MDNS) {
+        if (pc->cfg.sans_io || pc->mux || !sluice_mdns_is_local_name(c->hostname) || pc->mdns_count >= PEER_MAX_MDNS) {
             SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "skipping unresolved candidate host %s", c->hostname);
-            return;
+            return SLUICE_OK;
+        }
+        if (!pc->mdns && !(pc->mdns = sluice_mem_calloc(pc->alloc, PEER_MAX_MDNS, sizeof *pc->mdns))) {
+            SLUICE_LOG(&pc->log, SLUICE_LOG_WARN, "peer", "no memory to resolve %s", c->hostname);
+            return SLUICE_ERR_NOMEM;
         }
         peer_mdns *m = &pc->mdns[pc->mdns_count++];
         m->cand = *c;
         m->next_query = pc->now;
         m->tries = 0;
-        return;
+        return SLUICE_OK;
     }
     int rc = sluice_ice_add_remote_candidate(pc->ice, pc->now, c);
     if (rc) SLUICE_LOG(&pc->log, SLUICE_LOG_WARN, "peer", "remote candidate not added: %s", sluice_strerror(rc));
+    return rc;
 }
 
 /* Apply the data section of a remote description (offer or answer). */
@@ -648,6 +695,7 @@ static int apply_remote_media(sluice_peer *pc, const sluice_sdp *sdp, bool is_of
     snprintf(pc->remote_ufrag, sizeof pc->remote_ufrag, "%s", m->ice_ufrag);
     snprintf(pc->remote_pwd, sizeof pc->remote_pwd, "%s", m->ice_pwd);
     pc->dtls_client = client;
+    pc->remote_fp = m->fingerprints[0];
     pc->remote_is_libdatachannel = strcmp(sdp->origin_user, "rtc") == 0;
     pc->remote_sctp_port = m->sctp_port ? m->sctp_port : 5000;
     pc->remote_max_message_size = m->has_max_message_size ? m->max_message_size : 65536;
@@ -668,6 +716,70 @@ static int apply_remote_media(sluice_peer *pc, const sluice_sdp *sdp, bool is_of
     sluice_mem_free(pc->alloc, pc->pending_remote);
     pc->pending_remote = NULL;
     if (m->end_of_candidates || pc->pending_remote_eoc) sluice_ice_remote_gathering_done(pc->ice);
+    return SLUICE_OK;
+}
+
+static int reject_update(sluice_peer *pc, const char *why) {
+    char msg[200];
+    snprintf(msg, sizeof msg, "bad session description: %s", why);
+    sluice_peer_emit_error(pc, SLUICE_ERR_SDP, msg);
+    return SLUICE_ERR_SDP;
+}
+
+/* A description after the first one (renegotiation, RFC 8829 §5.2.2 / §5.3.2): the DTLS
+ * association and the SCTP association stay, so the certificate, the DTLS roles, the data
+ * section and the SCTP port must not change. New ICE credentials are an ICE restart (RFC
+ * 8839 §4.4.1.1.1): we restart too (new ufrag/pwd of ours, candidates signalled again)
+ * while data keeps flowing on the pair in use. `*restart` says whether it was one. */
+static int apply_remote_update(sluice_peer *pc, const sluice_sdp *sdp, bool is_offer, bool *restart) {
+    const sluice_sdp_media *m = &sdp->media[sdp->datachannel_index];
+    *restart = false;
+    if (!m->ice_ufrag[0] || !m->ice_pwd[0]) return reject_update(pc, "no a=ice-ufrag / a=ice-pwd");
+    if (sdp->datachannel_index != pc->data_mline_index || strcmp(m->mid[0] ? m->mid : "0", pc->data_mid) != 0)
+        return reject_update(pc, "the data channel m= section moved or changed its mid");
+    bool same_cert = false;
+    for (size_t i = 0; i < m->fingerprints_count; i++)
+        if (sluice_strcasecmp(m->fingerprints[i].alg, pc->remote_fp.alg) == 0 &&
+            sluice_strcasecmp(m->fingerprints[i].hex, pc->remote_fp.hex) == 0)
+            same_cert = true;
+    if (!same_cert)
+        return reject_update(pc, "a=fingerprint changed: a new DTLS association needs a new peer connection");
+    /* The roles stay (RFC 8842 §5.5): an offer may say actpass, or confirm the role it has;
+     * one that asks for the other role is refused. An answer cannot be refused usefully
+     * (we would stay in have-local-offer): pion 3.1 answers "active" to any subsequent
+     * offer whatever its role while its DTLS keeps running, so a contradicting answer is
+     * ignored with a warning: the running association decides the roles. */
+    bool flips = m->setup == SLUICE_SDP_SETUP_HOLDCONN || (m->setup == SLUICE_SDP_SETUP_ACTIVE && pc->dtls_client) ||
+                 (m->setup == SLUICE_SDP_SETUP_PASSIVE && !pc->dtls_client) ||
+                 (!is_offer && m->setup == SLUICE_SDP_SETUP_ACTPASS);
+    if (flips && is_offer) return reject_update(pc, "a=setup would change the DTLS roles of the existing association");
+    if (flips)
+        SLUICE_LOG(&pc->log, SLUICE_LOG_WARN, "peer",
+                   "answer's a=setup contradicts the running DTLS association: ignored (we stay %s)",
+                   pc->dtls_client ? "client" : "server");
+    if ((m->sctp_port ? m->sctp_port : 5000) != pc->remote_sctp_port)
+        return reject_update(pc, "a=sctp-port changed: a new SCTP association needs a new peer connection");
+    if (strcmp(m->ice_ufrag, pc->remote_ufrag) != 0 || strcmp(m->ice_pwd, pc->remote_pwd) != 0) {
+        if (!is_offer && !pc->local_restart_pending)
+            return reject_update(pc, "new ICE credentials in an answer to an offer without an ICE restart");
+        if (is_offer) {
+            int rc = restart_ice_now(pc);
+            if (rc) return rc;
+        }
+        int rc = sluice_ice_set_remote_credentials(pc->ice, m->ice_ufrag, m->ice_pwd);
+        if (rc) return reject_update(pc, "unusable ICE credentials");
+        snprintf(pc->remote_ufrag, sizeof pc->remote_ufrag, "%s", m->ice_ufrag);
+        snprintf(pc->remote_pwd, sizeof pc->remote_pwd, "%s", m->ice_pwd);
+        SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "ICE restart (%s)", is_offer ? "remote offer" : "our offer");
+        *restart = true;
+    }
+    pc->local_restart_pending = false;
+    pc->remote_max_message_size = m->has_max_message_size ? m->max_message_size : 65536;
+    for (size_t i = 0; i < m->candidates_count; i++) {
+        sluice_ice_candidate c;
+        if (sluice_ice_candidate_parse(m->candidates[i], &c) == SLUICE_OK) add_remote_candidate_parsed(pc, &c);
+    }
+    if (m->end_of_candidates) sluice_ice_remote_gathering_done(pc->ice);
     return SLUICE_OK;
 }
 
@@ -712,7 +824,7 @@ int sluice_peer_set_remote_description(sluice_peer *pc, const char *type, const 
     if (!offer && !answer) return SLUICE_ERR_INVALID_ARGUMENT;
     if (offer && pc->signaling_state != SLUICE_SIGNALING_STABLE) return SLUICE_ERR_INVALID_STATE;
     if (answer && pc->signaling_state != SLUICE_SIGNALING_HAVE_LOCAL_OFFER) return SLUICE_ERR_INVALID_STATE;
-    if (offer && pc->have_remote) return SLUICE_ERR_NOT_IMPLEMENTED; /* renegotiation */
+    if (pc->conn_state == SLUICE_CONNECTION_FAILED) return SLUICE_ERR_INVALID_STATE;
     sluice_sdp *parsed;
     int rc = parse_sdp_checked(pc, sdp, &parsed);
     if (rc) return rc;
@@ -730,7 +842,8 @@ int sluice_peer_set_remote_description(sluice_peer *pc, const char *type, const 
         return SLUICE_ERR_NOMEM;
     }
     sluice_peer_now(pc);
-    rc = apply_remote_media(pc, parsed, offer);
+    bool restart = false;
+    rc = pc->have_remote ? apply_remote_update(pc, parsed, offer, &restart) : apply_remote_media(pc, parsed, offer);
     if (rc) {
         sluice_mem_free(pc->alloc, offer_copy);
         sluice_mem_free(pc->alloc, parsed);
@@ -784,9 +897,10 @@ int sluice_peer_add_ice_candidate(sluice_peer *pc, const char *mid, int mline_in
         return SLUICE_OK;
     }
     sluice_peer_now(pc);
-    add_remote_candidate_parsed(pc, &parsed);
+    /* The agent's candidate table is bounded: say so when it is full (EXHAUSTED). */
+    rc = add_remote_candidate_parsed(pc, &parsed);
     peer_process(pc, pc->now);
-    return SLUICE_OK;
+    return rc == SLUICE_ERR_EXHAUSTED || rc == SLUICE_ERR_NOMEM ? rc : SLUICE_OK;
 }
 
 int sluice_peer_local_description(sluice_peer *pc, char *buf, size_t cap, const char **type) {
@@ -850,6 +964,7 @@ void sluice_peer_process_sctp(sluice_peer *pc, sluice_time now) {
             break;
         case SLUICE_SCTP_EVENT_STREAM_RESET: sluice_channel_on_remote_reset(pc, ev.stream); break;
         case SLUICE_SCTP_EVENT_STREAM_RESET_DONE: sluice_channel_on_reset_done(pc, ev.stream); break;
+        case SLUICE_SCTP_EVENT_STREAM_RESET_REQUESTED: sluice_channel_on_reset_requested(pc, ev.stream); break;
         case SLUICE_SCTP_EVENT_BUFFERED_LOW: {
             sluice_channel *ch = sluice_channel_find(pc, ev.stream);
             if (ch) sluice_peer_emit_channel(pc, SLUICE_EVENT_CHANNEL_BUFFERED_AMOUNT_LOW, ch);
@@ -1052,11 +1167,12 @@ int sluice_peer_handle_datagram(sluice_peer *pc, sluice_time now, const sluice_a
             dtls_len = app_len;
             dtls_from = app_from;
         }
-    } else if (sluice_dtls_is_record(data, len)) {
+    } else if (sluice_dtls_is_record(data, len) && sluice_ice_remote_is_known(pc->ice, remote)) {
         dtls_data = data;
         dtls_len = len;
         sluice_ice_note_traffic(pc->ice, now, local, remote);
     } else {
+        /* not STUN, or DTLS from an address ICE does not know: a stranger's (RFC 8445 §11) */
         pc->datagrams_dropped++;
     }
     if (dtls_data) {
@@ -1186,6 +1302,8 @@ static void on_mdns_reply(void *user, const sluice_addr *local, const sluice_add
 static void mdns_service(sluice_peer *pc, sluice_time now) {
     if (!pc->io) return;
     if (pc->mdns_count == 0) {
+        sluice_mem_free(pc->alloc, pc->mdns);
+        pc->mdns = NULL;
         sluice_io_mdns_close(pc->io); /* nothing to resolve: give port 5353 back */
         return;
     }
@@ -1229,6 +1347,10 @@ static void io_stream_events(sluice_peer *pc) {
 }
 
 static void flush_io(sluice_peer *pc) {
+    if (pc->mux) {
+        sluice_mux_flush_peer(pc->mux, pc);
+        return;
+    }
     if (!pc->io) return;
     sluice_transmit tx;
     uint8_t buf[SLUICE_IO_MAX_DATAGRAM];
@@ -1289,6 +1411,7 @@ int sluice_peer_poll_event(sluice_peer *pc, sluice_event *ev) {
     pc->current = pc->events[pc->ev_head];
     pc->ev_head = (pc->ev_head + 1) % pc->ev_cap;
     pc->ev_count--;
+    if (pc->current.type == SLUICE_EVENT_CHANNEL_MESSAGE && pc->current.ch) pc->current.ch->message_event_queued = false;
     fill_public_event(&pc->current, ev);
     return 1;
 }
@@ -1303,6 +1426,8 @@ int sluice_peer_poll(sluice_peer *pc) {
         io_stream_events(pc);
         if (sluice_peer_next_deadline(pc) <= now) sluice_peer_handle_timeout(pc, now);
         flush_io(pc);
+    } else if (pc->mux && !pc->closed) {
+        sluice_mux_service_peer(pc->mux, pc, now); /* reads the shared socket, sends ours */
     }
     if (!pc->has_cb) return SLUICE_OK;
     sluice_event ev;
@@ -1317,12 +1442,13 @@ int sluice_peer_poll(sluice_peer *pc) {
     }
     event_clear(pc, &pc->current);
     /* Sends that callbacks queued go out now rather than on the next poll. */
-    if (pc->io && !pc->closed) flush_io(pc);
+    if ((pc->io || pc->mux) && !pc->closed) flush_io(pc);
     return SLUICE_OK;
 }
 
 int sluice_peer_fds(const sluice_peer *pc, int *fds, size_t cap) {
     if (!pc || (!fds && cap)) return SLUICE_ERR_INVALID_ARGUMENT;
+    if (pc->mux) return sluice_mux_fds(pc->mux, fds, cap);
     if (!pc->io) return 0;
     return sluice_io_fds(pc->io, fds, cap);
 }
@@ -1367,7 +1493,7 @@ int sluice_peer_get_stats(const sluice_peer *pc, sluice_peer_stats *out) {
     out->packets_received = pc->packets_received;
     out->messages_sent = pc->messages_sent;
     out->messages_received = pc->messages_received;
-    out->datagrams_dropped = pc->datagrams_dropped;
+    out->datagrams_dropped = pc->datagrams_dropped + (pc->ice ? sluice_ice_dropped(pc->ice) : 0);
     if (pc->sctp) {
         sluice_sctp_stats s;
         sluice_sctp_get_stats(pc->sctp, &s);

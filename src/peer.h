@@ -36,6 +36,7 @@ struct sluice_channel {
     uint16_t priority;
     sluice_channel_state state;
     bool remote_created;   /* opened by the peer through DCEP */
+    size_t remote_cost;    /* what it counts in remote_channel_bytes */
     bool open_sent;        /* our DCEP OPEN is queued */
     bool ack_received;     /* DCEP ACK seen (before: send ordered, RFC 8832 §6) */
     bool local_reset_sent; /* our outgoing stream reset requested */
@@ -43,6 +44,7 @@ struct sluice_channel {
     bool remote_reset;     /* peer reset its outgoing stream */
     bool released;
     bool last_was_string;
+    bool message_event_queued; /* a CHANNEL_MESSAGE event for it is in the peer's queue */
     size_t low_threshold;
     peer_msg *rx_head, *rx_tail;
     size_t rx_count, rx_bytes;
@@ -50,6 +52,13 @@ struct sluice_channel {
 };
 
 #define PEER_MAX_PENDING_CANDIDATES 64
+/* Channels opened by the peer (DCEP) that this peer still holds, CLOSED ones the application
+ * has not released included: at most this many, and their objects, labels and protocols at
+ * most cfg.max_receive_buffer bytes. Further OPENs are refused (ERROR event, stream reset). */
+#define PEER_MAX_REMOTE_CHANNELS 4096
+/* What a received message waiting for the application costs beyond its payload (its record,
+ * allocator overhead): charged against cfg.max_receive_buffer with the payload. */
+#define PEER_MSG_OVERHEAD 64u
 #define PEER_MAX_LOCAL_CANDIDATES 32
 #define PEER_SCTP_MTU 1191
 #define PEER_MAX_SCTP_EVENTS_PER_TURN 4096
@@ -110,6 +119,8 @@ struct sluice_peer {
     sluice_dtls *dtls;
     sluice_sctp *sctp;
     sluice_io *io;
+    struct sluice_mux *mux; /* served by a mux (mux.c): no sockets of its own */
+    size_t mux_slot;
     bool dtls_started;
     sluice_time dtls_wait_since; /* DTLS client: waiting for proof the peer has our answer */
     sluice_time peer_known_at;   /* when that proof came */
@@ -132,6 +143,9 @@ struct sluice_peer {
     uint64_t remote_max_message_size; /* 0 = unlimited */
     sluice_sdp_setup local_setup;
     char remote_ufrag[257], remote_pwd[257];
+    sluice_sdp_fingerprint remote_fp; /* the first a=fingerprint: a later description must keep it */
+    bool restart_on_next_offer;       /* sluice_peer_restart_ice() called */
+    bool local_restart_pending;       /* our offer restarted ICE: its answer brings new credentials */
 
     char *local_candidates[PEER_MAX_LOCAL_CANDIDATES];
     size_t local_candidates_count;
@@ -139,7 +153,7 @@ struct sluice_peer {
     size_t pending_remote_count;
     bool pending_remote_eoc;
 
-    peer_mdns mdns[PEER_MAX_MDNS];
+    peer_mdns *mdns; /* PEER_MAX_MDNS of them, from the first ".local" candidate until none waits */
     size_t mdns_count;
 
     /* sans-IO local addresses declared before the ICE agent exists */
@@ -151,6 +165,8 @@ struct sluice_peer {
     sluice_addr dtls_local, dtls_remote;
 
     sluice_channel *channels;
+    size_t remote_channels, remote_channel_bytes; /* held peer-opened channels: see
+                                                     PEER_MAX_REMOTE_CHANNELS */
 
     /* events */
     peer_event *events;
@@ -161,7 +177,7 @@ struct sluice_peer {
     bool free_requested;
 
     sluice_time now;
-    size_t rx_total_bytes;
+    size_t rx_total_bytes; /* received, not read: payload + PEER_MSG_OVERHEAD per message */
     bool rx_blocked;
 
     uint64_t bytes_sent, bytes_received, packets_sent, packets_received;
@@ -196,6 +212,7 @@ bool sluice_channel_any(const sluice_peer *pc);
 void sluice_channel_deliver(sluice_peer *pc, sluice_sctp_message *m);
 void sluice_channel_on_remote_reset(sluice_peer *pc, uint16_t stream);
 void sluice_channel_on_reset_done(sluice_peer *pc, uint16_t stream);
+void sluice_channel_on_reset_requested(sluice_peer *pc, uint16_t stream);
 /** Free released channels that are CLOSED (only while no queued event names them). */
 void sluice_channel_release_closed(sluice_peer *pc);
 

@@ -918,6 +918,196 @@ static void test_api_free_inside_callback_is_safe(void **state) {
     assert_int_equal(calls, 1);
 }
 
+
+/* ---- renegotiation (subsequent offers) and ICE restart ---- */
+
+static bool both_stable(world *w) {
+    return sluice_peer_signaling_state(w->a.pc) == SLUICE_SIGNALING_STABLE &&
+           sluice_peer_signaling_state(w->b.pc) == SLUICE_SIGNALING_STABLE;
+}
+
+/* One message each way on an open channel pair; fails the test when it does not arrive. */
+static void roundtrip(world *w, sluice_channel *a_ch, sluice_channel *b_ch, const char *text) {
+    char buf[64];
+    bool is_text;
+    assert_int_equal(sluice_channel_send(a_ch, text, strlen(text), true), SLUICE_OK);
+    g_rx_ch = b_ch;
+    g_rx_want = 1;
+    assert_true(run_until(w, 20 * SEC, rx_has));
+    assert_int_equal(sluice_channel_recv(b_ch, buf, sizeof buf, &is_text), (int)strlen(text));
+    assert_memory_equal(buf, text, strlen(text));
+    assert_int_equal(sluice_channel_send(b_ch, text, strlen(text), true), SLUICE_OK);
+    g_rx_ch = a_ch;
+    assert_true(run_until(w, 20 * SEC, rx_has));
+    assert_int_equal(sluice_channel_recv(a_ch, buf, sizeof buf, &is_text), (int)strlen(text));
+}
+
+static void test_peer_subsequent_offers_from_either_side_keep_the_connection(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, 31, 0.0, 5000, true);
+    sluice_channel *a_ch = connect_pair(&w);
+    sluice_channel *b_ch = w.b.received[0];
+    char a_ufrag[300], b_ufrag[300], sdp[8192];
+    const char *type;
+    /* The answerer offers (as a browser does on negotiationneeded), then the offerer. */
+    assert_int_equal(sluice_peer_create_offer(w.b.pc), SLUICE_OK);
+    assert_true(run_until(&w, 5 * SEC, both_stable));
+    assert_int_equal(w.b.offers, 1);
+    assert_int_equal(w.a.answers, 1);
+    assert_true(sluice_peer_local_description(w.a.pc, sdp, sizeof sdp, &type) > 0);
+    assert_string_equal(type, "answer");
+    /* The offerer was DTLS server (it answered actpass with... it offered actpass, the
+     * answerer took active): as answerer now it must stay passive. */
+    assert_non_null(strstr(sdp, "a=setup:passive"));
+    snprintf(a_ufrag, sizeof a_ufrag, "%s", strstr(sdp, "a=ice-ufrag:"));
+    assert_int_equal(sluice_peer_create_offer(w.a.pc), SLUICE_OK);
+    assert_true(run_until(&w, 5 * SEC, both_stable));
+    assert_int_equal(w.a.offers, 2);
+    assert_int_equal(w.b.answers, 2);
+    assert_true(sluice_peer_local_description(w.b.pc, sdp, sizeof sdp, &type) > 0);
+    assert_non_null(strstr(sdp, "a=setup:active"));
+    snprintf(b_ufrag, sizeof b_ufrag, "%s", strstr(sdp, "a=ice-ufrag:"));
+    /* No ICE restart: the credentials stayed; nothing failed; data still flows. */
+    assert_true(sluice_peer_local_description(w.a.pc, sdp, sizeof sdp, &type) > 0);
+    assert_memory_equal(strstr(sdp, "a=ice-ufrag:"), a_ufrag, 16);
+    assert_int_equal(w.a.errors + w.b.errors, 0);
+    assert_int_equal(sluice_peer_connection_state(w.a.pc), SLUICE_CONNECTION_CONNECTED);
+    roundtrip(&w, a_ch, b_ch, "after renegotiation");
+    (void)b_ufrag;
+    world_free(&w);
+}
+
+/* The offerer's network changes: its old address stops working, a new one appears. It
+ * restarts ICE; the answerer answers with new credentials; the channel survives. */
+static void test_peer_ice_restart_moves_the_connection_to_a_new_address(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, 32, 0.0, 5000, true);
+    sluice_channel *a_ch = connect_pair(&w);
+    sluice_channel *b_ch = w.b.received[0];
+    char b_ufrag_before[64];
+    const char *type;
+    char sdp[8192];
+    assert_true(sluice_peer_local_description(w.b.pc, sdp, sizeof sdp, &type) > 0);
+    snprintf(b_ufrag_before, sizeof b_ufrag_before, "%.40s", strstr(sdp, "a=ice-ufrag:"));
+    sluice_sim_path down;
+    memset(&down, 0, sizeof down);
+    down.down = true;
+    assert_int_equal(sluice_simnet_set_path(w.sn, &w.a.addr, &w.b.addr, &down), SLUICE_OK);
+    assert_int_equal(sluice_simnet_set_path(w.sn, &w.b.addr, &w.a.addr, &down), SLUICE_OK);
+    sluice_addr fresh = sluice_sim_addr4(10, 0, 0, 3, 40003);
+    assert_int_equal(sluice_simnet_bind(w.sn, 0, &fresh), SLUICE_OK);
+    assert_int_equal(sluice_peer_add_local_address(w.a.pc, &fresh), SLUICE_OK);
+    assert_int_equal(sluice_peer_restart_ice(w.a.pc), SLUICE_OK);
+    assert_int_equal(sluice_peer_create_offer(w.a.pc), SLUICE_OK);
+    assert_true(run_until(&w, 5 * SEC, both_stable));
+    /* RFC 8839 §4.4.1.1.1: the answerer restarted too. */
+    assert_true(sluice_peer_local_description(w.b.pc, sdp, sizeof sdp, &type) > 0);
+    assert_null(strstr(sdp, b_ufrag_before));
+    roundtrip(&w, a_ch, b_ch, "over the new address");
+    sluice_peer_stats st;
+    assert_int_equal(sluice_peer_get_stats(w.a.pc, &st), SLUICE_OK);
+    assert_true(st.has_selected_pair);
+    assert_true(sluice_addr_equal(&st.selected_local, &fresh));
+    assert_int_equal(sluice_channel_ready_state(a_ch), SLUICE_CHANNEL_OPEN);
+    assert_int_equal(w.a.errors + w.b.errors, 0);
+    world_free(&w);
+}
+
+/* The answerer restarts ICE with its own offer: the original offerer, now answering,
+ * takes new credentials too, and the connection carries on. */
+static void test_peer_remote_ice_restart_offer_restarts_our_side(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, 33, 0.0, 5000, true);
+    sluice_channel *a_ch = connect_pair(&w);
+    sluice_channel *b_ch = w.b.received[0];
+    char before[64], sdp[8192];
+    const char *type;
+    assert_true(sluice_peer_local_description(w.a.pc, sdp, sizeof sdp, &type) > 0);
+    snprintf(before, sizeof before, "%.40s", strstr(sdp, "a=ice-ufrag:"));
+    assert_int_equal(sluice_peer_restart_ice(w.b.pc), SLUICE_OK);
+    assert_int_equal(sluice_peer_create_offer(w.b.pc), SLUICE_OK);
+    assert_true(run_until(&w, 5 * SEC, both_stable));
+    assert_true(sluice_peer_local_description(w.a.pc, sdp, sizeof sdp, &type) > 0);
+    assert_string_equal(type, "answer");
+    assert_null(strstr(sdp, before));
+    roundtrip(&w, a_ch, b_ch, "after a remote restart");
+    assert_int_equal(w.a.errors + w.b.errors, 0);
+    world_free(&w);
+}
+
+static void replace_once(char *s, const char *from, const char *to) {
+    char *p = strstr(s, from);
+    assert_non_null(p);
+    size_t fl = strlen(from), tl = strlen(to);
+    memmove(p + tl, p + fl, strlen(p + fl) + 1);
+    memcpy(p, to, tl);
+}
+
+/* What a subsequent description may not change while the associations stay. */
+static void test_api_renegotiation_refuses_a_new_certificate_roles_port_or_mid(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, 34, 0.0, 5000, true);
+    sluice_channel *a_ch = connect_pair(&w);
+    sluice_channel *b_ch = w.b.received[0];
+    assert_int_equal(sluice_peer_create_offer(w.a.pc), SLUICE_OK);
+    sluice_event ev;
+    char offer[8192] = "", bad[8192];
+    while (sluice_peer_poll_event(w.a.pc, &ev) == 1)
+        if (ev.type == SLUICE_EVENT_SESSION_DESCRIPTION) snprintf(offer, sizeof offer, "%s", ev.sdp);
+    assert_true(offer[0]);
+    assert_int_equal(sluice_peer_set_local_description(w.a.pc, "offer", offer), SLUICE_OK);
+    /* A subsequent offer states the role the offerer has (the DTLS server here). */
+    assert_non_null(strstr(offer, "a=setup:passive"));
+    static const char *const edits[][2] = {
+        {"a=fingerprint:sha-256 ", "a=fingerprint:sha-256 00:"},   /* another certificate */
+        {"a=setup:passive", "a=setup:active"},                    /* the server would turn client */
+        {"a=sctp-port:5000", "a=sctp-port:5001"},                 /* a new SCTP association */
+        {"a=mid:0", "a=mid:data2"},                               /* another m= section */
+    };
+    for (size_t i = 0; i < SLUICE_ARRAY_LEN(edits); i++) {
+        snprintf(bad, sizeof bad, "%s", offer);
+        replace_once(bad, edits[i][0], edits[i][1]);
+        int errors = w.b.errors;
+        assert_int_equal(sluice_peer_set_remote_description(w.b.pc, "offer", bad), SLUICE_ERR_SDP);
+        pump_events(&w.b);
+        assert_int_equal(w.b.errors, errors + 1);
+        assert_int_equal(sluice_peer_signaling_state(w.b.pc), SLUICE_SIGNALING_STABLE);
+    }
+    /* Nothing changed: the real offer still goes through, and data flows. */
+    assert_int_equal(sluice_peer_set_remote_description(w.b.pc, "offer", offer), SLUICE_OK);
+    assert_true(run_until(&w, 5 * SEC, both_stable));
+    roundtrip(&w, a_ch, b_ch, "still fine");
+    /* An answer may not bring new ICE credentials unless we restarted. */
+    assert_int_equal(sluice_peer_create_offer(w.a.pc), SLUICE_OK);
+    while (sluice_peer_poll_event(w.a.pc, &ev) == 1)
+        if (ev.type == SLUICE_EVENT_SESSION_DESCRIPTION) snprintf(offer, sizeof offer, "%s", ev.sdp);
+    assert_int_equal(sluice_peer_set_local_description(w.a.pc, "offer", offer), SLUICE_OK);
+    assert_int_equal(sluice_peer_set_remote_description(w.b.pc, "offer", offer), SLUICE_OK);
+    char answer[8192] = "";
+    while (sluice_peer_poll_event(w.b.pc, &ev) == 1)
+        if (ev.type == SLUICE_EVENT_SESSION_DESCRIPTION) snprintf(answer, sizeof answer, "%s", ev.sdp);
+    assert_true(answer[0]);
+    assert_int_equal(sluice_peer_set_local_description(w.b.pc, "answer", answer), SLUICE_OK);
+    snprintf(bad, sizeof bad, "%s", answer);
+    replace_once(bad, "a=ice-ufrag:", "a=ice-ufrag:x");
+    assert_int_equal(sluice_peer_set_remote_description(w.a.pc, "answer", bad), SLUICE_ERR_SDP);
+    assert_int_equal(sluice_peer_signaling_state(w.a.pc), SLUICE_SIGNALING_HAVE_LOCAL_OFFER);
+    /* An answer whose a=setup contradicts the running association (pion 3.1 answers
+     * "active" whatever its role) is taken, the setup ignored: roles stay, data flows. */
+    snprintf(bad, sizeof bad, "%s", answer);
+    replace_once(bad, "a=setup:active", "a=setup:passive");
+    assert_int_equal(sluice_peer_set_remote_description(w.a.pc, "answer", bad), SLUICE_OK);
+    assert_int_equal(sluice_peer_signaling_state(w.a.pc), SLUICE_SIGNALING_STABLE);
+    assert_true(run_until(&w, 5 * SEC, both_stable));
+    roundtrip(&w, a_ch, b_ch, "roles kept");
+    assert_int_equal(sluice_peer_restart_ice(NULL), SLUICE_ERR_INVALID_ARGUMENT);
+    world_free(&w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_api_create_offer_without_channel_fails),
@@ -942,6 +1132,10 @@ int main(void) {
         cmocka_unit_test(test_peer_wrong_fingerprint_fails_the_connection),
         cmocka_unit_test(test_peer_sockets_over_ipv6_loopback),
         cmocka_unit_test(test_peer_candidates_before_the_remote_description_are_kept),
+        cmocka_unit_test(test_peer_subsequent_offers_from_either_side_keep_the_connection),
+        cmocka_unit_test(test_peer_ice_restart_moves_the_connection_to_a_new_address),
+        cmocka_unit_test(test_peer_remote_ice_restart_offer_restarts_our_side),
+        cmocka_unit_test(test_api_renegotiation_refuses_a_new_certificate_roles_port_or_mid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

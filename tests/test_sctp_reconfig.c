@@ -15,6 +15,8 @@ typedef struct fake {
     uint16_t out_done[64];
     uint32_t out_result[64];
     size_t n_out;
+    uint16_t asked[64]; /* peer asked us to reset these outgoing streams */
+    size_t n_asked;
 } fake;
 
 static bool f_drained(void *ctx, uint16_t s) { return !((fake *)ctx)->busy[s % 16]; }
@@ -27,11 +29,17 @@ static void f_out(void *ctx, uint16_t s, uint32_t r) {
     f->out_done[f->n_out] = s;
     f->out_result[f->n_out++] = r;
 }
+static void f_asked(void *ctx, const uint16_t *streams, size_t n) {
+    fake *f = ctx;
+    for (size_t i = 0; i < n; i++, f->n_asked++)
+        if (f->n_asked < 64) f->asked[f->n_asked] = streams[i];
+}
 
 static void setup_rc(sluice_sctp_reconfig *rc, fake *f, uint32_t local_tsn, uint32_t peer_tsn) {
     memset(f, 0, sizeof *f);
-    sluice_sctp_reconfig_ops ops = {f_drained, f_in, f_out, f};
+    sluice_sctp_reconfig_ops ops = {f_drained, f_in, f_out, f, f_asked};
     sluice_sctp_reconfig_init(rc, NULL, &ops, local_tsn, peer_tsn, 100, 1000);
+    sluice_sctp_reconfig_set_num_outbound(rc, 50);
 }
 
 /* Write what the unit wants to send; returns the value length. */
@@ -201,12 +209,102 @@ static void test_sctp_reconfig_denies_unknown_streams_and_other_requests(void **
     sluice_sctp_reconfig_clear(&rc);
 }
 
+/* RFC 6525 §5.2.3: the peer asks us to reset our outgoing streams. */
+static size_t in_request(uint8_t *buf, size_t cap, uint32_t seq, const uint16_t *s, size_t n) {
+    sluice_wr w = sluice_wr_make(buf, cap);
+    sluice_sctp_reconfig_write_in_reset(&w, seq, s, n);
+    return sluice_wr_len(&w);
+}
+
+static void test_sctp_reconfig_incoming_ssn_reset_request_is_performed_by_our_own_request(void **state) {
+    (void)state;
+    sluice_sctp_reconfig rc;
+    fake f;
+    setup_rc(&rc, &f, 1000, 500);
+    f.busy[4] = true; /* stream 4 still has data queued */
+    uint8_t req[128], buf[256];
+    const uint16_t s[2] = {3, 4};
+    size_t n = in_request(req, sizeof req, 500, s, 2);
+    assert_int_equal(sluice_sctp_reconfig_handle(&rc, 0, req, n, 0), 0);
+    /* the association was told, the streams are ours to reset now */
+    assert_int_equal(f.n_asked, 2);
+    assert_true(sluice_sctp_reconfig_is_resetting(&rc, 3));
+    assert_true(sluice_sctp_reconfig_is_resetting(&rc, 4));
+    /* no response: our Outgoing SSN Reset Request answers it, its Response Sequence Number
+     * being the peer's request (stream 4 follows once drained) */
+    size_t k = take(&rc, 0, buf, sizeof buf, 1234);
+    sluice_sctp_reconfig_iter it;
+    sluice_sctp_reconfig_param p;
+    sluice_sctp_reconfig_iter_init(&it, buf, k);
+    assert_int_equal(sluice_sctp_reconfig_next(&it, &p), 1);
+    assert_int_equal(p.type, SLUICE_SCTP_PARAM_OUT_SSN_RESET);
+    assert_int_equal(p.req_seq, 1000);
+    assert_int_equal(p.resp_seq, 500);
+    assert_int_equal(p.last_tsn, 1234);
+    assert_int_equal(p.n_streams, 1);
+    assert_int_equal(sluice_sctp_reconfig_stream(&p, 0), 3);
+    assert_int_equal(sluice_sctp_reconfig_next(&it, &p), 0);
+    /* the peer's retransmission of its request: answered "performed", nothing new */
+    assert_int_equal(sluice_sctp_reconfig_handle(&rc, 0, req, n, 0), 0);
+    assert_int_equal(f.n_asked, 2);
+    assert_int_equal(only_response(&rc, NULL), SLUICE_SCTP_RESULT_PERFORMED);
+    /* the peer performs ours: done, like a reset we asked for ourselves */
+    sluice_wr w = sluice_wr_make(req, sizeof req);
+    sluice_sctp_reconfig_write_response(&w, 1000, SLUICE_SCTP_RESULT_PERFORMED);
+    assert_int_equal(sluice_sctp_reconfig_handle(&rc, 0, req, sluice_wr_len(&w), 0), 1);
+    assert_int_equal(f.n_out, 1);
+    assert_int_equal(f.out_done[0], 3);
+    sluice_sctp_reconfig_clear(&rc);
+}
+
+static void test_sctp_reconfig_incoming_ssn_reset_request_denied_for_unknown_or_all_streams(void **state) {
+    (void)state;
+    sluice_sctp_reconfig rc;
+    fake f;
+    setup_rc(&rc, &f, 1, 70);
+    uint8_t req[128];
+    const uint16_t bad[2] = {1, 50}; /* 50 >= our 50 outgoing streams */
+    size_t n = in_request(req, sizeof req, 70, bad, 2);
+    assert_int_equal(sluice_sctp_reconfig_handle(&rc, 0, req, n, 0), 0);
+    assert_int_equal(only_response(&rc, NULL), SLUICE_SCTP_RESULT_DENIED);
+    /* an empty list means every stream: every channel at once, denied */
+    n = in_request(req, sizeof req, 71, NULL, 0);
+    assert_int_equal(sluice_sctp_reconfig_handle(&rc, 0, req, n, 0), 0);
+    assert_int_equal(only_response(&rc, NULL), SLUICE_SCTP_RESULT_DENIED);
+    assert_int_equal(f.n_asked, 0);
+    assert_false(sluice_sctp_reconfig_is_resetting(&rc, 1));
+    sluice_sctp_reconfig_clear(&rc);
+}
+
+static void test_sctp_reconfig_incoming_ssn_reset_request_for_thousands_of_streams(void **state) {
+    (void)state;
+    sluice_sctp_reconfig rc;
+    fake f;
+    setup_rc(&rc, &f, 1, 9);
+    sluice_sctp_reconfig_set_num_outbound(&rc, 65535);
+    rc.max_pending = 65535;
+    /* a RE-CONFIG chunk near its 64 KiB limit: 30000 streams, each listed twice */
+    static uint16_t s[30000];
+    static uint8_t req[8 + 2 * 30000];
+    for (size_t i = 0; i < 30000; i++) s[i] = (uint16_t)(i % 15000);
+    size_t n = in_request(req, sizeof req, 9, s, 30000);
+    assert_int_equal(sluice_sctp_reconfig_handle(&rc, 0, req, n, 0), 0);
+    assert_int_equal(rc.n_pending, 15000);
+    assert_int_equal(f.n_asked, 15000);
+    /* the same streams again in a new request: nothing new */
+    n = in_request(req, sizeof req, 10, s, 15000);
+    assert_int_equal(sluice_sctp_reconfig_handle(&rc, 0, req, n, 0), 0);
+    assert_int_equal(f.n_asked, 15000);
+    assert_int_equal(rc.n_pending, 15000);
+    sluice_sctp_reconfig_clear(&rc);
+}
+
 static void test_sctp_reconfig_request_bounded_and_deduplicated(void **state) {
     (void)state;
     sluice_sctp_reconfig rc;
     fake f;
     memset(&f, 0, sizeof f);
-    sluice_sctp_reconfig_ops ops = {f_drained, f_in, f_out, &f};
+    sluice_sctp_reconfig_ops ops = {f_drained, f_in, f_out, &f, NULL};
     sluice_sctp_reconfig_init(&rc, NULL, &ops, 1, 1, 100, 3);
     const uint16_t s[4] = {1, 1, 2, 3};
     assert_int_equal(sluice_sctp_reconfig_request(&rc, s, 4), 0);
@@ -228,6 +326,9 @@ int main(void) {
         cmocka_unit_test(test_sctp_reconfig_incoming_reset_performed_and_repeated),
         cmocka_unit_test(test_sctp_reconfig_incoming_reset_in_progress_until_data_arrived),
         cmocka_unit_test(test_sctp_reconfig_denies_unknown_streams_and_other_requests),
+        cmocka_unit_test(test_sctp_reconfig_incoming_ssn_reset_request_is_performed_by_our_own_request),
+        cmocka_unit_test(test_sctp_reconfig_incoming_ssn_reset_request_denied_for_unknown_or_all_streams),
+        cmocka_unit_test(test_sctp_reconfig_incoming_ssn_reset_request_for_thousands_of_streams),
         cmocka_unit_test(test_sctp_reconfig_request_bounded_and_deduplicated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -115,6 +115,24 @@ static void test_retx_sends_new_data_within_initial_cwnd(void **state) {
     done(x);
 }
 
+static void test_retx_initial_cwnd_setting_overrides_rfc_formula(void **state) {
+    (void)state;
+    h *x = mk(false, 1 << 20);
+    sluice_sctp_retx_free(x->r);
+    sluice_sctp_retx_settings rs;
+    sluice_sctp_retx_settings_default(&rs);
+    rs.initial_cwnd_mtus = 10;
+    assert_int_equal(sluice_sctp_retx_new(&x->r, &rs, NULL, x->tx, T0, 1 << 20), SLUICE_OK);
+    for (int i = 0; i < 20; i++) push(x, 1, FULL, NULL);
+    int total = 0, n;
+    while ((n = send_pkt(x, 0)) > 0) total += n;
+    /* 10 x 1191 of cwnd: new data while less is in flight, so 10 full chunks (1176 bytes
+     * each) leave room for an 11th */
+    assert_int_equal(total, 11);
+    assert_int_equal(stats(x).cwnd, 10 * 1191);
+    done(x);
+}
+
 static void test_retx_sack_releases_grows_cwnd_and_measures_rtt(void **state) {
     (void)state;
     h *x = mk(false, 1 << 20);
@@ -274,6 +292,45 @@ static void test_retx_retransmission_not_nacked_by_older_transmissions(void **st
         assert_int_equal(sack(x, d + (20 + k) * MS, T0 - 1, &g, 1, 1 << 20), 1);
     }
     assert_int_equal(stats(x).fast_retransmits, 1);
+    done(x);
+}
+
+static void test_retx_lost_fast_retransmission_is_fast_retransmitted_again(void **state) {
+    (void)state;
+    h *x = mk(false, 1 << 20);
+    for (int i = 0; i < 12; i++) push(x, 1, FULL, NULL);
+    while (send_pkt(x, 0) > 0) {}
+    /* T0 lost; T0+1..T0+3 arrive: three miss indications, fast retransmit */
+    for (uint16_t e = 1; e <= 3; e++) {
+        sluice_sctp_gap g = {2, (uint16_t)(e + 1)};
+        assert_int_equal(sack(x, (10 + e) * MS, T0 - 1, &g, 1, 1 << 20), 1);
+    }
+    assert_int_equal(stats(x).fast_retransmits, 1);
+    sluice_time t = 20 * MS;
+    assert_true(send_pkt(x, t) >= 1);
+    assert_int_equal(x->chunks[0].tsn, T0);
+    /* the first outstanding chunk went again: T3-rtx restarted (§7.2.4 (4)) */
+    assert_true(sluice_sctp_retx_next_deadline(x->r) == t + 1000 * MS);
+    /* its retransmission is lost as well: a repeated SACK says nothing new about it */
+    sluice_sctp_gap g = {2, 4};
+    assert_int_equal(sack(x, 21 * MS, T0 - 1, &g, 1, 1 << 20), 0);
+    assert_int_equal(stats(x).fast_retransmits, 1);
+    /* three SACKs each acking new data sent after it: marked and sent again, no T3 */
+    uint32_t high = 4;
+    for (int k = 0; k < 3; k++) {
+        sluice_time tk = (30 + (sluice_time)k) * MS;
+        int n = send_pkt(x, tk);
+        assert_true(n >= 1);
+        assert_true(sluice_sn32_gt(x->chunks[n - 1].tsn, T0 + 3));
+        high = x->chunks[n - 1].tsn - T0 + 1;
+        sluice_sctp_gap g2 = {2, (uint16_t)high};
+        assert_int_equal(sack(x, tk + MS, T0 - 1, &g2, 1, 1 << 20), 1);
+    }
+    assert_int_equal(stats(x).fast_retransmits, 2);
+    assert_int_equal(stats(x).t3_expirations, 0);
+    assert_true(send_pkt(x, 40 * MS) >= 1);
+    assert_int_equal(x->chunks[0].tsn, T0);
+    assert_int_equal(sack(x, 50 * MS, T0 + high - 1, NULL, 0, 1 << 20), 1);
     done(x);
 }
 
@@ -473,6 +530,7 @@ static void test_retx_cwnd_decays_after_idle_longer_than_rto(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retx_sends_new_data_within_initial_cwnd),
+        cmocka_unit_test(test_retx_initial_cwnd_setting_overrides_rfc_formula),
         cmocka_unit_test(test_retx_sack_releases_grows_cwnd_and_measures_rtt),
         cmocka_unit_test(test_retx_rejects_sack_acking_unsent_tsns),
         cmocka_unit_test(test_retx_ignores_stale_sack),
@@ -481,6 +539,7 @@ int main(void) {
         cmocka_unit_test(test_retx_gap_blocks_out_of_order_and_overlapping_equal_sorted),
         cmocka_unit_test(test_retx_t3_expiry_backs_off_and_retransmits_one_packet),
         cmocka_unit_test(test_retx_retransmission_not_nacked_by_older_transmissions),
+        cmocka_unit_test(test_retx_lost_fast_retransmission_is_fast_retransmitted_again),
         cmocka_unit_test(test_retx_karn_no_rtt_from_retransmitted_chunk),
         cmocka_unit_test(test_retx_respects_peer_rwnd_and_probes_zero_window),
         cmocka_unit_test(test_retx_abandons_after_max_retransmits_and_forwards_ssn),

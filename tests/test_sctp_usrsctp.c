@@ -60,14 +60,14 @@ typedef struct world {
     uint64_t msgs, bytes;
     uint32_t next_k[64];
     bool ooo, allow_gaps;
-    uint32_t resets_in, resets_done;
+    uint32_t resets_in, resets_done, resets_requested;
     /* theirs */
     struct socket *ls, *s;
     bool them_up;
     uint64_t their_msgs;
     uint32_t their_next_k[64];
     bool their_ooo;
-    uint32_t their_resets_in;
+    uint32_t their_resets_in, their_resets_out, their_reset_failures;
     bool their_out_reset[1024], our_out_reset[1024];
     bool answer_resets; /* we reset our side when the peer resets its (RFC 8831 §6.7) */
     bool graceful_closed_them;
@@ -180,6 +180,12 @@ static void their_read(world *w) {
             if (nt.sn_header.sn_type == SCTP_ASSOC_CHANGE && nt.sn_assoc_change.sac_state == SCTP_SHUTDOWN_COMP)
                 w->graceful_closed_them = true;
             if (nt.sn_header.sn_type == SCTP_STREAM_RESET_EVENT &&
+                (nt.sn_strreset_event.strreset_flags & (SCTP_STREAM_RESET_DENIED | SCTP_STREAM_RESET_FAILED)))
+                w->their_reset_failures++;
+            else if (nt.sn_header.sn_type == SCTP_STREAM_RESET_EVENT &&
+                     (nt.sn_strreset_event.strreset_flags & SCTP_STREAM_RESET_OUTGOING_SSN))
+                w->their_resets_out++;
+            if (nt.sn_header.sn_type == SCTP_STREAM_RESET_EVENT &&
                 (nt.sn_strreset_event.strreset_flags & SCTP_STREAM_RESET_INCOMING_SSN)) {
                 w->their_resets_in++;
                 /* RFC 8831 §6.7 as a browser does it: reset our outgoing side in turn. */
@@ -208,7 +214,7 @@ static void their_read(world *w) {
         }
         w->rlen += (size_t)n;
         if (!(flags & MSG_EOR)) continue;
-        uint32_t k;
+        uint32_t k = 0;
         uint16_t st = info.rcv_sid;
         assert_int_equal(ntohl(info.rcv_ppid), 53);
         assert_true(check(w->rbuf, w->rlen, &k, st));
@@ -276,8 +282,12 @@ static void our_events(world *w) {
             }
         }
         if (ev.type == SLUICE_SCTP_EVENT_STREAM_RESET_DONE) w->resets_done++;
+        if (ev.type == SLUICE_SCTP_EVENT_STREAM_RESET_REQUESTED) {
+            w->resets_requested++;
+            if (ev.stream < 1024) w->our_out_reset[ev.stream] = true; /* being reset already */
+        }
         if (ev.type == SLUICE_SCTP_EVENT_MESSAGE) {
-            uint32_t k;
+            uint32_t k = 0;
             assert_int_equal(ev.message.ppid, 53);
             assert_true(check(ev.message.data, ev.message.len, &k, ev.message.stream));
             if (ev.message.stream < 64 && !ev.message.unordered) {
@@ -596,6 +606,50 @@ static void test_sctp_usrsctp_they_reset_we_answer(void **state) {
     world_free(&w);
 }
 
+static bool asked_reset_done(world *w) {
+    return w->resets_requested >= 1 && w->resets_done >= 1 && w->their_resets_in >= 1 && w->resets_in >= 1 &&
+           w->their_resets_out >= 1;
+}
+
+/* usrsctp asks us to reset our outgoing stream (RFC 6525 Incoming SSN Reset Request): we
+ * do, answering with our own Outgoing SSN Reset Request; it resets its side in turn, as a
+ * browser does when it sees a remote reset (RFC 8831 §6.7). */
+static void test_sctp_usrsctp_they_ask_us_to_reset_our_stream(void **state) {
+    (void)state;
+    world w;
+    world_init(&w, 55, 0.05, false, true, false);
+    w.answer_resets = true;
+    assert_true(run_until(&w, 60000000, both_up));
+    exchange(&w, false);
+    assert_true(run_until(&w, 120000000, got_all));
+    uint8_t raw[sizeof(struct sctp_reset_streams) + 2];
+    struct sctp_reset_streams *rs = (struct sctp_reset_streams *)raw;
+    memset(raw, 0, sizeof raw);
+    rs->srs_assoc_id = SCTP_ALL_ASSOC;
+    rs->srs_flags = SCTP_STREAM_RESET_INCOMING;
+    rs->srs_number_streams = 1;
+    uint16_t three = 3;
+    memcpy(raw + sizeof *rs, &three, 2);
+    assert_int_equal(usrsctp_setsockopt(w.s, IPPROTO_SCTP, SCTP_RESET_STREAMS, rs, sizeof raw), 0);
+    assert_true(run_until(&w, 120000000, asked_reset_done));
+    assert_int_equal(w.their_reset_failures, 0);
+    /* stream 3 is closed for sending until the reset is done, then reusable from SSN 0
+     * both ways */
+    uint8_t m[8];
+    fill(m, 8, 0, 3);
+    w.their_next_k[3] = 0;
+    w.next_k[3] = 0;
+    assert_int_equal(sluice_sctp_send(w.a, g_now, 3, 53, m, 8, NULL), 0);
+    assert_int_equal(their_send(&w, 3, 0, 8, false), 0);
+    uint64_t b1 = w.their_msgs, b2 = w.msgs;
+    for (int i = 0; i < 3000 && (w.their_msgs == b1 || w.msgs == b2); i++) step(&w);
+    assert_int_equal(w.their_msgs, b1 + 1);
+    assert_int_equal(w.msgs, b2 + 1);
+    assert_false(w.ooo);
+    assert_false(w.their_ooo);
+    world_free(&w);
+}
+
 static bool big_done(world *w) { return w->msgs >= 1 && w->their_msgs >= 1; }
 
 static void test_sctp_usrsctp_large_messages_both_ways(void **state) {
@@ -712,6 +766,7 @@ int main(void) {
         cmocka_unit_test(test_sctp_usrsctp_stream_reset_both_ways),
         cmocka_unit_test(test_sctp_usrsctp_they_abort_we_report),
         cmocka_unit_test(test_sctp_usrsctp_they_reset_we_answer),
+        cmocka_unit_test(test_sctp_usrsctp_they_ask_us_to_reset_our_stream),
         cmocka_unit_test(test_sctp_usrsctp_large_messages_both_ways),
         cmocka_unit_test(test_sctp_usrsctp_graceful_shutdown_both_ways),
         cmocka_unit_test(test_sctp_usrsctp_zero_checksum_offer_is_ignored_by_peer),

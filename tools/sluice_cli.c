@@ -1,7 +1,7 @@
 /*
  * sluice-cli: a command-line WebRTC data-channel peer for the interop harness.
  *
- *   sluice-cli --role offer|answer --scenario echo|bulk|unreliable|negotiated|maxsize|close
+ *   sluice-cli --role offer|answer --scenario echo|bulk|unreliable|negotiated|maxsize|close|restart
  *              [--driver offer|answer] [--trickle 0|1] [--loopback] [--bind 127.0.0.1]
  *              [--result FILE] [--timeout S] [--bytes N] [--msg-size N] [--count N] [--echo-min N]
  *              [--echo-max N] [--echo-ready]
@@ -45,8 +45,8 @@ static const size_t ECHO_SIZES[] = {0, 1, 2, 3, 7, 15, 16, 100, 255, 256, 1000, 
 #define ECHO_NSIZES (sizeof ECHO_SIZES / sizeof ECHO_SIZES[0])
 
 static const char *const SCENARIOS[] = {"echo", "bulk", "unreliable", "negotiated", "maxsize",
-                                        "close"};
-enum { SC_ECHO, SC_BULK, SC_UNREL, SC_NEGOTIATED, SC_MAXSIZE, SC_CLOSE, SC_COUNT };
+                                        "close", "restart"};
+enum { SC_ECHO, SC_BULK, SC_UNREL, SC_NEGOTIATED, SC_MAXSIZE, SC_CLOSE, SC_RESTART, SC_COUNT };
 
 typedef struct slot {
     sluice_channel *ch;
@@ -118,6 +118,8 @@ typedef struct cli {
      * channel) and the unreliable validator's receive rate */
     sluice_time t_offer, t_unrel_first, t_unrel_last;
     bool open_noted;
+    /* restart scenario: the remote ice-ufrag before the restart */
+    char old_ufrag[257];
 } cli;
 
 static sluice_time now_us(void)
@@ -503,6 +505,9 @@ static void handle_event(cli *c, const sluice_event *ev)
         break;
     case SLUICE_EVENT_GATHERING_STATE:
         logf_(c, "gathering state %d", ev->state);
+        if (ev->state == SLUICE_GATHERING_GATHERING) {
+            c->sent_end_of_candidates = false; /* again after an ICE restart */
+        }
         if (ev->state == SLUICE_GATHERING_COMPLETE) {
             if (c->trickle && !c->sent_end_of_candidates) {
                 send_candidate(c, "0", 0, "");
@@ -680,7 +685,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: sluice-cli --role offer|answer --scenario "
-            "echo|bulk|unreliable|negotiated|maxsize|close\n"
+            "echo|bulk|unreliable|negotiated|maxsize|close|restart\n"
             "       [--driver offer|answer] [--trickle 0|1] [--loopback] [--bind IP]\n"
             "       [--result FILE] [--timeout S] [--bytes N] [--msg-size N] [--count N] [--echo-min N] [--echo-max N] [--echo-ready] "
             "[--verbose]\n"

@@ -249,6 +249,7 @@
         case 'unreliable': this.track(pc.createDataChannel('unreliable', { ordered: false, maxRetransmits: 0 })); break;
         case 'maxsize': this.track(pc.createDataChannel('maxsize')); break;
         case 'close': for (const l of ['close-a', 'close-b', 'close-c']) this.track(pc.createDataChannel(l)); break;
+        case 'restart': this.track(pc.createDataChannel('restart')); break;
         default: break;
       }
     }
@@ -449,6 +450,38 @@
         await sleep(50);
       }
       this.details.peer_close_noticed = `close-c ${c.readyState}, connection ${this.pc.connectionState}`;
+    }
+    // restart: ten echoes, an ICE restart offer from the driver (either side), ten more
+    // echoes over the new ICE session (interop/README.md).
+    async sc_restart() {
+      const ch = await this.channel('restart');
+      const q = this.queues.restart;
+      const ufrag = (sdp) => (/a=ice-ufrag:(\S+)/.exec(sdp || '') || [])[1];
+      const before = ufrag(this.remoteSdp);
+      const N = 10;
+      if (!this.driver) {
+        for (let n = 0; n < 2 * N; n++) ch.send(await q.get());
+        if (ufrag(this.remoteSdp) === before) throw new Failure("restart: all echoed, but the peer's ice-ufrag did not change");
+        Object.assign(this.details, { echoed: 2 * N, restarted: 'yes' });
+        return;
+      }
+      const expect = async (word) => {
+        for (let i = 0; i < N; i++) ch.send(`${word} ${i}`);
+        for (let i = 0; i < N; i++) {
+          const m = await withTimeout(q.get(), 20000, `restart echo '${word} ${i}'`);
+          if (m !== `${word} ${i}`) throw new Failure(`restart: echo is '${m}', want '${word} ${i}'`);
+        }
+      };
+      await expect('before');
+      await this.pc.setLocalDescription(await this.pc.createOffer({ iceRestart: true }));
+      await this.sendDescription();
+      const end = Date.now() + 20000;
+      while (!(this.pc.signalingState === 'stable' && ufrag(this.remoteSdp) !== before)) {
+        if (Date.now() > end) throw new Failure('restart: no answer with new ICE credentials in 20 s');
+        await sleep(10);
+      }
+      await expect('after');
+      Object.assign(this.details, { verified: 2 * N, restarted: 'yes' });
     }
     crossCheck(peer) {
       const pd = peer.result?.details || {};

@@ -10,7 +10,7 @@ const path = require('path');
 const readline = require('readline');
 
 const NM = path.join(__dirname, '..', 'node_modules');
-const SCENARIOS = ['echo', 'bulk', 'unreliable', 'negotiated', 'maxsize', 'close'];
+const SCENARIOS = ['echo', 'bulk', 'unreliable', 'negotiated', 'maxsize', 'close', 'restart'];
 const ECHO_COUNT = 200;
 const ECHO_SIZES = [0, 1, 2, 3, 7, 15, 16, 100, 255, 256, 1000, 1023, 1024, 1199, 1200,
   1500, 2048, 4096, 8191, 16384, 16385, 32768, 65000, 65535, 65536];
@@ -334,6 +334,7 @@ class Peer {
       case 'close':
         for (const l of ['close-a', 'close-b', 'close-c']) this.track(pc.createDataChannel(l));
         break;
+      case 'restart': this.track(pc.createDataChannel('restart')); break;
       default: break;
     }
   }
@@ -567,6 +568,39 @@ class Peer {
       await sleep(50);
     }
     this.details.peer_close_noticed = `close-c ${c.readyState}, connection ${this.pc.connectionState}`;
+  }
+
+  // restart: ten echoes, an ICE restart offer from the driver (either side), ten more
+  // echoes over the new ICE session (interop/README.md).
+  async sc_restart() {
+    const ch = await this.channel('restart');
+    const q = this.queues.restart;
+    const ufrag = (sdp) => (/a=ice-ufrag:(\S+)/.exec(sdp || '') || [])[1];
+    const before = ufrag(this.remoteSdp);
+    const N = 10;
+    if (!this.driver) {
+      for (let n = 0; n < 2 * N; n++) ch.send(await q.get());
+      if (ufrag(this.remoteSdp) === before) throw new Failure("restart: all echoed, but the peer's ice-ufrag did not change");
+      Object.assign(this.details, { echoed: 2 * N, restarted: 'yes' });
+      return;
+    }
+    const expect = async (word) => {
+      for (let i = 0; i < N; i++) ch.send(`${word} ${i}`);
+      for (let i = 0; i < N; i++) {
+        const m = await withTimeout(q.get(), 20000, `restart echo '${word} ${i}'`);
+        if (m !== `${word} ${i}`) throw new Failure(`restart: echo is '${m}', want '${word} ${i}'`);
+      }
+    };
+    await expect('before');
+    await this.pc.setLocalDescription(await this.pc.createOffer({ iceRestart: true }));
+    await this.sendDescription();
+    const end = Date.now() + 20000;
+    while (!(this.pc.signalingState === 'stable' && ufrag(this.remoteSdp) !== before)) {
+      if (Date.now() > end) throw new Failure('restart: no answer with new ICE credentials in 20 s');
+      await sleep(10);
+    }
+    await expect('after');
+    Object.assign(this.details, { verified: 2 * N, restarted: 'yes' });
   }
 
   crossCheck(peer) {

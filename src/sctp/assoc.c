@@ -26,6 +26,20 @@ static void ctrl_timer_start(sluice_sctp *a, sluice_time now, uint64_t rto) {
     a->t_ctrl = now + rto;
 }
 
+/* §9.2: T5-shutdown-guard bounds the whole shutdown sequence from the first SHUTDOWN (or
+ * SHUTDOWN-ACK): T2 alone never ends it while the peer keeps the association alive
+ * (answering heartbeats resets the error counter) without completing the shutdown, or while
+ * it keeps sending DATA (each restarts T2). The RFC suggests 5 x RTO.Max; we take at least
+ * (Association.Max.Retrans + 1) x RTO.Max, so that on a lossy path the guard never cuts a
+ * shutdown shorter than the T2 retransmissions themselves may take. */
+static void t5_start(sluice_sctp *a, sluice_time now) {
+    uint64_t n = SLUICE_MAX((uint64_t)5, (uint64_t)a->s.max_assoc_retransmits + 1);
+    a->t5 = now + n * rto_max_us(a);
+}
+static bool t5_running(const sluice_sctp *a) {
+    return a->state == SLUICE_SCTP_SHUTDOWN_SENT || a->state == SLUICE_SCTP_SHUTDOWN_ACK_SENT;
+}
+
 static uint64_t current_rto(const sluice_sctp *a) {
     return a->retx ? sluice_sctp_retx_rto_us(a->retx) : rto_initial_us(a);
 }
@@ -414,10 +428,12 @@ void sluice_sctp_assoc_shutdown_progress(sluice_sctp *a, sluice_time now) {
         a->state = SLUICE_SCTP_SHUTDOWN_SENT;
         a->send_shutdown = true;
         ctrl_timer_start(a, now, current_rto(a));
+        t5_start(a, now);
     } else if (a->state == SLUICE_SCTP_SHUTDOWN_RECEIVED && idle) {
         a->state = SLUICE_SCTP_SHUTDOWN_ACK_SENT;
         a->send_shutdown_ack = true;
         ctrl_timer_start(a, now, current_rto(a));
+        t5_start(a, now);
     }
 }
 
@@ -673,6 +689,7 @@ void sluice_sctp_assoc_write_control(sluice_sctp *a, sluice_time now, sluice_sct
 
 sluice_time sluice_sctp_assoc_deadline(const sluice_sctp *a) {
     sluice_time t = a->t_ctrl;
+    if (t5_running(a)) t = sluice_time_min(t, a->t5);
     if (a->up && a->s.heartbeat_interval_ms) t = sluice_time_min(t, a->hb_deadline);
     return t;
 }
@@ -684,6 +701,10 @@ static void ctrl_backoff(sluice_sctp *a, sluice_time now) {
 }
 
 void sluice_sctp_assoc_timeout(sluice_sctp *a, sluice_time now) {
+    if (t5_running(a) && now >= a->t5) {
+        sluice_sctp_assoc_abort(a, now, SLUICE_SCTP_CAUSE_USER_ABORT, "T5-shutdown-guard expired", SLUICE_ERR_TIMEOUT);
+        return;
+    }
     if (a->t_ctrl != SLUICE_TIME_NEVER && now >= a->t_ctrl) {
         switch (a->state) {
         case SLUICE_SCTP_COOKIE_WAIT:

@@ -18,6 +18,14 @@
 #define SLUICE_SCTP_MAX_HB_INFO 1024 /**< longest HEARTBEAT info we echo */
 #define SLUICE_SCTP_MAX_ERROR_CAUSES 256 /**< bytes of ERROR causes waiting to be sent */
 
+/* One queued event without its reason text (see closed_reason). */
+typedef struct sluice_sctp_ev_slot {
+    sluice_sctp_message message;
+    int error;
+    uint16_t stream, num_outbound, num_inbound;
+    uint8_t type;
+} sluice_sctp_ev_slot;
+
 typedef struct sluice_sctp_outpkt {
     size_t len;
     uint8_t *data; /**< mtu bytes, allocated at creation */
@@ -49,8 +57,12 @@ struct sluice_sctp {
     uint8_t *cookie_echo;           /**< cookie to echo (COOKIE_ECHOED) */
     size_t cookie_echo_len;
     uint32_t error_count;           /**< Association.Max.Retrans counter (§8.1) */
+    bool sack_since_t3;             /**< a SACK came since the last T3-rtx expiry */
+    uint32_t last_sack_rwnd;        /**< a_rwnd of the peer's last SACK */
     sluice_time hb_deadline;
     bool hb_outstanding;
+    sluice_time t5;                 /**< T5-shutdown-guard deadline (§9.2), valid in
+                                         SHUTDOWN-SENT / SHUTDOWN-ACK-SENT */
 
     /* control chunks to send */
     bool send_init, send_cookie_echo, send_cookie_ack, send_shutdown, send_shutdown_ack;
@@ -74,11 +86,16 @@ struct sluice_sctp {
     bool rc_init;
 
     /* events: a ring of control events (and messages moved out of reassembly when order
-     * matters, e.g. before a stream reset or CLOSED) */
-    sluice_sctp_event *ev;
+     * matters, e.g. before a stream reset or CLOSED). Slots are compact (a reset of every
+     * stream queues 65535 of them); the one CLOSED event's reason is kept aside. */
+    sluice_sctp_ev_slot *ev;
+    char closed_reason[128];
     size_t ev_head, ev_n, ev_cap;
     bool connected_queued;
-    uint8_t *reset_marks; /**< bits [2][65536]: a STREAM_RESET / _DONE of that stream is queued */
+    uint8_t *reset_marks; /**< bits [3][65536]: a STREAM_RESET / _DONE / _REQUESTED of that stream is queued */
+    size_t ev_msg_bytes;  /**< messages moved from reassembly into `ev` (+ overhead each): they
+                               still count against the window and the reassembly cap */
+    size_t reasm_max;     /**< the reassembly cap (sluice_sctp_reasm_settings.max_bytes) */
 
     uint32_t last_adv_rwnd;         /**< a_rwnd of our last SACK */
     sluice_sctp_stats st;

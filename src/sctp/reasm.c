@@ -24,14 +24,17 @@ typedef struct reasm_ready {
     sluice_sctp_message m;
 } reasm_ready;
 
-/* Bookkeeping charged per held message or run on top of its payload, so that a flood of
+/* Bookkeeping charged per held message or run on top of its payload (about what a run and
+ * its allocations really cost, allocator headers included), so that a flood of
  * tiny messages cannot hold far more memory than max_bytes says. */
-#define REASM_OVERHEAD 64u
+#define REASM_OVERHEAD 128u
 
 typedef struct reasm_stream {
     uint16_t id;
     uint32_t next_mid;        /* next ordered SSN (DATA, 16 bit) or MID (I-DATA) to deliver */
     reasm_run *head, *tail;   /* partial messages */
+    size_t nruns;
+    struct reasm_stream *act_prev, *act_next; /* in the list of streams with runs */
     reasm_ready *ready;       /* sorted by SSN / MID */
     reasm_ready *ready_tail;  /* messages after a loss usually arrive in order: append */
     size_t nready;
@@ -49,6 +52,7 @@ struct sluice_sctp_reasm {
     reasm_stream **pages[256];
     reasm_stream **all;
     size_t nstreams, cap_streams;
+    reasm_stream *active;     /* streams with partial runs: what a FORWARD-TSN walks */
     sluice_sctp_message *out; /* ring of deliverable messages */
     size_t out_head, out_len, out_cap;
     size_t held;              /* bytes held (fragments, ready, out), REASM_OVERHEAD each */
@@ -62,6 +66,7 @@ void sluice_sctp_reasm_settings_default(sluice_sctp_reasm_settings *s) {
     s->max_bytes = 4u * 1024 * 1024;
     s->max_message_size = 256u * 1024;
     s->idata = false;
+    s->max_sorted_walk = 512;
 }
 
 int sluice_sctp_reasm_new(sluice_sctp_reasm **out, const sluice_sctp_reasm_settings *s,
@@ -79,6 +84,7 @@ int sluice_sctp_reasm_new(sluice_sctp_reasm **out, const sluice_sctp_reasm_setti
     if (!q) return SLUICE_ERR_NOMEM;
     q->alloc = alloc;
     q->s = *s;
+    if (q->s.max_sorted_walk == 0) q->s.max_sorted_walk = 512;
     *out = q;
     return SLUICE_OK;
 }
@@ -89,6 +95,25 @@ static void reasm_run_free(sluice_sctp_reasm *q, reasm_run *r) {
     sluice_mem_free(q->alloc, r);
 }
 
+/* Run counts per stream, and the list of streams that have runs. */
+static void reasm_runs_added(sluice_sctp_reasm *q, reasm_stream *st) {
+    if (st->nruns++ == 0) {
+        st->act_prev = NULL;
+        st->act_next = q->active;
+        if (q->active) q->active->act_prev = st;
+        q->active = st;
+    }
+}
+static void reasm_runs_removed(sluice_sctp_reasm *q, reasm_stream *st, size_t n) {
+    st->nruns -= n;
+    if (st->nruns == 0 && n) {
+        if (st->act_prev) st->act_prev->act_next = st->act_next;
+        else q->active = st->act_next;
+        if (st->act_next) st->act_next->act_prev = st->act_prev;
+        st->act_prev = st->act_next = NULL;
+    }
+}
+
 static void reasm_free_frags(sluice_sctp_reasm *q, reasm_stream *st) {
     reasm_run *r = st->head;
     while (r) {
@@ -97,6 +122,7 @@ static void reasm_free_frags(sluice_sctp_reasm *q, reasm_stream *st) {
         r = n;
     }
     st->head = st->tail = NULL;
+    reasm_runs_removed(q, st, st->nruns);
 }
 
 static void reasm_free_ready(sluice_sctp_reasm *q, reasm_stream *st) {
@@ -210,6 +236,18 @@ static int reasm_drain_ready(sluice_sctp_reasm *q, reasm_stream *st) {
     return SLUICE_OK;
 }
 
+/* Where a waiting message with `mid` goes in st->ready: the link to insert at, or NULL when
+ * that takes more than `limit` steps (the list is sorted by SSN / MID). */
+static reasm_ready **reasm_ready_slot(const sluice_sctp_reasm *q, reasm_stream *st, uint32_t mid, size_t limit) {
+    if (st->ready_tail && reasm_mid_lt(q, st->ready_tail->mid, mid)) return &st->ready_tail->next;
+    reasm_ready **pp = &st->ready;
+    for (size_t n = 0; *pp && reasm_mid_lt(q, (*pp)->mid, mid); n++) {
+        if (n >= limit) return NULL;
+        pp = &(*pp)->next;
+    }
+    return pp;
+}
+
 /* A complete message (its bytes already counted in held). Takes ownership of m->data. */
 static int reasm_deliver(sluice_sctp_reasm *q, reasm_stream *st, uint32_t mid, sluice_sctp_message *m) {
     if (m->unordered) {
@@ -236,10 +274,8 @@ static int reasm_deliver(sluice_sctp_reasm *q, reasm_stream *st, uint32_t mid, s
     q->spare = NULL;
     r->mid = mid;
     r->m = *m;
-    reasm_ready **pp = &st->ready;
-    if (st->ready_tail && reasm_mid_lt(q, st->ready_tail->mid, mid)) pp = &st->ready_tail->next;
-    else
-        while (*pp && reasm_mid_lt(q, (*pp)->mid, mid)) pp = &(*pp)->next;
+    /* sluice_sctp_reasm_add checked that this takes at most max_sorted_walk steps */
+    reasm_ready **pp = reasm_ready_slot(q, st, mid, SIZE_MAX);
     if (*pp && (*pp)->mid == mid) {
         /* Same SSN twice under different TSNs: hostile or broken peer; keep the first. */
         q->spare = r;
@@ -289,6 +325,7 @@ static void reasm_unlink(sluice_sctp_reasm *q, reasm_stream *st, reasm_run *r) {
     else st->head = r->next;
     if (r->next) r->next->prev = r->prev;
     else st->tail = r->prev;
+    reasm_runs_removed(q, st, 1);
     reasm_run_free(q, r);
 }
 
@@ -319,6 +356,7 @@ static int reasm_complete(sluice_sctp_reasm *q, reasm_stream *st, reasm_run *r) 
     else st->head = r->next;
     if (r->next) r->next->prev = r->prev;
     else st->tail = r->prev;
+    reasm_runs_removed(q, st, 1);
     sluice_mem_free(q->alloc, r);
     return reasm_deliver(q, st, mid, &m);
 }
@@ -351,10 +389,29 @@ static int reasm_join(sluice_sctp_reasm *q, reasm_stream *st, reasm_run *r) {
 
 /* Insert fragment d (payload not yet counted) into the runs of st. */
 static int reasm_insert(sluice_sctp_reasm *q, reasm_stream *st, const sluice_sctp_data *d) {
-    /* From the tail: in-order arrival finds its place at once. */
-    reasm_run *at = st->tail;
+    /* Search from both ends at once: new data lands at the tail, retransmissions fill the
+     * oldest holes near the head. A fragment that is more than max_sorted_walk runs away
+     * from both ends is refused (a hostile pattern: see reasm.h). */
+    reasm_run *at = NULL, *t = st->tail, *h = st->head;
     int pos = 1;
-    while (at && (pos = reasm_key_vs_run(q, d, at)) < 0) at = at->prev;
+    for (size_t n = 0; t; n++) {
+        if ((pos = reasm_key_vs_run(q, d, t)) >= 0) {
+            at = t;
+            break;
+        }
+        int hp = reasm_key_vs_run(q, d, h);
+        if (hp <= 0) {
+            at = hp == 0 ? h : h->prev;
+            pos = hp == 0 ? 0 : 1;
+            break;
+        }
+        if (n >= q->s.max_sorted_walk) {
+            q->stats.chunks_refused_full++;
+            return SLUICE_ERR_BUFFER_FULL;
+        }
+        t = t->prev;
+        h = h->next;
+    }
     if (at && pos == 0) {
         /* The same fragment again (a retransmission after a join failed for lack of memory,
          * or an I-DATA repeat under a new TSN): nothing to store; retry the join. */
@@ -396,6 +453,7 @@ static int reasm_insert(sluice_sctp_reasm *q, reasm_stream *st, const sluice_sct
         else st->tail = r;
         if (at) at->next = r;
         else st->head = r;
+        reasm_runs_added(q, st);
         q->held += REASM_OVERHEAD;
     }
     q->held += d->len;
@@ -432,6 +490,13 @@ int sluice_sctp_reasm_add(sluice_sctp_reasm *q, const sluice_sctp_data *d, bool 
         q->stats.chunks_discarded_by_fwd++;
         return SLUICE_OK;
     }
+    /* An ordered message that will wait for an earlier one must find its place in the
+     * stream's waiting list within max_sorted_walk steps (checked before anything is kept,
+     * so that completing it later cannot fail). */
+    if (!d->unordered && d->mid != st->next_mid && !reasm_ready_slot(q, st, d->mid, q->s.max_sorted_walk)) {
+        q->stats.chunks_refused_full++;
+        return SLUICE_ERR_BUFFER_FULL;
+    }
     if (d->beginning && d->ending) {
         /* Fast path: one chunk, one copy. */
         sluice_sctp_message m = {.stream = d->stream, .ppid = d->ppid, .unordered = d->unordered, .len = d->len};
@@ -466,16 +531,17 @@ static void reasm_skip_to(sluice_sctp_reasm *q, reasm_stream *st, uint32_t upto)
 void sluice_sctp_reasm_handle_forward_tsn(sluice_sctp_reasm *q, const sluice_sctp_fwd *f) {
     if (!f->idata && !q->s.idata) {
         /* RFC 3758 §3.6: fragments at or below the new cumulative TSN belong to abandoned
-         * messages (DATA fragments of one message have consecutive TSNs). */
-        for (size_t i = 0; i < q->nstreams; i++) {
-            reasm_stream *st = q->all[i];
+         * messages (DATA fragments of one message have consecutive TSNs). Only streams with
+         * partial runs are walked: not every stream the peer ever used. */
+        reasm_stream *next_st;
+        for (reasm_stream *st = q->active; st; st = next_st) {
+            next_st = st->act_next;
+            /* runs are sorted by TSN: stop at the first one above the new cum TSN */
             reasm_run *x = st->head;
-            while (x) {
+            while (x && sluice_sn32_le(x->first_tsn, f->new_cum_tsn)) {
                 reasm_run *n = x->next;
-                if (sluice_sn32_le(x->first_tsn, f->new_cum_tsn)) {
-                    q->stats.chunks_discarded_by_fwd += x->nfrags;
-                    reasm_unlink(q, st, x);
-                }
+                q->stats.chunks_discarded_by_fwd += x->nfrags;
+                reasm_unlink(q, st, x);
                 x = n;
             }
         }
@@ -486,6 +552,7 @@ void sluice_sctp_reasm_handle_forward_tsn(sluice_sctp_reasm *q, const sluice_sct
     uint32_t epoch = ++q->fwd_epoch;
     for (size_t k = 0; k < f->num_skips; k++) {
         sluice_sctp_skip sk = sluice_sctp_fwd_skip(f, k);
+        if (q->s.num_streams && sk.stream >= q->s.num_streams) continue;
         reasm_stream *st = reasm_stream_get(q, sk.stream, true);
         if (!st) continue;
         if (st->fwd_epoch != epoch) {

@@ -22,6 +22,16 @@ typedef struct sluice_sctp_reasm_settings {
     size_t max_bytes;         /**< bytes held (see sluice_sctp_reasm_buffered); default 4 MiB */
     size_t max_message_size;  /**< default 256 KiB */
     bool idata;               /**< chunks are I-DATA; default false */
+    /** Partial runs and complete ordered messages waiting for an earlier one are kept in
+     *  sorted lists per stream. A chunk that sorts first or last is placed at once; one that
+     *  falls in the middle may walk at most this many entries (default 512; runs are searched
+     *  from both ends, waiting messages from the lowest), else it is
+     *  refused (BUFFER_FULL: the peer retransmits it, usually after the hole before it is
+     *  filled). This bounds the work a peer can cause per chunk. */
+    size_t max_sorted_walk;
+    /** Inbound streams negotiated (0 = 65536): (I-)FORWARD-TSN skips of streams at or above
+     *  it are ignored, so a peer cannot make us keep state for streams that cannot exist. */
+    uint32_t num_streams;
 } sluice_sctp_reasm_settings;
 
 void sluice_sctp_reasm_settings_default(sluice_sctp_reasm_settings *s);
@@ -55,7 +65,7 @@ void sluice_sctp_reasm_handle_forward_tsn(sluice_sctp_reasm *q, const sluice_sct
  *  Partial data of those streams is dropped. */
 void sluice_sctp_reasm_reset_streams(sluice_sctp_reasm *q, const uint16_t *streams, size_t n);
 
-/** Bytes held (partial and complete-undelivered messages, plus 64 bytes of bookkeeping
+/** Bytes held (partial and complete-undelivered messages, plus 128 bytes of bookkeeping
  *  charged per message or partial run): subtract from the receive window. */
 size_t sluice_sctp_reasm_buffered(const sluice_sctp_reasm *q);
 

@@ -18,39 +18,51 @@ void sluice_sctp_reconfig_init(sluice_sctp_reconfig *rc, const sluice_allocator 
     rc->deadline = SLUICE_TIME_NEVER;
 }
 
+void sluice_sctp_reconfig_set_num_outbound(sluice_sctp_reconfig *rc, uint16_t num_outbound) {
+    rc->num_outbound = num_outbound;
+}
+
 void sluice_sctp_reconfig_clear(sluice_sctp_reconfig *rc) {
     sluice_mem_free(rc->alloc, rc->pending);
+    sluice_mem_free(rc->alloc, rc->resetting);
     rc->pending = NULL;
+    rc->resetting = NULL;
     rc->n_pending = rc->cap_pending = 0;
 }
 
+static void mark(sluice_sctp_reconfig *rc, uint16_t s, bool on) {
+    if (on) rc->resetting[s >> 3] |= (uint8_t)(1u << (s & 7));
+    else rc->resetting[s >> 3] &= (uint8_t)~(1u << (s & 7));
+}
+
 bool sluice_sctp_reconfig_is_resetting(const sluice_sctp_reconfig *rc, uint16_t stream) {
-    for (size_t i = 0; i < rc->n_pending; i++)
-        if (rc->pending[i] == stream) return true;
-    if (rc->inflight)
-        for (size_t i = 0; i < rc->n_inflight; i++)
-            if (rc->inflight_streams[i] == stream) return true;
-    return false;
+    return rc->resetting && ((rc->resetting[stream >> 3] >> (stream & 7)) & 1);
 }
 
 int sluice_sctp_reconfig_request(sluice_sctp_reconfig *rc, const uint16_t *streams, size_t n) {
-    size_t add = 0;
-    for (size_t i = 0; i < n; i++) {
-        bool dup = sluice_sctp_reconfig_is_resetting(rc, streams[i]);
-        for (size_t j = 0; j < i && !dup; j++) dup = streams[j] == streams[i];
-        if (!dup) add++;
-    }
-    if (rc->n_pending + add > rc->max_pending) return SLUICE_ERR_BUFFER_FULL;
-    if (rc->n_pending + add > rc->cap_pending) {
-        size_t cap = SLUICE_MAX(rc->cap_pending * 2, rc->n_pending + add);
-        if (cap < 16) cap = 16;
+    if (n == 0) return SLUICE_OK;
+    if (!rc->resetting && !(rc->resetting = sluice_mem_calloc(rc->alloc, 65536 / 8, 1))) return SLUICE_ERR_NOMEM;
+    size_t want = SLUICE_MIN(rc->n_pending + n, rc->max_pending);
+    if (want > rc->cap_pending) {
+        size_t cap = SLUICE_MIN(SLUICE_MAX(SLUICE_MAX(rc->cap_pending * 2, want), (size_t)16), rc->max_pending);
         uint16_t *p = sluice_mem_realloc(rc->alloc, rc->pending, cap * sizeof *p);
         if (!p) return SLUICE_ERR_NOMEM;
         rc->pending = p;
         rc->cap_pending = cap;
     }
-    for (size_t i = 0; i < n; i++)
-        if (!sluice_sctp_reconfig_is_resetting(rc, streams[i])) rc->pending[rc->n_pending++] = streams[i];
+    size_t added = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint16_t s = streams[i];
+        if (sluice_sctp_reconfig_is_resetting(rc, s)) continue; /* duplicate */
+        if (rc->n_pending == rc->max_pending) {
+            /* all or nothing: take back what this call added */
+            while (added--) mark(rc, rc->pending[--rc->n_pending], false);
+            return SLUICE_ERR_BUFFER_FULL;
+        }
+        mark(rc, s, true);
+        rc->pending[rc->n_pending++] = s;
+        added++;
+    }
     return SLUICE_OK;
 }
 
@@ -106,13 +118,16 @@ int sluice_sctp_reconfig_write(sluice_sctp_reconfig *rc, sluice_time now, sluice
             rc->n_inflight = k;
             rc->inflight_seq = rc->next_req_seq++;
             rc->inflight_last_tsn = last_tsn;
+            /* §4.1: the Response Sequence Number is the peer's Incoming SSN Reset Request
+             * this answers (§5.2.3: usrsctp takes it as the answer to that request), else
+             * the last request sequence number received from the peer. */
+            rc->inflight_resp_seq = rc->answer_pending ? rc->answer_seq : rc->peer_next_seq - 1;
+            rc->answer_pending = false;
             rc->requests_sent++;
         }
     }
     if (rc->inflight && rc->resend) {
-        /* §4.1: Response Sequence Number = next expected peer request seq - 1 when this is
-         * not an answer to an Incoming SSN Reset Request. */
-        sluice_sctp_reconfig_write_out_reset(w, rc->inflight_seq, rc->peer_next_seq - 1,
+        sluice_sctp_reconfig_write_out_reset(w, rc->inflight_seq, rc->inflight_resp_seq,
                                              rc->inflight_last_tsn, rc->inflight_streams,
                                              rc->n_inflight);
         rc->resend = false;
@@ -180,6 +195,43 @@ static void handle_out_reset(sluice_sctp_reconfig *rc, const sluice_sctp_reconfi
     finish_peer_request(rc, p->req_seq, SLUICE_SCTP_RESULT_PERFORMED);
 }
 
+/* RFC 6525 §5.2.3: the peer asks us to reset our outgoing streams. We do what a local
+ * sluice_sctp_reset_streams() does (queued data on them still goes first), and our own
+ * Outgoing SSN Reset Request, carrying this request's sequence number as its Response
+ * Sequence Number, is the answer. A data channel closes the same way whichever side starts
+ * it (RFC 8831 §6.7), so performing the request is no different from the peer closing the
+ * channel itself. An empty list (all streams) would close every channel at once: denied,
+ * like streams we do not have. */
+static void handle_in_reset(sluice_sctp_reconfig *rc, const sluice_sctp_reconfig_param *p) {
+    if (!check_seq(rc, p->req_seq)) return;
+    bool ok = rc->ops.outgoing_reset_requested && p->n_streams > 0;
+    for (size_t i = 0; ok && i < p->n_streams; i++) ok = sluice_sctp_reconfig_stream(p, i) < rc->num_outbound;
+    if (!ok) {
+        finish_peer_request(rc, p->req_seq, SLUICE_SCTP_RESULT_DENIED);
+        return;
+    }
+    uint16_t list[SLUICE_SCTP_RECONFIG_MAX_BATCH];
+    size_t off = 0;
+    while (off < p->n_streams) {
+        size_t k = 0, fresh = 0;
+        for (; k < SLUICE_SCTP_RECONFIG_MAX_BATCH && off < p->n_streams; k++, off++) {
+            uint16_t s = sluice_sctp_reconfig_stream(p, off);
+            /* already being reset (by us, or an earlier request): nothing new to tell */
+            if (!sluice_sctp_reconfig_is_resetting(rc, s)) list[fresh++] = s;
+        }
+        /* Out of memory: leave the sequence number unused, the peer's retransmission of
+         * the request is then taken as new (streams queued so far stay queued). */
+        if (sluice_sctp_reconfig_request(rc, list, fresh) < 0) return;
+        if (fresh) rc->ops.outgoing_reset_requested(rc->ops.ctx, list, fresh);
+    }
+    rc->answer_pending = true;
+    rc->answer_seq = p->req_seq;
+    /* No response parameter now (our request is the answer); a retransmission of this
+     * request is answered "performed". */
+    rc->peer_next_seq++;
+    rc->last_result = SLUICE_SCTP_RESULT_PERFORMED;
+}
+
 static int handle_response(sluice_sctp_reconfig *rc, const sluice_sctp_reconfig_param *p) {
     if (!rc->inflight || p->req_seq != rc->inflight_seq) return 0;
     if (p->result == SLUICE_SCTP_RESULT_IN_PROGRESS) {
@@ -191,6 +243,7 @@ static int handle_response(sluice_sctp_reconfig *rc, const sluice_sctp_reconfig_
     rc->inflight = false;
     rc->resend = false;
     rc->deadline = SLUICE_TIME_NEVER;
+    for (size_t i = 0; i < rc->n_inflight; i++) mark(rc, rc->inflight_streams[i], false);
     for (size_t i = 0; i < rc->n_inflight; i++)
         if (rc->ops.outgoing_reset_done) rc->ops.outgoing_reset_done(rc->ops.ctx, rc->inflight_streams[i], p->result);
     rc->n_inflight = 0;
@@ -216,9 +269,7 @@ int sluice_sctp_reconfig_handle(sluice_sctp_reconfig *rc, sluice_time now, const
             handle_out_reset(rc, &p, peer_cum_tsn);
             break;
         case SLUICE_SCTP_PARAM_IN_SSN_RESET:
-            /* WebRTC never asks us to reset our side this way (RFC 8831 §6.7 uses outgoing
-             * requests both ways): nothing to do. */
-            if (check_seq(rc, p.req_seq)) finish_peer_request(rc, p.req_seq, SLUICE_SCTP_RESULT_NOTHING);
+            handle_in_reset(rc, &p);
             break;
         case SLUICE_SCTP_PARAM_SSN_TSN_RESET:
         case SLUICE_SCTP_PARAM_ADD_OUT_STREAMS:

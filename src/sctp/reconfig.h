@@ -4,8 +4,10 @@
  * which of our streams wait for a reset, the one request in flight (§5.1.1: one at a time)
  * with its retransmission timer, the expected request sequence number of the peer and the
  * last result sent (to answer retransmissions identically, §5.2.1), and the responses still
- * to send. It writes RE-CONFIG chunk values and reports what to do through callbacks; it
- * never touches the data path itself. */
+ * to send. A peer's Incoming SSN Reset Request (§5.2.3, which no WebRTC stack sends) is
+ * performed: its streams join ours and our next request answers it. It writes RE-CONFIG
+ * chunk values and reports what to do through callbacks; it never touches the data path
+ * itself. */
 #ifndef SLUICE_SCTP_RECONFIG_H
 #define SLUICE_SCTP_RECONFIG_H
 
@@ -20,6 +22,10 @@ typedef struct sluice_sctp_reconfig_ops {
     /** Our request for `stream` got a final answer (performed or refused): reset our SSN. */
     void (*outgoing_reset_done)(void *ctx, uint16_t stream, uint32_t result);
     void *ctx;
+    /** The peer asked us to reset our outgoing `streams` (Incoming SSN Reset Request) and
+     *  they are now queued for our own request: refuse new data on them, tell the user.
+     *  NULL: such requests are denied. */
+    void (*outgoing_reset_requested)(void *ctx, const uint16_t *streams, size_t n);
 } sluice_sctp_reconfig_ops;
 
 #define SLUICE_SCTP_RECONFIG_MAX_RESPONSES 4
@@ -30,9 +36,12 @@ typedef struct sluice_sctp_reconfig {
     const sluice_allocator *alloc;
     sluice_sctp_reconfig_ops ops;
     uint16_t num_inbound;      /**< peer requests for streams >= this are denied */
+    uint16_t num_outbound;     /**< same for Incoming SSN Reset Requests (0 = deny them) */
     /* our side */
     uint32_t next_req_seq;     /**< §5.1.1: starts at our initial TSN */
     uint16_t *pending;         /**< streams waiting to be reset, FIFO, no duplicates */
+    uint8_t *resetting;        /**< bit per stream: pending or in flight (8 KiB, on first use),
+                                    so membership costs O(1) whatever a peer asks for */
     size_t n_pending, cap_pending, max_pending;
     bool inflight;
     uint32_t inflight_seq;
@@ -41,6 +50,9 @@ typedef struct sluice_sctp_reconfig {
     uint32_t inflight_last_tsn; /**< sent identically on retransmission */
     bool resend;               /**< timer fired: send the same request again */
     bool waiting_in_progress;  /**< the peer answered "in progress" */
+    bool answer_pending;       /**< next request answers the peer's Incoming SSN Reset */
+    uint32_t answer_seq;       /**< ... whose request sequence number is this */
+    uint32_t inflight_resp_seq; /**< Response Sequence Number of the request in flight */
     sluice_time deadline;      /**< retransmission of the in-flight request */
     /* peer side */
     uint32_t peer_next_seq;    /**< next request seq expected from the peer (its initial TSN) */
@@ -56,6 +68,9 @@ void sluice_sctp_reconfig_init(sluice_sctp_reconfig *rc, const sluice_allocator 
                                const sluice_sctp_reconfig_ops *ops, uint32_t local_tsn,
                                uint32_t peer_tsn, uint16_t num_inbound, size_t max_pending);
 void sluice_sctp_reconfig_clear(sluice_sctp_reconfig *rc);
+/** Our outgoing stream count: the peer may ask us to reset streams below it (RFC 6525
+ *  §5.2.3); before this is set such requests are denied. */
+void sluice_sctp_reconfig_set_num_outbound(sluice_sctp_reconfig *rc, uint16_t num_outbound);
 
 /** Queue our outgoing `streams` for reset (duplicates ignored). Errors: NOMEM, BUFFER_FULL. */
 int sluice_sctp_reconfig_request(sluice_sctp_reconfig *rc, const uint16_t *streams, size_t n);

@@ -9,7 +9,9 @@ enum {
     RETX_ABANDONED = 3, /* PR-SCTP: given up, waiting for the FORWARD-TSN to be acked */
 };
 
-#define RETX_MAX_GAPS 256  /* gap blocks looked at per SACK; more are ignored (less acked) */
+/* Gap blocks looked at per SACK; more are ignored (less acked). A SACK in a 1200-byte
+ * packet carries up to ~290; 1024 covers peers with larger packets. */
+#define RETX_MAX_GAPS 1024
 #define RETX_MAX_SKIPS 256 /* distinct streams in one FORWARD-TSN */
 
 typedef struct retx_item {
@@ -23,7 +25,6 @@ typedef struct retx_item {
     uint8_t nacks;
     bool beginning, ending;
     bool retransmitted;   /* Karn: no RTT sample from it (RFC 6298 §3) */
-    bool fast_rtx_done;   /* fast-retransmitted once already (§7.2.4 (5)) */
     uint32_t sack_epoch;  /* last SACK whose gap blocks covered it */
     uint32_t sent_next;   /* next_tsn after its last transmission: only TSNs from there on,
                              once acked, show that this transmission was lost */
@@ -36,6 +37,7 @@ struct sluice_sctp_retx {
 
     retx_item *items;     /* ring: items[(head + i) & (cap - 1)] has TSN cum_ack + 1 + i */
     size_t cap, head, count;
+    size_t retained;      /* sum of items' wire bytes (see max_retained_bytes) */
     uint32_t cum_ack;     /* peer's cumulative TSN ack as last seen */
     uint32_t next_tsn;
     uint32_t adv_ack;     /* RFC 3758 Advanced.Peer.Ack.Point */
@@ -52,6 +54,10 @@ struct sluice_sctp_retx {
     bool t3_pending;       /* T3 expired: one packet of retransmissions (§6.3.3 E3) */
     bool hold;             /* ... then nothing more until a SACK arrives */
     bool fwd_pending;
+    uint32_t burst_cap;    /* Max.Burst: new data only while flight < this (UINT32_MAX: off) */
+    bool burst_counted;    /* stats.burst_limited counted for the current cap */
+    bool burst_mode;       /* since a stall: each SACK caps until the flight is back at cwnd */
+    sluice_time last_sack; /* when the previous SACK arrived (NEVER: none yet) */
 
     bool have_rtt;
     uint64_t srtt, rttvar, rto; /* microseconds */
@@ -74,9 +80,13 @@ void sluice_sctp_retx_settings_default(sluice_sctp_retx_settings *s) {
     s->rto_max_ms = 10000;
     s->max_outstanding = 32768;
     s->idata = false;
+    s->max_burst = 4;
 }
 
-static uint32_t retx_initial_cwnd(size_t mtu) {
+static uint32_t retx_initial_cwnd(const sluice_sctp_retx_settings *s) {
+    size_t mtu = s->mtu;
+    /* an explicit choice (bounded: a larger start is a burst into an unknown path) */
+    if (s->initial_cwnd_mtus) return (uint32_t)(SLUICE_MIN(s->initial_cwnd_mtus, 64u) * mtu);
     /* RFC 9260 §7.2.1: min(4 * MTU, max(2 * MTU, 4380)). */
     size_t c = SLUICE_MIN(4 * mtu, SLUICE_MAX(2 * mtu, (size_t)4380));
     return (uint32_t)c;
@@ -102,12 +112,14 @@ int sluice_sctp_retx_new(sluice_sctp_retx **out, const sluice_sctp_retx_settings
     r->cum_ack = initial_tsn - 1;
     r->adv_ack = r->cum_ack;
     r->next_tsn = initial_tsn;
-    r->cwnd = retx_initial_cwnd(s->mtu);
+    r->cwnd = retx_initial_cwnd(s);
     r->ssthresh = peer_rwnd ? peer_rwnd : UINT32_MAX; /* §7.2.1: may be arbitrarily high */
     r->rwnd = peer_rwnd;
     uint64_t rto = (uint64_t)SLUICE_MIN(SLUICE_MAX(s->rto_initial_ms, s->rto_min_ms), s->rto_max_ms);
     r->rto = rto * 1000u;
     r->t3 = SLUICE_TIME_NEVER;
+    r->burst_cap = UINT32_MAX;
+    r->last_sack = SLUICE_TIME_NEVER;
     *out = r;
     return SLUICE_OK;
 }
@@ -241,9 +253,12 @@ static void retx_write_item(sluice_sctp_retx *r, const retx_item *it, uint32_t t
     r->stats.data_chunks_sent++;
 }
 
+/* The congestion window for new data: cwnd, lowered for the moment by Max.Burst. */
+static uint32_t retx_new_data_window(const sluice_sctp_retx *r) { return SLUICE_MIN(r->cwnd, r->burst_cap); }
+
 static bool retx_window_open(const sluice_sctp_retx *r) {
     /* §6.1 B: new data only while less than cwnd is outstanding (one packet may overshoot). */
-    if (r->flight >= r->cwnd) return false;
+    if (r->flight >= retx_new_data_window(r)) return false;
     /* §6.1 A: zero window: one chunk may probe when nothing is in flight. Otherwise wait
      * for room for a chunk worth sending (see write_data). */
     size_t hdr = r->s.idata ? SLUICE_SCTP_IDATA_HEADER_LEN : SLUICE_SCTP_DATA_HEADER_LEN;
@@ -254,7 +269,8 @@ bool sluice_sctp_retx_wants_to_send(const sluice_sctp_retx *r) {
     if (r->fwd_pending) return true;
     if (r->hold) return false;
     if (r->n_to_send > 0) return r->fast_rtx_pending || r->flight < r->cwnd;
-    return sluice_sctp_tx_has_data(r->tx) && r->count < r->s.max_outstanding && retx_window_open(r);
+    return sluice_sctp_tx_has_data(r->tx) && r->count < r->s.max_outstanding &&
+           (!r->s.max_retained_bytes || r->retained < r->s.max_retained_bytes) && retx_window_open(r);
 }
 
 int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr *w) {
@@ -285,6 +301,9 @@ int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr 
         if (it->wire > sluice_wr_left(w)) break;
         uint32_t tsn = r->cum_ack + 1 + (uint32_t)i;
         retx_write_item(r, it, tsn, w, false);
+        /* §7.2.4 (4): resending the first outstanding chunk restarts T3-rtx, so the
+         * retransmission gets a whole RTO before the timer gives up on it. */
+        if (i == 0 && !r->t3_pending) retx_arm_t3(r, now);
         if (r->rtt_probe_active && r->rtt_probe_tsn == tsn) r->rtt_probe_active = false; /* Karn */
         retx_set_state(r, it, RETX_IN_FLIGHT);
         it->rtx_count++;
@@ -308,6 +327,9 @@ int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr 
     /* New data only when nothing waits for retransmission. */
     while (r->n_to_send == 0 && retx_window_open(r)) {
         if (r->count >= r->s.max_outstanding) break;
+        /* A receiver that never moves its cum ack but gap-acks everything else would make us
+         * keep all we send (gap-acked data may be reneged): stop at the retention cap. */
+        if (r->s.max_retained_bytes && r->retained >= r->s.max_retained_bytes) break;
         size_t left = sluice_wr_left(w);
         if (left < hdr + 4) break;
         size_t max_payload = (left - hdr) & ~(size_t)3;
@@ -330,6 +352,7 @@ int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr 
         it->beginning = c.beginning;
         it->ending = c.ending;
         it->wire = (uint32_t)sluice_sctp_data_wire_len(r->s.idata, c.len);
+        r->retained += it->wire;
         it->sent_at = now;
         it->sent_next = r->next_tsn + 1;
         it->state = RETX_TO_SEND; /* set_state below moves it into flight */
@@ -344,9 +367,15 @@ int sluice_sctp_retx_write_data(sluice_sctp_retx *r, sluice_time now, sluice_wr 
         /* RFC 7053: ask for an immediate SACK when we will have to wait for one anyway (the
          * end of what is queued, or the windows are full), rather than let the peer's
          * delayed-ack timer hold us up. */
-        bool last = !sluice_sctp_tx_has_data(r->tx) || r->flight >= r->cwnd || r->rwnd == 0;
+        bool last = !sluice_sctp_tx_has_data(r->tx) || r->flight >= retx_new_data_window(r) || r->rwnd == 0;
         retx_write_item(r, it, r->next_tsn++, w, last);
         n++;
+    }
+    /* Count the SACKs after which Max.Burst, not cwnd or the peer's window, stopped us. */
+    if (!r->burst_counted && r->n_to_send == 0 && r->flight >= r->burst_cap && r->flight < r->cwnd &&
+        r->rwnd >= hdr + 512 && sluice_sctp_tx_has_data(r->tx)) {
+        r->burst_counted = true;
+        r->stats.burst_limited++;
     }
 out:
     if (n > 0) r->last_send = now;
@@ -420,6 +449,7 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
         sluice_sctp_msg_unref(r->alloc, it->msg);
         r->head = (r->head + 1) & (r->cap - 1);
         r->count--;
+        r->retained -= it->wire;
         r->cum_ack = tsn;
     }
     if (adv > 0) {
@@ -427,10 +457,15 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
         any_new = true;
     }
 
-    /* Gap blocks, merged in order; each covers TSNs cum + start .. cum + end. */
+    /* Gap blocks, merged in order; each covers TSNs cum + start .. cum + end. Sorted, and
+     * each block clipped to what the previous ones did not cover, so overlapping blocks
+     * from a hostile peer cost no more than the outstanding chunks they span. */
     uint32_t epoch = ++r->sack_epoch;
+    uint32_t covered = 0; /* offsets 1 .. covered already walked */
     for (size_t b = 0; b < ng; b++) {
-        for (uint32_t off = r->gaps[b].start; off <= r->gaps[b].end; off++) {
+        uint32_t from = SLUICE_MAX((uint32_t)r->gaps[b].start, covered + 1);
+        if (r->gaps[b].end > covered) covered = r->gaps[b].end;
+        for (uint32_t off = from; off <= r->gaps[b].end; off++) {
             size_t idx = off - 1;
             if (idx >= r->count) break;
             retx_item *it = retx_at(r, idx);
@@ -470,8 +505,13 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
         if (count_it && it->retransmitted && !sluice_sn32_ge(htna, it->sent_next)) count_it = false;
         if (!count_it) continue;
         if (it->nacks < 255) it->nacks++;
-        if (it->nacks >= 3 && !it->fast_rtx_done) {
-            it->fast_rtx_done = true;
+        /* Three miss indications mark it again even when it was fast-retransmitted before
+         * (as usrsctp does; RFC 9260 §7.2.4 (5) would leave a lost fast retransmission to
+         * T3-rtx, a whole RTO of silence plus cwnd = 1 MTU). The indications counted above
+         * come only from TSNs sent after that retransmission, so they prove it lost as
+         * firmly as the first three proved the original lost; within fast recovery cwnd
+         * is not cut again (§7.2.4 (2)). */
+        if (it->nacks >= 3) {
             retx_mark_to_send(r, idx);
             r->stats.fast_retransmits++;
             marked = true;
@@ -512,7 +552,34 @@ int sluice_sctp_retx_handle_sack(sluice_sctp_retx *r, sluice_time now, const slu
     }
 
     /* §6.2.1 E: peer's window minus what is still in flight. */
+    uint32_t rwnd_before = r->rwnd;
     r->rwnd = sack->a_rwnd > r->flight ? sack->a_rwnd - r->flight : 0;
+
+    /* RFC 9260 §6.1 D, Max.Burst, as a temporary cwnd (never lowering cwnd itself), where
+     * a SACK could otherwise release a burst: when it ends a stall. Either the peer's window
+     * was shut (a slow reader, or a window-bound transfer) and this SACK opens it, or no
+     * SACK came for half an RTO while data was out (lost SACKs, a stalled peer: the bound
+     * is then taken from what is still in flight, so the one SACK that finally acknowledges
+     * everything cannot release a whole window at once). From then on each SACK lets the
+     * flight grow at most Max.Burst packets above where it stood before that SACK, until
+     * the flight is back at cwnd (or nothing waits to be sent). A SACK in normal flow, even
+     * a stretch one acknowledging a batch of packets, only lets the window refill (no cap),
+     * and neither does data the application queues later (the idle decay of §7.2.1 bounds
+     * that). A T3-rtx lifts the cap (cwnd is one packet then). */
+    if (r->s.max_burst) {
+        size_t hdr = r->s.idata ? SLUICE_SCTP_IDATA_HEADER_LEN : SLUICE_SCTP_DATA_HEADER_LEN;
+        bool stall = flight_before > 0 && r->last_sack != SLUICE_TIME_NEVER && now > r->last_sack &&
+                     now - r->last_sack >= r->rto / 2;
+        if (stall || rwnd_before < hdr + 512) r->burst_mode = true;
+        if (!sluice_sctp_tx_has_data(r->tx)) r->burst_mode = false; /* no burst waiting */
+        uint64_t cap = UINT64_MAX;
+        if (r->burst_mode)
+            cap = (uint64_t)(stall ? r->flight : flight_before) + (uint64_t)r->s.max_burst * r->s.mtu;
+        if (cap >= r->cwnd) r->burst_mode = false;
+        r->burst_cap = cap >= r->cwnd ? UINT32_MAX : (uint32_t)cap;
+        r->burst_counted = false;
+    }
+    r->last_sack = now;
 
     /* §6.3.2 R2/R3: timer follows the cum ack. */
     if (!retx_needs_t3(r)) r->t3 = SLUICE_TIME_NEVER;
@@ -536,6 +603,8 @@ int sluice_sctp_retx_handle_timeout(sluice_sctp_retx *r, sluice_time now) {
     r->fast_rtx_pending = false;
     r->rtt_probe_active = false;
     r->hold = false;
+    r->burst_cap = UINT32_MAX; /* cwnd is one MTU now */
+    r->burst_mode = false;
     for (size_t i = 0; i < r->count; i++) {
         retx_item *it = retx_at(r, i);
         if (it->state == RETX_IN_FLIGHT) retx_mark_to_send(r, i);

@@ -3,9 +3,11 @@
  * send queue (tx), writes DATA / I-DATA chunks within cwnd and the peer's rwnd, processes
  * SACKs (cumulative ack, gap blocks, duplicates), measures RTT (Karn's rule) and keeps the
  * RTO (RFC 9260 §6.3, RFC 6298), runs T3-rtx with back-off, fast retransmit on the third
- * miss indication with fast recovery (§7.2.4), slow start / congestion avoidance / partial
- * bytes acked (§7.2.1-7.2.3), and PR-SCTP abandonment (max retransmissions, lifetime) with
- * the advanced peer ack point and the (I-)FORWARD-TSN it needs (RFC 3758 §3.5, RFC 8260 §2.3).
+ * miss indication with fast recovery (§7.2.4; a lost fast retransmission is fast-
+ * retransmitted again once three TSNs sent after it are acked, instead of waiting for
+ * T3-rtx), slow start / congestion avoidance / partial bytes acked (§7.2.1-7.2.3), Max.Burst
+ * (§6.1 D), and PR-SCTP abandonment (max retransmissions, lifetime) with the advanced peer
+ * ack point and the (I-)FORWARD-TSN it needs (RFC 3758 §3.5, RFC 8260 §2.3).
  *
  * Typical use by the association, per outgoing packet:
  *     if (sluice_sctp_retx_fwd_tsn_pending(r)) sluice_sctp_retx_write_fwd_tsn(r, now, &w);
@@ -26,7 +28,17 @@ typedef struct sluice_sctp_retx_settings {
     uint32_t rto_min_ms;        /**< default 200 (WebRTC practice; RFC says 1000) */
     uint32_t rto_max_ms;        /**< default 10000 (RFC says 60000) */
     size_t max_outstanding;     /**< cap on chunks in flight (table size); default 32768 */
+    size_t max_retained_bytes;  /**< wire bytes from the cum ack to the newest TSN (gap-acked
+                                     ones included: a receiver may renege, so they are kept);
+                                     no new chunk beyond it. 0 = no limit (default) */
     bool idata;                 /**< send I-DATA / I-FORWARD-TSN; default false */
+    /** RFC 9260 §6.1 D Max.Burst (packets; §16: 4; 0 = off), applied to SACKs that end a
+     *  stall: one that opens a window the peer had shut lets the flight grow at most this
+     *  many packets above its level before the SACK; one after half an RTO without SACKs,
+     *  at most this many above what is still in flight. */
+    uint32_t max_burst;
+    /** Initial cwnd in packets; 0 (default) = RFC 9260 §7.2.1 min(4 MTU, max(2 MTU, 4380)) */
+    uint32_t initial_cwnd_mtus;
 } sluice_sctp_retx_settings;
 
 void sluice_sctp_retx_settings_default(sluice_sctp_retx_settings *s);
@@ -99,6 +111,7 @@ typedef struct sluice_sctp_retx_stats {
     uint64_t data_chunks_sent, retransmissions, fast_retransmits, t3_expirations;
     uint64_t messages_abandoned;  /**< abandoned after (partly) being sent */
     uint64_t bad_sacks;           /**< SACKs refused as MALFORMED */
+    uint64_t burst_limited;       /**< SACKs after which Max.Burst held new data back */
 } sluice_sctp_retx_stats;
 void sluice_sctp_retx_get_stats(const sluice_sctp_retx *r, sluice_sctp_retx_stats *out);
 

@@ -39,19 +39,19 @@ void sluice_sctp_settings_default(sluice_sctp_settings *s) {
 
 /* Our advertised receive window: the setting minus what reassembly holds (§6.2). */
 static uint32_t our_rwnd(const sluice_sctp *a) {
-    size_t held = a->reasm ? sluice_sctp_reasm_buffered(a->reasm) : 0;
+    size_t held = (a->reasm ? sluice_sctp_reasm_buffered(a->reasm) : 0) + a->ev_msg_bytes;
     return held >= a->s.rwnd ? 0 : (uint32_t)(a->s.rwnd - held);
 }
 
 
-static void free_event(sluice_sctp *a, sluice_sctp_event *ev) {
-    if (ev->type == SLUICE_SCTP_EVENT_MESSAGE) sluice_mem_free(a->alloc, ev->message.data);
-}
+/* What a message waiting in the event ring is charged (as reassembly charges it). */
+#define EV_MSG_OVERHEAD 128u
+static size_t ev_msg_cost(const sluice_sctp_message *m) { return m->len + EV_MSG_OVERHEAD; }
 
 static bool ev_push_raw(sluice_sctp *a, const sluice_sctp_event *ev) {
     if (a->ev_n == a->ev_cap) {
         size_t cap = a->ev_cap ? a->ev_cap * 2 : 16;
-        sluice_sctp_event *n = sluice_mem_alloc(a->alloc, cap * sizeof *n);
+        sluice_sctp_ev_slot *n = sluice_mem_alloc(a->alloc, cap * sizeof *n);
         if (!n) return false;
         for (size_t i = 0; i < a->ev_n; i++) n[i] = a->ev[(a->ev_head + i) % a->ev_cap];
         sluice_mem_free(a->alloc, a->ev);
@@ -59,7 +59,14 @@ static bool ev_push_raw(sluice_sctp *a, const sluice_sctp_event *ev) {
         a->ev_cap = cap;
         a->ev_head = 0;
     }
-    a->ev[(a->ev_head + a->ev_n) % a->ev_cap] = *ev;
+    sluice_sctp_ev_slot *sl = &a->ev[(a->ev_head + a->ev_n) % a->ev_cap];
+    sl->type = (uint8_t)ev->type;
+    sl->stream = ev->stream;
+    sl->message = ev->message;
+    sl->num_outbound = ev->num_outbound;
+    sl->num_inbound = ev->num_inbound;
+    sl->error = ev->error;
+    if (ev->type == SLUICE_SCTP_EVENT_CLOSED) snprintf(a->closed_reason, sizeof a->closed_reason, "%s", ev->reason);
     a->ev_n++;
     return true;
 }
@@ -78,21 +85,33 @@ static void drain_reasm(sluice_sctp *a) {
             SLUICE_LOG(a->log, SLUICE_LOG_ERROR, MODULE, "out of memory: message on stream %u dropped",
                        (unsigned)ev.stream);
             sluice_mem_free(a->alloc, ev.message.data);
+        } else {
+            /* Still unread: keeps its place in the window, or a peer alternating "fill the
+             * window" and "reset a stream" (which drains reassembly) grows this ring without
+             * bound while the application is not reading. */
+            a->ev_msg_bytes += ev_msg_cost(&ev.message);
         }
     }
 }
 
-/* One pending STREAM_RESET / STREAM_RESET_DONE per stream at most: a peer repeating reset
- * requests while the application does not poll cannot grow the queue without bound. A bit
- * per (type, stream), allocated on the first reset. Returns the bit index or -1. */
+/* One pending STREAM_RESET / STREAM_RESET_DONE / STREAM_RESET_REQUESTED per stream at most:
+ * a peer repeating reset requests while the application does not poll cannot grow the
+ * queue without bound. A bit per (type, stream), allocated on the first reset. Returns the
+ * bit index or -1. */
 static long reset_mark(sluice_sctp *a, const sluice_sctp_event *ev, bool create) {
-    if (ev->type != SLUICE_SCTP_EVENT_STREAM_RESET && ev->type != SLUICE_SCTP_EVENT_STREAM_RESET_DONE) return -1;
+    unsigned plane;
+    switch (ev->type) {
+    case SLUICE_SCTP_EVENT_STREAM_RESET: plane = 0; break;
+    case SLUICE_SCTP_EVENT_STREAM_RESET_DONE: plane = 1; break;
+    case SLUICE_SCTP_EVENT_STREAM_RESET_REQUESTED: plane = 2; break;
+    default: return -1;
+    }
     if (!a->reset_marks) {
         if (!create) return -1;
-        a->reset_marks = sluice_mem_calloc(a->alloc, 2u * 65536u / 8u, 1);
+        a->reset_marks = sluice_mem_calloc(a->alloc, 3u * 65536u / 8u, 1);
         if (!a->reset_marks) return -1;
     }
-    return (long)((ev->type == SLUICE_SCTP_EVENT_STREAM_RESET ? 0u : 65536u) + ev->stream);
+    return (long)(plane * 65536u + ev->stream);
 }
 static bool mark_get(const sluice_sctp *a, long i) { return (a->reset_marks[i >> 3] >> (i & 7)) & 1; }
 static void mark_set(sluice_sctp *a, long i, bool v) {
@@ -117,12 +136,25 @@ void sluice_sctp_push_event(sluice_sctp *a, const sluice_sctp_event *ev, bool dr
 int sluice_sctp_poll_event(sluice_sctp *a, sluice_sctp_event *ev) {
     if (!a || !ev) return 0;
     if (a->ev_n) {
-        *ev = a->ev[a->ev_head];
+        const sluice_sctp_ev_slot *sl = &a->ev[a->ev_head];
+        memset(ev, 0, sizeof *ev);
+        ev->type = (sluice_sctp_event_type)sl->type;
+        ev->stream = sl->stream;
+        ev->message = sl->message;
+        ev->num_outbound = sl->num_outbound;
+        ev->num_inbound = sl->num_inbound;
+        ev->error = sl->error;
+        if (ev->type == SLUICE_SCTP_EVENT_CLOSED) snprintf(ev->reason, sizeof ev->reason, "%s", a->closed_reason);
         a->ev_head = (a->ev_head + 1) % a->ev_cap;
         a->ev_n--;
         long mark = reset_mark(a, ev, false);
         if (mark >= 0) mark_set(a, mark, false);
         if (ev->type == SLUICE_SCTP_EVENT_CONNECTED) a->connected_queued = false;
+        if (ev->type == SLUICE_SCTP_EVENT_MESSAGE) {
+            a->ev_msg_bytes -= ev_msg_cost(&ev->message);
+            if (a->rx && our_rwnd(a) >= a->last_adv_rwnd + SLUICE_MAX(a->s.rwnd / 4, 2 * a->s.mtu))
+                sluice_sctp_rx_force_sack(a->rx);
+        }
         return 1;
     }
     memset(ev, 0, sizeof *ev);
@@ -210,6 +242,19 @@ static void rc_outgoing_done(void *ctx, uint16_t stream, uint32_t result) {
     sluice_sctp_push_event(a, &ev, false);
 }
 
+static void rc_outgoing_requested(void *ctx, const uint16_t *streams, size_t n) {
+    sluice_sctp *a = ctx;
+    sluice_sctp_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = SLUICE_SCTP_EVENT_STREAM_RESET_REQUESTED;
+    for (size_t i = 0; i < n; i++) {
+        /* as sluice_sctp_reset_streams(): no new data, what is queued goes first */
+        sluice_sctp_tx_close_stream(a->tx, streams[i]);
+        ev.stream = streams[i];
+        sluice_sctp_push_event(a, &ev, false);
+    }
+}
+
 int sluice_sctp_datapath_start(sluice_sctp *a) {
     sluice_sctp_datapath_stop(a);
     sluice_sctp_retx_settings rs;
@@ -218,7 +263,12 @@ int sluice_sctp_datapath_start(sluice_sctp *a) {
     rs.rto_initial_ms = a->s.rto_initial_ms;
     rs.rto_min_ms = a->s.rto_min_ms;
     rs.rto_max_ms = a->s.rto_max_ms;
+    rs.initial_cwnd_mtus = a->s.initial_cwnd_mtus;
     rs.idata = a->idata;
+    /* What we keep for retransmission (gap-acked data included) is bounded like the send
+     * queue: by max_send_buffer, or our window setting when that is larger (so a small
+     * send buffer does not throttle a long path). */
+    rs.max_retained_bytes = SLUICE_MAX(a->s.max_send_buffer, (size_t)a->s.rwnd);
     sluice_sctp_rx_settings xs;
     sluice_sctp_rx_settings_default(&xs);
     xs.delayed_ack_ms = a->s.delayed_ack_ms;
@@ -227,6 +277,9 @@ int sluice_sctp_datapath_start(sluice_sctp *a) {
      * resends the whole window. Allocated on demand, so a clean path pays nothing. */
     size_t per_window = (size_t)a->s.rwnd / (a->s.mtu ? a->s.mtu : 1200) + 1;
     xs.max_gap_blocks = SLUICE_MIN(SLUICE_MAX(xs.max_gap_blocks, per_window), (size_t)65535);
+    /* §6.2: a SACK reports as many duplicate TSNs as fit in one packet beside the gap
+     * blocks (which come first): remember that many. */
+    xs.max_dups = SLUICE_MIN((a->s.mtu - SLUICE_SCTP_HEADER_LEN - 16) / 4, (size_t)1024);
     sluice_sctp_reasm_settings qs;
     sluice_sctp_reasm_settings_default(&qs);
     /* A message of max_message_size must always be able to complete, even when a full
@@ -236,6 +289,8 @@ int sluice_sctp_datapath_start(sluice_sctp *a) {
     if (qs.max_bytes < a->s.max_message_size + a->s.mtu) qs.max_bytes = a->s.max_message_size + a->s.mtu;
     qs.max_message_size = a->s.max_message_size;
     qs.idata = a->idata;
+    qs.num_streams = a->num_in;
+    a->reasm_max = qs.max_bytes;
     sluice_sctp_tx_set_idata(a->tx, a->idata);
     if (sluice_sctp_retx_new(&a->retx, &rs, a->alloc, a->tx, a->my_tsn, a->peer_rwnd) < 0 ||
         sluice_sctp_rx_new(&a->rx, &xs, a->alloc, a->peer_tsn) < 0 ||
@@ -243,8 +298,9 @@ int sluice_sctp_datapath_start(sluice_sctp *a) {
         sluice_sctp_datapath_stop(a);
         return SLUICE_ERR_NOMEM;
     }
-    sluice_sctp_reconfig_ops ops = {rc_stream_drained, rc_incoming_reset, rc_outgoing_done, a};
+    sluice_sctp_reconfig_ops ops = {rc_stream_drained, rc_incoming_reset, rc_outgoing_done, a, rc_outgoing_requested};
     sluice_sctp_reconfig_init(&a->rc, a->alloc, &ops, a->my_tsn, a->peer_tsn, a->num_in, a->num_out);
+    sluice_sctp_reconfig_set_num_outbound(&a->rc, a->num_out);
     a->rc_init = true;
     a->up = true;
     a->last_adv_rwnd = a->s.rwnd;
@@ -352,7 +408,7 @@ void sluice_sctp_free(sluice_sctp *a) {
     if (a->tx) sluice_sctp_tx_free(a->tx);
     for (size_t i = 0; i < SLUICE_SCTP_OUTQ_LEN; i++) sluice_mem_free(a->alloc, a->outq[i].data);
     while (a->ev_n) {
-        free_event(a, &a->ev[a->ev_head]);
+        if (a->ev[a->ev_head].type == SLUICE_SCTP_EVENT_MESSAGE) sluice_mem_free(a->alloc, a->ev[a->ev_head].message.data);
         a->ev_head = (a->ev_head + 1) % a->ev_cap;
         a->ev_n--;
     }
@@ -415,16 +471,32 @@ static bool handle_data(sluice_sctp *a, sluice_time now, const sluice_sctp_chunk
             sluice_sctp_rx_on_data(a->rx, now, d.tsn, true);
             return true;
         }
+        /* Messages already moved to the event ring count against the reassembly cap too
+         * (same rule as in reassembly: cum ack + 1 may use up to twice the cap). */
+        size_t cap = r == SLUICE_SCTP_RX_NEW_NEXT ? 2 * a->reasm_max : a->reasm_max;
+        if (a->ev_msg_bytes && sluice_sctp_reasm_buffered(a->reasm) + a->ev_msg_bytes + d.len > cap) {
+            /* not recorded: the peer retransmits once the application reads */
+            sluice_sctp_rx_force_sack(a->rx);
+            return true;
+        }
         int e = sluice_sctp_reasm_add(a->reasm, &d, r == SLUICE_SCTP_RX_NEW_NEXT);
         if (e == SLUICE_ERR_TOO_LARGE) {
             sluice_sctp_assoc_abort(a, now, SLUICE_SCTP_CAUSE_PROTOCOL_VIOLATION,
                                     "message larger than max_message_size", SLUICE_ERR_TOO_LARGE);
             return false;
         }
-        if (e < 0) return true; /* not recorded: the peer retransmits */
+        if (e < 0) {
+            /* Not recorded: the peer retransmits. §6.2: a chunk dropped for lack of room gets
+             * a SACK at once, so the peer sees we are alive (its window probes then do not
+             * count as errors, §6.1) instead of aborting a receiver that is only slow. */
+            sluice_sctp_rx_force_sack(a->rx);
+            return true;
+        }
         sluice_sctp_rx_on_data(a->rx, now, d.tsn, d.immediate);
     } else if (r == SLUICE_SCTP_RX_DUPLICATE) {
         sluice_sctp_rx_on_data(a->rx, now, d.tsn, d.immediate);
+    } else {
+        sluice_sctp_rx_force_sack(a->rx); /* too far ahead to track: same rule */
     }
     return true;
 }
@@ -438,7 +510,9 @@ static void handle_fwd(sluice_sctp *a, sluice_time now, const sluice_sctp_chunk 
         a->st.packets_dropped++;
         return;
     }
-    if (sluice_sctp_rx_handle_forward_tsn(a->rx, now, f.new_cum_tsn) < 0) return;
+    /* A stale one (cum ack not moved) only gets its SACK: what it skips was received
+     * already, and applying it again would cost a walk of reassembly per chunk. */
+    if (sluice_sctp_rx_handle_forward_tsn(a->rx, now, f.new_cum_tsn) <= 0) return;
     sluice_sctp_reasm_handle_forward_tsn(a->reasm, &f);
 }
 
@@ -489,6 +563,10 @@ int sluice_sctp_handle_packet(sluice_sctp *a, sluice_time now, const uint8_t *da
             }
             int r = sluice_sctp_retx_handle_sack(a->retx, now, &sk);
             if (r == 1) a->error_count = 0; /* §8.3: new data acknowledged */
+            if (r >= 0) {
+                a->sack_since_t3 = true;
+                a->last_sack_rwnd = sk.a_rwnd;
+            }
             break;
         }
         case SLUICE_SCTP_CHUNK_FORWARD_TSN:
@@ -511,6 +589,10 @@ int sluice_sctp_handle_packet(sluice_sctp *a, sluice_time now, const uint8_t *da
     }
 done:
     if (had_data && a->rx) sluice_sctp_rx_on_packet_end(a->rx, now);
+    /* §9.2: in SHUTDOWN-SENT, DATA is answered with SHUTDOWN (see poll) and restarts T2
+     * (T5-shutdown-guard still bounds the whole sequence). */
+    if (had_data && a->state == SLUICE_SCTP_SHUTDOWN_SENT && a->t_ctrl != SLUICE_TIME_NEVER)
+        a->t_ctrl = now + a->t_ctrl_rto;
     sluice_sctp_assoc_shutdown_progress(a, now);
     return SLUICE_OK;
 drop:
@@ -611,7 +693,11 @@ void sluice_sctp_handle_timeout(sluice_sctp *a, sluice_time now) {
     if (a->up) {
         sluice_sctp_rx_handle_timeout(a->rx, now);
         if (sluice_sctp_retx_handle_timeout(a->retx, now) == 1) {
-            sluice_sctp_assoc_count_error(a, now, "T3-rtx");
+            /* §6.1: window probes a live peer answers (SACKs keep coming, its window stays
+             * 0: a slow reader) do not count toward Association.Max.Retrans. */
+            bool probing = a->last_sack_rwnd == 0 && a->sack_since_t3; /* advertised 0, not just full */
+            a->sack_since_t3 = false;
+            if (!probing) sluice_sctp_assoc_count_error(a, now, "T3-rtx");
             if (!a->up) return;
         }
         if (sluice_sctp_reconfig_handle_timeout(&a->rc, now) == 1) {
@@ -718,6 +804,7 @@ void sluice_sctp_get_stats(const sluice_sctp *a, sluice_sctp_stats *out) {
         out->retransmissions = r.retransmissions;
         out->fast_retransmits = r.fast_retransmits;
         out->t3_expirations = r.t3_expirations;
+        out->burst_limited = r.burst_limited;
         out->messages_abandoned += r.messages_abandoned;
     }
     if (a->tx) {

@@ -23,6 +23,10 @@ typedef struct sluice_sctp_settings {
     uint32_t heartbeat_interval_ms; /**< 0 = off (default: ICE consent covers liveness) */
     bool enable_idata;              /**< announce I-DATA/I-FORWARD-TSN; default true */
     bool zero_checksum;             /**< RFC 9653: announce and use; default false */
+    /** Initial congestion window in packets; 0 (default) = RFC 9260 §7.2.1,
+     *  min(4 MTU, max(2 MTU, 4380)) (a MUST there; usrsctp as libdatachannel sets it and
+     *  dcsctp start at 10: see docs/BENCHMARKS.md for what it buys) */
+    uint32_t initial_cwnd_mtus;
 } sluice_sctp_settings;
 
 void sluice_sctp_settings_default(sluice_sctp_settings *s);
@@ -85,6 +89,9 @@ void sluice_sctp_abort(sluice_sctp *a, sluice_time now, const char *reason);
  *    peer layer answers with sluice_sctp_reset_streams() for the same stream (RFC 8831
  *    §6.7) unless it already reset it. STREAM_RESET_DONE also comes when the peer refused
  *    the request (logged): the stream is reusable either way.
+ *  - STREAM_RESET_REQUESTED: the peer asked for the reset of our outgoing stream (no
+ *    WebRTC stack does, but RFC 6525 allows it); treat it like a local close of the
+ *    channel: STREAM_RESET_DONE follows as for sluice_sctp_reset_streams().
  *  - CLOSED: error 0 after a graceful shutdown; ABORTED (peer's ABORT, or ours from
  *    sluice_sctp_abort()) with the cause in `reason`; TIMEOUT (INIT/COOKIE-ECHO never
  *    answered, or Association.Max.Retrans exceeded); TOO_LARGE (inbound message over
@@ -96,6 +103,10 @@ typedef enum sluice_sctp_event_type {
     SLUICE_SCTP_EVENT_STREAM_RESET_DONE = 4, /**< our outgoing reset of `stream` was performed */
     SLUICE_SCTP_EVENT_BUFFERED_LOW = 5,   /**< `stream` buffered amount crossed its threshold */
     SLUICE_SCTP_EVENT_CLOSED = 6,         /**< association gone: `error` + `reason` (0 = graceful) */
+    /** The peer asked us to reset our outgoing `stream` (RFC 6525 Incoming SSN Reset
+     *  Request): it is being reset as if sluice_sctp_reset_streams() had been called (sends
+     *  on it fail with CLOSED; STREAM_RESET_DONE follows). */
+    SLUICE_SCTP_EVENT_STREAM_RESET_REQUESTED = 7,
 } sluice_sctp_event_type;
 
 /** A received message. Free `data` with sluice_mem_free(alloc, data). */
@@ -138,6 +149,7 @@ typedef struct sluice_sctp_stats {
     uint64_t packets_sent, packets_received, packets_dropped;
     uint64_t data_chunks_sent, data_chunks_received, retransmissions, fast_retransmits, t3_expirations;
     uint64_t messages_sent, messages_received, messages_abandoned;
+    uint64_t burst_limited; /**< SACKs after which Max.Burst (not cwnd) held new data back */
     bool idata, zero_checksum;
 } sluice_sctp_stats;
 

@@ -55,7 +55,8 @@ typedef struct sluice_sctp_tx_chunk {
 } sluice_sctp_tx_chunk;
 
 typedef struct sluice_sctp_tx_settings {
-    size_t max_buffer;    /**< total bytes queued not yet produced, all streams; default 16 MiB */
+    size_t max_buffer;    /**< total bytes queued not yet produced, all streams, plus a header
+                               charge (~90 bytes) per queued message; default 16 MiB */
     bool idata;           /**< I-DATA negotiated: MIDs and interleaving; default false */
     /** User data that fits an otherwise empty packet. A message no larger than this is never
      *  split across packets: produce returns 0 instead when it does not fit the room left,
@@ -114,7 +115,8 @@ int sluice_sctp_tx_set_buffered_low_threshold(sluice_sctp_tx *tx, uint16_t strea
 int sluice_sctp_tx_poll_buffered_low(sluice_sctp_tx *tx, uint16_t *stream);
 
 /** RFC 6525 outgoing reset, step 1: refuse new messages on `stream` (push returns CLOSED);
- *  queued ones are still sent. */
+ *  queued ones are still sent. A stream that never had a message is left alone (no state is
+ *  made for it; the association refuses sends while its reset is pending). */
 void sluice_sctp_tx_close_stream(sluice_sctp_tx *tx, uint16_t stream);
 /** True when nothing of `stream` remains to produce (so its reset request may be sent). */
 bool sluice_sctp_tx_stream_drained(const sluice_sctp_tx *tx, uint16_t stream);

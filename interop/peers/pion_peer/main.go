@@ -262,7 +262,9 @@ func (p *peer) onSignal(m map[string]interface{}) {
 	switch t {
 	case "offer", "answer":
 		sdp, _ := m["sdp"].(string)
+		p.mu.Lock()
 		p.remote = sdp
+		p.mu.Unlock()
 		typ := webrtc.SDPTypeOffer
 		if t == "answer" {
 			typ = webrtc.SDPTypeAnswer
@@ -366,6 +368,8 @@ func (p *peer) createChannels() {
 		for _, l := range []string{"close-a", "close-b", "close-c"} {
 			p.create(l, nil)
 		}
+	case "restart":
+		p.create("restart", nil)
 	}
 }
 
@@ -640,7 +644,7 @@ func (p *peer) scMaxsize() error {
 		return err
 	}
 	if p.driver {
-		mms := sdpMaxMessageSize(p.remote)
+		mms := sdpMaxMessageSize(p.remoteSDP())
 		n := mms
 		if n == 0 {
 			n = 262144
@@ -736,6 +740,88 @@ func (p *peer) scClose() error {
 	return nil
 }
 
+func (p *peer) remoteSDP() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.remote
+}
+
+func iceUfrag(sdp string) string {
+	for _, l := range strings.Split(sdp, "\n") {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "a=ice-ufrag:") {
+			return strings.TrimPrefix(l, "a=ice-ufrag:")
+		}
+	}
+	return ""
+}
+
+// restart: ten echoes, an ICE restart offer from the driver (either side), ten more
+// echoes over the new ICE session (interop/README.md).
+func (p *peer) scRestart() error {
+	dc, q, err := p.channel("restart")
+	if err != nil {
+		return err
+	}
+	before := iceUfrag(p.remoteSDP())
+	const n = 10
+	if !p.driver {
+		for i := 0; i < 2*n; i++ {
+			if err := send(dc, <-q); err != nil {
+				return failf("restart echo: %v", err)
+			}
+		}
+		if iceUfrag(p.remoteSDP()) == before {
+			return failf("restart: all echoed, but the peer's ice-ufrag did not change")
+		}
+		p.details["echoed"] = 2 * n
+		p.details["restarted"] = "yes"
+		return nil
+	}
+	expect := func(word string) error {
+		for i := 0; i < n; i++ {
+			if err := send(dc, msg{text: true, data: []byte(fmt.Sprintf("%s %d", word, i))}); err != nil {
+				return failf("restart send: %v", err)
+			}
+		}
+		for i := 0; i < n; i++ {
+			want := fmt.Sprintf("%s %d", word, i)
+			m, ok := recvTimeout(q, 20*time.Second)
+			if !ok {
+				return failf("restart echo '%s' timed out after 20s", want)
+			}
+			if !m.text || string(m.data) != want {
+				return failf("restart: echo is '%s', want '%s'", m.data, want)
+			}
+		}
+		return nil
+	}
+	if err := expect("before"); err != nil {
+		return err
+	}
+	off, err := p.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
+	if err == nil {
+		err = p.pc.SetLocalDescription(off)
+	}
+	if err != nil {
+		return failf("restart offer: %v", err)
+	}
+	go p.sendDescription()
+	end := time.Now().Add(20 * time.Second)
+	for !(p.pc.SignalingState() == webrtc.SignalingStateStable && iceUfrag(p.remoteSDP()) != before) {
+		if time.Now().After(end) {
+			return failf("restart: no answer with new ICE credentials in 20 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := expect("after"); err != nil {
+		return err
+	}
+	p.details["verified"] = 2 * n
+	p.details["restarted"] = "yes"
+	return nil
+}
+
 func (p *peer) crossCheck(peer map[string]interface{}) error {
 	if p.a.scenario != "bulk" {
 		return nil
@@ -783,6 +869,8 @@ func (p *peer) run() int {
 			err = p.scMaxsize()
 		case "close":
 			err = p.scClose()
+		case "restart":
+			err = p.scRestart()
 		default:
 			err = failf("unknown scenario %s", p.a.scenario)
 		}
