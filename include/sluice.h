@@ -57,7 +57,7 @@ typedef enum sluice_err {
     SLUICE_ERR_INVALID_STATE = -4,     /**< not allowed in the current state */
     SLUICE_ERR_MALFORMED = -5,         /**< bad bytes or text from the network or the caller */
     SLUICE_ERR_BUFFER_FULL = -6,       /**< back-pressure: send buffer cap reached; retry later */
-    SLUICE_ERR_TOO_LARGE = -7,         /**< message larger than the remote max-message-size */
+    SLUICE_ERR_TOO_LARGE = -7,         /**< over the remote max-message-size, or the whole send buffer */
     SLUICE_ERR_NOT_FOUND = -8,         /**< no such object / nothing matching */
     SLUICE_ERR_INTEGRITY = -9,         /**< authentication (HMAC, fingerprint, CRC) failed */
     SLUICE_ERR_CONFIG = -10,           /**< bad configuration (ICE server URL, option, ...) */
@@ -662,7 +662,8 @@ SLUICE_API int sluice_mux_get_stats(const sluice_mux *m, sluice_mux_stats *out);
 /**
  * Godot put_packet(): send one message, text (PPID 51, empty: 56) or binary (53 / 57).
  * Never blocks. Errors: INVALID_STATE (not OPEN), TOO_LARGE (above the remote
- * max-message-size), BUFFER_FULL (send buffer cap reached; nothing queued).
+ * max-message-size, or above max_send_buffer: it could never be queued),
+ * BUFFER_FULL (send buffer cap reached; nothing queued; retry after it drains).
  */
 SLUICE_API int sluice_channel_send(sluice_channel *ch, const void *data, size_t len, bool is_text);
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Two interop cases beside run.py's matrix: Chromium's mDNS host candidates, and TURN.
 
-mdns: Chromium keeps its host candidate hidden behind `<uuid>.local` (no
+mdns (Chromium; Firefox with --mdns-peers firefox): the browser keeps its host candidate
+  hidden behind `<uuid>.local`. Chromium: no
   --disable-features=WebRtcHideLocalIpsWithMdns). sluice's own trickled candidates are
   dropped by the relay (relay.py --candidates drop --candidates-from <sluice's role>), so
   Chromium cannot reach sluice first: the connection only forms when sluice resolves the
@@ -136,11 +137,13 @@ def main():
     ap.add_argument("--cli", help="path of sluice-cli (default: BUILD/tools/sluice-cli)")
     ap.add_argument("--cases", default="mdns,turn", help="mdns, turn or both")
     ap.add_argument("--mdns-scenarios", default=",".join(run.BASE_SCENARIOS))
+    ap.add_argument("--mdns-peers", default="chromium",
+                    help="browsers hiding their host address behind .local (also: firefox)")
     # wrtc passes too but is left out by default: with sluice as offerer its first echo
     # messages are sometimes lost before its ondatachannel handler runs (about 1 run in 6,
     # with or without TURN; see run.py's interop_libwebrtc), which would make ctest flaky.
     ap.add_argument("--turn-peers", default="chromium,ndc,werift",
-                    help="partners of sluice through TURN (also possible: wrtc)")
+                    help="partners of sluice through TURN (also possible: wrtc, firefox)")
     ap.add_argument("--turn-scenarios", default=",".join(run.BASE_SCENARIOS))
     ap.add_argument("--roles", default="both", choices=("both", "offer", "answer"), help="sluice's role(s)")
     ap.add_argument("--timeout", type=float, default=60.0)
@@ -163,7 +166,7 @@ def main():
 
     runs = []  # (case, partner, sluice role, scenario)
     for c in cases:
-        partners = ["chromium"] if c == "mdns" else [p for p in a.turn_peers.split(",") if p]
+        partners = [p for p in (a.mdns_peers if c == "mdns" else a.turn_peers).split(",") if p]
         scen = a.mdns_scenarios if c == "mdns" else a.turn_scenarios
         for p in partners:
             if p not in table or p == "sluice":
@@ -192,7 +195,9 @@ def main():
             rows.append((c, off, ans, sc, "FAIL", "", why))
             print(fmt % (c, off, ans, sc, "FAIL", "", why), flush=True)
             continue
-        quirks = run.QUIRKS.get(p, {}).get(sc, [])  # the partner's known bugs, as in run.py
+        # the partner's known bugs, as in run.py (the offerer drives here)
+        quirks = run.QUIRKS.get(p, {}).get(sc, [])
+        quirks = run.QUIRKS.get(p, {}).get(sc + (":driver" if p == off else ":validator"), quirks)
         if not why and isinstance(quirks, str):
             why = quirks
         if why:

@@ -18,7 +18,7 @@ const char *sluice_strerror(int err) {
     case SLUICE_ERR_INVALID_STATE: return "not allowed in the current state";
     case SLUICE_ERR_MALFORMED: return "malformed input";
     case SLUICE_ERR_BUFFER_FULL: return "send buffer full";
-    case SLUICE_ERR_TOO_LARGE: return "message larger than the remote max-message-size";
+    case SLUICE_ERR_TOO_LARGE: return "message too large (remote max-message-size or send buffer)";
     case SLUICE_ERR_NOT_FOUND: return "not found";
     case SLUICE_ERR_INTEGRITY: return "integrity check failed";
     case SLUICE_ERR_CONFIG: return "invalid configuration";

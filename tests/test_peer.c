@@ -114,11 +114,16 @@ static void pump_events(side *s) {
     }
 }
 
+/* Nonzero: overrides of both sides' config (a test sets them, and clears them after). */
+static size_t g_max_message_size, g_max_send_buffer;
+
 static void side_init(side *s, side *other, uint64_t seed, sluice_addr addr, bool trickle) {
     memset(s, 0, sizeof *s);
     sluice_prng_seed(&s->prng, seed);
     sluice_config cfg;
     sluice_config_default(&cfg);
+    if (g_max_message_size) cfg.max_message_size = g_max_message_size;
+    if (g_max_send_buffer) cfg.max_send_buffer = g_max_send_buffer;
     cfg.sans_io = true;
     cfg.random_fn = sluice_prng_random_fn;
     cfg.random_user = &s->prng;
@@ -407,6 +412,34 @@ static void test_peer_negotiated_channels_like_godot_multiplayer(void **state) {
     g_rx_ch = b[0];
     g_rx_want = 50;
     assert_true(run_until(&w, 30 * SEC, rx_has)); /* reliable despite 5 % loss */
+    world_free(&w);
+}
+
+/* Firefox advertises a=max-message-size:1073741823, far above our 16 MiB send buffer. A
+ * message within the remote's limit but larger than our whole send buffer can never be
+ * queued: TOO_LARGE, not BUFFER_FULL (which tells the caller to retry, forever). Here:
+ * 1 MiB advertised, 64 KiB send buffer. */
+static void test_peer_send_larger_than_send_buffer_is_too_large(void **state) {
+    (void)state;
+    world w;
+    g_max_message_size = 1 << 20;
+    g_max_send_buffer = 65536;
+    world_init(&w, 6, 0.0, 1000, true);
+    g_max_message_size = g_max_send_buffer = 0;
+    sluice_channel *a_ch = connect_pair(&w);
+    assert_int_equal(sluice_peer_remote_max_message_size(w.a.pc), 1 << 20);
+    uint8_t *big = calloc(1, 65537);
+    assert_non_null(big);
+    assert_int_equal(sluice_channel_send(a_ch, big, 65537, false), SLUICE_ERR_TOO_LARGE);
+    assert_int_equal(sluice_channel_buffered_amount(a_ch), 0);
+    /* The whole buffer is fine; after it, one byte more is back-pressure. */
+    assert_int_equal(sluice_channel_send(a_ch, big, 65536, false), SLUICE_OK);
+    assert_int_equal(sluice_channel_send(a_ch, big, 1, false), SLUICE_ERR_BUFFER_FULL);
+    g_rx_ch = w.b.received[0];
+    g_rx_want = 1;
+    assert_true(run_until(&w, 20 * SEC, rx_has));
+    assert_int_equal(sluice_channel_next_size(g_rx_ch), 65536);
+    free(big);
     world_free(&w);
 }
 
@@ -1094,6 +1127,7 @@ int main(void) {
         cmocka_unit_test(test_peer_channel_close_reaches_closed_on_both_sides),
         cmocka_unit_test(test_peer_negotiated_channels_like_godot_multiplayer),
         cmocka_unit_test(test_peer_max_message_size_enforced_at_send),
+        cmocka_unit_test(test_peer_send_larger_than_send_buffer_is_too_large),
         cmocka_unit_test(test_peer_close_is_noticed_and_reinitialize_reconnects),
         cmocka_unit_test(test_peer_lossy_link_20_percent),
         cmocka_unit_test(test_peer_inband_channels_carry_every_reliability_mode),

@@ -1,7 +1,9 @@
-// Browser side of the Chromium peer (loaded into the page by chromium_peer.js): the
-// interop scenarios on the browser's own RTCPeerConnection. Same spec as node_peer.js
-// (interop/README.md). The page talks to Node through three exposed functions:
-// sendSig(obj) -> stdout line, logLine(text) -> stderr, finish(code, result).
+// Browser side of the Chromium and Firefox peers (loaded into the page by
+// chromium_peer.js / firefox_peer.js): the interop scenarios on the browser's own
+// RTCPeerConnection. The launcher passes its name in a.browser (default 'chromium').
+// Same spec as node_peer.js (interop/README.md). The page talks to Node through three
+// exposed functions: sendSig(obj) -> stdout line, logLine(text) -> stderr,
+// finish(code, result).
 'use strict';
 (() => {
   const ECHO_COUNT = 200;
@@ -138,6 +140,7 @@
   class Peer {
     constructor(a) {
       this.a = a;
+      this.name = a.browser || 'chromium';
       this.t0 = Date.now();
       const ice = (a.iceServers || []).map((u) => (a.turnUser ? { urls: u, username: a.turnUser, credential: a.turnPass } : { urls: u }));
       this.pc = new RTCPeerConnection({ iceServers: ice, iceTransportPolicy: a.relayOnly ? 'relay' : 'all' });
@@ -167,7 +170,7 @@
         window.sendSig({ type: 'candidate', mid: c.sdpMid ?? '0', index: c.sdpMLineIndex ?? 0, candidate: c.candidate });
       };
     }
-    log(t) { window.logLine(`${((Date.now() - this.t0) / 1000).toFixed(3).padStart(8)} chromium[${this.a.role}] ${t}`); }
+    log(t) { window.logLine(`${((Date.now() - this.t0) / 1000).toFixed(3).padStart(8)} ${this.name}[${this.a.role}] ${t}`); }
     track(ch) {
       const q = new Queue();
       this.channels[ch.label] = ch;
@@ -501,7 +504,10 @@
         ok = false;
         err = e instanceof Failure ? e.message : String(e.stack || e);
       }
-      const mine = { peer: 'chromium', version: navigator.userAgent.replace(/.*Chrome\/(\S+).*/, '$1'),
+      const ua = navigator.userAgent;
+      // Firefox's user agent says only "Firefox/153.0": its launcher passes the full one.
+      const version = this.a.version || (/(?:Firefox|Chrome)\/(\S+)/.exec(ua) || [null, ua])[1];
+      const mine = { peer: this.name, version,
         role: this.a.role, scenario: this.a.scenario, driver: this.driver, ok, error: err,
         elapsed_ms: Date.now() - this.t0, details: this.details };
       window.sendSig({ type: 'bye', ok, result: mine });
@@ -526,7 +532,7 @@
   let chain = Promise.resolve();
   window.startPeer = (a) => {
     peer = new Peer(a);
-    peer.run().catch((e) => window.finish(1, { peer: 'chromium', ok: false, error: 'fatal: ' + (e.stack || e) }));
+    peer.run().catch((e) => window.finish(1, { peer: a.browser || 'chromium', ok: false, error: 'fatal: ' + (e.stack || e) }));
   };
   window.onSignal = (m) => {
     chain = chain.then(() => peer.onSignal(m)).catch((e) => peer.log('signaling error: ' + (e.stack || e)));

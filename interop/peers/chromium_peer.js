@@ -5,15 +5,15 @@
 //
 // Chromium on Linux never gathers 127.0.0.1: it offers the address of the interface that
 // holds the route to 8.8.8.8. Inside the private network namespace that run.py creates
-// (SLUICE_INTEROP_NETNS=1, only `lo` in it) this script adds a dead-end veth pair with
-// 198.18.0.1/15 (RFC 2544 benchmarking range) and a default route over it; Chromium then
-// offers 198.18.0.1 and reaches 127.0.0.1 peers over lo (they see it as peer-reflexive).
-// Nothing is changed outside such a namespace.
+// (SLUICE_INTEROP_NETNS=1, only `lo` in it) browser_netns.js adds a dead-end veth pair
+// with 198.18.0.1/15 (RFC 2544 benchmarking range) and a default route over it; Chromium
+// then offers 198.18.0.1 and reaches 127.0.0.1 peers over lo (they see it as
+// peer-reflexive). Nothing is changed outside such a namespace.
 'use strict';
 const fs = require('fs');
 const path = require('path');
 const readline = require('readline');
-const { execFileSync } = require('child_process');
+const { setupNamespace } = require('./browser_netns');
 
 const NM = path.join(__dirname, '..', 'node_modules');
 const CHROMIUM = process.env.SLUICE_CHROMIUM || '/usr/bin/chromium';
@@ -53,42 +53,11 @@ function parseArgs(argv) {
   return a;
 }
 
-function ip(args) {
-  return execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
-}
-
-function setupNamespace(log) {
-  if (process.env.SLUICE_INTEROP_NETNS !== '1') {
-    log('not in the harness network namespace (SLUICE_INTEROP_NETNS unset): no veth; ' +
-        'Chromium will use the host interfaces');
-    return;
-  }
-  const links = ip(['-o', 'link', 'show']);
-  if (links.includes('peers0')) return; // the other peer of the pair made it already
-  const others = links.split('\n').filter((l) => l && !/^\d+: lo[:@]/.test(l));
-  if (others.length) {
-    log('namespace has interfaces besides lo; refusing to add a veth');
-    return;
-  }
-  try {
-    ip(['link', 'add', 'peers0', 'type', 'veth', 'peer', 'name', 'peers1']);
-    ip(['addr', 'add', '198.18.0.1/15', 'dev', 'peers0']);
-    ip(['link', 'set', 'peers0', 'up']);
-    ip(['link', 'set', 'peers1', 'up']);
-    ip(['route', 'add', 'default', 'dev', 'peers0']);
-    // mDNS (224.0.0.251) leaves over peers0 like the default route; IP_MULTICAST_LOOP then
-    // hands our partner's query to Chromium's responder, which joined the group there.
-    ip(['route', 'add', '224.0.0.0/4', 'dev', 'peers0']);
-  } catch (e) {
-    if (!ip(['-o', 'link', 'show']).includes('peers0')) throw e; // lost a race: fine
-  }
-}
-
 async function main() {
   const a = parseArgs(process.argv);
   const t0 = Date.now();
   const log = (t) => process.stderr.write(`${((Date.now() - t0) / 1000).toFixed(3).padStart(8)} chromium-host[${a.role}] ${t}\n`);
-  setupNamespace(log);
+  setupNamespace(log, 'Chromium');
   const { chromium } = require(path.join(NM, 'playwright-core'));
   const browser = await chromium.launch({
     executablePath: CHROMIUM, headless: true,

@@ -62,8 +62,8 @@ typedef struct sluice_sctp_send_options {
 
 /** Queue one message (copied). Allowed before ESTABLISHED (sent once up).
  *  Errors: INVALID_ARGUMENT (stream >= negotiated outbound streams once known),
- *  BUFFER_FULL (max_send_buffer), INVALID_STATE (shutting down/closed), NOMEM, CLOSED
- *  (stream is being reset). Zero-length messages are the caller's business (WebRTC sends
+ *  BUFFER_FULL (max_send_buffer reached), TOO_LARGE (len > max_send_buffer: never fits),
+ *  INVALID_STATE (shutting down/closed), NOMEM, CLOSED (stream is being reset). Zero-length messages are the caller's business (WebRTC sends
  *  one byte with PPID 56/57); a len of 0 is refused with INVALID_ARGUMENT. */
 int sluice_sctp_send(sluice_sctp *a, sluice_time now, uint16_t stream, uint32_t ppid,
                      const uint8_t *data, size_t len, const sluice_sctp_send_options *opt);

@@ -148,10 +148,13 @@ static void tx_deactivate(sluice_sctp_tx *tx, tx_stream *st) {
 int sluice_sctp_tx_push(sluice_sctp_tx *tx, sluice_time now, uint16_t stream, uint32_t ppid, const uint8_t *data,
                         size_t len, const sluice_sctp_send_options *opt) {
     if (!tx || !data || len == 0 || len > UINT32_MAX) return SLUICE_ERR_INVALID_ARGUMENT;
+    /* A message larger than the whole buffer could never be queued: waiting for the buffer
+     * to drain (BUFFER_FULL) would leave the caller retrying forever. */
+    if (len > tx->s.max_buffer) return SLUICE_ERR_TOO_LARGE;
     /* The cap also counts each queued message's header: 1-byte messages would otherwise take
      * some 65 times the cap in memory. (The buffered amounts stay payload bytes.) */
     size_t used = tx->total + tx->nqueued * TX_MSG_OVERHEAD;
-    if (len > tx->s.max_buffer || used > tx->s.max_buffer - len) return SLUICE_ERR_BUFFER_FULL;
+    if (used > tx->s.max_buffer - len) return SLUICE_ERR_BUFFER_FULL;
     tx_stream *st = tx_stream_get(tx, stream);
     if (st && st->closed) return SLUICE_ERR_CLOSED;
     if (len > SIZE_MAX - sizeof(sluice_sctp_msg)) return SLUICE_ERR_NOMEM;

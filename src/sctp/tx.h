@@ -82,8 +82,9 @@ void sluice_sctp_tx_free(sluice_sctp_tx *tx);
 void sluice_sctp_tx_set_idata(sluice_sctp_tx *tx, bool idata);
 
 /** Queue one message (copied). `opt` may be NULL (reliable, ordered).
- *  Errors: INVALID_ARGUMENT (len 0), BUFFER_FULL (max_buffer would be exceeded; nothing
- *  queued), CLOSED (stream closed for a pending reset), NOMEM. */
+ *  Errors: INVALID_ARGUMENT (len 0), TOO_LARGE (len > max_buffer: it can never fit),
+ *  BUFFER_FULL (max_buffer would be exceeded now; nothing queued), CLOSED (stream closed
+ *  for a pending reset), NOMEM. */
 int sluice_sctp_tx_push(sluice_sctp_tx *tx, sluice_time now, uint16_t stream, uint32_t ppid, const uint8_t *data,
                         size_t len, const sluice_sctp_send_options *opt);
 
