@@ -19,43 +19,11 @@ const os = require('os');
 const path = require('path');
 const readline = require('readline');
 const { setupNamespace } = require('./browser_netns');
+const { parseArgs } = require('./peer_args');
 
 const NM = path.join(__dirname, '..', 'node_modules');
 const FIREFOX = process.env.SLUICE_FIREFOX || '/usr/bin/firefox-esr';
 
-function parseArgs(argv) {
-  const a = { browser: 'firefox', driver: 'offer', trickle: 1, timeout: 60, bytes: 64 << 20,
-    count: 20000, echoMax: 65536, echoMin: 0, verbose: false, result: null,
-    mdns: false, iceServers: [], relayOnly: false, turnUser: null, turnPass: null };
-  for (let i = 2; i < argv.length; i++) {
-    const k = argv[i], v = argv[i + 1];
-    switch (k) {
-      case '--role': a.role = v; i++; break;
-      case '--scenario': a.scenario = v; i++; break;
-      case '--driver': a.driver = v; i++; break;
-      case '--trickle': a.trickle = Number(v); i++; break;
-      case '--result': a.result = v; i++; break;
-      case '--timeout': a.timeout = Number(v); i++; break;
-      case '--bytes': a.bytes = Number(v); i++; break;
-      case '--count': a.count = Number(v); i++; break;
-      case '--echo-max': a.echoMax = Number(v); i++; break;
-      case '--echo-min': a.echoMin = Number(v); i++; break;
-      case '--bind': i++; break;
-      case '--loopback': break;
-      case '--verbose': a.verbose = true; break;
-      case '--mdns': a.mdns = true; break; // keep Firefox's .local host names (run_extra.py)
-      case '--ice-server': a.iceServers.push(v); i++; break;
-      case '--turn-user': a.turnUser = v; i++; break;
-      case '--turn-pass': a.turnPass = v; i++; break;
-      case '--relay-only': a.relayOnly = true; break;
-      default: throw new Error('unknown option ' + k);
-    }
-  }
-  if (!['offer', 'answer'].includes(a.role) || !a.scenario) {
-    throw new Error('usage: firefox_peer.js --role offer|answer --scenario NAME [...]');
-  }
-  return a;
-}
 
 // Profile prefs (user.js). ICE: gather loopback (the only interface in the namespace),
 // no mDNS obfuscation unless --mdns, every interface's address rather than only the one
@@ -81,7 +49,7 @@ function prefs(a) {
 }
 
 async function main() {
-  const a = parseArgs(process.argv);
+  const a = parseArgs(process.argv, 'firefox_peer.js', ['--mdns'], { browser: 'firefox' });
   const t0 = Date.now();
   const log = (t) => process.stderr.write(`${((Date.now() - t0) / 1000).toFixed(3).padStart(8)} firefox-host[${a.role}] ${t}\n`);
   setupNamespace(log, 'Firefox');

@@ -8,54 +8,21 @@
 const crypto = require('crypto');
 const path = require('path');
 const readline = require('readline');
+const { parseArgs, BULK_CHUNK } = require('./peer_args');
 
 const NM = path.join(__dirname, '..', 'node_modules');
-const SCENARIOS = ['echo', 'bulk', 'unreliable', 'negotiated', 'maxsize', 'close', 'restart'];
 const ECHO_COUNT = 200;
 const ECHO_SIZES = [0, 1, 2, 3, 7, 15, 16, 100, 255, 256, 1000, 1023, 1024, 1199, 1200,
   1500, 2048, 4096, 8191, 16384, 16385, 32768, 65000, 65535, 65536];
 const ECHO_WINDOW = 16;
 const UNREL_SIZE = 100;
-const BULK_CHUNK = 65535;
 
 class Failure extends Error {}
 
-function parseArgs(argv) {
-  const a = { driver: 'offer', trickle: 1, timeout: 60, bytes: 64 << 20, count: 20000,
-    echoMax: 65536, echoMin: 0, echoReady: false, verbose: false, impl: 'ndc', result: null, msgSize: BULK_CHUNK,
-    iceServers: [], turnUser: null, turnPass: null, relayOnly: false };
-  for (let i = 2; i < argv.length; i++) {
-    const k = argv[i], v = argv[i + 1];
-    switch (k) {
-      case '--role': a.role = v; i++; break;
-      case '--scenario': a.scenario = v; i++; break;
-      case '--driver': a.driver = v; i++; break;
-      case '--trickle': a.trickle = Number(v); i++; break;
-      case '--result': a.result = v; i++; break;
-      case '--timeout': a.timeout = Number(v); i++; break;
-      case '--bytes': a.bytes = Number(v); i++; break;
-      case '--msg-size': a.msgSize = Math.max(1, Math.min(BULK_CHUNK, Number(v))); i++; break; // bench
-      case '--count': a.count = Number(v); i++; break;
-      case '--echo-max': a.echoMax = Number(v); i++; break;
-      case '--echo-min': a.echoMin = Number(v); i++; break;
-      case '--echo-ready': a.echoReady = true; break;
-      case '--impl': a.impl = v; i++; break;
-      case '--bind': i++; break; // always 127.0.0.1
-      case '--loopback': break;
-      case '--verbose': a.verbose = true; break;
-      // interop/run_extra.py (TURN runs): W3C iceServers and iceTransportPolicy 'relay'.
-      case '--ice-server': a.iceServers.push(v); i++; break;
-      case '--turn-user': a.turnUser = v; i++; break;
-      case '--turn-pass': a.turnPass = v; i++; break;
-      case '--relay-only': a.relayOnly = true; break;
-      default: throw new Error('unknown option ' + k);
-    }
-  }
-  if (!['offer', 'answer'].includes(a.role) || !SCENARIOS.includes(a.scenario) ||
-      !['ndc', 'wrtc', 'werift'].includes(a.impl)) {
-    throw new Error('usage: node_peer.js --impl ndc|wrtc|werift --role offer|answer --scenario ' +
-      SCENARIOS.join('|') + ' [--driver offer|answer] [--trickle 0|1] [--result FILE]');
-  }
+function parseNodeArgs(argv) {
+  const a = parseArgs(argv, 'node_peer.js --impl ndc|wrtc|werift', ['--impl', '--msg-size', '--echo-ready'],
+    { impl: 'ndc' });
+  if (!['ndc', 'wrtc', 'werift'].includes(a.impl)) throw new Error('--impl must be ndc, wrtc or werift');
   return a;
 }
 
@@ -652,7 +619,7 @@ class Peer {
 
 let args;
 try {
-  args = parseArgs(process.argv);
+  args = parseNodeArgs(process.argv);
 } catch (e) {
   process.stderr.write(e.message + '\n');
   process.exit(2);
