@@ -569,6 +569,35 @@ static void test_sctp_usrsctp_they_abort_we_report(void **state) {
     world_free(&w);
 }
 
+/* usrsctp asks for a reset of one stream (SCTP_STREAM_RESET_OUTGOING: its own outgoing
+ * stream; _INCOMING: ours). */
+static void usrsctp_reset_stream(world *w, uint16_t stream, uint16_t flags) {
+    uint8_t raw[sizeof(struct sctp_reset_streams) + 2];
+    struct sctp_reset_streams *rs = (struct sctp_reset_streams *)raw;
+    memset(raw, 0, sizeof raw);
+    rs->srs_assoc_id = SCTP_ALL_ASSOC;
+    rs->srs_flags = flags;
+    rs->srs_number_streams = 1;
+    memcpy(raw + sizeof *rs, &stream, 2);
+    assert_int_equal(usrsctp_setsockopt(w->s, IPPROTO_SCTP, SCTP_RESET_STREAMS, rs, sizeof raw), 0);
+}
+
+/* After a reset, both directions of `stream` start again at SSN 0: one message each way. */
+static void check_stream_restarts_both_ways(world *w, uint16_t stream) {
+    uint8_t m[8];
+    fill(m, 8, 0, stream);
+    w->their_next_k[stream] = 0;
+    w->next_k[stream] = 0;
+    assert_int_equal(sluice_sctp_send(w->a, g_now, stream, 53, m, 8, NULL), 0);
+    assert_int_equal(their_send(w, stream, 0, 8, false), 0);
+    uint64_t b1 = w->their_msgs, b2 = w->msgs;
+    for (int i = 0; i < 3000 && (w->their_msgs == b1 || w->msgs == b2); i++) step(w);
+    assert_int_equal(w->their_msgs, b1 + 1);
+    assert_int_equal(w->msgs, b2 + 1);
+    assert_false(w->ooo);
+    assert_false(w->their_ooo);
+}
+
 static bool their_reset_answered(world *w) { return w->resets_in >= 1 && w->resets_done >= 1 && w->their_resets_in >= 1; }
 
 static void test_sctp_usrsctp_they_reset_we_answer(void **state) {
@@ -579,30 +608,10 @@ static void test_sctp_usrsctp_they_reset_we_answer(void **state) {
     assert_true(run_until(&w, 60000000, both_up));
     exchange(&w, false);
     assert_true(run_until(&w, 120000000, got_all));
-    uint8_t raw[sizeof(struct sctp_reset_streams) + 2];
-    struct sctp_reset_streams *rs = (struct sctp_reset_streams *)raw;
-    memset(raw, 0, sizeof raw);
-    rs->srs_assoc_id = SCTP_ALL_ASSOC;
-    rs->srs_flags = SCTP_STREAM_RESET_OUTGOING;
-    rs->srs_number_streams = 1;
-    uint16_t two = 2;
-    memcpy(raw + sizeof *rs, &two, 2);
     w.their_out_reset[2] = true;
-    assert_int_equal(usrsctp_setsockopt(w.s, IPPROTO_SCTP, SCTP_RESET_STREAMS, rs, sizeof raw), 0);
+    usrsctp_reset_stream(&w, 2, SCTP_STREAM_RESET_OUTGOING);
     assert_true(run_until(&w, 120000000, their_reset_answered));
-    /* both directions of stream 2 start again at SSN 0 */
-    uint8_t m[8];
-    fill(m, 8, 0, 2);
-    w.their_next_k[2] = 0;
-    w.next_k[2] = 0;
-    assert_int_equal(sluice_sctp_send(w.a, g_now, 2, 53, m, 8, NULL), 0);
-    assert_int_equal(their_send(&w, 2, 0, 8, false), 0);
-    uint64_t b1 = w.their_msgs, b2 = w.msgs;
-    for (int i = 0; i < 3000 && (w.their_msgs == b1 || w.msgs == b2); i++) step(&w);
-    assert_int_equal(w.their_msgs, b1 + 1);
-    assert_int_equal(w.msgs, b2 + 1);
-    assert_false(w.ooo);
-    assert_false(w.their_ooo);
+    check_stream_restarts_both_ways(&w, 2);
     world_free(&w);
 }
 
@@ -622,31 +631,12 @@ static void test_sctp_usrsctp_they_ask_us_to_reset_our_stream(void **state) {
     assert_true(run_until(&w, 60000000, both_up));
     exchange(&w, false);
     assert_true(run_until(&w, 120000000, got_all));
-    uint8_t raw[sizeof(struct sctp_reset_streams) + 2];
-    struct sctp_reset_streams *rs = (struct sctp_reset_streams *)raw;
-    memset(raw, 0, sizeof raw);
-    rs->srs_assoc_id = SCTP_ALL_ASSOC;
-    rs->srs_flags = SCTP_STREAM_RESET_INCOMING;
-    rs->srs_number_streams = 1;
-    uint16_t three = 3;
-    memcpy(raw + sizeof *rs, &three, 2);
-    assert_int_equal(usrsctp_setsockopt(w.s, IPPROTO_SCTP, SCTP_RESET_STREAMS, rs, sizeof raw), 0);
+    usrsctp_reset_stream(&w, 3, SCTP_STREAM_RESET_INCOMING);
     assert_true(run_until(&w, 120000000, asked_reset_done));
     assert_int_equal(w.their_reset_failures, 0);
     /* stream 3 is closed for sending until the reset is done, then reusable from SSN 0
      * both ways */
-    uint8_t m[8];
-    fill(m, 8, 0, 3);
-    w.their_next_k[3] = 0;
-    w.next_k[3] = 0;
-    assert_int_equal(sluice_sctp_send(w.a, g_now, 3, 53, m, 8, NULL), 0);
-    assert_int_equal(their_send(&w, 3, 0, 8, false), 0);
-    uint64_t b1 = w.their_msgs, b2 = w.msgs;
-    for (int i = 0; i < 3000 && (w.their_msgs == b1 || w.msgs == b2); i++) step(&w);
-    assert_int_equal(w.their_msgs, b1 + 1);
-    assert_int_equal(w.msgs, b2 + 1);
-    assert_false(w.ooo);
-    assert_false(w.their_ooo);
+    check_stream_restarts_both_ways(&w, 3);
     world_free(&w);
 }
 
