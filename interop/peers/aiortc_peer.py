@@ -4,7 +4,6 @@
 Same command-line contract and scenarios as tools/sluice_cli.c; see interop/README.md.
 Run with /usr/bin/python3 (Debian's python, where python3-aiortc lives).
 """
-import argparse
 import asyncio
 import hashlib
 import json
@@ -22,45 +21,11 @@ from aiortc import RTCPeerConnection, RTCSessionDescription  # noqa: E402
 from aiortc import __version__ as AIORTC_VERSION  # noqa: E402
 from aiortc.sdp import candidate_from_sdp  # noqa: E402
 
-SCENARIOS = ("echo", "bulk", "unreliable", "negotiated", "maxsize", "close")
+from scenario_common import (BULK_CHUNK, ECHO_COUNT, ECHO_WINDOW, UNREL_SIZE,  # noqa: E402
+                             Failure, arg_parser, echo_message, max_message_size,
+                             maxsize_message, unrel_message)
+
 LOCAL_MAX_MESSAGE_SIZE = 65536  # what aiortc 1.4 advertises in a=max-message-size
-
-# Scenario constants shared by every peer implementation (README.md "Scenarios").
-ECHO_COUNT = 200
-ECHO_SIZES = [0, 1, 2, 3, 7, 15, 16, 100, 255, 256, 1000, 1023, 1024, 1199, 1200,
-              1500, 2048, 4096, 8191, 16384, 16385, 32768, 65000, 65535, 65536]
-ECHO_WINDOW = 16
-UNREL_SIZE = 100
-BULK_CHUNK = 65535
-
-
-class Failure(Exception):
-    pass
-
-
-def echo_message(i, cap, floor=0):
-    """Message i of the echo scenario: even i text, odd i binary."""
-    n = min(max(ECHO_SIZES[i % len(ECHO_SIZES)], floor), cap)
-    if i % 2 == 0:
-        return "".join(chr(0x21 + ((i * 7 + j) % 94)) for j in range(n))
-    return bytes(((i * 31 + j * 7) & 0xFF) for j in range(n))
-
-
-def unrel_message(seq):
-    return seq.to_bytes(4, "big") + bytes(((seq * 7 + j * 13 + 5) & 0xFF) for j in range(UNREL_SIZE - 4))
-
-
-def maxsize_message(n):
-    return bytes(((j * 7 + 3) & 0xFF) for j in range(n))
-
-
-def remote_max_message_size(sdp):
-    """RFC 8841 §6: absent means 65536; 0 means no limit (None)."""
-    m = re.search(r"^a=max-message-size:(\d+)", sdp, re.M)
-    if not m:
-        return 65536
-    v = int(m.group(1))
-    return None if v == 0 else v
 
 
 class Peer:
@@ -456,7 +421,7 @@ class Peer:
     async def sc_maxsize(self):
         ch = await self.channel("maxsize")
         if self.driver:
-            mms = remote_max_message_size(self.remote_sdp)
+            mms = max_message_size(self.remote_sdp)
             n = mms if mms is not None else 262144
             ch.send(maxsize_message(n))
             await self.drain(ch, 0)
@@ -560,21 +525,8 @@ class Peer:
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--role", choices=("offer", "answer"), required=True)
-    ap.add_argument("--scenario", choices=SCENARIOS, required=True)
-    ap.add_argument("--driver", choices=("offer", "answer"), default="offer")
-    ap.add_argument("--trickle", type=int, choices=(0, 1), default=0)
-    ap.add_argument("--result", help="write the one-line JSON result here (default stderr)")
-    ap.add_argument("--timeout", type=float, default=60.0)
-    ap.add_argument("--bytes", type=int, default=64 << 20, help="bulk: bytes to send")
-    ap.add_argument("--count", type=int, default=20000, help="unreliable: messages")
+    ap = arg_parser(trickle_default=0)
     ap.add_argument("--msg-size", type=int, default=BULK_CHUNK, help="bulk: message size (bench)")
-    ap.add_argument("--echo-min", type=int, default=0, help="echo: smallest message")
-    ap.add_argument("--echo-max", type=int, default=65536, help="echo: largest message")
-    ap.add_argument("--loopback", action="store_true", help="accepted; always loopback")
-    ap.add_argument("--bind", default="127.0.0.1", help="accepted; always 127.0.0.1")
-    ap.add_argument("--verbose", action="store_true")
     a = ap.parse_args()
     a.msg_size = max(1, min(BULK_CHUNK, a.msg_size))
     logging.basicConfig(level=logging.DEBUG if a.verbose else logging.WARNING,

@@ -9,11 +9,9 @@ webrtcbin calls back from its own streaming/ICE threads, so this peer is threade
 asyncio: a GLib main loop thread, a stdin reader thread, and the scenario in the main
 thread blocking on per-channel queues.
 """
-import argparse
 import hashlib
 import json
 import queue
-import re
 import sys
 import threading
 import time
@@ -25,44 +23,11 @@ gi.require_version("GstWebRTC", "1.0")
 gi.require_version("GstSdp", "1.0")
 from gi.repository import GLib, Gst, GstSdp, GstWebRTC  # noqa: E402
 
-SCENARIOS = ("echo", "bulk", "unreliable", "negotiated", "maxsize", "close")
-
-ECHO_COUNT = 200
-ECHO_SIZES = [0, 1, 2, 3, 7, 15, 16, 100, 255, 256, 1000, 1023, 1024, 1199, 1200,
-              1500, 2048, 4096, 8191, 16384, 16385, 32768, 65000, 65535, 65536]
-ECHO_WINDOW = 16
-UNREL_SIZE = 100
-BULK_CHUNK = 65535
+from scenario_common import (BULK_CHUNK, ECHO_COUNT, ECHO_WINDOW, UNREL_SIZE,  # noqa: E402
+                             Failure, arg_parser, echo_message, max_message_size,
+                             maxsize_message, unrel_message)
 
 S = GstWebRTC.WebRTCDataChannelState
-
-
-class Failure(Exception):
-    pass
-
-
-def echo_message(i, cap, floor=0):
-    n = min(max(ECHO_SIZES[i % len(ECHO_SIZES)], floor), cap)
-    if i % 2 == 0:
-        return "".join(chr(0x21 + ((i * 7 + j) % 94)) for j in range(n))
-    return bytes(((i * 31 + j * 7) & 0xFF) for j in range(n))
-
-
-def unrel_message(seq):
-    return seq.to_bytes(4, "big") + bytes(((seq * 7 + j * 13 + 5) & 0xFF) for j in range(UNREL_SIZE - 4))
-
-
-def maxsize_message(n):
-    return bytes(((j * 7 + 3) & 0xFF) for j in range(n))
-
-
-def max_message_size(sdp):
-    """RFC 8841 §6: absent means 65536; 0 means no limit (None)."""
-    m = re.search(r"^a=max-message-size:(\d+)", sdp or "", re.M)
-    if not m:
-        return 65536
-    v = int(m.group(1))
-    return None if v == 0 else v
 
 
 class Peer:
@@ -660,20 +625,7 @@ class Peer:
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--role", choices=("offer", "answer"), required=True)
-    ap.add_argument("--scenario", choices=SCENARIOS, required=True)
-    ap.add_argument("--driver", choices=("offer", "answer"), default="offer")
-    ap.add_argument("--trickle", type=int, choices=(0, 1), default=1)
-    ap.add_argument("--result")
-    ap.add_argument("--timeout", type=float, default=60.0)
-    ap.add_argument("--bytes", type=int, default=64 << 20)
-    ap.add_argument("--count", type=int, default=20000)
-    ap.add_argument("--echo-min", type=int, default=0)
-    ap.add_argument("--echo-max", type=int, default=65536)
-    ap.add_argument("--loopback", action="store_true", help="accepted; always loopback")
-    ap.add_argument("--bind", default="127.0.0.1", help="accepted; always 127.0.0.1")
-    ap.add_argument("--verbose", action="store_true")
+    ap = arg_parser(trickle_default=1)
     a = ap.parse_args()
     Gst.init(None)
     loop = GLib.MainLoop()
