@@ -659,6 +659,15 @@ static int add_remote_candidate_parsed(sluice_peer *pc, const sluice_ice_candida
     return rc;
 }
 
+/* The a=candidate lines of a remote data section. */
+static void add_sdp_candidates(sluice_peer *pc, const sluice_sdp_media *m) {
+    for (size_t i = 0; i < m->candidates_count; i++) {
+        sluice_ice_candidate c;
+        if (sluice_ice_candidate_parse(m->candidates[i], &c) == SLUICE_OK) add_remote_candidate_parsed(pc, &c);
+        else SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "skipping unparsable SDP candidate");
+    }
+}
+
 /* Apply the data section of a remote description (offer or answer). */
 static int apply_remote_media(sluice_peer *pc, const sluice_sdp *sdp, bool is_offer) {
     const sluice_sdp_media *m = &sdp->media[sdp->datachannel_index];
@@ -710,11 +719,7 @@ static int apply_remote_media(sluice_peer *pc, const sluice_sdp *sdp, bool is_of
     rc = setup_dtls(pc, m);
     if (rc) return rc;
     pc->have_remote = true;
-    for (size_t i = 0; i < m->candidates_count; i++) {
-        sluice_ice_candidate c;
-        if (sluice_ice_candidate_parse(m->candidates[i], &c) == SLUICE_OK) add_remote_candidate_parsed(pc, &c);
-        else SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "skipping unparsable SDP candidate");
-    }
+    add_sdp_candidates(pc, m);
     for (size_t i = 0; i < pc->pending_remote_count; i++) add_remote_candidate_parsed(pc, &pc->pending_remote[i]);
     pc->pending_remote_count = 0;
     sluice_mem_free(pc->alloc, pc->pending_remote);
@@ -734,10 +739,9 @@ static int reject_update(sluice_peer *pc, const char *why) {
  * association and the SCTP association stay, so the certificate, the DTLS roles, the data
  * section and the SCTP port must not change. New ICE credentials are an ICE restart (RFC
  * 8839 §4.4.1.1.1): we restart too (new ufrag/pwd of ours, candidates signalled again)
- * while data keeps flowing on the pair in use. `*restart` says whether it was one. */
-static int apply_remote_update(sluice_peer *pc, const sluice_sdp *sdp, bool is_offer, bool *restart) {
+ * while data keeps flowing on the pair in use. */
+static int apply_remote_update(sluice_peer *pc, const sluice_sdp *sdp, bool is_offer) {
     const sluice_sdp_media *m = &sdp->media[sdp->datachannel_index];
-    *restart = false;
     if (!m->ice_ufrag[0] || !m->ice_pwd[0]) return reject_update(pc, "no a=ice-ufrag / a=ice-pwd");
     if (sdp->datachannel_index != pc->data_mline_index || strcmp(m->mid[0] ? m->mid : "0", pc->data_mid) != 0)
         return reject_update(pc, "the data channel m= section moved or changed its mid");
@@ -775,14 +779,10 @@ static int apply_remote_update(sluice_peer *pc, const sluice_sdp *sdp, bool is_o
         snprintf(pc->remote_ufrag, sizeof pc->remote_ufrag, "%s", m->ice_ufrag);
         snprintf(pc->remote_pwd, sizeof pc->remote_pwd, "%s", m->ice_pwd);
         SLUICE_LOG(&pc->log, SLUICE_LOG_INFO, "peer", "ICE restart (%s)", is_offer ? "remote offer" : "our offer");
-        *restart = true;
     }
     pc->local_restart_pending = false;
     pc->remote_max_message_size = m->has_max_message_size ? m->max_message_size : 65536;
-    for (size_t i = 0; i < m->candidates_count; i++) {
-        sluice_ice_candidate c;
-        if (sluice_ice_candidate_parse(m->candidates[i], &c) == SLUICE_OK) add_remote_candidate_parsed(pc, &c);
-    }
+    add_sdp_candidates(pc, m);
     if (m->end_of_candidates) sluice_ice_remote_gathering_done(pc->ice);
     return SLUICE_OK;
 }
@@ -846,8 +846,7 @@ int sluice_peer_set_remote_description(sluice_peer *pc, const char *type, const 
         return SLUICE_ERR_NOMEM;
     }
     sluice_peer_now(pc);
-    bool restart = false;
-    rc = pc->have_remote ? apply_remote_update(pc, parsed, offer, &restart) : apply_remote_media(pc, parsed, offer);
+    rc = pc->have_remote ? apply_remote_update(pc, parsed, offer) : apply_remote_media(pc, parsed, offer);
     if (rc) {
         sluice_mem_free(pc->alloc, offer_copy);
         sluice_mem_free(pc->alloc, parsed);
