@@ -53,7 +53,7 @@ typedef enum sluice_err {
     SLUICE_OK = 0,
     SLUICE_ERR_INVALID_ARGUMENT = -1,  /**< a NULL or out-of-range argument */
     SLUICE_ERR_NOMEM = -2,             /**< an allocation failed; state unchanged */
-    SLUICE_ERR_NOT_IMPLEMENTED = -3,   /**< that layer is not built yet (see README) */
+    SLUICE_ERR_NOT_IMPLEMENTED = -3,   /**< reserved: no function returns it today */
     SLUICE_ERR_INVALID_STATE = -4,     /**< not allowed in the current state */
     SLUICE_ERR_MALFORMED = -5,         /**< bad bytes or text from the network or the caller */
     SLUICE_ERR_BUFFER_FULL = -6,       /**< back-pressure: send buffer cap reached; retry later */
