@@ -34,6 +34,7 @@
 #include "simnet.h"
 #include "stun.h"
 #include "testkit_alloc.h"
+#include "testkit_peer_node.h"
 #include "util.h"
 
 /* ================================================================== SCTP ============ */
@@ -1002,29 +1003,6 @@ typedef struct world {
     side a, b;
 } world;
 
-static void node_deliver(void *obj, sluice_time now, const sluice_addr *from, const sluice_addr *to,
-                         const uint8_t *data, size_t len) {
-    side *s = obj;
-    if (s->pc) sluice_peer_handle_datagram(s->pc, now, to, from, data, len);
-}
-static size_t node_poll(void *obj, sluice_time now, sluice_addr *from, sluice_addr *to, uint8_t *buf, size_t cap) {
-    side *s = obj;
-    sluice_transmit tx;
-    if (!s->pc) return 0;
-    if (sluice_peer_poll_transmit(s->pc, now, buf, cap, &tx) != 1) return 0;
-    *from = tx.local;
-    *to = tx.remote;
-    return tx.len;
-}
-static sluice_time node_deadline(void *obj) {
-    side *s = obj;
-    return s->pc ? sluice_peer_next_deadline(s->pc) : SLUICE_TIME_NEVER;
-}
-static void node_timeout(void *obj, sluice_time now) {
-    side *s = obj;
-    if (s->pc) sluice_peer_handle_timeout(s->pc, now);
-}
-static const sluice_sim_node_ops node_ops = {node_deliver, node_poll, node_deadline, node_timeout};
 
 static void on_event(side *s, const sluice_event *e) {
     sluice_event ev = *e;
@@ -1146,8 +1124,8 @@ static void world_init(world *w, uint64_t seed, const sluice_config *victim_cfg)
     assert_non_null(w->sn);
     side_init(&w->a, &w->b, seed * 2 + 1, sluice_sim_addr4(10, 0, 0, 1, 40001), NULL, false);
     side_init(&w->b, &w->a, seed * 2 + 2, sluice_sim_addr4(10, 0, 0, 2, 40002), victim_cfg, true);
-    int na = sluice_simnet_add_node(w->sn, &node_ops, &w->a);
-    int nb = sluice_simnet_add_node(w->sn, &node_ops, &w->b);
+    int na = sluice_simnet_add_node(w->sn, &peer_node_ops, &w->a.pc);
+    int nb = sluice_simnet_add_node(w->sn, &peer_node_ops, &w->b.pc);
     sluice_simnet_bind(w->sn, na, &w->a.addr);
     sluice_simnet_bind(w->sn, nb, &w->b.addr);
     sluice_sim_path p;

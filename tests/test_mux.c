@@ -17,6 +17,7 @@
 #include "simnet.h"
 #include "stun.h"
 #include "testkit_alloc.h"
+#include "testkit_peer_node.h"
 #include "sluice.h"
 #include "util.h"
 
@@ -393,20 +394,6 @@ typedef struct farm {
     client c[N_CLIENTS];
 } farm;
 
-static void client_deliver(void *obj, sluice_time now, const sluice_addr *from, const sluice_addr *to,
-                           const uint8_t *data, size_t len) {
-    sluice_peer_handle_datagram(((client *)obj)->pc, now, to, from, data, len);
-}
-static size_t client_poll(void *obj, sluice_time now, sluice_addr *from, sluice_addr *to, uint8_t *buf, size_t cap) {
-    sluice_transmit tx;
-    if (sluice_peer_poll_transmit(((client *)obj)->pc, now, buf, cap, &tx) != 1) return 0;
-    *from = tx.local;
-    *to = tx.remote;
-    return tx.len;
-}
-static sluice_time client_deadline(void *obj) { return sluice_peer_next_deadline(((client *)obj)->pc); }
-static void client_timeout(void *obj, sluice_time now) { sluice_peer_handle_timeout(((client *)obj)->pc, now); }
-static const sluice_sim_node_ops client_ops = {client_deliver, client_poll, client_deadline, client_timeout};
 
 static void mux_deliver(void *obj, sluice_time now, const sluice_addr *from, const sluice_addr *to,
                         const uint8_t *data, size_t len) {
@@ -497,7 +484,7 @@ static farm *farm_new(uint64_t seed, int n, uint8_t net, uint32_t delay_us, uint
         cfg.sans_io = false; /* ignored on a mux: the mux decides */
         cfg.random_user = &c->srv_prng;
         assert_int_equal(sluice_peer_new_on_mux(f->mux, &c->srv, &cfg, NULL, c), SLUICE_OK);
-        int node = sluice_simnet_add_node(f->sn, &client_ops, c);
+        int node = sluice_simnet_add_node(f->sn, &peer_node_ops, &c->pc);
         assert_int_equal(node, i + 1);
         sluice_simnet_bind(f->sn, node, &c->addr);
         assert_int_equal(sluice_peer_create_channel(c->pc, "echo", NULL, &c->ch), SLUICE_OK);
