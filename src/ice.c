@@ -435,10 +435,11 @@ static int find_remote(const sluice_ice_agent *a, const sluice_addr *addr) {
 
 bool sluice_ice_remote_is_known(const sluice_ice_agent *a, const sluice_addr *remote) {
     if (!a || !remote) return false;
-    if (find_remote(a, remote) >= 0) return true;
-    /* During an ICE restart the remote candidates are gone, but data keeps flowing on the
-     * pair in use (RFC 8445 §9) until a new one is selected. */
+    /* Checked first: nearly every datagram comes from the pair in use (on every DTLS
+     * record, so before the scan of the candidates). It also keeps data flowing during an
+     * ICE restart, when the remote candidates are gone (RFC 8445 §9). */
     if (a->has_sel && sluice_addr_equal(&a->sel_remote, remote)) return true;
+    if (find_remote(a, remote) >= 0) return true;
     for (size_t i = 0; i < ICE_MAX_AUTH_SRC; i++)
         if (sluice_addr_equal(&a->auth_src[i], remote)) return true;
     return false;
